@@ -1,0 +1,109 @@
+"""The `asyncflow` command: run and validate scenarios, serve the API, run workers."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from asyncflow_backend.schemas.loading import ScenarioValidationError, load_scenario_file
+from asyncflow_backend.schemas.results import SimulationResults
+from asyncflow_backend.schemas.scenario import Scenario
+
+INVALID_INPUT = 2
+
+app = typer.Typer(
+    help="Discrete-event simulations of asynchronous backends.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+ScenarioPath = Annotated[Path, typer.Argument(help="Scenario file (.yml, .yaml or .json).")]
+
+
+def _load(path: Path) -> Scenario:
+    try:
+        return load_scenario_file(path)
+    except ScenarioValidationError as exc:
+        errors.print(f"[bold red]invalid scenario[/] {path}:")
+        for problem in exc.problems:
+            errors.print(f"  {problem}", markup=False, highlight=False)
+        raise typer.Exit(INVALID_INPUT) from None
+
+
+@app.command()
+def validate(scenario: ScenarioPath) -> None:
+    """Check a scenario and report every problem with its path; exit 2 if invalid."""
+    loaded = _load(scenario)
+    nodes = loaded.topology_graph.nodes
+    console.print(
+        f"[green]valid[/] {scenario}: {len(nodes.servers)} server(s), "
+        f"{len(loaded.topology_graph.edges)} edge(s), "
+        f"{loaded.sim_settings.total_simulation_time:g} s simulated, "
+        f"~{loaded.expected_requests:,.0f} requests expected"
+    )
+
+
+@app.command()
+def run(
+    scenario: ScenarioPath,
+    seed: Annotated[int | None, typer.Option(help="Seed; overrides the scenario's.", min=0)] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the results document here.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario with a progress bar, print a summary, optionally write the results."""
+    from asyncflow_backend.runtime.runner import SimulationRunner
+
+    loaded = _load(scenario)
+    runner = SimulationRunner(loaded, seed=seed)
+    horizon = loaded.sim_settings.total_simulation_time
+    with Progress(
+        TextColumn("[bold]simulating[/]"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} s"),
+        TimeElapsedColumn(),
+        console=errors,
+        disable=quiet,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("run", total=horizon)
+        results = runner.run(lambda p: bar.update(task, completed=p.simulated_s))
+    _print_summary(results)
+    if json_out is not None:
+        json_out.write_text(json.dumps(results.model_dump(mode="json")), encoding="utf-8")
+        console.print(f"results written to {json_out}")
+
+
+def _fmt(value: float | None, scale: float = 1000.0, unit: str = "ms") -> str:
+    return "-" if value is None else f"{value * scale:,.2f} {unit}"
+
+
+def _print_summary(results: SimulationResults) -> None:
+    req, lat, meta = results.requests, results.latency, results.meta
+    table = Table(title="Results", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("requests generated", f"{req.generated:,}")
+    table.add_row("completed", f"{req.completed:,}")
+    table.add_row("dropped", f"{req.dropped:,}")
+    table.add_row("in flight at the end", f"{req.in_flight:,}")
+    table.add_row("throughput", f"{results.throughput.mean_rps:,.2f} req/s")
+    for name in ("mean", "p50", "p95", "p99", "max"):
+        table.add_row(f"latency {name}", _fmt(getattr(lat, name)))
+    for server_id, stats in results.servers.items():
+        table.add_row(f"{server_id} CPU", f"{stats.cpu_utilisation:.1%}")
+    table.add_row("seed", str(meta.seed))
+    table.add_row("wall time", f"{meta.wall_seconds:.2f} s for {meta.events_processed:,} events")
+    console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""Settings (environment variables) and the constants of the scenario language."""

@@ -1,0 +1,96 @@
+"""The vocabulary of the scenario language and the defaults it shares with AsyncFlow.
+
+Every string here appears verbatim in scenario files, so renaming one breaks
+stored scenarios: add members, never rename them.
+"""
+
+from enum import StrEnum
+
+
+class Distribution(StrEnum):
+    """Distributions a random variable may follow."""
+
+    POISSON = "poisson"
+    NORMAL = "normal"
+    LOG_NORMAL = "log_normal"
+    EXPONENTIAL = "exponential"
+    UNIFORM = "uniform"
+    DETERMINISTIC = "deterministic"
+
+
+class CpuStepKind(StrEnum):
+    """Steps that keep a core busy."""
+
+    INITIAL_PARSING = "initial_parsing"
+    CPU_BOUND_OPERATION = "cpu_bound_operation"
+
+
+class IoStepKind(StrEnum):
+    """Steps that wait without holding a core."""
+
+    TASK_SPAWN = "io_task_spawn"
+    LLM = "io_llm"
+    WAIT = "io_wait"
+    DB = "io_db"
+    CACHE = "io_cache"
+
+
+class RamStepKind(StrEnum):
+    """Steps that reserve memory for the life of the request on the server."""
+
+    RAM = "ram"
+
+
+class StepOperation(StrEnum):
+    """The single key of a step's `step_operation` mapping."""
+
+    CPU_TIME = "cpu_time"
+    IO_WAITING_TIME = "io_waiting_time"
+    NECESSARY_RAM = "necessary_ram"
+
+
+class LoadBalancerAlgorithm(StrEnum):
+    """How a load balancer picks the next server."""
+
+    ROUND_ROBIN = "round_robin"
+    LEAST_CONNECTION = "least_connection"
+
+
+class EventKind(StrEnum):
+    """Marks that open and close an injected event window."""
+
+    SERVER_DOWN = "server_down"
+    SERVER_UP = "server_up"
+    NETWORK_SPIKE_START = "network_spike_start"
+    NETWORK_SPIKE_END = "network_spike_end"
+
+
+class SampledMetric(StrEnum):
+    """Time series sampled every `sample_period_s`."""
+
+    READY_QUEUE_LEN = "ready_queue_len"
+    EVENT_LOOP_IO_SLEEP = "event_loop_io_sleep"
+    RAM_IN_USE = "ram_in_use"
+    EDGE_CONCURRENT_CONNECTION = "edge_concurrent_connection"
+
+
+class EventMetric(StrEnum):
+    """Metrics recorded per request rather than sampled."""
+
+    RQS_CLOCK = "rqs_clock"
+    LLM_COST = "llm_cost"
+
+
+# Defaults and bounds shared with AsyncFlow, so that its files give the same answers.
+DEFAULT_SIMULATION_TIME_S = 3600
+MIN_SIMULATION_TIME_S = 5
+DEFAULT_USER_SAMPLING_WINDOW_S = 60
+MIN_USER_SAMPLING_WINDOW_S = 1
+MAX_USER_SAMPLING_WINDOW_S = 120
+DEFAULT_SAMPLE_PERIOD_S = 0.01
+MIN_SAMPLE_PERIOD_S = 0.001
+MAX_SAMPLE_PERIOD_S = 0.1
+DEFAULT_DROPOUT_RATE = 0.01
+DEFAULT_CPU_CORES = 1
+DEFAULT_RAM_MB = 1024
+MIN_RAM_MB = 256

@@ -1,0 +1,48 @@
+"""Network links."""
+
+import simpy
+
+from asyncflow_backend.metrics.collector import MetricsCollector
+from asyncflow_backend.runtime.actors import Node
+from asyncflow_backend.runtime.request import RequestState
+from asyncflow_backend.samplers import Sampler
+
+
+class EdgeRuntime:
+    """A directed link that delays each request by a latency draw plus any active spike,
+    and drops it with probability `dropout_rate` before it sets off.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        edge_id: str,
+        target: Node,
+        latency: Sampler,
+        dropout_rate: float,
+        uniform: Sampler,
+        collector: MetricsCollector,
+    ) -> None:
+        self.env = env
+        self.id = edge_id
+        self.target = target
+        self._latency = latency
+        self._dropout_rate = dropout_rate
+        self._uniform = uniform
+        self._collector = collector
+        self.open_connections = 0
+        self.spike_s = 0.0
+        """Extra seconds added by the network spikes active now; overlapping spikes add up."""
+
+    def send(self, request: RequestState) -> None:
+        """Put `request` on the wire; it reaches the target after the drawn delay."""
+        if self._dropout_rate and self._uniform() < self._dropout_rate:
+            self._collector.record_drop(self.id)
+            return
+        self.open_connections += 1
+        delay = self._latency() + self.spike_s
+        self.env.timeout(delay, request).callbacks.append(self._deliver)
+
+    def _deliver(self, event: simpy.Event) -> None:
+        self.open_connections -= 1
+        self.target.receive(event.value)

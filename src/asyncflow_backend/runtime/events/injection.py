@@ -1,0 +1,45 @@
+"""Opening and closing the windows of injected events at their simulated times."""
+
+from collections.abc import Generator
+
+import simpy
+
+from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
+from asyncflow_backend.schemas.events import EventInjection
+
+
+class EventInjector:
+    """Applies each event as its own process: spikes add to an edge's delay while they
+    last (overlapping spikes add up); an outage takes a server out of the load
+    balancers that cover it and puts it back when it ends. Requests already sent
+    to a server that goes down are still served: the outage stops new traffic.
+    """
+
+    def __init__(self, env: simpy.Environment, edges: dict[str, EdgeRuntime],
+                 balancers: list[LoadBalancerRuntime]) -> None:
+        self.env = env
+        self._edges = edges
+        self._balancers = balancers
+
+    def start(self, events: list[EventInjection]) -> None:
+        """Register one process per event."""
+        for event in events:
+            self.env.process(self._window(event))
+
+    def _window(self, event: EventInjection) -> Generator[simpy.Event, None, None]:
+        """Yields a timeout until the window opens, then one until it closes."""
+        yield self.env.timeout(event.start.t_start)
+        self._apply(event, opening=True)
+        yield self.env.timeout(event.end.t_end - self.env.now)
+        self._apply(event, opening=False)
+
+    def _apply(self, event: EventInjection, *, opening: bool) -> None:
+        if event.is_outage:
+            for balancer in self._balancers:
+                if balancer.covers(event.target_id):
+                    balancer.set_server_up(event.target_id, up=not opening)
+            return
+        spike = event.start.spike_s or 0.0
+        edge = self._edges[event.target_id]
+        edge.spike_s = edge.spike_s + spike if opening else max(0.0, edge.spike_s - spike)

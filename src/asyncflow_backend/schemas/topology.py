@@ -1,0 +1,155 @@
+"""The system under study: a client, an optional load balancer, servers and edges."""
+
+from typing import Literal, Self
+
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from asyncflow_backend.config.constants import (
+    DEFAULT_CPU_CORES,
+    DEFAULT_DROPOUT_RATE,
+    DEFAULT_RAM_MB,
+    MIN_RAM_MB,
+    CpuStepKind,
+    IoStepKind,
+    LoadBalancerAlgorithm,
+    RamStepKind,
+    StepOperation,
+)
+from asyncflow_backend.schemas.base import StrictModel
+from asyncflow_backend.schemas.random_variables import RVConfig
+
+StepKind = CpuStepKind | IoStepKind | RamStepKind
+
+_OPERATION_OF_KIND: dict[type[StepKind], StepOperation] = {
+    CpuStepKind: StepOperation.CPU_TIME,
+    IoStepKind: StepOperation.IO_WAITING_TIME,
+    RamStepKind: StepOperation.NECESSARY_RAM,
+}
+
+
+class Step(StrictModel):
+    """One stage of an endpoint: CPU work, an I/O wait, or a RAM reservation.
+
+    `step_operation` holds exactly one key, the one that fits `kind`. CPU and
+    I/O durations may be a random variable instead of a number (an extension).
+    """
+
+    kind: StepKind
+    step_operation: dict[StepOperation, PositiveFloat | RVConfig]
+
+    @model_validator(mode="after")
+    def _operation_fits_kind(self) -> Self:
+        expected = _OPERATION_OF_KIND[type(self.kind)]
+        keys = set(self.step_operation)
+        if keys != {expected}:
+            given = ", ".join(sorted(keys)) or "nothing"
+            raise ValueError(
+                f"a step of kind '{self.kind}' needs exactly the operation '{expected}', "
+                f"got {given}"
+            )
+        value = self.step_operation[expected]
+        if isinstance(value, RVConfig):
+            if expected is StepOperation.NECESSARY_RAM:
+                raise ValueError("necessary_ram must be a number of megabytes")
+            if value.mean <= 0:
+                raise ValueError(f"the mean of '{expected}' must be greater than 0")
+        return self
+
+    @property
+    def operation(self) -> StepOperation:
+        """The single operation key of this step."""
+        return _OPERATION_OF_KIND[type(self.kind)]
+
+    @property
+    def value(self) -> float | RVConfig:
+        """The amount of the operation: seconds, a random duration, or megabytes."""
+        return self.step_operation[self.operation]
+
+
+class Endpoint(StrictModel):
+    """A route of a server, made of steps run in order."""
+
+    endpoint_name: str = Field(min_length=1)
+    probability: PositiveFloat | None = Field(
+        default=None,
+        description="Relative weight of this endpoint; endpoints without one share equally.",
+    )
+    steps: list[Step] = Field(min_length=1)
+
+
+class ServerResources(StrictModel):
+    """Hardware of a server."""
+
+    cpu_cores: PositiveInt = DEFAULT_CPU_CORES
+    ram_mb: int = Field(default=DEFAULT_RAM_MB, ge=MIN_RAM_MB)
+    db_connection_pool: PositiveInt | None = Field(
+        default=None, description="Accepted for AsyncFlow compatibility; not modelled yet."
+    )
+
+
+class Server(StrictModel):
+    """A node that serves requests with its cores, RAM and endpoints."""
+
+    id: str = Field(min_length=1)
+    type: Literal["server"] = "server"
+    server_resources: ServerResources = ServerResources()
+    endpoints: list[Endpoint] = Field(min_length=1)
+
+
+class Client(StrictModel):
+    """Where requests enter the system and where they must come back to complete."""
+
+    id: str = Field(min_length=1)
+    type: Literal["client"] = "client"
+
+
+class LoadBalancer(StrictModel):
+    """Spreads requests over the servers it covers."""
+
+    id: str = Field(min_length=1)
+    type: Literal["load_balancer"] = "load_balancer"
+    algorithms: LoadBalancerAlgorithm = LoadBalancerAlgorithm.ROUND_ROBIN
+    server_covered: list[str] = Field(min_length=1)
+
+    @field_validator("server_covered")
+    @classmethod
+    def _no_duplicates(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for server_id in value:
+            if server_id in seen:
+                raise ValueError(f"server '{server_id}' is listed twice")
+            seen.add(server_id)
+        return value
+
+
+class TopologyNodes(StrictModel):
+    """Every node of the graph except the generator."""
+
+    client: Client
+    load_balancer: LoadBalancer | None = None
+    servers: list[Server] = Field(min_length=1)
+
+
+class Edge(StrictModel):
+    """A directed network link that delays, and may drop, the requests crossing it."""
+
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    latency: RVConfig
+    edge_type: Literal["network_connection"] = "network_connection"
+    dropout_rate: float = Field(default=DEFAULT_DROPOUT_RATE, ge=0.0, le=1.0)
+
+    @field_validator("latency")
+    @classmethod
+    def _positive_latency(cls, value: RVConfig) -> RVConfig:
+        if value.mean <= 0:
+            raise ValueError("the mean latency must be greater than 0")
+        return value
+
+
+class TopologyGraph(StrictModel):
+    """Nodes and the edges between them."""
+
+    nodes: TopologyNodes
+    edges: list[Edge] = Field(min_length=1)

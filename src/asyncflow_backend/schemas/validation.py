@@ -1,0 +1,254 @@
+"""Checks that span sections of a scenario: ids, routes and event windows.
+
+Each check yields `Problem`s whose `loc` points at the offending field, so
+that the command line and the API can name it.
+"""
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from asyncflow_backend.config.constants import StepOperation
+from asyncflow_backend.schemas.scenario import Scenario
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a scenario is invalid, located by its path in the document."""
+
+    loc: Loc
+    message: str
+
+    @property
+    def path(self) -> str:
+        """Dotted path with list indices, e.g. `topology_graph.edges[2].target`."""
+        text = ""
+        for part in self.loc:
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        return text or "(scenario)"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def find_problems(scenario: Scenario) -> list[Problem]:
+    """Every cross-section problem of a structurally valid scenario."""
+    problems = list(_duplicate_ids(scenario))
+    problems += _edge_endpoints(scenario)
+    if not problems:
+        problems += _routes(scenario)
+    problems += _events(scenario)
+    problems += _ram_fits(scenario)
+    return problems
+
+
+def _ram_fits(scenario: Scenario) -> Iterator[Problem]:
+    """A request needing more RAM than its server has would wait forever and stall the server."""
+    for i, server in enumerate(scenario.topology_graph.nodes.servers):
+        for j, endpoint in enumerate(server.endpoints):
+            needed = sum(float(step.value) for step in endpoint.steps  # type: ignore[arg-type]
+                         if step.operation == StepOperation.NECESSARY_RAM)
+            if needed > server.server_resources.ram_mb:
+                yield Problem(("topology_graph", "nodes", "servers", i, "endpoints", j, "steps"),
+                              f"endpoint '{endpoint.endpoint_name}' of server '{server.id}' needs "
+                              f"{needed:g} MB of RAM but the server has "
+                              f"{server.server_resources.ram_mb} MB")
+
+
+def _node_ids(scenario: Scenario) -> dict[str, Loc]:
+    nodes = scenario.topology_graph.nodes
+    ids: dict[str, Loc] = {scenario.rqs_input.id: ("rqs_input", "id")}
+    ids.setdefault(nodes.client.id, ("topology_graph", "nodes", "client", "id"))
+    if nodes.load_balancer is not None:
+        ids.setdefault(nodes.load_balancer.id, ("topology_graph", "nodes", "load_balancer", "id"))
+    for i, server in enumerate(nodes.servers):
+        ids.setdefault(server.id, ("topology_graph", "nodes", "servers", i, "id"))
+    return ids
+
+
+def _duplicate_ids(scenario: Scenario) -> Iterator[Problem]:
+    nodes = scenario.topology_graph.nodes
+    named: list[tuple[str, Loc]] = [
+        (scenario.rqs_input.id, ("rqs_input", "id")),
+        (nodes.client.id, ("topology_graph", "nodes", "client", "id")),
+    ]
+    if nodes.load_balancer is not None:
+        named.append((nodes.load_balancer.id, ("topology_graph", "nodes", "load_balancer", "id")))
+    named += [(s.id, ("topology_graph", "nodes", "servers", i, "id"))
+              for i, s in enumerate(nodes.servers)]
+    named += [(e.id, ("topology_graph", "edges", i, "id"))
+              for i, e in enumerate(scenario.topology_graph.edges)]
+    counts = Counter(name for name, _ in named)
+    for name, loc in named:
+        if counts[name] > 1:
+            yield Problem(loc, f"id '{name}' is used by {counts[name]} nodes or edges")
+    for i, server in enumerate(nodes.servers):
+        names = Counter(ep.endpoint_name for ep in server.endpoints)
+        for j, endpoint in enumerate(server.endpoints):
+            if names[endpoint.endpoint_name] > 1:
+                yield Problem(("topology_graph", "nodes", "servers", i, "endpoints", j,
+                               "endpoint_name"),
+                              f"server '{server.id}' has endpoint '{endpoint.endpoint_name}' "
+                              "more than once")
+    if scenario.events:
+        event_ids = Counter(ev.event_id for ev in scenario.events)
+        for i, event in enumerate(scenario.events):
+            if event_ids[event.event_id] > 1:
+                yield Problem(("events", i, "event_id"),
+                              f"event id '{event.event_id}' is used more than once")
+
+
+def _edge_endpoints(scenario: Scenario) -> Iterator[Problem]:
+    ids = _node_ids(scenario)
+    generator = scenario.rqs_input.id
+    for i, edge in enumerate(scenario.topology_graph.edges):
+        if edge.source not in ids:
+            yield Problem(("topology_graph", "edges", i, "source"),
+                          f"edge '{edge.id}' starts at unknown node '{edge.source}'")
+        if edge.target not in ids:
+            yield Problem(("topology_graph", "edges", i, "target"),
+                          f"edge '{edge.id}' ends at unknown node '{edge.target}'")
+        elif edge.target == generator:
+            yield Problem(("topology_graph", "edges", i, "target"),
+                          f"edge '{edge.id}' ends at the generator '{generator}'")
+        if edge.source == edge.target:
+            yield Problem(("topology_graph", "edges", i, "target"),
+                          f"edge '{edge.id}' starts and ends at '{edge.source}'")
+    lb = scenario.topology_graph.nodes.load_balancer
+    if lb is not None:
+        server_ids = {s.id for s in scenario.topology_graph.nodes.servers}
+        for j, server_id in enumerate(lb.server_covered):
+            if server_id not in server_ids:
+                yield Problem(("topology_graph", "nodes", "load_balancer", "server_covered", j),
+                              f"load balancer '{lb.id}' covers unknown server '{server_id}'")
+
+
+def _routes(scenario: Scenario) -> Iterator[Problem]:
+    """Every request must be able to go generator -> client -> ... -> client, loop-free."""
+    graph = scenario.topology_graph
+    out: dict[str, list[int]] = {}
+    for i, edge in enumerate(graph.edges):
+        out.setdefault(edge.source, []).append(i)
+    nodes = graph.nodes
+    client = nodes.client.id
+    lb = nodes.load_balancer
+    generator = scenario.rqs_input.id
+
+    for node_id, edge_indices in out.items():
+        if len(edge_indices) > 1 and (lb is None or node_id != lb.id):
+            for i in edge_indices[1:]:
+                yield Problem(("topology_graph", "edges", i, "source"),
+                              f"node '{node_id}' has several outgoing edges; only the load "
+                              "balancer may fan out")
+    gen_edges = out.get(generator, [])
+    if not gen_edges:
+        yield Problem(("topology_graph", "edges"),
+                      f"no edge leaves the generator '{generator}'")
+    elif graph.edges[gen_edges[0]].target != client:
+        yield Problem(("topology_graph", "edges", gen_edges[0], "target"),
+                      f"the generator '{generator}' must send to the client '{client}'")
+    if client not in out:
+        yield Problem(("topology_graph", "edges"), f"no edge leaves the client '{client}'")
+        return
+    if lb is not None:
+        lb_targets = {graph.edges[i].target: i for i in out.get(lb.id, [])}
+        for j, server_id in enumerate(lb.server_covered):
+            if server_id not in lb_targets:
+                yield Problem(("topology_graph", "nodes", "load_balancer", "server_covered", j),
+                              f"load balancer '{lb.id}' covers '{server_id}' but no edge "
+                              f"goes from '{lb.id}' to it")
+        for target, i in lb_targets.items():
+            if target not in lb.server_covered:
+                yield Problem(("topology_graph", "edges", i, "target"),
+                              f"edge from load balancer '{lb.id}' goes to '{target}', which "
+                              "it does not cover")
+    yield from _walk_back_to_client(scenario, out)
+
+
+def _walk_back_to_client(scenario: Scenario, out: dict[str, list[int]]) -> Iterator[Problem]:
+    graph = scenario.topology_graph
+    client = graph.nodes.client.id
+    generator = scenario.rqs_input.id
+    reported: set[str] = set()
+    stack: list[tuple[str, tuple[str, ...]]] = [(client, (client,))]
+    while stack:
+        node, path = stack.pop()
+        for i in out.get(node, []):
+            target = graph.edges[i].target
+            if target == client:
+                continue
+            if target in path or target == generator:
+                if target not in reported:
+                    reported.add(target)
+                    yield Problem(("topology_graph", "edges", i, "target"),
+                                  f"edge '{graph.edges[i].id}' closes a loop through "
+                                  f"'{target}'; requests would never reach the client")
+                continue
+            if target not in out:
+                if target not in reported:
+                    reported.add(target)
+                    yield Problem(("topology_graph", "edges"),
+                                  f"no edge leaves '{target}', so requests that reach it never "
+                                  f"get back to the client '{client}'")
+                continue
+            stack.append((target, (*path, target)))
+
+
+def _events(scenario: Scenario) -> Iterator[Problem]:
+    if not scenario.events:
+        return
+    horizon = scenario.sim_settings.total_simulation_time
+    servers = {s.id for s in scenario.topology_graph.nodes.servers}
+    edges = {e.id for e in scenario.topology_graph.edges}
+    windows: dict[str, list[tuple[float, float, int]]] = {}
+    for i, event in enumerate(scenario.events):
+        if event.start.t_start > horizon:
+            yield Problem(("events", i, "start", "t_start"),
+                          f"event '{event.event_id}' starts at {event.start.t_start} s, after "
+                          f"the horizon of {horizon} s")
+        if event.end.t_end > horizon:
+            yield Problem(("events", i, "end", "t_end"),
+                          f"event '{event.event_id}' ends at {event.end.t_end} s, after the "
+                          f"horizon of {horizon} s")
+        if event.is_outage:
+            if event.target_id not in servers:
+                yield Problem(("events", i, "target_id"),
+                              f"event '{event.event_id}' takes down '{event.target_id}', which "
+                              "is not a server")
+                continue
+            windows.setdefault(event.target_id, []).append(
+                (event.start.t_start, event.end.t_end, i))
+        elif event.target_id not in edges:
+            yield Problem(("events", i, "target_id"),
+                          f"event '{event.event_id}' slows down '{event.target_id}', which is "
+                          "not an edge")
+    for server_id, server_windows in windows.items():
+        server_windows.sort()
+        for (_, end, _), (start, _, i) in zip(server_windows, server_windows[1:], strict=False):
+            if start < end:
+                yield Problem(("events", i, "start", "t_start"),
+                              f"outage '{scenario.events[i].event_id}' of server '{server_id}' "
+                              "overlaps an earlier outage of the same server")
+    yield from _all_servers_down(scenario, windows, servers)
+
+
+def _all_servers_down(scenario: Scenario, windows: dict[str, list[tuple[float, float, int]]],
+                      servers: set[str]) -> Iterator[Problem]:
+    marks: list[tuple[float, int, str, int]] = []
+    for server_id, server_windows in windows.items():
+        for start, end, i in server_windows:
+            marks.append((start, 1, server_id, i))
+            marks.append((end, 0, server_id, i))
+    # An outage that ends at t frees its server before one that starts at t takes another.
+    marks.sort()
+    down: Counter[str] = Counter()
+    for t, is_start, server_id, i in marks:
+        down[server_id] += 1 if is_start else -1
+        if is_start and sum(1 for s in servers if down[s] > 0) == len(servers):
+            assert scenario.events is not None
+            yield Problem(("events", i, "start", "t_start"),
+                          f"at t={t} s outage '{scenario.events[i].event_id}' leaves every "
+                          "server down; keep at least one up")
+            return
