@@ -1,6 +1,6 @@
 """From what the collectors recorded to the results document, with numpy."""
 
-from collections.abc import Sequence
+from array import array
 
 import numpy as np
 
@@ -33,12 +33,22 @@ def request_counts(collector: MetricsCollector) -> RequestCounts:
     )
 
 
-def latency_stats(latencies: Sequence[float]) -> LatencyStats:
+def latency_stats(latencies: "array[float]") -> LatencyStats:
     """Moments, percentiles (linear interpolation) and a histogram of the latencies."""
     values = np.frombuffer(latencies, dtype=np.float64) if len(latencies) else np.empty(0)
     if values.size == 0:
-        return LatencyStats(count=0, mean=None, std=None, min=None, p50=None, p90=None,
-                            p95=None, p99=None, max=None, histogram=Histogram(edges=[], counts=[]))
+        return LatencyStats(
+            count=0,
+            mean=None,
+            std=None,
+            min=None,
+            p50=None,
+            p90=None,
+            p95=None,
+            p99=None,
+            max=None,
+            histogram=Histogram(edges=[], counts=[]),
+        )
     p50, p90, p95, p99 = np.percentile(values, [50, 90, 95, 99]).tolist()
     edges = np.histogram_bin_edges(values, bins="auto")
     if len(edges) > MAX_HISTOGRAM_BINS + 1:
@@ -64,8 +74,9 @@ def throughput(collector: MetricsCollector, horizon_s: float) -> Throughput:
     return Throughput(mean_rps=collector.completed / horizon_s, per_second=per_second)
 
 
-def _series_stats(probes: dict[tuple[SampledMetric, str], Probe], metric: SampledMetric,
-                  component: str) -> tuple[float | None, float | None]:
+def _series_stats(
+    probes: dict[tuple[SampledMetric, str], Probe], metric: SampledMetric, component: str
+) -> tuple[float | None, float | None]:
     probe = probes.get((metric, component))
     if probe is None or not len(probe.values):
         return None, None
@@ -73,8 +84,13 @@ def _series_stats(probes: dict[tuple[SampledMetric, str], Probe], metric: Sample
     return float(values.mean()), float(values.max())
 
 
-def server_stats(server_id: str, busy_core_seconds: float, cores: int, horizon_s: float,
-                 probes: dict[tuple[SampledMetric, str], Probe]) -> ServerStats:
+def server_stats(
+    server_id: str,
+    busy_core_seconds: float,
+    cores: int,
+    horizon_s: float,
+    probes: dict[tuple[SampledMetric, str], Probe],
+) -> ServerStats:
     """Utilisation and the queue and RAM summaries of one server."""
     ready_mean, ready_max = _series_stats(probes, SampledMetric.READY_QUEUE_LEN, server_id)
     io_mean, io_max = _series_stats(probes, SampledMetric.EVENT_LOOP_IO_SLEEP, server_id)
@@ -90,8 +106,9 @@ def server_stats(server_id: str, busy_core_seconds: float, cores: int, horizon_s
     )
 
 
-def edge_stats(edge_id: str, dropped: int,
-               probes: dict[tuple[SampledMetric, str], Probe]) -> EdgeStats:
+def edge_stats(
+    edge_id: str, dropped: int, probes: dict[tuple[SampledMetric, str], Probe]
+) -> EdgeStats:
     """Open connections and drops of one edge."""
     mean, peak = _series_stats(probes, SampledMetric.EDGE_CONCURRENT_CONNECTION, edge_id)
     return EdgeStats(connections_mean=mean, connections_max=peak, dropped=dropped)

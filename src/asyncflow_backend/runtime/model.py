@@ -2,6 +2,7 @@
 
 import bisect
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from asyncflow_backend.runtime.actors.generator import RequestGenerator
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.runtime.actors.server import EndpointPlan, ServerRuntime
 from asyncflow_backend.runtime.events import EventInjector
-from asyncflow_backend.samplers import RandomStreams, Sampler, constant, variate
+from asyncflow_backend.samplers import RandomStreams, Sampler, variate
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.scenario import Scenario
@@ -62,8 +63,14 @@ class SimulationModel:
         late: list[tuple[str, EdgeRuntime]] = []
         for spec in scenario.topology_graph.edges:
             edge = EdgeRuntime(
-                env, spec.id, client, variate(spec.latency, streams.generator(f"edge:{spec.id}")),
-                spec.dropout_rate, _uniform(streams.generator(f"dropout:{spec.id}")), collector)
+                env,
+                spec.id,
+                client,
+                variate(spec.latency, streams.generator(f"edge:{spec.id}")),
+                spec.dropout_rate,
+                _uniform(streams.generator(f"dropout:{spec.id}")),
+                collector,
+            )
             if spec.target in targets:
                 edge.target = targets[spec.target]
             else:
@@ -92,14 +99,17 @@ class SimulationModel:
             _users(workload.avg_active_users, streams.generator("users")),
             workload.avg_request_per_minute_per_user.mean,
             workload.user_sampling_window,
-            variate(RVConfig(mean=1.0, distribution=Distribution.EXPONENTIAL),
-                    streams.generator("arrivals")),
+            variate(
+                RVConfig(mean=1.0, distribution=Distribution.EXPONENTIAL),
+                streams.generator("arrivals"),
+            ),
             collector,
         )
         generator.out_edge = out_edge[workload.id]
 
-        sampler = TimeSeriesSampler(env, settings.sample_period_s,
-                                    _probes(settings.enabled_sample_metrics, servers, edges))
+        sampler = TimeSeriesSampler(
+            env, settings.sample_period_s, _probes(settings.enabled_sample_metrics, servers, edges)
+        )
         env.process(generator.run())
         env.process(sampler.run())
         if scenario.events:
@@ -121,12 +131,17 @@ def _server(env: simpy.Environment, spec: Server, streams: RandomStreams) -> Ser
                 rng = streams.generator(f"step:{spec.id}:{e}:{s}")
                 steps.append((isinstance(step.kind, CpuStepKind), variate(step.value, rng)))
         plans.append(EndpointPlan(endpoint.endpoint_name, ram, tuple(steps)))
-    return ServerRuntime(env, spec.id, spec.server_resources.cpu_cores,
-                         spec.server_resources.ram_mb, plans,
-                         _endpoint_picker(spec, streams.generator(f"endpoint:{spec.id}")))
+    return ServerRuntime(
+        env,
+        spec.id,
+        spec.server_resources.cpu_cores,
+        spec.server_resources.ram_mb,
+        plans,
+        _endpoint_picker(spec, streams.generator(f"endpoint:{spec.id}")),
+    )
 
 
-def _endpoint_picker(spec: Server, rng: np.random.Generator) -> Sampler:
+def _endpoint_picker(spec: Server, rng: np.random.Generator) -> Callable[[], int]:
     """Index of the endpoint each request calls, weighted by `probability`."""
     if len(spec.endpoints) == 1:
         return itertools.repeat(0).__next__
@@ -151,22 +166,34 @@ def _users(spec: RVConfig, rng: np.random.Generator) -> Sampler:
     return draw
 
 
-def _probes(metrics: list[SampledMetric], servers: dict[str, ServerRuntime],
-            edges: dict[str, EdgeRuntime]) -> list[Probe]:
+def _probes(
+    metrics: list[SampledMetric], servers: dict[str, ServerRuntime], edges: dict[str, EdgeRuntime]
+) -> list[Probe]:
     probes: list[Probe] = []
     enabled = set(metrics)
     for server in servers.values():
         if SampledMetric.READY_QUEUE_LEN in enabled:
-            probes.append(Probe(SampledMetric.READY_QUEUE_LEN, server.id,
-                                lambda s=server: float(len(s.cores.waiting))))
+            probes.append(
+                Probe(SampledMetric.READY_QUEUE_LEN, server.id, _reader(server, "ready_queue_len"))
+            )
         if SampledMetric.EVENT_LOOP_IO_SLEEP in enabled:
-            probes.append(Probe(SampledMetric.EVENT_LOOP_IO_SLEEP, server.id,
-                                lambda s=server: float(s.io_waiting)))
+            probes.append(
+                Probe(SampledMetric.EVENT_LOOP_IO_SLEEP, server.id, _reader(server, "io_waiting"))
+            )
         if SampledMetric.RAM_IN_USE in enabled:
-            probes.append(Probe(SampledMetric.RAM_IN_USE, server.id,
-                                lambda s=server: s.ram.capacity - s.ram.free))
+            probes.append(Probe(SampledMetric.RAM_IN_USE, server.id, _reader(server.ram, "in_use")))
     if SampledMetric.EDGE_CONCURRENT_CONNECTION in enabled:
         for edge in edges.values():
-            probes.append(Probe(SampledMetric.EDGE_CONCURRENT_CONNECTION, edge.id,
-                                lambda e=edge: float(e.open_connections)))
+            probes.append(
+                Probe(
+                    SampledMetric.EDGE_CONCURRENT_CONNECTION,
+                    edge.id,
+                    _reader(edge, "open_connections"),
+                )
+            )
     return probes
+
+
+def _reader(component: object, attribute: str) -> Callable[[], float]:
+    """Reads `component.attribute` (a counter or a property) as a float."""
+    return lambda: float(getattr(component, attribute))

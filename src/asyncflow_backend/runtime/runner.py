@@ -59,8 +59,9 @@ class SimulationRunner:
         self.seed = chosen if chosen is not None else draw_seed()
         self.model = SimulationModel.build(scenario, RandomStreams(self.seed))
 
-    def run(self, on_progress: ProgressCallback | None = None,
-            slices: int = DEFAULT_SLICES) -> SimulationResults:
+    def run(
+        self, on_progress: ProgressCallback | None = None, slices: int = DEFAULT_SLICES
+    ) -> SimulationResults:
         """Simulate to the horizon in `slices` equal steps, calling `on_progress` after each.
 
         Raises `SimulationCancelled` if the callback returns True. Slicing does not
@@ -85,16 +86,18 @@ class SimulationRunner:
             latency=analyzer.latency_stats(model.collector.latencies),
             throughput=analyzer.throughput(model.collector, horizon),
             servers={
-                sid: analyzer.server_stats(sid, s.busy_core_seconds, s.cores.capacity, horizon,
-                                           probes)
+                sid: analyzer.server_stats(
+                    sid, s.busy_core_seconds, s.cores.capacity, horizon, probes
+                )
                 for sid, s in model.servers.items()
             },
             edges={
                 eid: analyzer.edge_stats(eid, model.collector.dropped_at.get(eid, 0), probes)
                 for eid in model.edges
             },
-            time_series=analyzer.time_series(self.scenario.sim_settings.sample_period_s,
-                                             model.sampler.probes),
+            time_series=analyzer.time_series(
+                self.scenario.sim_settings.sample_period_s, model.sampler.probes
+            ),
             meta=RunMeta(
                 engine_version=__version__,
                 seed=self.seed,
@@ -109,11 +112,12 @@ def _events_processed(model: SimulationModel) -> int:
     # SimPy numbers every scheduled event from one counter; reading it costs one
     # number and spares a hook on the hot path. Events still pending at the horizon
     # are counted too, a few at most.
-    counter = model.env._eid  # noqa: SLF001
+    counter = model.env._eid
     return int(next(counter))
 
 
-def run_scenario(scenario: Scenario, *, seed: int | None = None,
-                 on_progress: ProgressCallback | None = None) -> SimulationResults:
+def run_scenario(
+    scenario: Scenario, *, seed: int | None = None, on_progress: ProgressCallback | None = None
+) -> SimulationResults:
     """Build and run `scenario` in one call."""
     return SimulationRunner(scenario, seed=seed).run(on_progress)

@@ -26,4 +26,6 @@ class RandomStreams:
 
 def draw_seed() -> int:
     """A fresh seed from the operating system's entropy, small enough for JSON and SQL."""
-    return int(np.random.SeedSequence().entropy) % (2**63)
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)
+    return entropy % (2**63)

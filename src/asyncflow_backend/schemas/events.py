@@ -7,8 +7,10 @@ from pydantic import Field, PositiveFloat, model_validator
 from asyncflow_backend.config.constants import EventKind
 from asyncflow_backend.schemas.base import StrictModel
 
-_END_OF = {EventKind.SERVER_DOWN: EventKind.SERVER_UP,
-           EventKind.NETWORK_SPIKE_START: EventKind.NETWORK_SPIKE_END}
+_END_OF = {
+    EventKind.SERVER_DOWN: EventKind.SERVER_UP,
+    EventKind.NETWORK_SPIKE_START: EventKind.NETWORK_SPIKE_END,
+}
 
 
 class EventStart(StrictModel):
@@ -38,8 +40,10 @@ class EventInjection(StrictModel):
     def _coherent_window(self) -> Self:
         expected_end = _END_OF[self.start.kind]
         if self.end.kind != expected_end:
-            raise ValueError(f"event '{self.event_id}' starting with '{self.start.kind}' "
-                             f"must end with '{expected_end}'")
+            raise ValueError(
+                f"event '{self.event_id}' starting with '{self.start.kind}' "
+                f"must end with '{expected_end}'"
+            )
         if self.start.t_start >= self.end.t_end:
             raise ValueError(f"event '{self.event_id}': t_start must be before t_end")
         is_spike = self.start.kind == EventKind.NETWORK_SPIKE_START

@@ -1,5 +1,7 @@
 """A whole scenario: the workload, the topology, the settings and the injected events."""
 
+import math
+
 from pydantic import Field
 
 from asyncflow_backend.schemas.base import StrictModel
@@ -33,7 +35,7 @@ class Scenario(StrictModel):
     def peak_arrival_rate(self) -> float:
         """Highest plausible arrivals per second, used to bound the size of a run."""
         users = self.rqs_input.avg_active_users
-        spread = 4.0 * (users.variance or users.mean) ** 0.5
+        spread = 4.0 * math.sqrt(users.variance or users.mean)
         rpm = self.rqs_input.avg_request_per_minute_per_user.mean
         return (users.mean + spread) * rpm / 60.0
 

@@ -26,9 +26,7 @@ class SimulationSettings(StrictModel):
     sample_period_s: float = Field(
         default=DEFAULT_SAMPLE_PERIOD_S, ge=MIN_SAMPLE_PERIOD_S, le=MAX_SAMPLE_PERIOD_S
     )
-    enabled_sample_metrics: list[SampledMetric] = Field(
-        default_factory=lambda: list(SampledMetric)
-    )
+    enabled_sample_metrics: list[SampledMetric] = Field(default_factory=lambda: list(SampledMetric))
     enabled_event_metrics: list[EventMetric] = Field(
         default_factory=lambda: [EventMetric.RQS_CLOCK]
     )

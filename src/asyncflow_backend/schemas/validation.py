@@ -4,6 +4,7 @@ Each check yields `Problem`s whose `loc` points at the offending field, so
 that the command line and the API can name it.
 """
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,13 +49,18 @@ def _ram_fits(scenario: Scenario) -> Iterator[Problem]:
     """A request needing more RAM than its server has would wait forever and stall the server."""
     for i, server in enumerate(scenario.topology_graph.nodes.servers):
         for j, endpoint in enumerate(server.endpoints):
-            needed = sum(float(step.value) for step in endpoint.steps  # type: ignore[arg-type]
-                         if step.operation == StepOperation.NECESSARY_RAM)
+            needed = sum(
+                step.value
+                for step in endpoint.steps
+                if isinstance(step.value, float) and step.operation == StepOperation.NECESSARY_RAM
+            )
             if needed > server.server_resources.ram_mb:
-                yield Problem(("topology_graph", "nodes", "servers", i, "endpoints", j, "steps"),
-                              f"endpoint '{endpoint.endpoint_name}' of server '{server.id}' needs "
-                              f"{needed:g} MB of RAM but the server has "
-                              f"{server.server_resources.ram_mb} MB")
+                yield Problem(
+                    ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps"),
+                    f"endpoint '{endpoint.endpoint_name}' of server '{server.id}' needs "
+                    f"{needed:g} MB of RAM but the server has "
+                    f"{server.server_resources.ram_mb} MB",
+                )
 
 
 def _node_ids(scenario: Scenario) -> dict[str, Loc]:
@@ -76,10 +82,13 @@ def _duplicate_ids(scenario: Scenario) -> Iterator[Problem]:
     ]
     if nodes.load_balancer is not None:
         named.append((nodes.load_balancer.id, ("topology_graph", "nodes", "load_balancer", "id")))
-    named += [(s.id, ("topology_graph", "nodes", "servers", i, "id"))
-              for i, s in enumerate(nodes.servers)]
-    named += [(e.id, ("topology_graph", "edges", i, "id"))
-              for i, e in enumerate(scenario.topology_graph.edges)]
+    named += [
+        (s.id, ("topology_graph", "nodes", "servers", i, "id")) for i, s in enumerate(nodes.servers)
+    ]
+    named += [
+        (e.id, ("topology_graph", "edges", i, "id"))
+        for i, e in enumerate(scenario.topology_graph.edges)
+    ]
     counts = Counter(name for name, _ in named)
     for name, loc in named:
         if counts[name] > 1:
@@ -88,16 +97,17 @@ def _duplicate_ids(scenario: Scenario) -> Iterator[Problem]:
         names = Counter(ep.endpoint_name for ep in server.endpoints)
         for j, endpoint in enumerate(server.endpoints):
             if names[endpoint.endpoint_name] > 1:
-                yield Problem(("topology_graph", "nodes", "servers", i, "endpoints", j,
-                               "endpoint_name"),
-                              f"server '{server.id}' has endpoint '{endpoint.endpoint_name}' "
-                              "more than once")
+                yield Problem(
+                    ("topology_graph", "nodes", "servers", i, "endpoints", j, "endpoint_name"),
+                    f"server '{server.id}' has endpoint '{endpoint.endpoint_name}' more than once",
+                )
     if scenario.events:
         event_ids = Counter(ev.event_id for ev in scenario.events)
         for i, event in enumerate(scenario.events):
             if event_ids[event.event_id] > 1:
-                yield Problem(("events", i, "event_id"),
-                              f"event id '{event.event_id}' is used more than once")
+                yield Problem(
+                    ("events", i, "event_id"), f"event id '{event.event_id}' is used more than once"
+                )
 
 
 def _edge_endpoints(scenario: Scenario) -> Iterator[Problem]:
@@ -105,24 +115,34 @@ def _edge_endpoints(scenario: Scenario) -> Iterator[Problem]:
     generator = scenario.rqs_input.id
     for i, edge in enumerate(scenario.topology_graph.edges):
         if edge.source not in ids:
-            yield Problem(("topology_graph", "edges", i, "source"),
-                          f"edge '{edge.id}' starts at unknown node '{edge.source}'")
+            yield Problem(
+                ("topology_graph", "edges", i, "source"),
+                f"edge '{edge.id}' starts at unknown node '{edge.source}'",
+            )
         if edge.target not in ids:
-            yield Problem(("topology_graph", "edges", i, "target"),
-                          f"edge '{edge.id}' ends at unknown node '{edge.target}'")
+            yield Problem(
+                ("topology_graph", "edges", i, "target"),
+                f"edge '{edge.id}' ends at unknown node '{edge.target}'",
+            )
         elif edge.target == generator:
-            yield Problem(("topology_graph", "edges", i, "target"),
-                          f"edge '{edge.id}' ends at the generator '{generator}'")
+            yield Problem(
+                ("topology_graph", "edges", i, "target"),
+                f"edge '{edge.id}' ends at the generator '{generator}'",
+            )
         if edge.source == edge.target:
-            yield Problem(("topology_graph", "edges", i, "target"),
-                          f"edge '{edge.id}' starts and ends at '{edge.source}'")
+            yield Problem(
+                ("topology_graph", "edges", i, "target"),
+                f"edge '{edge.id}' starts and ends at '{edge.source}'",
+            )
     lb = scenario.topology_graph.nodes.load_balancer
     if lb is not None:
         server_ids = {s.id for s in scenario.topology_graph.nodes.servers}
         for j, server_id in enumerate(lb.server_covered):
             if server_id not in server_ids:
-                yield Problem(("topology_graph", "nodes", "load_balancer", "server_covered", j),
-                              f"load balancer '{lb.id}' covers unknown server '{server_id}'")
+                yield Problem(
+                    ("topology_graph", "nodes", "load_balancer", "server_covered", j),
+                    f"load balancer '{lb.id}' covers unknown server '{server_id}'",
+                )
 
 
 def _routes(scenario: Scenario) -> Iterator[Problem]:
@@ -139,16 +159,19 @@ def _routes(scenario: Scenario) -> Iterator[Problem]:
     for node_id, edge_indices in out.items():
         if len(edge_indices) > 1 and (lb is None or node_id != lb.id):
             for i in edge_indices[1:]:
-                yield Problem(("topology_graph", "edges", i, "source"),
-                              f"node '{node_id}' has several outgoing edges; only the load "
-                              "balancer may fan out")
+                yield Problem(
+                    ("topology_graph", "edges", i, "source"),
+                    f"node '{node_id}' has several outgoing edges; only the load "
+                    "balancer may fan out",
+                )
     gen_edges = out.get(generator, [])
     if not gen_edges:
-        yield Problem(("topology_graph", "edges"),
-                      f"no edge leaves the generator '{generator}'")
+        yield Problem(("topology_graph", "edges"), f"no edge leaves the generator '{generator}'")
     elif graph.edges[gen_edges[0]].target != client:
-        yield Problem(("topology_graph", "edges", gen_edges[0], "target"),
-                      f"the generator '{generator}' must send to the client '{client}'")
+        yield Problem(
+            ("topology_graph", "edges", gen_edges[0], "target"),
+            f"the generator '{generator}' must send to the client '{client}'",
+        )
     if client not in out:
         yield Problem(("topology_graph", "edges"), f"no edge leaves the client '{client}'")
         return
@@ -156,14 +179,18 @@ def _routes(scenario: Scenario) -> Iterator[Problem]:
         lb_targets = {graph.edges[i].target: i for i in out.get(lb.id, [])}
         for j, server_id in enumerate(lb.server_covered):
             if server_id not in lb_targets:
-                yield Problem(("topology_graph", "nodes", "load_balancer", "server_covered", j),
-                              f"load balancer '{lb.id}' covers '{server_id}' but no edge "
-                              f"goes from '{lb.id}' to it")
+                yield Problem(
+                    ("topology_graph", "nodes", "load_balancer", "server_covered", j),
+                    f"load balancer '{lb.id}' covers '{server_id}' but no edge "
+                    f"goes from '{lb.id}' to it",
+                )
         for target, i in lb_targets.items():
             if target not in lb.server_covered:
-                yield Problem(("topology_graph", "edges", i, "target"),
-                              f"edge from load balancer '{lb.id}' goes to '{target}', which "
-                              "it does not cover")
+                yield Problem(
+                    ("topology_graph", "edges", i, "target"),
+                    f"edge from load balancer '{lb.id}' goes to '{target}', which "
+                    "it does not cover",
+                )
     yield from _walk_back_to_client(scenario, out)
 
 
@@ -182,16 +209,20 @@ def _walk_back_to_client(scenario: Scenario, out: dict[str, list[int]]) -> Itera
             if target in path or target == generator:
                 if target not in reported:
                     reported.add(target)
-                    yield Problem(("topology_graph", "edges", i, "target"),
-                                  f"edge '{graph.edges[i].id}' closes a loop through "
-                                  f"'{target}'; requests would never reach the client")
+                    yield Problem(
+                        ("topology_graph", "edges", i, "target"),
+                        f"edge '{graph.edges[i].id}' closes a loop through "
+                        f"'{target}'; requests would never reach the client",
+                    )
                 continue
             if target not in out:
                 if target not in reported:
                     reported.add(target)
-                    yield Problem(("topology_graph", "edges"),
-                                  f"no edge leaves '{target}', so requests that reach it never "
-                                  f"get back to the client '{client}'")
+                    yield Problem(
+                        ("topology_graph", "edges"),
+                        f"no edge leaves '{target}', so requests that reach it never "
+                        f"get back to the client '{client}'",
+                    )
                 continue
             stack.append((target, (*path, target)))
 
@@ -205,37 +236,48 @@ def _events(scenario: Scenario) -> Iterator[Problem]:
     windows: dict[str, list[tuple[float, float, int]]] = {}
     for i, event in enumerate(scenario.events):
         if event.start.t_start > horizon:
-            yield Problem(("events", i, "start", "t_start"),
-                          f"event '{event.event_id}' starts at {event.start.t_start} s, after "
-                          f"the horizon of {horizon} s")
+            yield Problem(
+                ("events", i, "start", "t_start"),
+                f"event '{event.event_id}' starts at {event.start.t_start} s, after "
+                f"the horizon of {horizon} s",
+            )
         if event.end.t_end > horizon:
-            yield Problem(("events", i, "end", "t_end"),
-                          f"event '{event.event_id}' ends at {event.end.t_end} s, after the "
-                          f"horizon of {horizon} s")
+            yield Problem(
+                ("events", i, "end", "t_end"),
+                f"event '{event.event_id}' ends at {event.end.t_end} s, after the "
+                f"horizon of {horizon} s",
+            )
         if event.is_outage:
             if event.target_id not in servers:
-                yield Problem(("events", i, "target_id"),
-                              f"event '{event.event_id}' takes down '{event.target_id}', which "
-                              "is not a server")
+                yield Problem(
+                    ("events", i, "target_id"),
+                    f"event '{event.event_id}' takes down '{event.target_id}', which "
+                    "is not a server",
+                )
                 continue
             windows.setdefault(event.target_id, []).append(
-                (event.start.t_start, event.end.t_end, i))
+                (event.start.t_start, event.end.t_end, i)
+            )
         elif event.target_id not in edges:
-            yield Problem(("events", i, "target_id"),
-                          f"event '{event.event_id}' slows down '{event.target_id}', which is "
-                          "not an edge")
+            yield Problem(
+                ("events", i, "target_id"),
+                f"event '{event.event_id}' slows down '{event.target_id}', which is not an edge",
+            )
     for server_id, server_windows in windows.items():
         server_windows.sort()
-        for (_, end, _), (start, _, i) in zip(server_windows, server_windows[1:], strict=False):
+        for (_, end, _), (start, _, i) in itertools.pairwise(server_windows):
             if start < end:
-                yield Problem(("events", i, "start", "t_start"),
-                              f"outage '{scenario.events[i].event_id}' of server '{server_id}' "
-                              "overlaps an earlier outage of the same server")
+                yield Problem(
+                    ("events", i, "start", "t_start"),
+                    f"outage '{scenario.events[i].event_id}' of server '{server_id}' "
+                    "overlaps an earlier outage of the same server",
+                )
     yield from _all_servers_down(scenario, windows, servers)
 
 
-def _all_servers_down(scenario: Scenario, windows: dict[str, list[tuple[float, float, int]]],
-                      servers: set[str]) -> Iterator[Problem]:
+def _all_servers_down(
+    scenario: Scenario, windows: dict[str, list[tuple[float, float, int]]], servers: set[str]
+) -> Iterator[Problem]:
     marks: list[tuple[float, int, str, int]] = []
     for server_id, server_windows in windows.items():
         for start, end, i in server_windows:
@@ -248,7 +290,9 @@ def _all_servers_down(scenario: Scenario, windows: dict[str, list[tuple[float, f
         down[server_id] += 1 if is_start else -1
         if is_start and sum(1 for s in servers if down[s] > 0) == len(servers):
             assert scenario.events is not None
-            yield Problem(("events", i, "start", "t_start"),
-                          f"at t={t} s outage '{scenario.events[i].event_id}' leaves every "
-                          "server down; keep at least one up")
+            yield Problem(
+                ("events", i, "start", "t_start"),
+                f"at t={t} s outage '{scenario.events[i].event_id}' leaves every "
+                "server down; keep at least one up",
+            )
             return

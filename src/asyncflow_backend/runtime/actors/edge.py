@@ -1,5 +1,7 @@
 """Network links."""
 
+from typing import cast
+
 import simpy
 
 from asyncflow_backend.metrics.collector import MetricsCollector
@@ -45,4 +47,4 @@ class EdgeRuntime:
 
     def _deliver(self, event: simpy.Event) -> None:
         self.open_connections -= 1
-        self.target.receive(event.value)
+        self.target.receive(cast(RequestState, event.value))

@@ -13,8 +13,9 @@ class LoadBalancerRuntime:
     on the wire, the first listed on ties.
     """
 
-    def __init__(self, lb_id: str, algorithm: LoadBalancerAlgorithm,
-                 edges_by_server: dict[str, EdgeRuntime]) -> None:
+    def __init__(
+        self, lb_id: str, algorithm: LoadBalancerAlgorithm, edges_by_server: dict[str, EdgeRuntime]
+    ) -> None:
         self.id = lb_id
         self._algorithm = algorithm
         self._all = edges_by_server

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import simpy
 
@@ -18,7 +19,7 @@ class EndpointPlan:
     name: str
     ram_mb: float
     steps: tuple[tuple[bool, Sampler], ...]
-    """(is_cpu, duration sampler) per CPU or I/O step, in order; RAM steps are folded into ram_mb."""
+    """(is_cpu, duration sampler) per CPU or I/O step, in order; RAM steps are in ram_mb."""
 
 
 class ServerRuntime:
@@ -99,18 +100,19 @@ class ServerRuntime:
         self.env.timeout(cpu_time, request).callbacks.append(self._step_done)
 
     def _step_done(self, event: simpy.Event) -> None:
-        self._advance(event.value)
+        self._advance(cast(RequestState, event.value))
 
     def _wake_from_io(self, event: simpy.Event) -> None:
         self.io_waiting -= 1
-        self._advance(event.value)
+        self._advance(cast(RequestState, event.value))
 
     def _finish(self, request: RequestState) -> None:
         if request.holds_core:
             request.holds_core = False
             self.cores.release()
         plan = request.plan
-        assert plan is not None and self.out_edge is not None
+        assert plan is not None
+        assert self.out_edge is not None
         request.plan = None
         if plan.ram_mb:
             self.ram.release(plan.ram_mb)

@@ -16,8 +16,12 @@ class EventInjector:
     to a server that goes down are still served: the outage stops new traffic.
     """
 
-    def __init__(self, env: simpy.Environment, edges: dict[str, EdgeRuntime],
-                 balancers: list[LoadBalancerRuntime]) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        edges: dict[str, EdgeRuntime],
+        balancers: list[LoadBalancerRuntime],
+    ) -> None:
         self.env = env
         self._edges = edges
         self._balancers = balancers
