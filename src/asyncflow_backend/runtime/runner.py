@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from asyncflow_backend import __version__
+from asyncflow_backend import engine_version
 from asyncflow_backend.metrics import analyzer
 from asyncflow_backend.runtime.model import SimulationModel
 from asyncflow_backend.samplers import RandomStreams
@@ -99,7 +99,7 @@ class SimulationRunner:
                 self.scenario.sim_settings.sample_period_s, model.sampler.probes
             ),
             meta=RunMeta(
-                engine_version=__version__,
+                engine_version=engine_version(),
                 seed=self.seed,
                 simulated_seconds=horizon,
                 wall_seconds=wall_seconds,
