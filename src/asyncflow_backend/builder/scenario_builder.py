@@ -1,0 +1,292 @@
+"""A fluent Python builder for scenarios, the alternative to writing YAML.
+
+The builder only writes the document a YAML file would hold; `build` hands it
+to `parse_scenario`, so a built scenario passes exactly the checks a file
+does and a mistake raises the same `ScenarioValidationError`, located by the
+same paths (`topology_graph.edges[2].target`).
+
+Servers, endpoints and steps are declared in reading order: `endpoint` adds
+to the server declared last, and `cpu`, `parse`, `ram` and `io` add steps to
+the endpoint declared last.
+"""
+
+import copy
+import itertools
+from collections.abc import Iterable
+from typing import Any, Literal, Self
+
+import yaml
+
+from asyncflow_backend.builder.random_variables import Amount, as_document
+from asyncflow_backend.config.constants import (
+    DEFAULT_CPU_CORES,
+    DEFAULT_RAM_MB,
+    CpuStepKind,
+    Distribution,
+    EventKind,
+    EventMetric,
+    IoStepKind,
+    LoadBalancerAlgorithm,
+    RamStepKind,
+    SampledMetric,
+    StepOperation,
+)
+from asyncflow_backend.schemas.loading import parse_scenario
+from asyncflow_backend.schemas.scenario import Scenario
+
+CpuKind = CpuStepKind | Literal["initial_parsing", "cpu_bound_operation"]
+IoKind = IoStepKind | Literal["io_task_spawn", "io_llm", "io_wait", "io_db", "io_cache"]
+Algorithm = LoadBalancerAlgorithm | Literal["round_robin", "least_connection"]
+
+
+class BuilderUsageError(RuntimeError):
+    """A builder method was called before what it adds to exists (a step before any endpoint)."""
+
+
+class ScenarioBuilder:
+    """Collects a scenario piece by piece; `build()` validates it into a `Scenario`.
+
+    Numbers are fixed values; pass `exponential(...)`, `normal(...)` and the other
+    helpers of `asyncflow_backend.builder` for random ones. The exception is the
+    user count, where a number is a Poisson mean as in the scenario language.
+    Every method returns the builder, so calls chain.
+    """
+
+    def __init__(self) -> None:
+        self._generator: dict[str, Any] | None = None
+        self._client: dict[str, Any] | None = None
+        self._load_balancer: dict[str, Any] | None = None
+        self._servers: list[dict[str, Any]] = []
+        self._edges: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+        self._settings: dict[str, Any] = {}
+        self._seed: int | None = None
+
+    # The workload and the nodes.
+
+    def generator(
+        self, generator_id: str, *, users: Amount, rpm: float, window: int | None = None
+    ) -> Self:
+        """The request generator: `users` active users each sending `rpm` requests a minute.
+
+        `users` is re-drawn every `window` seconds (60 when omitted); a number
+        means a Poisson draw with that mean, `deterministic(n)` exactly n users.
+        """
+        users_document = {"mean": users} if isinstance(users, int | float) else as_document(users)
+        self._generator = {
+            "id": generator_id,
+            "avg_active_users": users_document,
+            "avg_request_per_minute_per_user": {"mean": rpm},
+        }
+        if window is not None:
+            self._generator["user_sampling_window"] = window
+        return self
+
+    def client(self, client_id: str) -> Self:
+        """The client, where requests start and must come back to complete."""
+        self._client = {"id": client_id}
+        return self
+
+    def load_balancer(
+        self, lb_id: str, *, covers: Iterable[str], algorithm: Algorithm = "round_robin"
+    ) -> Self:
+        """A load balancer spreading requests over the servers it `covers`."""
+        self._load_balancer = {
+            "id": lb_id,
+            "algorithms": str(algorithm),
+            "server_covered": list(covers),
+        }
+        return self
+
+    def server(
+        self,
+        server_id: str,
+        *,
+        cores: int = DEFAULT_CPU_CORES,
+        ram_mb: int = DEFAULT_RAM_MB,
+    ) -> Self:
+        """A server; the endpoints declared next belong to it."""
+        self._servers.append(
+            {
+                "id": server_id,
+                "server_resources": {"cpu_cores": cores, "ram_mb": ram_mb},
+                "endpoints": [],
+            }
+        )
+        return self
+
+    def endpoint(self, name: str, *, probability: float | None = None) -> Self:
+        """An endpoint of the last server; the steps declared next run in it, in order.
+
+        `probability` weighs how often requests pick this endpoint among the
+        server's endpoints (equal shares when no endpoint has one).
+        """
+        if not self._servers:
+            raise BuilderUsageError(f"endpoint('{name}') needs a server(...) declared before it")
+        endpoint: dict[str, Any] = {"endpoint_name": name, "steps": []}
+        if probability is not None:
+            endpoint["probability"] = probability
+        self._servers[-1]["endpoints"].append(endpoint)
+        return self
+
+    # Steps of the last endpoint.
+
+    def cpu(self, cpu_time: Amount, *, kind: CpuKind = "cpu_bound_operation") -> Self:
+        """A CPU step: holds a core for `cpu_time` seconds."""
+        return self._step(str(kind), StepOperation.CPU_TIME, cpu_time)
+
+    def parse(self, cpu_time: Amount) -> Self:
+        """A CPU step of kind `initial_parsing`, the usual first step of an endpoint."""
+        return self.cpu(cpu_time, kind=CpuStepKind.INITIAL_PARSING)
+
+    def ram(self, megabytes: float) -> Self:
+        """A RAM step: the request holds `megabytes` on the server until it leaves."""
+        return self._step(RamStepKind.RAM.value, StepOperation.NECESSARY_RAM, megabytes)
+
+    def io(self, kind: IoKind, waiting_time: Amount) -> Self:
+        """An I/O step of `kind` (io_db, io_cache, ...): waits without holding a core."""
+        return self._step(str(kind), StepOperation.IO_WAITING_TIME, waiting_time)
+
+    def _step(self, kind: str, operation: StepOperation, amount: Amount) -> Self:
+        if not self._servers or not self._servers[-1]["endpoints"]:
+            raise BuilderUsageError(
+                f"a '{kind}' step needs a server(...) and an endpoint(...) declared before it"
+            )
+        step = {"kind": kind, "step_operation": {operation.value: as_document(amount)}}
+        self._servers[-1]["endpoints"][-1]["steps"].append(step)
+        return self
+
+    # Edges.
+
+    def edge(
+        self,
+        source: str,
+        target: str,
+        *,
+        latency: Amount,
+        dropout: float | None = None,
+        edge_id: str | None = None,
+    ) -> Self:
+        """A network link from `source` to `target`, named `source-target` unless `edge_id`.
+
+        A number as `latency` is a fixed delay; `exponential(mean)` is the usual
+        choice. `dropout` defaults to the language's 0.01 when omitted.
+        """
+        latency_document = (
+            {"mean": latency, "distribution": Distribution.DETERMINISTIC.value}
+            if isinstance(latency, int | float)
+            else as_document(latency)
+        )
+        edge: dict[str, Any] = {
+            "id": edge_id or f"{source}-{target}",
+            "source": source,
+            "target": target,
+            "latency": latency_document,
+        }
+        if dropout is not None:
+            edge["dropout_rate"] = dropout
+        self._edges.append(edge)
+        return self
+
+    def chain(self, *node_ids: str, latency: Amount, dropout: float | None = None) -> Self:
+        """Edges along a path: `chain("gen", "client", "srv-1", "client", ...)`."""
+        for source, target in itertools.pairwise(node_ids):
+            self.edge(source, target, latency=latency, dropout=dropout)
+        return self
+
+    # Injected events.
+
+    def spike(
+        self,
+        edge_id: str,
+        *,
+        start: float,
+        end: float,
+        extra_s: float,
+        event_id: str | None = None,
+    ) -> Self:
+        """Adds `extra_s` seconds to every traversal of `edge_id` dispatched in [start, end)."""
+        return self._event(
+            event_id or f"spike-{len(self._events) + 1}",
+            edge_id,
+            {"kind": EventKind.NETWORK_SPIKE_START.value, "t_start": start, "spike_s": extra_s},
+            {"kind": EventKind.NETWORK_SPIKE_END.value, "t_end": end},
+        )
+
+    def outage(
+        self, server_id: str, *, start: float, end: float, event_id: str | None = None
+    ) -> Self:
+        """Takes `server_id` out of the load balancer's rotation during [start, end)."""
+        return self._event(
+            event_id or f"outage-{len(self._events) + 1}",
+            server_id,
+            {"kind": EventKind.SERVER_DOWN.value, "t_start": start},
+            {"kind": EventKind.SERVER_UP.value, "t_end": end},
+        )
+
+    def _event(
+        self, event_id: str, target_id: str, start: dict[str, Any], end: dict[str, Any]
+    ) -> Self:
+        self._events.append(
+            {"event_id": event_id, "target_id": target_id, "start": start, "end": end}
+        )
+        return self
+
+    # Settings.
+
+    def settings(
+        self,
+        *,
+        horizon: float | None = None,
+        sample_period: float | None = None,
+        sample_metrics: Iterable[SampledMetric | str] | None = None,
+        event_metrics: Iterable[EventMetric | str] | None = None,
+    ) -> Self:
+        """Simulated seconds, sampling period and metrics; what is omitted keeps its default."""
+        given = {
+            "total_simulation_time": horizon,
+            "sample_period_s": sample_period,
+            "enabled_sample_metrics": None
+            if sample_metrics is None
+            else [str(m) for m in sample_metrics],
+            "enabled_event_metrics": None
+            if event_metrics is None
+            else [str(m) for m in event_metrics],
+        }
+        self._settings.update({key: value for key, value in given.items() if value is not None})
+        return self
+
+    def seed(self, seed: int) -> Self:
+        """The seed: the same scenario and seed give the same results."""
+        self._seed = seed
+        return self
+
+    # Output.
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario document built so far, as a YAML or JSON file would hold it."""
+        document: dict[str, Any] = {}
+        if self._generator is not None:
+            document["rqs_input"] = self._generator
+        nodes: dict[str, Any] = {}
+        if self._client is not None:
+            nodes["client"] = self._client
+        if self._load_balancer is not None:
+            nodes["load_balancer"] = self._load_balancer
+        nodes["servers"] = self._servers
+        document["topology_graph"] = {"nodes": nodes, "edges": self._edges}
+        if self._settings:
+            document["sim_settings"] = self._settings
+        if self._events:
+            document["events"] = self._events
+        if self._seed is not None:
+            document["seed"] = self._seed
+        return copy.deepcopy(document)
+
+    def to_yaml(self) -> str:
+        """The scenario document as YAML, ready to save and run with `asyncflow run`."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def build(self) -> Scenario:
+        """The validated scenario; raises `ScenarioValidationError` listing every problem."""
+        return parse_scenario(self.to_dict())
