@@ -1,0 +1,61 @@
+"""Drawing one time series: the raw line when it is short, a min-max band and mean when long."""
+
+import math
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.patches import Patch
+
+from asyncflow_backend.metrics.downsampling import FloatArray, bucket_means, bucket_stride
+
+# A panel is at most ~1000 px wide: more buckets than this only add ink.
+MAX_BUCKETS = 600
+_BAND_ALPHA = 0.25
+_MIN_BAND_ALPHA = 0.08
+
+
+def draw_series(
+    ax: Axes,
+    values: FloatArray,
+    period_s: float,
+    label: str,
+    *,
+    colour: str | None = None,
+    steps: bool = False,
+    band_alpha: float = _BAND_ALPHA,
+) -> float | None:
+    """Draw `values[k]`, read at t = k * period_s, and return the bucket width in seconds.
+
+    Returns None when the series was drawn whole. Otherwise the line is the
+    mean of each bucket (drawn at its midpoint) and a band of the same colour
+    spans the bucket's minimum to maximum, so one-sample bursts stay visible.
+    """
+    stride = bucket_stride(len(values), MAX_BUCKETS)
+    if stride == 1:
+        times = np.arange(len(values)) * period_s
+        drawstyle = "steps-post" if steps else "default"
+        ax.plot(times, values, color=colour, linewidth=1.0, drawstyle=drawstyle, label=label)
+        return None
+    starts = np.arange(0, len(values), stride)
+    lengths = np.diff(np.append(starts, len(values)))
+    times = (starts + (lengths - 1) / 2.0) * period_s
+    (line,) = ax.plot(times, bucket_means(values, stride), color=colour, linewidth=1.0, label=label)
+    ax.fill_between(
+        times,
+        np.minimum.reduceat(values, starts),
+        np.maximum.reduceat(values, starts),
+        color=line.get_color(),
+        alpha=band_alpha,
+        linewidth=0,
+    )
+    return float(stride * period_s)
+
+
+def band_alpha_for(lines: int) -> float:
+    """Opacity of each band when `lines` bands overlap: fainter as they pile up."""
+    return max(_MIN_BAND_ALPHA, _BAND_ALPHA / math.sqrt(max(1, lines)))
+
+
+def band_legend_entry(bucket_s: float, alpha: float = _BAND_ALPHA) -> Patch:
+    """A legend entry saying what the shaded bands around the lines are."""
+    return Patch(color="grey", alpha=alpha, label=f"min-max per {bucket_s:.3g} s")

@@ -1,0 +1,94 @@
+"""The charts by name, and rendering one of them to PNG or SVG bytes."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Literal
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from asyncflow_backend.plots.dashboard import draw_dashboard
+from asyncflow_backend.plots.latency import draw_latency
+from asyncflow_backend.plots.sampled import CONNECTIONS, IO_QUEUE, RAM, READY_QUEUE, draw_sampled
+from asyncflow_backend.plots.style import DASHBOARD_FIGSIZE, SINGLE_FIGSIZE
+from asyncflow_backend.plots.throughput import draw_throughput
+from asyncflow_backend.schemas.events import EventInjection
+from asyncflow_backend.schemas.results import SimulationResults
+
+PlotFormat = Literal["png", "svg"]
+Events = Sequence[EventInjection]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A named chart: how big its figure is and what draws into it."""
+
+    figsize: tuple[float, float]
+    draw: Callable[[Figure, SimulationResults, Events], None]
+
+
+def _single(draw_on_axes: Callable[[Axes, SimulationResults, Events], None]) -> Chart:
+    def draw(fig: Figure, results: SimulationResults, events: Events) -> None:
+        draw_on_axes(fig.add_subplot(), results, events)
+
+    return Chart(SINGLE_FIGSIZE, draw)
+
+
+def _latency(ax: Axes, results: SimulationResults, _events: Events) -> None:
+    draw_latency(ax, results)
+
+
+_CHARTS: dict[str, Chart] = {
+    "dashboard": Chart(DASHBOARD_FIGSIZE, draw_dashboard),
+    "latency": _single(_latency),
+    "throughput": _single(draw_throughput),
+    "ready_queue": _single(lambda ax, r, e: draw_sampled(ax, READY_QUEUE, r, e)),
+    "io_queue": _single(lambda ax, r, e: draw_sampled(ax, IO_QUEUE, r, e)),
+    "ram": _single(lambda ax, r, e: draw_sampled(ax, RAM, r, e)),
+    "connections": _single(lambda ax, r, e: draw_sampled(ax, CONNECTIONS, r, e)),
+}
+
+PLOT_NAMES: tuple[str, ...] = tuple(_CHARTS)
+
+
+class UnknownPlotError(ValueError):
+    """Raised for a chart name that is not one of `PLOT_NAMES`."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown plot '{name}'; valid names: {', '.join(PLOT_NAMES)}")
+        self.name = name
+        self.valid_names = PLOT_NAMES
+
+
+def build_figure(name: str, results: SimulationResults, *, events: Events | None = None) -> Figure:
+    """The figure of chart `name`, drawn and not yet rendered."""
+    chart = _CHARTS.get(name)
+    if chart is None:
+        raise UnknownPlotError(name)
+    fig = Figure(figsize=chart.figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    chart.draw(fig, results, events or ())
+    return fig
+
+
+def render_plot(
+    name: str,
+    results: SimulationResults,
+    *,
+    events: Events | None = None,
+    fmt: PlotFormat = "png",
+    dpi: int = 110,
+) -> bytes:
+    """Chart `name` of a run as PNG or SVG bytes; injected events are shaded on time axes.
+
+    Uses the object API on the Agg canvas only (no pyplot, no global figure
+    registry), so concurrent calls from several threads do not share state.
+    """
+    fig = build_figure(name, results, events=events)
+    buffer = BytesIO()
+    # No creation date in the file: the same results always give the same bytes.
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
+    return buffer.getvalue()

@@ -1,0 +1,71 @@
+"""Sampled series over time: queues and RAM per server, open connections per edge."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from asyncflow_backend.config.constants import SampledMetric
+from asyncflow_backend.plots.events import shade_events
+from asyncflow_backend.plots.lines import band_alpha_for, band_legend_entry, draw_series
+from asyncflow_backend.plots.style import (
+    TIME_LABEL,
+    legend_beside,
+    no_data,
+    style_axes,
+)
+from asyncflow_backend.schemas.events import EventInjection
+from asyncflow_backend.schemas.results import SimulationResults
+
+
+@dataclass(frozen=True)
+class SampledChart:
+    """How to show one sampled metric: its title and the unit of its values."""
+
+    metric: SampledMetric
+    title: str
+    ylabel: str
+
+
+READY_QUEUE = SampledChart(
+    SampledMetric.READY_QUEUE_LEN, "Ready queue: requests waiting for a core", "requests"
+)
+IO_QUEUE = SampledChart(
+    SampledMetric.EVENT_LOOP_IO_SLEEP, "I/O queue: requests waiting on I/O", "requests"
+)
+RAM = SampledChart(SampledMetric.RAM_IN_USE, "RAM in use", "MB")
+CONNECTIONS = SampledChart(
+    SampledMetric.EDGE_CONCURRENT_CONNECTION, "Open connections per edge", "connections"
+)
+
+
+def draw_sampled(
+    ax: Axes,
+    chart: SampledChart,
+    results: SimulationResults,
+    events: Sequence[EventInjection],
+    *,
+    event_legend: bool = True,
+) -> None:
+    """One line per component over the horizon; long series as bucket means in a min-max band.
+
+    `event_legend` as in `draw_throughput`.
+    """
+    style_axes(ax, chart.title, TIME_LABEL, chart.ylabel)
+    ax.set_xlim(0.0, results.meta.simulated_seconds)
+    period = results.time_series.sample_period_s
+    per_component = results.time_series.series.get(chart.metric, {})
+    bucket_s: float | None = None
+    components = {name: series for name, series in per_component.items() if series}
+    band_alpha = band_alpha_for(len(components))
+    for component_id, series in sorted(components.items()):
+        values = np.asarray(series, dtype=float)
+        bucket_s = draw_series(ax, values, period, component_id, band_alpha=band_alpha)
+    if components:
+        ax.set_ylim(bottom=0.0)
+    else:
+        no_data(ax, f"'{chart.metric}' was not sampled")
+    band = [band_legend_entry(bucket_s, band_alpha)] if bucket_s else []
+    shaded = shade_events(ax, events)
+    legend_beside(ax, band + (shaded if event_legend else []))
