@@ -1,8 +1,9 @@
 """The `asyncflow` command: run and validate scenarios, serve the API, run workers."""
 
 import json
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -25,6 +26,21 @@ console = Console()
 errors = Console(stderr=True)
 
 ScenarioPath = Annotated[Path, typer.Argument(help="Scenario file (.yml, .yaml or .json).")]
+
+
+class PlotFiles(StrEnum):
+    """Which image files `run --plots` writes for each chart."""
+
+    PNG = "png"
+    SVG = "svg"
+    BOTH = "both"
+
+
+_IMAGE_FORMATS: dict[PlotFiles, tuple[Literal["png", "svg"], ...]] = {
+    PlotFiles.PNG: ("png",),
+    PlotFiles.SVG: ("svg",),
+    PlotFiles.BOTH: ("png", "svg"),
+}
 
 
 def _load(path: Path) -> Scenario:
@@ -58,8 +74,14 @@ def run(
         Path | None, typer.Option("--json", help="Write the results document here.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    plots_dir: Annotated[
+        Path | None, typer.Option("--plots", help="Write every chart into this directory.")
+    ] = None,
+    plot_files: Annotated[
+        PlotFiles, typer.Option("--plot-format", help="Image format of the charts.")
+    ] = PlotFiles.PNG,
 ) -> None:
-    """Run a scenario with a progress bar, print a summary, optionally write the results."""
+    """Run a scenario with a progress bar, print a summary, optionally write results and charts."""
     from asyncflow_backend.runtime.runner import SimulationRunner
 
     loaded = _load(scenario)
@@ -80,6 +102,23 @@ def run(
     if json_out is not None:
         json_out.write_text(json.dumps(results.model_dump(mode="json")), encoding="utf-8")
         console.print(f"results written to {json_out}")
+    if plots_dir is not None:
+        _write_plots(plots_dir, results, loaded, plot_files)
+
+
+def _write_plots(
+    directory: Path, results: SimulationResults, scenario: Scenario, files: PlotFiles
+) -> None:
+    # matplotlib takes a while to import: only runs that ask for charts pay for it.
+    from asyncflow_backend.plots import PLOT_NAMES, render_plot
+
+    formats = _IMAGE_FORMATS[files]
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in PLOT_NAMES:
+        for fmt in formats:
+            image = render_plot(name, results, events=scenario.events, fmt=fmt)
+            (directory / f"{name}.{fmt}").write_bytes(image)
+    console.print(f"{len(PLOT_NAMES) * len(formats)} charts written to {directory}")
 
 
 def _fmt(value: float | None, scale: float = 1000.0, unit: str = "ms") -> str:
