@@ -1,0 +1,224 @@
+"""Every example scenario validates, runs and gives sane numbers; ours say what they claim.
+
+The AsyncFlow example files (kept beside the repository in
+`shared/anchors/asyncflow-examples`, or where `ASYNCFLOW_ANCHORS` points) must
+run unchanged.
+"""
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncflow_backend.runtime.runner import run_scenario
+from asyncflow_backend.schemas import Scenario, load_scenario_file, parse_scenario
+from asyncflow_backend.schemas.results import SimulationResults
+
+REPO = Path(__file__).parents[2]
+EXAMPLES = REPO / "example"
+ANCHORS = Path(
+    os.environ.get("ASYNCFLOW_ANCHORS", REPO.parent / "shared" / "anchors" / "asyncflow-examples")
+)
+SCENARIO_SUFFIXES = {".yml", ".yaml", ".json"}
+SHORT_HORIZON_S = 40.0
+
+
+def scenario_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in SCENARIO_SUFFIXES)
+
+
+OURS = scenario_files(EXAMPLES)
+THEIRS = scenario_files(ANCHORS)
+
+
+def shortened(scenario: Scenario, horizon: float = SHORT_HORIZON_S) -> Scenario:
+    """The same scenario over a shorter horizon, its event windows scaled to fit."""
+    full = scenario.sim_settings.total_simulation_time
+    if full <= horizon:
+        return scenario
+    factor = horizon / full
+    document: dict[str, Any] = copy.deepcopy(scenario.model_dump(mode="json"))
+    document["sim_settings"]["total_simulation_time"] = horizon
+    for event in document.get("events") or []:
+        event["start"]["t_start"] *= factor
+        event["end"]["t_end"] *= factor
+    return parse_scenario(document)
+
+
+def assert_sane(results: SimulationResults) -> None:
+    requests = results.requests
+    assert requests.completed > 0
+    assert requests.generated == requests.completed + requests.dropped + requests.in_flight
+    assert requests.in_flight >= 0
+    assert requests.dropped == sum(requests.dropped_at.values())
+    assert results.latency.count == requests.completed
+    assert results.latency.min is not None
+    assert results.latency.min >= 0
+    assert sum(results.throughput.per_second) == requests.completed
+    assert sum(results.latency.histogram.counts) == requests.completed
+    for stats in results.servers.values():
+        assert 0 <= stats.cpu_utilisation <= 1
+
+
+def test_there_are_examples() -> None:
+    names = {p.name for p in OURS}
+    assert {"quickstart.yml", "mm1.yml", "ram_pressure.yml", "mm2.json"} <= names
+    assert any(p.suffix == ".json" for p in OURS)
+
+
+@pytest.mark.parametrize("path", OURS + THEIRS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_example_validates_and_runs(path: Path) -> None:
+    scenario = load_scenario_file(path)
+
+    results = run_scenario(shortened(scenario), seed=1)
+
+    assert_sane(results)
+
+
+@pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
+def test_our_examples_keep_modest_horizons(path: Path) -> None:
+    scenario = load_scenario_file(path)
+
+    assert scenario.sim_settings.total_simulation_time <= 600
+    assert scenario.expected_requests <= 70_000
+    if path.suffix != ".json":
+        assert path.read_text(encoding="utf-8").startswith("# "), "say what the file models"
+
+
+def test_asyncflow_examples_run_unchanged_in_full() -> None:
+    if not THEIRS:
+        pytest.skip(f"no AsyncFlow examples at {ANCHORS}")
+    for path in THEIRS:
+        scenario = load_scenario_file(path)
+        results = run_scenario(scenario, seed=2)
+        assert_sane(results)
+        assert results.meta.simulated_seconds == scenario.sim_settings.total_simulation_time
+
+
+def run_example(name: str, seed: int = 4) -> SimulationResults:
+    results = run_scenario(load_scenario_file(EXAMPLES / name), seed=seed)
+    assert_sane(results)
+    return results
+
+
+def series_between(
+    results: SimulationResults, metric: str, component: str, start: float, end: float
+) -> list[float]:
+    period = results.time_series.sample_period_s
+    values = results.time_series.series[metric][component]
+    return values[round(start / period) : round(end / period)]
+
+
+def test_mm1_agrees_with_theory() -> None:
+    results = run_example("mm1.yml")
+    queue = results.servers["queue"]
+
+    assert results.latency.mean == pytest.approx(0.0503, rel=0.12)
+    assert queue.cpu_utilisation == pytest.approx(0.75, abs=0.03)
+    assert queue.ready_queue_mean == pytest.approx(2.25, rel=0.25)
+    assert results.requests.dropped == 0
+
+
+def test_mm2_agrees_with_erlang_c_and_carries_its_seed() -> None:
+    scenario = load_scenario_file(EXAMPLES / "mm2.json")
+    results = run_scenario(scenario)
+    agents = results.servers["agents"]
+
+    assert results.meta.seed == 2024
+    assert results.latency.mean == pytest.approx(0.0447, rel=0.15)
+    assert agents.cpu_utilisation == pytest.approx(0.8, abs=0.03)
+
+
+def test_ram_pressure_is_a_ram_bottleneck() -> None:
+    reports = run_example("ram_pressure.yml").servers["reports"]
+
+    assert reports.ram_peak_mb == 1000
+    assert reports.ram_mean_mb is not None
+    assert reports.ram_mean_mb > 600
+    assert reports.cpu_utilisation < 0.1
+    assert reports.ready_queue_max == 0
+
+
+def test_weighted_endpoints_are_honoured() -> None:
+    results = run_example("weighted_endpoints.yml")
+
+    # 70 % cheap /browse calls: the median is one of them. Uniform picking would
+    # put the median on /search or /checkout.
+    assert results.latency.p50 is not None
+    assert results.latency.p50 < 0.012
+    assert results.latency.p99 is not None
+    assert results.latency.p99 > 0.06
+    assert results.servers["shop-api"].cpu_utilisation == pytest.approx(0.075, abs=0.015)
+
+
+def test_outages_take_each_server_out_in_turn() -> None:
+    results = run_example("outages.yml")
+
+    assert results.requests.dropped == 0
+    for server, (start, end) in {
+        "srv-a": (30, 90),
+        "srv-b": (120, 180),
+        "srv-c": (210, 270),
+    }.items():
+        # A second after the outage begins, the requests it had have drained.
+        assert set(series_between(results, "ram_in_use", server, start + 1, end)) == {0.0}
+        assert max(series_between(results, "ram_in_use", server, end + 1, end + 30)) > 0
+
+
+def test_event_injection_lb_spikes_and_outages_show() -> None:
+    results = run_example("event_injection_lb.yml")
+    connections = "edge_concurrent_connection"
+
+    assert set(series_between(results, "ram_in_use", "node-1", 151, 210)) == {0.0}
+    assert set(series_between(results, "ram_in_use", "node-2", 331, 390)) == {0.0}
+    spiked = series_between(results, connections, "storefront-gateway", 61, 120)
+    calm = series_between(results, connections, "storefront-gateway", 121, 150)
+    assert sum(spiked) / len(spiked) > 5 * sum(calm) / len(calm)
+
+
+def test_heavy_spike_piles_requests_on_the_wire() -> None:
+    results = run_example("heavy_spike_single_server.yml")
+
+    assert results.edges["client-monolith"].connections_max is not None
+    assert results.edges["client-monolith"].connections_max > 300
+    assert results.latency.p95 is not None
+    assert results.latency.p95 > 2.5
+    assert results.servers["monolith"].cpu_utilisation == pytest.approx(0.9, abs=0.04)
+
+
+def test_least_connection_favours_the_first_near_server() -> None:
+    servers = run_example("least_connections_lb.yml").servers
+
+    eu_1, eu_2, us_1 = (servers[s].cpu_utilisation for s in ("eu-1", "eu-2", "us-1"))
+    assert eu_1 > eu_2 > us_1
+
+
+def test_round_robin_splits_evenly() -> None:
+    servers = run_example("two_servers_lb.yml").servers
+
+    assert servers["web-a"].cpu_utilisation == pytest.approx(
+        servers["web-b"].cpu_utilisation, rel=0.02
+    )
+    assert servers["web-a"].cpu_utilisation == pytest.approx(0.15, abs=0.02)
+
+
+def test_multi_core_utilisation() -> None:
+    renderer = run_example("multi_core.yml").servers["renderer"]
+
+    assert renderer.cpu_utilisation == pytest.approx(0.70, abs=0.03)
+    assert renderer.io_queue_max == 0
+
+
+def test_quickstart_and_single_server_match_their_comments() -> None:
+    quick = run_example("quickstart.yml")
+    single = run_example("single_server.yml")
+
+    assert quick.latency.mean == pytest.approx(0.024, rel=0.1)
+    assert quick.servers["api-1"].cpu_utilisation == pytest.approx(0.24, abs=0.03)
+    assert single.latency.p50 == pytest.approx(0.090, rel=0.05)
+    assert single.servers["backend"].io_queue_mean == pytest.approx(2.4, rel=0.15)
+    assert single.requests.dropped / single.requests.generated == pytest.approx(0.03, abs=0.01)
