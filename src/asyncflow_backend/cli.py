@@ -121,6 +121,19 @@ def _write_plots(
     console.print(f"{len(PLOT_NAMES) * len(formats)} charts written to {directory}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the REST API (docs at /docs), configured by ASYNCFLOW_* variables."""
+    import uvicorn
+
+    from asyncflow_backend.api import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
 def _fmt(value: float | None, scale: float = 1000.0, unit: str = "ms") -> str:
     return "-" if value is None else f"{value * scale:,.2f} {unit}"
 
