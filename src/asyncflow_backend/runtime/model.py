@@ -89,8 +89,9 @@ class SimulationModel:
 
         out_edge = {spec.source: edges[spec.id] for spec in scenario.topology_graph.edges}
         client.out_edge = out_edge[client.id]
+        # A server no edge reaches may have no out edge either: it never gets a request.
         for server in servers.values():
-            server.out_edge = out_edge[server.id]
+            server.out_edge = out_edge.get(server.id)
 
         workload = scenario.rqs_input
         generator = RequestGenerator(
