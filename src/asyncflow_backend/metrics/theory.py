@@ -1,0 +1,281 @@
+"""Queueing theory the engine is checked against, and the estimate to compare it with.
+
+Notation, for one station fed at arrival rate lambda (requests per second):
+
+- S, the service time of one request, with mean E[S] and second moment E[S²];
+  mu = 1 / E[S] is the service rate of one core;
+- c, the number of cores; rho = lambda / (c mu) the utilisation of each core;
+- Wq, the mean wait before service; W = Wq + E[S] the mean response time;
+- Lq = lambda Wq, the mean number waiting; L = lambda W, the mean number in the station
+  (Little's law, L = lambda W, holds for any stable station and any discipline).
+
+Every model here is stable only when rho < 1; the functions raise `ValueError`
+otherwise, since a queue that grows without bound has no mean.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from asyncflow_backend.config.constants import Distribution
+from asyncflow_backend.schemas.random_variables import RVConfig
+
+MAX_ITERATIONS = 1_000_000
+
+
+@dataclass(frozen=True)
+class QueueMetrics:
+    """Steady-state means of one station."""
+
+    arrival_rate: float
+    """lambda, requests per second."""
+    utilisation: float
+    """rho, the long-run fraction of time each core is busy."""
+    wait: float
+    """Wq, seconds spent waiting for a core."""
+    response: float
+    """W = Wq + E[S], seconds from arrival to departure."""
+
+    @property
+    def queue_length(self) -> float:
+        """Lq = lambda Wq, the mean number of requests waiting for a core."""
+        return self.arrival_rate * self.wait
+
+    @property
+    def in_system(self) -> float:
+        """L = lambda W, the mean number of requests waiting or in service."""
+        return self.arrival_rate * self.response
+
+
+def _stable_utilisation(arrival_rate: float, mean_service: float, servers: int = 1) -> float:
+    if arrival_rate <= 0 or mean_service <= 0 or servers < 1:
+        raise ValueError("arrival rate, service time and servers must be positive")
+    rho = arrival_rate * mean_service / servers
+    if rho >= 1:
+        raise ValueError(f"utilisation {rho:g} >= 1: the queue is unstable")
+    return rho
+
+
+def mm1(arrival_rate: float, service_rate: float) -> QueueMetrics:
+    """M/M/1: Poisson arrivals, exponential service, one core.
+
+    Wq = rho / (mu - lambda) and W = 1 / (mu - lambda). The response time is itself
+    exponential with rate mu - lambda (see `mm1_response_cdf`).
+    """
+    rho = _stable_utilisation(arrival_rate, 1 / service_rate)
+    return QueueMetrics(
+        arrival_rate,
+        rho,
+        wait=rho / (service_rate - arrival_rate),
+        response=1 / (service_rate - arrival_rate),
+    )
+
+
+def mm1_response_cdf(t: float | np.ndarray, arrival_rate: float, service_rate: float) -> np.ndarray:
+    """P(response time <= t) in an M/M/1 FIFO queue: 1 - exp(-(mu - lambda) t)."""
+    _stable_utilisation(arrival_rate, 1 / service_rate)
+    return -np.expm1(-(service_rate - arrival_rate) * np.asarray(t, dtype=np.float64))
+
+
+def erlang_b(servers: int, offered_load: float) -> float:
+    """Erlang B: the blocking probability of c servers offered a = lambda / mu erlangs, no queue.
+
+    Computed with the stable recursion B(0) = 1, B(k) = a B(k-1) / (k + a B(k-1)).
+    """
+    blocking = 1.0
+    for k in range(1, servers + 1):
+        blocking = offered_load * blocking / (k + offered_load * blocking)
+    return blocking
+
+
+def erlang_c(servers: int, offered_load: float) -> float:
+    """Erlang C: the probability that an arrival waits in an M/M/c queue.
+
+    With a = lambda / mu and rho = a / c < 1, C(c, a) = B / (1 - rho (1 - B)), where
+    B = B(c, a) is Erlang B; this equals the textbook
+    (a^c / c!) / (1 - rho) / (Σ_{k<c} a^k / k! + (a^c / c!) / (1 - rho)).
+    """
+    rho = offered_load / servers
+    if rho >= 1:
+        raise ValueError(f"utilisation {rho:g} >= 1: the queue is unstable")
+    blocking = erlang_b(servers, offered_load)
+    return blocking / (1 - rho * (1 - blocking))
+
+
+def mmc(arrival_rate: float, service_rate: float, servers: int) -> QueueMetrics:
+    """M/M/c: Poisson arrivals, exponential service, c cores sharing one FIFO queue.
+
+    Wq = C(c, lambda/mu) / (c mu - lambda) and W = Wq + 1 / mu.
+    """
+    rho = _stable_utilisation(arrival_rate, 1 / service_rate, servers)
+    wait = erlang_c(servers, arrival_rate / service_rate) / (servers * service_rate - arrival_rate)
+    return QueueMetrics(arrival_rate, rho, wait, wait + 1 / service_rate)
+
+
+def mg1(arrival_rate: float, mean_service: float, second_moment: float) -> QueueMetrics:
+    """M/G/1 by the Pollaczek-Khinchine formula: Wq = lambda E[S²] / (2 (1 - rho)).
+
+    With E[S²] = (1 + cs²) E[S]², cs² the squared coefficient of variation of S,
+    this is Wq = rho E[S] (1 + cs²) / (2 (1 - rho)): only the first two moments of the
+    service time matter.
+    """
+    rho = _stable_utilisation(arrival_rate, mean_service)
+    wait = arrival_rate * second_moment / (2 * (1 - rho))
+    return QueueMetrics(arrival_rate, rho, wait, wait + mean_service)
+
+
+def md1(arrival_rate: float, service_time: float) -> QueueMetrics:
+    """M/D/1, the P-K formula with E[S²] = E[S]²: Wq = rho E[S] / (2 (1 - rho)), half of M/M/1's."""
+    return mg1(arrival_rate, service_time, service_time * service_time)
+
+
+def gim1(
+    arrival_rate: float, service_rate: float, interarrival_lst: Callable[[float], float]
+) -> QueueMetrics:
+    """GI/M/1: renewal arrivals, exponential service, one core.
+
+    `interarrival_lst(s)` is the Laplace-Stieltjes transform A*(s) = E[exp(-s T)] of
+    the time T between arrivals. An arrival finds the core busy with probability sigma,
+    the root in (0, 1) of sigma = A*(mu (1 - sigma)); then Wq = sigma / (mu (1 - sigma)) and
+    W = 1 / (mu (1 - sigma)). The root is found by the fixed-point iteration from 0,
+    which increases to it monotonically.
+    """
+    rho = _stable_utilisation(arrival_rate, 1 / service_rate)
+    sigma = 0.0
+    for _ in range(MAX_ITERATIONS):
+        previous, sigma = sigma, interarrival_lst(service_rate * (1 - sigma))
+        if abs(sigma - previous) < 1e-15:
+            break
+    else:
+        raise ArithmeticError("sigma = A*(mu (1 - sigma)) did not converge")  # pragma: no cover
+    return QueueMetrics(
+        arrival_rate,
+        rho,
+        wait=sigma / (service_rate * (1 - sigma)),
+        response=1 / (service_rate * (1 - sigma)),
+    )
+
+
+def round_robin_share(total_rate: float, servers: int, service_rate: float) -> QueueMetrics:
+    """One of k identical M/1 servers fed in turn by a round-robin balancer (E_k/M/1).
+
+    Each server receives every k-th arrival of a Poisson stream of rate Λ, so its
+    interarrival time is Erlang-k with k phases of rate Λ and mean k / Λ:
+    A*(s) = (Λ / (Λ + s))^k. Its queue is shorter than an M/M/1 queue at the same
+    load, because round robin makes arrivals more regular.
+    """
+    return gim1(
+        total_rate / servers,
+        service_rate,
+        lambda s: (total_rate / (total_rate + s)) ** servers,
+    )
+
+
+def infinite_server_delay(arrival_rate: float, mean_delay: float) -> QueueMetrics:
+    """M/G/∞: a pure delay (a network link, an I/O wait). Nobody waits; L = lambda E[D]."""
+    return QueueMetrics(arrival_rate, 0.0, 0.0, mean_delay)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """First two moments of a non-negative random variable."""
+
+    mean: float
+    second: float
+    """E[X²]."""
+
+    @property
+    def variance(self) -> float:
+        """E[X²] - E[X]²."""
+        return self.second - self.mean * self.mean
+
+    @property
+    def scv(self) -> float:
+        """Squared coefficient of variation, Var[X] / E[X]²."""
+        return self.variance / (self.mean * self.mean)
+
+
+def duration_moments(spec: float | RVConfig) -> Moments:
+    """The exact mean and second moment of the durations the engine draws for `spec`.
+
+    These follow the engine's samplers, clipping at zero included:
+
+    - a number or `deterministic`: E[X] = m, E[X²] = m²;
+    - `exponential`: E[X²] = 2 m²;
+    - `poisson`: E[X²] = m + m²;
+    - `log_normal` (parameterised by its own mean and variance v): E[X²] = v + m²;
+    - `normal` with standard deviation s = √v, clipped at 0: with z = m / s,
+      E[X] = m Φ(z) + s φ(z) and E[X²] = (m² + s²) Φ(z) + m s φ(z);
+    - `uniform` on [m - h, m + h] with h = √(3 v) (h = m without a variance),
+      clipped at 0: E[X²] = m² + h² / 3 when h <= m, else with a = m - h < 0
+      and b = m + h, E[X] = b² / (2 (b - a)) and E[X²] = b³ / (3 (b - a)).
+    """
+    if not isinstance(spec, RVConfig):
+        return Moments(spec, spec * spec)
+    m = spec.mean
+    v = spec.variance or 0.0
+    match spec.distribution:
+        case Distribution.DETERMINISTIC:
+            return Moments(m, m * m)
+        case Distribution.EXPONENTIAL:
+            return Moments(m, 2 * m * m)
+        case Distribution.POISSON:
+            return Moments(m, m + m * m)
+        case Distribution.LOG_NORMAL:
+            return Moments(m, v + m * m)
+        case Distribution.NORMAL:
+            s = math.sqrt(v)
+            if s == 0:
+                return Moments(max(m, 0.0), max(m, 0.0) ** 2)
+            z = m / s
+            cdf = 0.5 * math.erfc(-z / math.sqrt(2))
+            pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+            return Moments(m * cdf + s * pdf, (m * m + v) * cdf + m * s * pdf)
+        case Distribution.UNIFORM:
+            half = math.sqrt(3 * v) if spec.variance is not None else m
+            low, high = m - half, m + half
+            if low >= 0:
+                return Moments(m, m * m + half * half / 3)
+            width = high - low
+            return Moments(high**2 / (2 * width), high**3 / (3 * width))
+    raise ValueError(f"unsupported distribution {spec.distribution}")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A simulated mean with its standard error."""
+
+    mean: float
+    standard_error: float
+    batches: int
+
+    def relative_error(self, exact: float) -> float:
+        """(estimate - exact) / exact."""
+        return (self.mean - exact) / exact
+
+    def agrees_with(self, exact: float, z: float = 3.0) -> bool:
+        """True if `exact` lies within z standard errors of the estimate."""
+        return abs(self.mean - exact) <= z * self.standard_error
+
+
+def batch_means(samples: np.ndarray, batches: int = 30, warmup_fraction: float = 0.1) -> Estimate:
+    """The steady-state mean of a correlated output sequence, by the method of batch means.
+
+    Successive response times of a queue are correlated, so their plain standard
+    error is far too small. The first `warmup_fraction` of the samples (the
+    transient from an empty system) is dropped, the rest is cut into `batches`
+    consecutive batches of equal size, and the batch averages, nearly independent
+    when each batch is much longer than the queue's memory, give the standard
+    error s / √batches.
+    """
+    values = np.asarray(samples, dtype=np.float64)
+    kept = values[int(len(values) * warmup_fraction) :]
+    size = len(kept) // batches
+    if size < 2:
+        raise ValueError(f"{len(values)} samples are too few for {batches} batches")
+    averages = kept[: size * batches].reshape(batches, size).mean(axis=1)
+    return Estimate(
+        float(averages.mean()), float(averages.std(ddof=1) / math.sqrt(batches)), batches
+    )

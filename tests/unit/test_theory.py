@@ -1,0 +1,201 @@
+"""The closed forms of `metrics.theory` against textbook values and against each other."""
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from asyncflow_backend.metrics import theory
+from asyncflow_backend.samplers import variate
+from asyncflow_backend.samplers.streams import RandomStreams
+from asyncflow_backend.schemas.random_variables import RVConfig
+
+
+def erlang_c_by_sums(servers: int, offered_load: float) -> float:
+    """Erlang C from its textbook sum of Poisson terms, as an independent check."""
+    rho = offered_load / servers
+    top = offered_load**servers / math.factorial(servers) / (1 - rho)
+    below = sum(offered_load**k / math.factorial(k) for k in range(servers))
+    return top / (below + top)
+
+
+def test_mm1_textbook_values() -> None:
+    q = theory.mm1(arrival_rate=80, service_rate=100)
+
+    assert q.utilisation == pytest.approx(0.8)
+    assert q.response == pytest.approx(0.05)
+    assert q.wait == pytest.approx(0.04)
+    assert q.in_system == pytest.approx(4.0)
+    assert q.queue_length == pytest.approx(3.2)
+
+
+@pytest.mark.parametrize(
+    ("servers", "offered_load"), [(1, 0.5), (2, 1.6), (4, 3.2), (10, 9.5), (50, 45.0)]
+)
+def test_erlang_c_matches_the_textbook_sum(servers: int, offered_load: float) -> None:
+    assert theory.erlang_c(servers, offered_load) == pytest.approx(
+        erlang_c_by_sums(servers, offered_load), rel=1e-12
+    )
+
+
+def test_erlang_c_of_one_server_is_the_utilisation() -> None:
+    assert theory.erlang_c(1, 0.7) == pytest.approx(0.7)
+
+
+def test_erlang_b_known_value() -> None:
+    # Two servers offered one erlang: B = (1/2) / (1 + 1 + 1/2).
+    assert theory.erlang_b(2, 1.0) == pytest.approx(0.2)
+
+
+def test_mmc_with_one_core_is_mm1() -> None:
+    assert theory.mmc(70, 100, 1).response == pytest.approx(theory.mm1(70, 100).response)
+
+
+def test_mmc_two_cores_closed_form() -> None:
+    # For c = 2, W = 1 / (mu (1 - rho^2)).
+    rho = 0.8
+    assert theory.mmc(160, 100, 2).response == pytest.approx(1 / (100 * (1 - rho**2)))
+
+
+def test_more_cores_at_the_same_utilisation_wait_less() -> None:
+    waits = [theory.mmc(0.8 * c * 100, 100, c).wait for c in (1, 2, 4, 8)]
+    assert waits == sorted(waits, reverse=True)
+
+
+def test_mg1_with_exponential_service_is_mm1() -> None:
+    assert theory.mg1(80, 0.01, 2 * 0.01**2).response == pytest.approx(0.05)
+
+
+def test_md1_waits_half_as_long_as_mm1() -> None:
+    assert theory.md1(80, 0.01).wait == pytest.approx(theory.mm1(80, 100).wait / 2)
+
+
+def test_gim1_with_poisson_arrivals_is_mm1() -> None:
+    lam, mu = 60.0, 100.0
+    q = theory.gim1(lam, mu, lambda s: lam / (lam + s))
+    assert q.response == pytest.approx(theory.mm1(lam, mu).response, rel=1e-9)
+
+
+def test_round_robin_share_is_more_regular_than_poisson() -> None:
+    share = theory.round_robin_share(total_rate=160, servers=2, service_rate=100)
+    assert share.arrival_rate == pytest.approx(80)
+    assert share.utilisation == pytest.approx(0.8)
+    assert theory.md1(80, 0.01).wait < share.wait < theory.mm1(80, 100).wait
+    # The root sigma = W mu (1 - sigma) solves sigma = (L / (L + mu (1 - sigma)))^2.
+    sigma = share.wait / share.response
+    assert sigma == pytest.approx((160 / (160 + 100 * (1 - sigma))) ** 2, rel=1e-9)
+
+
+def test_round_robin_over_one_server_is_mm1() -> None:
+    assert theory.round_robin_share(70, 1, 100).response == pytest.approx(
+        theory.mm1(70, 100).response, rel=1e-9
+    )
+
+
+def test_infinite_server_delay() -> None:
+    q = theory.infinite_server_delay(50, 0.02)
+    assert (q.wait, q.response, q.in_system) == (0.0, 0.02, pytest.approx(1.0))
+
+
+@pytest.mark.parametrize(
+    "unstable",
+    [
+        lambda: theory.mm1(100, 100),
+        lambda: theory.mmc(250, 100, 2),
+        lambda: theory.md1(120, 0.01),
+        lambda: theory.mg1(100, 0.01, 0.0002),
+        lambda: theory.erlang_c(2, 2.0),
+        lambda: theory.round_robin_share(300, 2, 100),
+    ],
+)
+def test_unstable_queues_have_no_mean(unstable: Callable[[], object]) -> None:
+    with pytest.raises(ValueError, match="unstable"):
+        unstable()
+
+
+def test_mm1_response_cdf_is_exponential() -> None:
+    median = math.log(2) / (100 - 80)
+    assert theory.mm1_response_cdf(median, 80, 100) == pytest.approx(0.5)
+    assert theory.mm1_response_cdf(0.0, 80, 100) == 0.0
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        RVConfig(mean=0.01, distribution="deterministic"),
+        RVConfig(mean=0.01, distribution="exponential"),
+        RVConfig(mean=3.0, distribution="poisson"),
+        RVConfig(mean=0.01, distribution="log_normal", variance=2e-4),
+        RVConfig(mean=0.01, distribution="normal", variance=1e-6),
+        RVConfig(mean=0.01, distribution="normal", variance=4e-4),
+        RVConfig(mean=0.01, distribution="uniform"),
+        RVConfig(mean=0.01, distribution="uniform", variance=1e-5),
+        RVConfig(mean=0.01, distribution="uniform", variance=1e-4),
+    ],
+    ids=lambda spec: f"{spec.distribution}-{spec.variance}",
+)
+def test_duration_moments_match_what_the_samplers_draw(spec: RVConfig) -> None:
+    """Moments, clipping at zero included, agree with a million draws within 4 standard errors."""
+    draw = variate(spec, RandomStreams(7).generator("moments"))
+    values = np.fromiter((draw() for _ in range(1_000_000)), dtype=np.float64)
+    moments = theory.duration_moments(spec)
+
+    n = math.sqrt(values.size)
+    squares = values * values
+    assert abs(values.mean() - moments.mean) <= 4 * values.std() / n + 1e-15
+    assert abs(squares.mean() - moments.second) <= 4 * squares.std() / n + 1e-15
+
+
+def test_duration_moments_of_a_number() -> None:
+    moments = theory.duration_moments(0.5)
+    assert (moments.mean, moments.second, moments.variance, moments.scv) == (0.5, 0.25, 0, 0)
+
+
+def test_batch_means_of_independent_samples() -> None:
+    rng = np.random.default_rng(3)
+    samples = rng.normal(10.0, 2.0, 300_000)
+
+    est = theory.batch_means(samples, batches=30, warmup_fraction=0.0)
+
+    assert abs(est.mean - 10.0) <= 4 * 2.0 / math.sqrt(samples.size)
+    # With independent samples the batch standard error estimates sigma / sqrt(n);
+    # with 30 batches it is itself within about +-40% at 3 of its own errors.
+    assert est.standard_error == pytest.approx(2.0 / math.sqrt(samples.size), rel=0.4)
+    assert est.batches == 30
+
+
+def test_batch_means_sees_correlation_that_the_naive_error_misses() -> None:
+    rng = np.random.default_rng(4)
+    phi, n = 0.99, 300_000
+    noise = rng.normal(0.0, 1.0, n)
+    samples = np.empty(n)
+    level = 0.0
+    for i in range(n):
+        level = phi * level + noise[i]
+        samples[i] = level
+    naive = samples.std() / math.sqrt(n)
+    # An AR(1) sequence has a variance of the mean (1 + phi) / (1 - phi) times the naive one.
+    expected = naive * math.sqrt((1 + phi) / (1 - phi))
+
+    est = theory.batch_means(samples, batches=30, warmup_fraction=0.0)
+
+    assert est.standard_error == pytest.approx(expected, rel=0.5)
+    assert est.standard_error > 5 * naive
+
+
+def test_batch_means_drops_the_warm_up() -> None:
+    samples = np.concatenate([np.full(100, 1000.0), np.ones(900)])
+    assert theory.batch_means(samples, batches=10, warmup_fraction=0.1).mean == 1.0
+
+
+def test_batch_means_needs_enough_samples() -> None:
+    with pytest.raises(ValueError, match="too few"):
+        theory.batch_means(np.ones(50), batches=30)
+
+
+def test_estimate_agreement_and_relative_error() -> None:
+    est = theory.Estimate(mean=1.025, standard_error=0.01, batches=30)
+    assert est.relative_error(1.0) == pytest.approx(0.025)
+    assert est.agrees_with(1.0, z=3.0)
+    assert not est.agrees_with(1.0, z=2.0)
