@@ -3,7 +3,7 @@
 import numpy as np
 from matplotlib.axes import Axes
 
-from asyncflow_backend.plots.style import no_data, style_axes
+from asyncflow_backend.plots.style import legend_beside, no_data, style_axes
 from asyncflow_backend.schemas.results import SimulationResults
 
 _MS = 1000.0
@@ -39,4 +39,4 @@ def draw_latency(ax: Axes, results: SimulationResults) -> None:
                 linewidth=1.8,
                 label=f"{name} {value * _MS:,.1f} ms",
             )
-    ax.legend(loc="best", fontsize="small", framealpha=0.9)
+    legend_beside(ax)

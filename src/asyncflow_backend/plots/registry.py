@@ -88,7 +88,8 @@ def render_plot(
     """
     fig = build_figure(name, results, events=events)
     buffer = BytesIO()
-    # No creation date in the file: the same results always give the same bytes.
+    # No creation date or version stamp: the same results give the same PNG bytes. SVG
+    # element ids stay salted at random unless the process sets rcParams["svg.hashsalt"].
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
     fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
     return buffer.getvalue()

@@ -1,0 +1,389 @@
+"""Charts of a results document: every chart renders, shows the events, survives missing data."""
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+from typer.testing import CliRunner
+
+from asyncflow_backend.cli import app
+from asyncflow_backend.plots import PLOT_NAMES, UnknownPlotError, build_figure, render_plot
+from asyncflow_backend.plots.lines import MAX_BUCKETS, draw_series
+from asyncflow_backend.runtime.runner import run_scenario
+from asyncflow_backend.schemas import Scenario, parse_scenario
+from asyncflow_backend.schemas.events import EventInjection
+from asyncflow_backend.schemas.results import SimulationResults
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TIME_CHARTS = ("throughput", "ready_queue", "io_queue", "ram", "connections")
+HORIZON_S = 30.0
+
+
+def _edge(edge_id: str, source: str, target: str) -> dict[str, Any]:
+    return {
+        "id": edge_id,
+        "source": source,
+        "target": target,
+        "latency": {"mean": 0.002, "distribution": "exponential"},
+    }
+
+
+def _server(server_id: str) -> dict[str, Any]:
+    return {
+        "id": server_id,
+        "server_resources": {"cpu_cores": 1, "ram_mb": 2048},
+        "endpoints": [
+            {
+                "endpoint_name": "/api",
+                "steps": [
+                    {"kind": "initial_parsing", "step_operation": {"cpu_time": 0.004}},
+                    {"kind": "ram", "step_operation": {"necessary_ram": 64}},
+                    {"kind": "io_db", "step_operation": {"io_waiting_time": 0.02}},
+                ],
+            }
+        ],
+    }
+
+
+def _event(event_id: str, target: str, start: float, end: float, spike: float | None) -> Any:
+    if spike is None:
+        return {
+            "event_id": event_id,
+            "target_id": target,
+            "start": {"kind": "server_down", "t_start": start},
+            "end": {"kind": "server_up", "t_end": end},
+        }
+    return {
+        "event_id": event_id,
+        "target_id": target,
+        "start": {"kind": "network_spike_start", "t_start": start, "spike_s": spike},
+        "end": {"kind": "network_spike_end", "t_end": end},
+    }
+
+
+SCENARIO: dict[str, Any] = {
+    "rqs_input": {
+        "id": "gen",
+        "avg_active_users": {"mean": 60},
+        "avg_request_per_minute_per_user": {"mean": 60},
+        "user_sampling_window": 10,
+    },
+    "topology_graph": {
+        "nodes": {
+            "client": {"id": "client"},
+            "load_balancer": {"id": "lb", "server_covered": ["srv-1", "srv-2"]},
+            "servers": [_server("srv-1"), _server("srv-2")],
+        },
+        "edges": [
+            _edge("gen-client", "gen", "client"),
+            _edge("client-lb", "client", "lb"),
+            _edge("lb-srv1", "lb", "srv-1"),
+            _edge("lb-srv2", "lb", "srv-2"),
+            _edge("srv1-client", "srv-1", "client"),
+            _edge("srv2-client", "srv-2", "client"),
+        ],
+    },
+    "sim_settings": {
+        "total_simulation_time": HORIZON_S,
+        # 3,000 samples per series: more than the charts draw, so they are bucketed.
+        "sample_period_s": 0.01,
+        "enabled_sample_metrics": [
+            "ready_queue_len",
+            "event_loop_io_sleep",
+            "ram_in_use",
+            "edge_concurrent_connection",
+        ],
+        "enabled_event_metrics": ["rqs_clock"],
+    },
+    # Two windows that start 1 s apart, so their captions must not share a row.
+    "events": [
+        _event("ev-spike", "client-lb", 5.0, 12.0, 0.05),
+        _event("ev-down", "srv-1", 6.0, 15.0, None),
+    ],
+    "seed": 11,
+}
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return parse_scenario(SCENARIO)
+
+
+@pytest.fixture(scope="module")
+def events(scenario: Scenario) -> list[EventInjection]:
+    assert scenario.events is not None
+    return scenario.events
+
+
+@pytest.fixture(scope="module")
+def results(scenario: Scenario) -> SimulationResults:
+    return run_scenario(scenario)
+
+
+@pytest.fixture
+def empty_results(results: SimulationResults) -> SimulationResults:
+    """A run in which nothing completed and no metric was sampled."""
+    document = results.model_dump()
+    document["requests"].update(generated=0, completed=0, dropped=0, in_flight=0, dropped_at={})
+    document["latency"] = {
+        **dict.fromkeys(("mean", "std", "min", "p50", "p90", "p95", "p99", "max")),
+        "count": 0,
+        "histogram": {"edges": [], "counts": []},
+    }
+    document["throughput"] = {"mean_rps": 0.0, "per_second": [0] * int(HORIZON_S)}
+    document["time_series"]["series"] = {}
+    return SimulationResults.model_validate(document)
+
+
+def _axes_by_title(fig: Figure) -> dict[str, Axes]:
+    return {ax.get_title(loc="left"): ax for ax in fig.axes}
+
+
+def _event_spans(ax: Axes) -> list[str]:
+    return [p.get_gid() for p in ax.patches if (p.get_gid() or "").startswith("event-")]
+
+
+def _notes(ax: Axes) -> list[str]:
+    return [t.get_text() for t in ax.texts if t.get_gid() == "no-data"]
+
+
+def test_the_charts_have_the_documented_names() -> None:
+    assert PLOT_NAMES == (
+        "dashboard",
+        "latency",
+        "throughput",
+        "ready_queue",
+        "io_queue",
+        "ram",
+        "connections",
+    )
+
+
+@pytest.mark.parametrize("name", PLOT_NAMES)
+def test_png_is_a_real_non_blank_image(
+    name: str, results: SimulationResults, events: list[EventInjection]
+) -> None:
+    image = render_plot(name, results, events=events, fmt="png", dpi=60)
+    assert image.startswith(PNG_SIGNATURE)
+    pixels = imread(BytesIO(image), format="png")
+    assert pixels.ndim == 3
+    assert pixels.shape[0] > 100
+    assert pixels.shape[1] > 100
+    # A blank canvas has zero variance; a chart has axes, text and data in colour.
+    assert pixels[..., :3].var() > 0.005
+    assert len(np.unique(pixels[..., :3].reshape(-1, 3), axis=0)) > 50
+
+
+@pytest.mark.parametrize("name", PLOT_NAMES)
+def test_svg_parses_and_carries_the_event_windows(
+    name: str, results: SimulationResults, events: list[EventInjection]
+) -> None:
+    root = ET.fromstring(render_plot(name, results, events=events, fmt="svg"))
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    ids = {element.get("id") for element in root.iter()}
+    if name == "latency":
+        assert not {"event-ev-spike", "event-ev-down"} & ids
+    else:
+        assert {"event-ev-spike", "event-ev-down"} <= ids
+
+
+def test_every_time_axis_shades_every_event_and_the_histogram_none(
+    results: SimulationResults, events: list[EventInjection]
+) -> None:
+    axes = _axes_by_title(build_figure("dashboard", results, events=events))
+    assert len(axes) == 6
+    for title, ax in axes.items():
+        expected = [] if title == "Latency distribution" else ["event-ev-spike", "event-ev-down"]
+        assert sorted(_event_spans(ax)) == sorted(expected), title
+
+
+def test_event_windows_span_their_times_in_their_kind_colour(
+    results: SimulationResults, events: list[EventInjection]
+) -> None:
+    (ax,) = build_figure("ram", results, events=events).axes
+    spans = {p.get_gid(): p for p in ax.patches if p.get_gid()}
+    spike, outage = spans["event-ev-spike"], spans["event-ev-down"]
+    spike_x = spike.get_path().transformed(spike.get_patch_transform()).vertices[:, 0]
+    assert (spike_x.min(), spike_x.max()) == pytest.approx((5.0, 12.0))
+    assert spike.get_facecolor()[:3] != outage.get_facecolor()[:3]
+
+
+def test_overlapping_events_have_captions_on_separate_rows(
+    results: SimulationResults, events: list[EventInjection]
+) -> None:
+    (ax,) = build_figure("throughput", results, events=events).axes
+    captions = {t.get_text().strip(): t.get_position() for t in ax.texts}
+    assert captions["ev-spike"][0] == 5.0
+    assert captions["ev-down"][0] == 6.0
+    assert captions["ev-spike"][1] != captions["ev-down"][1]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "ev-spike: client-lb +50 ms" in legend
+    assert "ev-down: srv-1 down" in legend
+
+
+def test_the_dashboard_captions_events_once_in_a_shared_legend(
+    results: SimulationResults, events: list[EventInjection]
+) -> None:
+    fig = build_figure("dashboard", results, events=events)
+    (shared,) = fig.legends
+    assert [t.get_text() for t in shared.get_texts()] == [
+        "ev-spike: client-lb +50 ms",
+        "ev-down: srv-1 down",
+    ]
+    for ax in fig.axes:
+        assert not any(t.get_text().startswith("ev-") for t in ax.get_legend().get_texts())
+
+
+def test_without_events_nothing_is_shaded(results: SimulationResults) -> None:
+    fig = build_figure("dashboard", results)
+    assert all(not _event_spans(ax) for ax in fig.axes)
+    assert not fig.legends
+
+
+def test_latency_marks_the_percentiles_in_milliseconds(results: SimulationResults) -> None:
+    (ax,) = build_figure("latency", results).axes
+    assert ax.get_xlabel() == "latency (ms)"
+    marks = {line.get_label().split()[0]: line.get_xdata()[0] for line in ax.get_lines()}
+    latency = results.latency
+    assert marks == pytest.approx(
+        {"p50": latency.p50 * 1000, "p95": latency.p95 * 1000, "p99": latency.p99 * 1000}
+    )
+
+
+def test_sampled_charts_draw_one_line_per_component_over_the_horizon(
+    results: SimulationResults,
+) -> None:
+    axes = _axes_by_title(build_figure("dashboard", results))
+    ram = axes["RAM in use"]
+    assert sorted(line.get_label() for line in ram.get_lines()) == ["srv-1", "srv-2"]
+    assert ram.get_xlim() == (0.0, HORIZON_S)
+    assert ram.get_ylabel() == "MB"
+    connections = axes["Open connections per edge"]
+    assert len(connections.get_lines()) == len(results.edges)
+
+
+def test_missing_data_gives_empty_charts_with_a_note(
+    empty_results: SimulationResults, events: list[EventInjection]
+) -> None:
+    axes = _axes_by_title(build_figure("dashboard", empty_results, events=events))
+    for title, ax in axes.items():
+        assert _notes(ax), title
+    assert "'ram_in_use' was not sampled" in _notes(axes["RAM in use"])[0]
+    assert "no request completed" in _notes(axes["Latency distribution"])[0]
+    for name in PLOT_NAMES:
+        assert render_plot(name, empty_results, events=events).startswith(PNG_SIGNATURE)
+
+
+def test_charts_with_data_carry_no_note(results: SimulationResults) -> None:
+    assert all(not _notes(ax) for ax in build_figure("dashboard", results).axes)
+
+
+def test_an_unknown_name_lists_the_valid_ones(results: SimulationResults) -> None:
+    with pytest.raises(UnknownPlotError, match="valid names: dashboard, latency") as caught:
+        render_plot("cpu", results)
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.valid_names == PLOT_NAMES
+
+
+def test_long_series_are_bucketed_without_losing_a_one_sample_spike() -> None:
+    values = np.zeros(300_000)
+    values[123_457] = 42.0
+    ax = Figure().add_subplot()
+    bucket_s = draw_series(ax, values, 0.001, "srv-1")
+    (line,) = ax.get_lines()
+    assert len(line.get_xdata()) <= MAX_BUCKETS
+    assert bucket_s == pytest.approx(0.5)
+    (band,) = (c for c in ax.collections if isinstance(c, PolyCollection))
+    assert band.get_paths()[0].vertices[:, 1].max() == 42.0
+    assert line.get_ydata().max() == pytest.approx(42.0 / 500)
+
+
+def test_short_series_are_drawn_whole() -> None:
+    ax = Figure().add_subplot()
+    assert draw_series(ax, np.arange(50.0), 0.1, "srv-1") is None
+    (line,) = ax.get_lines()
+    assert list(line.get_ydata()) == list(range(50))
+    assert not ax.collections
+
+
+def test_png_rendering_is_deterministic_and_safe_across_threads(
+    results: SimulationResults, events: list[EventInjection]
+) -> None:
+    names = ("latency", "ram", "throughput", "connections", "ready_queue", "io_queue")
+
+    def render(name: str) -> bytes:
+        return render_plot(name, results, events=events, dpi=50)
+
+    alone = [render(name) for name in names]
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        together = list(pool.map(render, names))
+    assert together == alone
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> Path:
+    path = tmp_path / "scenario.yml"
+    path.write_text(yaml.safe_dump(SCENARIO), encoding="utf-8")
+    return path
+
+
+def test_cli_run_plots_writes_every_chart_as_png(scenario_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "charts" / "nested"
+    outcome = CliRunner().invoke(app, ["run", str(scenario_file), "-q", "--plots", str(out)])
+    assert outcome.exit_code == 0, outcome.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{name}.png" for name in PLOT_NAMES)
+    dashboard = (out / "dashboard.png").read_bytes()
+    assert dashboard.startswith(PNG_SIGNATURE)
+    assert imread(BytesIO(dashboard), format="png")[..., :3].var() > 0.005
+
+
+@pytest.mark.parametrize(
+    ("choice", "formats"), [("png", {"png"}), ("svg", {"svg"}), ("both", {"png", "svg"})]
+)
+def test_cli_plot_format_picks_the_files(
+    choice: str,
+    formats: set[str],
+    scenario_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, str, int]] = []
+
+    def fake_render(name: str, results: Any, *, events: Any = None, fmt: str = "png") -> bytes:
+        calls.append((name, fmt, len(events or [])))
+        return fmt.encode()
+
+    # Rendering itself is covered above; here only which files the options ask for.
+    monkeypatch.setattr("asyncflow_backend.plots.render_plot", fake_render)
+    out = tmp_path / "charts"
+    outcome = CliRunner().invoke(
+        app, ["run", str(scenario_file), "-q", "--plots", str(out), "--plot-format", choice]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    expected = {f"{name}.{fmt}" for name in PLOT_NAMES for fmt in formats}
+    assert {p.name for p in out.iterdir()} == expected
+    assert all((out / f).read_bytes() == f.rsplit(".", 1)[1].encode() for f in expected)
+    assert {events for _, _, events in calls} == {2}
+
+
+def test_cli_rejects_an_unknown_plot_format(scenario_file: Path, tmp_path: Path) -> None:
+    outcome = CliRunner().invoke(
+        app, ["run", str(scenario_file), "--plots", str(tmp_path), "--plot-format", "gif"]
+    )
+    assert outcome.exit_code == 2
+
+
+def test_the_cli_module_does_not_load_matplotlib() -> None:
+    probe = "import sys, asyncflow_backend.cli; sys.exit('matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
