@@ -1,8 +1,16 @@
 """The system under study: a client, an optional load balancer, servers and edges."""
 
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from asyncflow_backend.config.constants import (
     DEFAULT_CPU_CORES,
@@ -25,6 +33,20 @@ _OPERATION_OF_KIND: dict[type[StepKind], StepOperation] = {
     IoStepKind: StepOperation.IO_WAITING_TIME,
     RamStepKind: StepOperation.NECESSARY_RAM,
 }
+_STEP_KINDS = [kind.value for kinds in _OPERATION_OF_KIND for kind in kinds]
+
+
+def _amount_form(value: Any) -> str:
+    return "RandomVariable" if isinstance(value, dict | RVConfig) else "Number"
+
+
+# A number or a random variable, told apart by the input's shape so that a bad
+# value gets the one error of the form it was written in, not one per form.
+# The tags are capitalised so that error paths leave them out, like class names.
+StepAmount = Annotated[
+    Annotated[PositiveFloat, Tag("Number")] | Annotated[RVConfig, Tag("RandomVariable")],
+    Discriminator(_amount_form),
+]
 
 
 class Step(StrictModel):
@@ -35,7 +57,15 @@ class Step(StrictModel):
     """
 
     kind: StepKind
-    step_operation: dict[StepOperation, PositiveFloat | RVConfig]
+    step_operation: dict[StepOperation, StepAmount]
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value: Any) -> Any:
+        # One message listing every kind, rather than one per family of kinds.
+        if not isinstance(value, str) or value not in _STEP_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(_STEP_KINDS)}")
+        return value
 
     @model_validator(mode="after")
     def _operation_fits_kind(self) -> Self:
