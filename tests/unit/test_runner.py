@@ -1,0 +1,191 @@
+"""The runner: reproducible by seed, indifferent to slicing, cancellable, reporting progress."""
+
+import itertools
+from typing import Any
+
+import pytest
+
+from asyncflow_backend.runtime.runner import (
+    RunProgress,
+    SimulationCancelled,
+    SimulationRunner,
+    run_scenario,
+)
+from asyncflow_backend.schemas import Scenario, parse_scenario
+
+HORIZON_S = 60
+
+
+def edge(edge_id: str, source: str, target: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": edge_id,
+        "source": source,
+        "target": target,
+        "latency": {"mean": 0.003, "distribution": "exponential"},
+        **extra,
+    }
+
+
+def busy_scenario(**extra: Any) -> Scenario:
+    """Every random part of the engine at once: random users, latencies, drops, endpoints,
+    step durations, RAM waits, a least-connection balancer, a spike and an outage."""
+    cpu = {
+        "kind": "cpu_bound_operation",
+        "step_operation": {"cpu_time": {"mean": 0.004, "distribution": "exponential"}},
+    }
+    io = {
+        "kind": "io_db",
+        "step_operation": {
+            "io_waiting_time": {"mean": 0.02, "distribution": "log_normal", "variance": 1e-4}
+        },
+    }
+    ram = {"kind": "ram", "step_operation": {"necessary_ram": 200}}
+    server = {
+        "server_resources": {"cpu_cores": 2, "ram_mb": 1024},
+        "endpoints": [
+            {"endpoint_name": "/read", "probability": 0.7, "steps": [cpu, ram, io]},
+            {"endpoint_name": "/write", "probability": 0.3, "steps": [cpu, io, cpu]},
+        ],
+    }
+    return parse_scenario(
+        {
+            "rqs_input": {
+                "id": "gen",
+                "avg_active_users": {"mean": 40, "distribution": "normal", "variance": 25},
+                "avg_request_per_minute_per_user": {"mean": 90},
+                "user_sampling_window": 10,
+            },
+            "topology_graph": {
+                "nodes": {
+                    "client": {"id": "client"},
+                    "load_balancer": {
+                        "id": "lb",
+                        "algorithms": "least_connection",
+                        "server_covered": ["srv-1", "srv-2"],
+                    },
+                    "servers": [{"id": "srv-1", **server}, {"id": "srv-2", **server}],
+                },
+                "edges": [
+                    edge("gen-client", "gen", "client", dropout_rate=0.0),
+                    edge("client-lb", "client", "lb", dropout_rate=0.02),
+                    edge("lb-srv-1", "lb", "srv-1"),
+                    edge("lb-srv-2", "lb", "srv-2"),
+                    edge("srv-1-client", "srv-1", "client"),
+                    edge("srv-2-client", "srv-2", "client"),
+                ],
+            },
+            "sim_settings": {"total_simulation_time": HORIZON_S, "sample_period_s": 0.05},
+            "events": [
+                {
+                    "event_id": "spike",
+                    "target_id": "client-lb",
+                    "start": {"kind": "network_spike_start", "t_start": 10, "spike_s": 0.01},
+                    "end": {"kind": "network_spike_end", "t_end": 25},
+                },
+                {
+                    "event_id": "outage",
+                    "target_id": "srv-2",
+                    "start": {"kind": "server_down", "t_start": 30},
+                    "end": {"kind": "server_up", "t_end": 45},
+                },
+            ],
+            **extra,
+        }
+    )
+
+
+def document(runner: SimulationRunner, slices: int = 200) -> dict[str, Any]:
+    """The results document without its wall time, the one field that measures the machine."""
+    dumped = runner.run(slices=slices).model_dump()
+    del dumped["meta"]["wall_seconds"]
+    return dumped
+
+
+def test_same_seed_gives_the_same_document() -> None:
+    scenario = busy_scenario()
+    first = document(SimulationRunner(scenario, seed=42))
+    second = document(SimulationRunner(scenario, seed=42))
+
+    assert first["requests"]["completed"] > 1000
+    assert first["requests"]["dropped"] > 0
+    assert first == second
+
+
+def test_different_seeds_give_different_runs() -> None:
+    scenario = busy_scenario()
+    assert document(SimulationRunner(scenario, seed=1)) != document(
+        SimulationRunner(scenario, seed=2)
+    )
+
+
+def test_slicing_does_not_change_the_results() -> None:
+    scenario = busy_scenario()
+    whole, sliced, odd = (
+        document(SimulationRunner(scenario, seed=7), slices=n) for n in (1, 200, 7)
+    )
+    for run in (whole, sliced, odd):
+        # SimPy counts the two stop marks it schedules for every slice among its events.
+        del run["meta"]["events_processed"]
+    assert whole == sliced == odd
+
+
+def test_progress_rises_monotonically_to_one() -> None:
+    seen: list[RunProgress] = []
+    SimulationRunner(busy_scenario(), seed=3).run(on_progress=seen.append, slices=50)
+
+    fractions = [p.fraction for p in seen]
+    assert len(fractions) == 50
+    assert all(a < b for a, b in itertools.pairwise(fractions))
+    assert fractions[-1] == 1.0
+    assert seen[-1].simulated_s == pytest.approx(HORIZON_S)
+    assert all(p.horizon_s == HORIZON_S for p in seen)
+
+
+def test_the_callback_cancels_the_run() -> None:
+    calls: list[float] = []
+
+    def stop_past_a_third(progress: RunProgress) -> bool:
+        calls.append(progress.fraction)
+        return progress.fraction >= 1 / 3
+
+    runner = SimulationRunner(busy_scenario(), seed=3)
+    with pytest.raises(SimulationCancelled) as cancelled:
+        runner.run(on_progress=stop_past_a_third, slices=30)
+
+    assert cancelled.value.progress.fraction == pytest.approx(10 / 30)
+    assert calls[-1] == pytest.approx(10 / 30)
+    assert len(calls) == 10
+    # The simulation stopped where it was cancelled.
+    assert runner.model.env.now == pytest.approx(HORIZON_S / 3)
+
+
+def test_a_callback_returning_nothing_lets_the_run_finish() -> None:
+    results = SimulationRunner(busy_scenario(), seed=3).run(on_progress=lambda _: None)
+    assert results.meta.simulated_seconds == HORIZON_S
+
+
+def test_an_unseeded_run_reports_a_seed_that_replays_it() -> None:
+    scenario = busy_scenario()
+    assert scenario.seed is None
+    runner = SimulationRunner(scenario)
+    original = document(runner)
+
+    assert original["meta"]["seed"] == runner.seed
+    assert document(SimulationRunner(scenario, seed=runner.seed)) == original
+
+
+def test_the_seed_comes_from_the_argument_then_the_scenario() -> None:
+    scenario = busy_scenario(seed=123)
+
+    assert SimulationRunner(scenario).seed == 123
+    assert SimulationRunner(scenario, seed=9).seed == 9
+    assert document(SimulationRunner(scenario)) == document(
+        SimulationRunner(busy_scenario(), seed=123)
+    )
+
+
+def test_run_scenario_is_the_runner_in_one_call() -> None:
+    scenario = busy_scenario()
+    results = run_scenario(scenario, seed=5).model_dump()
+    del results["meta"]["wall_seconds"]
+    assert results == document(SimulationRunner(scenario, seed=5))
