@@ -1,0 +1,665 @@
+"""Structural validation by the models: types, unknown fields, bounds, defaults, parsing.
+
+Every rejection must come as a `ScenarioValidationError` whose problems carry
+the path of the offending field and name the object (node, edge, event,
+endpoint) it belongs to.
+"""
+
+import json
+from typing import Any
+
+import pytest
+
+from asyncflow_backend.config.constants import Distribution
+from asyncflow_backend.schemas import (
+    Problem,
+    Scenario,
+    ScenarioValidationError,
+    load_scenario_file,
+    parse_scenario,
+    parse_scenario_text,
+)
+from asyncflow_backend.schemas.random_variables import RVConfig
+
+SERVER = ("topology_graph", "nodes", "servers")
+
+
+def scenario_document() -> dict[str, Any]:
+    """A small valid scenario: generator, client, balancer, two servers, one outage."""
+
+    def server(server_id: str) -> dict[str, Any]:
+        return {
+            "id": server_id,
+            "server_resources": {"cpu_cores": 1, "ram_mb": 1024},
+            "endpoints": [
+                {
+                    "endpoint_name": "/api",
+                    "steps": [
+                        {"kind": "initial_parsing", "step_operation": {"cpu_time": 0.002}},
+                        {"kind": "ram", "step_operation": {"necessary_ram": 64}},
+                        {"kind": "io_db", "step_operation": {"io_waiting_time": 0.01}},
+                    ],
+                }
+            ],
+        }
+
+    def edge(source: str, target: str) -> dict[str, Any]:
+        return {
+            "id": f"{source}-{target}",
+            "source": source,
+            "target": target,
+            "latency": {"mean": 0.002, "distribution": "exponential"},
+        }
+
+    return {
+        "rqs_input": {
+            "id": "gen",
+            "avg_active_users": {"mean": 10},
+            "avg_request_per_minute_per_user": {"mean": 30},
+        },
+        "topology_graph": {
+            "nodes": {
+                "client": {"id": "client"},
+                "load_balancer": {"id": "lb", "server_covered": ["srv-1", "srv-2"]},
+                "servers": [server("srv-1"), server("srv-2")],
+            },
+            "edges": [
+                edge("gen", "client"),
+                edge("client", "lb"),
+                edge("lb", "srv-1"),
+                edge("lb", "srv-2"),
+                edge("srv-1", "client"),
+                edge("srv-2", "client"),
+            ],
+        },
+        "sim_settings": {"total_simulation_time": 60},
+        "events": [
+            {
+                "event_id": "down-1",
+                "target_id": "srv-1",
+                "start": {"kind": "server_down", "t_start": 10},
+                "end": {"kind": "server_up", "t_end": 20},
+            }
+        ],
+    }
+
+
+def problems(document: Any) -> list[Problem]:
+    with pytest.raises(ScenarioValidationError) as caught:
+        parse_scenario(document)
+    return caught.value.problems
+
+
+def the_problem(document: Any, path: str, *named: str) -> Problem:
+    """The single problem of `document`, asserting its path and the ids it names."""
+    found = problems(document)
+    assert [p.path for p in found] == [path], found
+    for name in named:
+        assert name in found[0].message, found[0]
+    return found[0]
+
+
+def first_step(document: dict[str, Any], server: int = 0) -> dict[str, Any]:
+    step: dict[str, Any] = document["topology_graph"]["nodes"]["servers"][server]["endpoints"][0][
+        "steps"
+    ][0]
+    return step
+
+
+def test_the_base_document_is_valid() -> None:
+    scenario = parse_scenario(scenario_document())
+
+    assert isinstance(scenario, Scenario)
+    assert scenario.topology_graph.nodes.load_balancer is not None
+
+
+# Text that is not a scenario.
+
+
+def test_bad_yaml_is_located_by_line_and_column() -> None:
+    text = "rqs_input:\n  id: gen\n  avg_active_users: { mean: 10\ntopology_graph: {}\n"
+
+    with pytest.raises(ScenarioValidationError) as caught:
+        parse_scenario_text(text)
+
+    (problem,) = caught.value.problems
+    assert problem.path == "(scenario)"
+    assert "invalid YAML at line 4, column 1" in problem.message
+
+
+def test_bad_json_is_located_by_line_and_column() -> None:
+    text = '{\n  "rqs_input": {"id": "gen",}\n}'
+
+    with pytest.raises(ScenarioValidationError) as caught:
+        parse_scenario_text(text, "json")
+
+    (problem,) = caught.value.problems
+    assert "invalid JSON at line 2, column 29" in problem.message
+
+
+@pytest.mark.parametrize(("text", "kind"), [("", "nothing"), ("- 1\n- 2\n", "list"), ("7", "int")])
+def test_a_document_must_be_a_mapping(text: str, kind: str) -> None:
+    with pytest.raises(ScenarioValidationError) as caught:
+        parse_scenario_text(text)
+
+    (problem,) = caught.value.problems
+    assert problem.path == "(scenario)"
+    assert kind in problem.message
+
+
+def test_unreadable_file(tmp_path: Any) -> None:
+    missing = tmp_path / "absent.yml"
+
+    with pytest.raises(ScenarioValidationError, match="cannot read"):
+        load_scenario_file(missing)
+
+
+def test_json_and_yaml_files_give_the_same_scenario(tmp_path: Any) -> None:
+    document = scenario_document()
+    as_json = tmp_path / "s.json"
+    as_yaml = tmp_path / "s.yaml"
+    as_json.write_text(json.dumps(document), encoding="utf-8")
+    as_yaml.write_text(json.dumps(document, indent=2), encoding="utf-8")  # JSON is YAML
+
+    assert load_scenario_file(as_json) == load_scenario_file(as_yaml) == parse_scenario(document)
+
+
+# Unknown fields and wrong types.
+
+
+@pytest.mark.parametrize(
+    ("where", "path", "owner"),
+    [
+        (("rqs_input",), "rqs_input.burst", "gen"),
+        (("topology_graph", "nodes", "client"), "topology_graph.nodes.client.burst", "client"),
+        (
+            ("topology_graph", "nodes", "load_balancer"),
+            "topology_graph.nodes.load_balancer.burst",
+            "lb",
+        ),
+        ((*SERVER, 1), "topology_graph.nodes.servers[1].burst", "srv-2"),
+        (
+            (*SERVER, 1, "server_resources"),
+            "topology_graph.nodes.servers[1].server_resources.burst",
+            "srv-2",
+        ),
+        (
+            (*SERVER, 0, "endpoints", 0),
+            "topology_graph.nodes.servers[0].endpoints[0].burst",
+            "/api",
+        ),
+        (("topology_graph", "edges", 3), "topology_graph.edges[3].burst", "lb-srv-2"),
+        (
+            ("topology_graph", "edges", 3, "latency"),
+            "topology_graph.edges[3].latency.burst",
+            "lb-srv-2",
+        ),
+        (("sim_settings",), "sim_settings.burst", ""),
+        (("events", 0), "events[0].burst", "down-1"),
+        (("events", 0, "start"), "events[0].start.burst", "down-1"),
+        ((), "burst", ""),
+    ],
+)
+def test_unknown_fields_are_rejected_where_they_are(
+    where: tuple[str | int, ...], path: str, owner: str
+) -> None:
+    document = scenario_document()
+    target: Any = document
+    for part in where:
+        target = target[part]
+    target["burst"] = 3
+
+    problem = the_problem(document, path, owner)
+    assert "Extra inputs are not permitted" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "owner"),
+    [
+        (
+            lambda d: d["topology_graph"]["nodes"]["servers"][1]["server_resources"].update(
+                cpu_cores="many"
+            ),
+            "topology_graph.nodes.servers[1].server_resources.cpu_cores",
+            "srv-2",
+        ),
+        (
+            lambda d: d["topology_graph"]["nodes"]["servers"][0]["server_resources"].update(
+                ram_mb=[1024]
+            ),
+            "topology_graph.nodes.servers[0].server_resources.ram_mb",
+            "srv-1",
+        ),
+        (
+            lambda d: d["topology_graph"]["edges"][2].update(dropout_rate="often"),
+            "topology_graph.edges[2].dropout_rate",
+            "lb-srv-1",
+        ),
+        (
+            lambda d: d["topology_graph"]["edges"][2].update(latency=0.002),
+            "topology_graph.edges[2].latency",
+            "lb-srv-1",
+        ),
+        (
+            lambda d: d["rqs_input"].update(user_sampling_window="hourly"),
+            "rqs_input.user_sampling_window",
+            "gen",
+        ),
+        (
+            lambda d: d["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][0].update(
+                step_operation={"cpu_time": "fast"}
+            ),
+            "topology_graph.nodes.servers[0].endpoints[0].steps[0].step_operation.cpu_time",
+            "/api",
+        ),
+        (
+            lambda d: d["topology_graph"]["nodes"]["servers"][0]["endpoints"][0].update(
+                steps="parse"
+            ),
+            "topology_graph.nodes.servers[0].endpoints[0].steps",
+            "/api",
+        ),
+        (
+            lambda d: d["events"][0]["start"].update(t_start="noon"),
+            "events[0].start.t_start",
+            "down-1",
+        ),
+        (lambda d: d.update(seed="lucky"), "seed", ""),
+        (
+            lambda d: d["sim_settings"].update(enabled_sample_metrics=["cpu_temperature"]),
+            "sim_settings.enabled_sample_metrics[0]",
+            "ready_queue_len",
+        ),
+        (
+            lambda d: d["topology_graph"]["nodes"]["load_balancer"].update(algorithms="random"),
+            "topology_graph.nodes.load_balancer.algorithms",
+            "lb",
+        ),
+        (
+            lambda d: d["topology_graph"]["edges"][0]["latency"].update(distribution="pareto"),
+            "topology_graph.edges[0].latency.distribution",
+            "gen-client",
+        ),
+    ],
+)
+def test_wrong_types_are_located(change: Any, path: str, owner: str) -> None:
+    document = scenario_document()
+    change(document)
+
+    the_problem(document, path, owner)
+
+
+def test_missing_required_fields() -> None:
+    document = scenario_document()
+    del document["rqs_input"]["avg_active_users"]
+    del document["topology_graph"]["edges"][1]["latency"]
+
+    found = {p.path: p.message for p in problems(document)}
+
+    assert set(found) == {"rqs_input.avg_active_users", "topology_graph.edges[1].latency"}
+    assert "gen" in found["rqs_input.avg_active_users"]
+    assert "client-lb" in found["topology_graph.edges[1].latency"]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    document = scenario_document()
+    document["topology_graph"]["edges"][0]["latency"]["mean"] = -1
+    document["topology_graph"]["nodes"]["servers"][1]["server_resources"]["cpu_cores"] = 0
+    document["sim_settings"]["sample_period_s"] = 5
+
+    assert {p.path for p in problems(document)} == {
+        "topology_graph.edges[0].latency.mean",
+        "topology_graph.nodes.servers[1].server_resources.cpu_cores",
+        "sim_settings.sample_period_s",
+    }
+
+
+# Times and amounts: negative and zero.
+
+
+@pytest.mark.parametrize("value", [0, -0.5])
+def test_step_durations_must_be_positive(value: float) -> None:
+    document = scenario_document()
+    first_step(document, 1)["step_operation"] = {"cpu_time": value}
+
+    problem = the_problem(
+        document,
+        "topology_graph.nodes.servers[1].endpoints[0].steps[0].step_operation.cpu_time",
+        "/api",
+    )
+    assert "greater than 0" in problem.message
+
+
+@pytest.mark.parametrize("mean", [0, -0.01])
+def test_random_step_durations_must_have_a_positive_mean(mean: float) -> None:
+    document = scenario_document()
+    io_step = document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][2]
+    io_step["step_operation"] = {"io_waiting_time": {"mean": mean, "distribution": "exponential"}}
+
+    found = problems(document)
+
+    assert len(found) == 1
+    assert found[0].path.startswith("topology_graph.nodes.servers[0].endpoints[0].steps[2]")
+    assert "/api" in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("mean", "path"),
+    [(0, "topology_graph.edges[4].latency"), (-1, "topology_graph.edges[4].latency.mean")],
+)
+def test_edge_latency_must_be_positive(mean: float, path: str) -> None:
+    document = scenario_document()
+    document["topology_graph"]["edges"][4]["latency"]["mean"] = mean
+
+    the_problem(document, path, "srv-1-client")
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "owner"),
+    [
+        (
+            lambda d: d["sim_settings"].update(total_simulation_time=0),
+            "sim_settings.total_simulation_time",
+            "",
+        ),
+        (
+            lambda d: d["sim_settings"].update(total_simulation_time=-60),
+            "sim_settings.total_simulation_time",
+            "",
+        ),
+        (
+            lambda d: d["sim_settings"].update(total_simulation_time=float("inf")),
+            "sim_settings.total_simulation_time",
+            "finite",
+        ),
+        (lambda d: d["sim_settings"].update(sample_period_s=0), "sim_settings.sample_period_s", ""),
+        (
+            lambda d: d["rqs_input"].update(user_sampling_window=0),
+            "rqs_input.user_sampling_window",
+            "gen",
+        ),
+        (
+            lambda d: d["rqs_input"]["avg_request_per_minute_per_user"].update(mean=0),
+            "rqs_input.avg_request_per_minute_per_user",
+            "gen",
+        ),
+        (
+            lambda d: d["rqs_input"]["avg_active_users"].update(mean=-5),
+            "rqs_input.avg_active_users.mean",
+            "gen",
+        ),
+        (lambda d: d["events"][0]["start"].update(t_start=-1), "events[0].start.t_start", "down-1"),
+        (lambda d: d["events"][0]["end"].update(t_end=0), "events[0].end.t_end", "down-1"),
+        (
+            lambda d: d["topology_graph"]["nodes"]["servers"][0]["server_resources"].update(
+                cpu_cores=0
+            ),
+            "topology_graph.nodes.servers[0].server_resources.cpu_cores",
+            "srv-1",
+        ),
+        (
+            lambda d: d["topology_graph"]["nodes"]["servers"][0]["server_resources"].update(
+                ram_mb=128
+            ),
+            "topology_graph.nodes.servers[0].server_resources.ram_mb",
+            "256",
+        ),
+        (
+            lambda d: d["topology_graph"]["edges"][1].update(dropout_rate=-0.1),
+            "topology_graph.edges[1].dropout_rate",
+            "client-lb",
+        ),
+        (
+            lambda d: d["topology_graph"]["edges"][1].update(dropout_rate=1.5),
+            "topology_graph.edges[1].dropout_rate",
+            "client-lb",
+        ),
+        (
+            lambda d: d["topology_graph"]["nodes"]["servers"][0]["endpoints"][0].update(
+                probability=0
+            ),
+            "topology_graph.nodes.servers[0].endpoints[0].probability",
+            "/api",
+        ),
+        (lambda d: d.update(seed=-1), "seed", ""),
+        (
+            lambda d: d["topology_graph"]["edges"][0]["latency"].update(variance=-1),
+            "topology_graph.edges[0].latency.variance",
+            "gen-client",
+        ),
+    ],
+)
+def test_bounds(change: Any, path: str, owner: str) -> None:
+    document = scenario_document()
+    change(document)
+
+    the_problem(document, path, owner)
+
+
+def test_spikes_must_add_time() -> None:
+    document = scenario_document()
+    document["events"].append(
+        {
+            "event_id": "slow",
+            "target_id": "lb-srv-1",
+            "start": {"kind": "network_spike_start", "t_start": 1, "spike_s": 0},
+            "end": {"kind": "network_spike_end", "t_end": 3},
+        }
+    )
+
+    the_problem(document, "events[1].start.spike_s", "slow")
+
+
+# Steps whose operation does not fit their kind.
+
+
+@pytest.mark.parametrize(
+    ("kind", "operation", "expected"),
+    [
+        ("initial_parsing", {"io_waiting_time": 0.1}, "cpu_time"),
+        ("cpu_bound_operation", {"necessary_ram": 64}, "cpu_time"),
+        ("io_db", {"cpu_time": 0.1}, "io_waiting_time"),
+        ("io_cache", {"necessary_ram": 64}, "io_waiting_time"),
+        ("ram", {"cpu_time": 0.1}, "necessary_ram"),
+        ("initial_parsing", {"cpu_time": 0.1, "io_waiting_time": 0.1}, "cpu_time"),
+        ("io_llm", {}, "io_waiting_time"),
+    ],
+)
+def test_operation_must_fit_the_kind(kind: str, operation: dict[str, float], expected: str) -> None:
+    document = scenario_document()
+    first_step(document, 1).update(kind=kind, step_operation=operation)
+
+    problem = the_problem(
+        document, "topology_graph.nodes.servers[1].endpoints[0].steps[0]", "/api", kind
+    )
+    assert f"needs exactly the operation '{expected}'" in problem.message
+
+
+def test_unknown_step_kind_and_operation() -> None:
+    document = scenario_document()
+    first_step(document)["kind"] = "gpu_kernel"
+    document["topology_graph"]["nodes"]["servers"][1]["endpoints"][0]["steps"][1][
+        "step_operation"
+    ] = {"ram_mb": 64}
+
+    found = {p.path: p.message for p in problems(document)}
+
+    kind = found["topology_graph.nodes.servers[0].endpoints[0].steps[0].kind"]
+    assert "initial_parsing" in kind
+    assert "io_cache" in kind
+    assert "ram" in kind
+    assert "/api" in kind
+    operation = found["topology_graph.nodes.servers[1].endpoints[0].steps[1].step_operation.ram_mb"]
+    assert "necessary_ram" in operation
+
+
+def test_ram_cannot_be_random() -> None:
+    document = scenario_document()
+    ram_step = document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][1]
+    ram_step["step_operation"] = {"necessary_ram": {"mean": 64, "distribution": "exponential"}}
+
+    problem = the_problem(document, "topology_graph.nodes.servers[0].endpoints[0].steps[1]", "/api")
+    assert "necessary_ram must be a number" in problem.message
+
+
+# Events that do not hang together on their own.
+
+
+def test_event_end_must_match_its_start() -> None:
+    document = scenario_document()
+    document["events"][0]["end"]["kind"] = "network_spike_end"
+
+    problem = the_problem(document, "events[0]", "down-1")
+    assert "must end with 'server_up'" in problem.message
+
+
+def test_event_must_end_after_it_starts() -> None:
+    document = scenario_document()
+    document["events"][0]["end"]["t_end"] = 10
+
+    problem = the_problem(document, "events[0]", "down-1")
+    assert "t_start must be before t_end" in problem.message
+
+
+def test_spike_needs_its_amount_and_outage_takes_none() -> None:
+    spike = scenario_document()
+    spike["events"][0] = {
+        "event_id": "slow",
+        "target_id": "lb-srv-1",
+        "start": {"kind": "network_spike_start", "t_start": 1},
+        "end": {"kind": "network_spike_end", "t_end": 3},
+    }
+    outage = scenario_document()
+    outage["events"][0]["start"]["spike_s"] = 0.5
+
+    assert "needs spike_s" in the_problem(spike, "events[0]", "slow").message
+    assert "only applies" in the_problem(outage, "events[0]", "down-1").message
+
+
+# Distributions allowed where.
+
+
+@pytest.mark.parametrize("distribution", ["exponential", "log_normal", "uniform"])
+def test_user_count_distributions(distribution: str) -> None:
+    document = scenario_document()
+    document["rqs_input"]["avg_active_users"]["distribution"] = distribution
+
+    problem = the_problem(document, "rqs_input.avg_active_users", "gen")
+    assert "deterministic, normal, poisson" in problem.message
+
+
+def test_request_rate_must_be_poisson() -> None:
+    document = scenario_document()
+    document["rqs_input"]["avg_request_per_minute_per_user"]["distribution"] = "normal"
+
+    the_problem(document, "rqs_input.avg_request_per_minute_per_user", "poisson")
+
+
+def test_load_balancer_lists_each_server_once() -> None:
+    document = scenario_document()
+    document["topology_graph"]["nodes"]["load_balancer"]["server_covered"] = ["srv-1", "srv-1"]
+
+    the_problem(document, "topology_graph.nodes.load_balancer.server_covered", "srv-1", "lb")
+
+
+@pytest.mark.parametrize(
+    ("section", "path"),
+    [
+        (("topology_graph", "nodes", "servers"), "topology_graph.nodes.servers"),
+        (("topology_graph", "edges"), "topology_graph.edges"),
+        (
+            ("topology_graph", "nodes", "servers", 0, "endpoints"),
+            "topology_graph.nodes.servers[0].endpoints",
+        ),
+    ],
+)
+def test_lists_that_cannot_be_empty(section: tuple[str | int, ...], path: str) -> None:
+    document = scenario_document()
+    target: Any = document
+    for part in section[:-1]:
+        target = target[part]
+    target[section[-1]] = []
+
+    assert path in [p.path for p in problems(document)]
+
+
+# Defaults: AsyncFlow's wherever it has one.
+
+
+def test_defaults() -> None:
+    document = scenario_document()
+    del document["sim_settings"]
+    del document["events"]
+    del document["topology_graph"]["nodes"]["servers"][0]["server_resources"]
+    del document["topology_graph"]["nodes"]["load_balancer"]["server_covered"][1]
+    del document["topology_graph"]["edges"][3]
+    del document["topology_graph"]["edges"][4]
+    del document["topology_graph"]["nodes"]["servers"][1]
+
+    scenario = parse_scenario(document)
+
+    settings = scenario.sim_settings
+    assert settings.total_simulation_time == 3600
+    assert settings.sample_period_s == 0.01
+    assert [m.value for m in settings.enabled_sample_metrics] == [
+        "ready_queue_len",
+        "event_loop_io_sleep",
+        "ram_in_use",
+        "edge_concurrent_connection",
+    ]
+    assert [m.value for m in settings.enabled_event_metrics] == ["rqs_clock"]
+    assert scenario.rqs_input.user_sampling_window == 60
+    assert scenario.rqs_input.avg_active_users.distribution is Distribution.POISSON
+    resources = scenario.topology_graph.nodes.servers[0].server_resources
+    assert (resources.cpu_cores, resources.ram_mb, resources.db_connection_pool) == (1, 1024, None)
+    assert scenario.topology_graph.edges[0].dropout_rate == 0.01
+    assert scenario.topology_graph.edges[0].edge_type == "network_connection"
+    lb = scenario.topology_graph.nodes.load_balancer
+    assert lb is not None
+    assert lb.algorithms == "round_robin"
+    assert scenario.topology_graph.nodes.servers[0].endpoints[0].probability is None
+    assert scenario.events is None
+    assert scenario.seed is None
+
+
+@pytest.mark.parametrize(
+    ("distribution", "variance"), [("normal", 4.0), ("log_normal", 4.0), ("uniform", None)]
+)
+def test_variance_defaults_to_the_mean_for_normal_and_log_normal(
+    distribution: str, variance: float | None
+) -> None:
+    assert RVConfig(mean=4, distribution=Distribution(distribution)).variance == variance
+
+
+def test_random_durations_and_deterministic_users_are_accepted() -> None:
+    document = scenario_document()
+    document["rqs_input"]["avg_active_users"] = {"mean": 7, "distribution": "deterministic"}
+    first_step(document)["step_operation"] = {
+        "cpu_time": {"mean": 0.004, "distribution": "exponential"}
+    }
+    document["seed"] = 99
+
+    scenario = parse_scenario(document)
+
+    step = scenario.topology_graph.nodes.servers[0].endpoints[0].steps[0]
+    assert step.value == RVConfig(mean=0.004, distribution=Distribution.EXPONENTIAL)
+    assert scenario.rqs_input.avg_active_users.distribution is Distribution.DETERMINISTIC
+    assert scenario.seed == 99
+
+
+def test_type_literals_are_accepted_and_checked() -> None:
+    document = scenario_document()
+    document["rqs_input"]["type"] = "generator"
+    document["topology_graph"]["nodes"]["client"]["type"] = "client"
+    document["topology_graph"]["edges"][0]["edge_type"] = "network_connection"
+    parse_scenario(document)
+
+    document["topology_graph"]["nodes"]["servers"][0]["type"] = "database"
+    the_problem(document, "topology_graph.nodes.servers[0].type", "srv-1")
+
+
+def test_scenarios_are_immutable() -> None:
+    scenario = parse_scenario(scenario_document())
+
+    with pytest.raises(ValueError, match="frozen"):
+        scenario.seed = 3  # type: ignore[misc]
