@@ -387,3 +387,11 @@ def test_cli_rejects_an_unknown_plot_format(scenario_file: Path, tmp_path: Path)
 def test_the_cli_module_does_not_load_matplotlib() -> None:
     probe = "import sys, asyncflow_backend.cli; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+
+
+def test_per_second_steps_reach_the_end_of_the_last_second() -> None:
+    ax = Figure().add_subplot()
+    draw_series(ax, np.array([4.0, 6.0, 5.0]), 1.0, "per second", steps=True)
+    (line,) = ax.get_lines()
+    assert list(line.get_xdata()) == [0.0, 1.0, 2.0, 3.0]
+    assert list(line.get_ydata()) == [4.0, 6.0, 5.0, 5.0]

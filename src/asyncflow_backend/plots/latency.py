@@ -22,6 +22,7 @@ def draw_latency(ax: Axes, results: SimulationResults) -> None:
     counts = np.asarray(hist.counts, dtype=float)
     if latency.count == 0 or counts.sum() == 0 or len(hist.edges) != len(counts) + 1:
         no_data(ax, "no request completed")
+        ax.set_xticks([])
         return
     edges = np.asarray(hist.edges) * _MS
     ax.stairs(counts, edges, fill=True, color=_BAR_COLOUR, alpha=0.85, label="requests")

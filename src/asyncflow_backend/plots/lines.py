@@ -26,15 +26,29 @@ def draw_series(
 ) -> float | None:
     """Draw `values[k]`, read at t = k * period_s, and return the bucket width in seconds.
 
+    With `steps`, `values[k]` is a count over [k, k + 1) periods and is drawn as a step.
+
     Returns None when the series was drawn whole. Otherwise the line is the
     mean of each bucket (drawn at its midpoint) and a band of the same colour
     spans the bucket's minimum to maximum, so one-sample bursts stay visible.
     """
     stride = bucket_stride(len(values), MAX_BUCKETS)
     if stride == 1:
-        times = np.arange(len(values)) * period_s
-        drawstyle = "steps-post" if steps else "default"
-        ax.plot(times, values, color=colour, linewidth=1.0, drawstyle=drawstyle, label=label)
+        if steps:
+            # Each value holds for a whole period: the last step reaches the end of the run.
+            times = np.arange(len(values) + 1) * period_s
+            ax.step(
+                times,
+                np.append(values, values[-1]),
+                where="post",
+                color=colour,
+                linewidth=1.0,
+                label=label,
+            )
+        else:
+            ax.plot(
+                np.arange(len(values)) * period_s, values, color=colour, linewidth=1.0, label=label
+            )
         return None
     starts = np.arange(0, len(values), stride)
     lengths = np.diff(np.append(starts, len(values)))
