@@ -1,0 +1,62 @@
+"""What routes receive: the settings, a database session's repository and the dispatcher.
+
+The lifespan builds one `Service` per application and keeps it on
+`app.state`; these dependencies hand out its parts, so routes never build
+infrastructure themselves and tests can swap the whole `Service`.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.db.repository import RunRepository
+from asyncflow_backend.db.session import Database
+from asyncflow_backend.jobs import JobDispatcher
+
+
+@dataclass(frozen=True)
+class Service:
+    """The long-lived parts of a running API."""
+
+    settings: Settings
+    database: Database
+    dispatcher: JobDispatcher
+
+
+def get_service(request: Request) -> Service:
+    """The `Service` the lifespan stored on the application."""
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def get_settings(service: ServiceDep) -> Settings:
+    """The application's settings."""
+    return service.settings
+
+
+def get_dispatcher(service: ServiceDep) -> JobDispatcher:
+    """Where accepted runs are sent for execution."""
+    return service.dispatcher
+
+
+async def get_session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
+    """One database session per request, closed when the request ends."""
+    async with service.database.session() as session:
+        yield session
+
+
+async def get_repository(session: Annotated[AsyncSession, Depends(get_session)]) -> RunRepository:
+    """Runs stored in the request's session."""
+    return RunRepository(session)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DispatcherDep = Annotated[JobDispatcher, Depends(get_dispatcher)]
+RepositoryDep = Annotated[RunRepository, Depends(get_repository)]

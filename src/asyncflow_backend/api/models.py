@@ -1,0 +1,142 @@
+"""Response bodies of the API, declared so that the OpenAPI document matches every answer."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from asyncflow_backend.config.constants import SampledMetric
+from asyncflow_backend.db.repository import RunStatus
+
+
+class ErrorResponse(BaseModel):
+    """Any error other than invalid input: a sentence saying what went wrong."""
+
+    detail: str = Field(examples=["no simulation run with id 5b0c7e1a-0000-4000-8000-000000000000"])
+
+
+class RunConflict(ErrorResponse):
+    """The run is not in a state that allows the request."""
+
+    status: RunStatus = Field(description="The run's status when the request was refused.")
+
+
+class ProblemItem(BaseModel):
+    """One reason the request was refused, located in the request."""
+
+    loc: list[str | int] = Field(
+        description="Where the problem is: `body` then the path inside the scenario, "
+        "or `query` / `path` / `header` then the parameter name.",
+        examples=[["body", "topology_graph", "edges", 1, "target"]],
+    )
+    path: str = Field(
+        description="`loc` written as a dotted path with list indices.",
+        examples=["topology_graph.edges[1].target"],
+    )
+    msg: str = Field(examples=["edge 'browser-api-1' ends at unknown node 'api-2'"])
+    type: str = Field(
+        description="`invalid_scenario`, `limit_exceeded`, or the parameter validator's code.",
+        examples=["invalid_scenario"],
+    )
+
+
+class ValidationErrorResponse(BaseModel):
+    """422: every problem found, not only the first one."""
+
+    detail: list[ProblemItem]
+    message: str = Field(examples=["the scenario has 1 problem"])
+
+
+class RunLinks(BaseModel):
+    """Where to find more about a run."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    self_: str = Field(alias="self", examples=["/api/v1/simulations/5b0c7e1a"])
+    results: str
+    timeseries: str
+    cancel: str
+
+
+class RunView(BaseModel):
+    """The state of one simulation run."""
+
+    id: str = Field(examples=["5b0c7e1a-2f4d-4c55-9a3e-7d1f0b2c9e11"])
+    status: RunStatus
+    progress: float = Field(ge=0.0, le=1.0, description="Simulated time done / horizon.")
+    simulated_s: float = Field(ge=0.0, description="Simulated seconds done so far.")
+    created_at: datetime
+    started_at: datetime | None = Field(description="When a worker first took the run.")
+    finished_at: datetime | None
+    error: str | None = Field(description="Why the run failed; null unless `status` is failed.")
+    seed: int | None = Field(description="The seed the run uses; replaying it gives the same.")
+    cancel_requested: bool
+    attempts: int = Field(ge=0, description="How many times a worker started the run.")
+    links: RunLinks
+
+
+class RunPage(BaseModel):
+    """One page of runs, newest first."""
+
+    items: list[RunView]
+    total: int = Field(ge=0, description="Runs matching the filter, over all pages.")
+    limit: int
+    offset: int
+
+
+class ScenarioSummary(BaseModel):
+    """The size of a valid scenario."""
+
+    servers: int
+    endpoints: int
+    edges: int
+    load_balancer: bool
+    events: int
+    horizon_s: float
+    sample_period_s: float
+    expected_requests: float = Field(description="Mean number of requests over the horizon.")
+    seed: int | None
+
+
+class ValidationReport(BaseModel):
+    """200 from /scenarios/validate: the scenario would be accepted."""
+
+    valid: Literal[True] = True
+    summary: ScenarioSummary
+
+
+class SeriesView(BaseModel):
+    """One sampled series, possibly downsampled: `values[i]` was read at `t[i]`."""
+
+    metric: SampledMetric
+    component: str = Field(description="Server id (queues, RAM) or edge id (connections).")
+    sample_period_s: float = Field(description="Period of the original samples.")
+    points_in_window: int = Field(description="Original samples inside [start, end].")
+    downsampled: bool
+    t: list[float] = Field(description="Simulated seconds of each kept sample.")
+    values: list[float]
+
+
+class TimeSeriesView(BaseModel):
+    """A window of a run's sampled series, downsampled with LTTB (first and last kept)."""
+
+    run_id: str
+    method: Literal["lttb"] = "lttb"
+    max_points: int
+    start: float
+    end: float | None
+    series: list[SeriesView]
+
+
+class Health(BaseModel):
+    """The process is up."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    """Whether the database and the queue answer; 503 names what is down."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str] = Field(examples=[{"database": "ok", "queue": "ok"}])
+    detail: str | None = Field(default=None, examples=["database is down"])

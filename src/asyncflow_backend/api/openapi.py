@@ -1,0 +1,107 @@
+"""The parts of the OpenAPI document FastAPI cannot infer: the scenario request body.
+
+Scenario endpoints read the raw body themselves (to bound its size and to
+accept YAML), so their request body is declared here: the `Scenario` schema
+for JSON, text for YAML, with examples for both.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from asyncflow_backend.api.examples import INVALID_SCENARIO, SMALL_SCENARIO, SMALL_SCENARIO_YAML
+from asyncflow_backend.api.scenario_input import JSON_MEDIA_TYPE, YAML_MEDIA_TYPES
+from asyncflow_backend.schemas.scenario import Scenario
+
+COMPONENTS_REF = "#/components/schemas/{model}"
+
+_YAML_BODY = {
+    "schema": {"type": "string", "description": "The same scenario written in YAML."},
+    "example": SMALL_SCENARIO_YAML,
+}
+
+SCENARIO_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A scenario. Send YAML with `Content-Type: application/yaml` "
+        "(or application/x-yaml, text/yaml); anything else JSON.",
+        "content": {
+            JSON_MEDIA_TYPE: {
+                "schema": {"$ref": COMPONENTS_REF.format(model="Scenario")},
+                "examples": {
+                    "small": {
+                        "summary": "One server, ~10 requests/s for 60 s",
+                        "value": SMALL_SCENARIO,
+                    },
+                    "invalid": {
+                        "summary": "An edge pointing at an unknown server (422)",
+                        "value": INVALID_SCENARIO,
+                    },
+                },
+            },
+            **{media: _YAML_BODY for media in YAML_MEDIA_TYPES},
+        },
+    }
+}
+
+INVALID_EXAMPLES: dict[str, Any] = {
+    "unknown_node": {
+        "summary": "A problem in the scenario",
+        "value": {
+            "detail": [
+                {
+                    "loc": ["body", "topology_graph", "edges", 1, "target"],
+                    "path": "topology_graph.edges[1].target",
+                    "msg": "edge 'browser-api-1' ends at unknown node 'api-2'",
+                    "type": "invalid_scenario",
+                }
+            ],
+            "message": "the scenario has 1 problem",
+        },
+    },
+    "limit": {
+        "summary": "A limit exceeded",
+        "value": {
+            "detail": [
+                {
+                    "loc": ["body", "sim_settings", "total_simulation_time"],
+                    "path": "sim_settings.total_simulation_time",
+                    "msg": "horizon 100000 s exceeds the limit of 86400 s "
+                    "(ASYNCFLOW_MAX_HORIZON_S)",
+                    "type": "limit_exceeded",
+                }
+            ],
+            "message": "the scenario has 1 problem",
+        },
+    },
+}
+
+
+def _add_scenario_schemas(document: dict[str, Any]) -> None:
+    schema = Scenario.model_json_schema(ref_template=COMPONENTS_REF)
+    definitions = schema.pop("$defs", {})
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in {**definitions, "Scenario": schema}.items():
+        existing = components.setdefault(name, definition)
+        if existing != definition and name != "SampledMetric":
+            raise RuntimeError(f"two different OpenAPI schemas are named {name}")
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make `app.openapi()` include the scenario schemas its request bodies refer to."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            _add_scenario_schemas(document)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = build  # type: ignore[method-assign]

@@ -1,0 +1,316 @@
+"""/api/v1/simulations: submit runs, follow them, read their results, cancel them."""
+
+import uuid
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+
+from asyncflow_backend.api import openapi
+from asyncflow_backend.api.dependencies import DispatcherDep, RepositoryDep, SettingsDep
+from asyncflow_backend.api.errors import (
+    COMMON_RESPONSES,
+    RunNotFound,
+    RunStateConflict,
+    ServiceUnavailable,
+)
+from asyncflow_backend.api.models import (
+    ErrorResponse,
+    RunConflict,
+    RunPage,
+    RunView,
+    TimeSeriesView,
+    ValidationErrorResponse,
+)
+from asyncflow_backend.api.scenario_input import body_format, decode_scenario, read_body
+from asyncflow_backend.api.views import results_document, run_path, run_view, series_window
+from asyncflow_backend.config.constants import SampledMetric
+from asyncflow_backend.db.models import Run
+from asyncflow_backend.db.repository import RunRepository, RunStatus
+from asyncflow_backend.jobs import QueueUnavailableError
+from asyncflow_backend.samplers.streams import draw_seed
+from asyncflow_backend.schemas.results import SimulationResults
+
+router = APIRouter(prefix="/simulations", tags=["simulations"], responses=COMMON_RESPONSES)
+
+MAX_POINTS_DEFAULT = 1000
+MAX_POINTS_CEILING = 100_000
+PAGE_SIZE_DEFAULT = 20
+PAGE_SIZE_MAX = 100
+OFFSET_MAX = 10_000_000
+
+RunId = Annotated[
+    str,
+    Path(
+        description="The id returned when the run was submitted.",
+        examples=["5b0c7e1a2f4d4c559a3e7d1f0b2c9e11"],
+    ),
+]
+MaxPoints = Annotated[
+    int,
+    Query(
+        ge=2,
+        le=MAX_POINTS_CEILING,
+        description="Most points returned per series; longer series are downsampled.",
+    ),
+]
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {"model": ErrorResponse, "description": "No run has this id."}
+}
+INVALID_REQUEST: dict[int | str, dict[str, Any]] = {
+    status.HTTP_422_UNPROCESSABLE_CONTENT: {
+        "model": ValidationErrorResponse,
+        "description": "A parameter is invalid; every problem is listed.",
+    }
+}
+
+
+def _normalise_id(run_id: str) -> str | None:
+    # Ids are UUIDs written as 32 hex digits; the dashed form is accepted too.
+    try:
+        return uuid.UUID(run_id).hex
+    except ValueError:
+        return None
+
+
+async def _find(repository: RunRepository, run_id: str) -> Run:
+    key = _normalise_id(run_id)
+    run = await repository.get(key) if key is not None else None
+    if run is None:
+        raise RunNotFound(run_id)
+    return run
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Submit a scenario to run",
+    response_description="The run was stored and queued; follow `Location` for its status.",
+    responses={
+        status.HTTP_202_ACCEPTED: {
+            "headers": {
+                "Location": {
+                    "description": "Path of the run's status.",
+                    "schema": {"type": "string"},
+                }
+            }
+        },
+        status.HTTP_413_CONTENT_TOO_LARGE: {
+            "model": ErrorResponse,
+            "description": "The body is larger than ASYNCFLOW_MAX_BODY_BYTES.",
+        },
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: {
+            "model": ErrorResponse,
+            "description": "The body is neither JSON nor YAML.",
+        },
+        status.HTTP_422_UNPROCESSABLE_CONTENT: {
+            "model": ValidationErrorResponse,
+            "description": "The scenario is invalid or exceeds a limit; every problem is listed.",
+            "content": {"application/json": {"examples": openapi.INVALID_EXAMPLES}},
+        },
+    },
+    openapi_extra=openapi.SCENARIO_REQUEST_BODY,
+)
+async def submit_simulation(
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    repository: RepositoryDep,
+    dispatcher: DispatcherDep,
+    seed: Annotated[
+        int | None,
+        Query(ge=0, lt=2**63, description="Seed of the run; overrides the scenario's `seed`."),
+    ] = None,
+) -> RunView:
+    """Validate a scenario (JSON, or YAML with `Content-Type: application/yaml`) and queue it.
+
+    Nothing invalid is stored or queued. Without a `seed` here or in the
+    scenario, one is drawn now and reported, so every run can be replayed.
+    """
+    fmt = body_format(request.headers.get("content-type"))
+    body = await read_body(request, settings.max_body_bytes)
+    scenario = await anyio.to_thread.run_sync(
+        decode_scenario, body, fmt, settings.limits(), settings.max_body_bytes
+    )
+    if seed is None:
+        seed = scenario.seed if scenario.seed is not None else draw_seed()
+    run = await repository.create(scenario.model_dump(mode="json"), seed=seed)
+    try:
+        await dispatcher.submit(run.id)
+    except QueueUnavailableError:
+        await repository.delete(run.id)
+        raise ServiceUnavailable(
+            "the job queue is unavailable, so the run was not accepted; submit it again shortly"
+        ) from None
+    response.headers["Location"] = run_path(run.id)
+    return run_view(run)
+
+
+@router.get(
+    "",
+    summary="List runs, newest first",
+    responses=INVALID_REQUEST,
+)
+async def list_simulations(
+    repository: RepositoryDep,
+    status_filter: Annotated[
+        RunStatus | None, Query(alias="status", description="Only runs in this status.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX, description="Page size.")] = (
+        PAGE_SIZE_DEFAULT
+    ),
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX, description="Runs to skip.")] = 0,
+) -> RunPage:
+    """One page of runs with the total number of matching runs, for pagination."""
+    runs, total = await repository.list(status=status_filter, limit=limit, offset=offset)
+    return RunPage(items=[run_view(r) for r in runs], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{run_id}", summary="Status of a run", responses=NOT_FOUND)
+async def get_simulation(run_id: RunId, repository: RepositoryDep) -> RunView:
+    """Status, progress (simulated time done / horizon), timestamps, error and seed."""
+    return run_view(await _find(repository, run_id))
+
+
+def _conflict(run: Run, wanted: str) -> RunStateConflict:
+    state = RunStatus(run.status)
+    return RunStateConflict(state, f"run {run.id} is {state.value}; {wanted}")
+
+
+@router.get(
+    "/{run_id}/results",
+    summary="Results of a succeeded run",
+    responses={
+        **NOT_FOUND,
+        **INVALID_REQUEST,
+        status.HTTP_409_CONFLICT: {
+            "model": RunConflict,
+            "description": "The run has not succeeded (yet); `status` says where it stands.",
+        },
+    },
+)
+async def get_results(
+    run_id: RunId,
+    repository: RepositoryDep,
+    max_points: MaxPoints = MAX_POINTS_DEFAULT,
+) -> SimulationResults:
+    """The results document, as `asyncflow run --json` writes it.
+
+    Each sampled series is averaged into at most `max_points` equal buckets;
+    `time_series.sample_period_s` is then the bucket width.
+    """
+    run = await _find(repository, run_id)
+    if run.status != RunStatus.SUCCEEDED:
+        raise _conflict(run, "results exist only once it has succeeded")
+    document = await repository.get_results(run.id)
+    if document is None:
+        raise _conflict(run, "its results are not stored (yet)")
+    series = await repository.get_series(run.id)
+    return await anyio.to_thread.run_sync(results_document, document, series, max_points)
+
+
+@router.get(
+    "/{run_id}/timeseries",
+    summary="A window of a run's sampled series",
+    responses={
+        **NOT_FOUND,
+        **INVALID_REQUEST,
+        status.HTTP_409_CONFLICT: {
+            "model": RunConflict,
+            "description": "The run has not succeeded (yet).",
+        },
+    },
+)
+async def get_timeseries(
+    run_id: RunId,
+    repository: RepositoryDep,
+    metric: Annotated[SampledMetric | None, Query(description="Only this metric.")] = None,
+    component: Annotated[
+        str | None,
+        Query(max_length=255, description="Only this server or edge id."),
+    ] = None,
+    start: Annotated[
+        float, Query(ge=0, allow_inf_nan=False, description="From this simulated second.")
+    ] = 0.0,
+    end: Annotated[
+        float | None,
+        Query(ge=0, allow_inf_nan=False, description="Up to this simulated second (included)."),
+    ] = None,
+    max_points: MaxPoints = MAX_POINTS_DEFAULT,
+) -> TimeSeriesView:
+    """Series filtered by metric and component, cut to [start, end], reduced with LTTB.
+
+    LTTB keeps real samples, the first and the last of the window among them,
+    chosen to preserve the shape (spikes included); `t` gives their times.
+    """
+    if end is not None and end < start:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "end"),
+                    "msg": f"end ({end:g}) must not be before start ({start:g})",
+                    "type": "value_error",
+                }
+            ]
+        )
+    run = await _find(repository, run_id)
+    if run.status != RunStatus.SUCCEEDED:
+        raise _conflict(run, "its series exist only once it has succeeded")
+    rows = await repository.get_series(
+        run.id, metric=metric.value if metric else None, component=component
+    )
+    views = await anyio.to_thread.run_sync(
+        lambda: [series_window(row, start, end, max_points) for row in rows]
+    )
+    return TimeSeriesView(run_id=run.id, max_points=max_points, start=start, end=end, series=views)
+
+
+CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status.HTTP_200_OK: {"description": "The run is cancelled (or already was)."},
+    status.HTTP_202_ACCEPTED: {
+        "model": RunView,
+        "description": "The run is running; its worker stops it at its next progress report.",
+    },
+    **NOT_FOUND,
+    status.HTTP_409_CONFLICT: {
+        "model": RunConflict,
+        "description": "The run already finished (succeeded or failed).",
+    },
+}
+
+
+async def _cancel(run_id: str, repository: RunRepository, response: Response) -> RunView:
+    key = _normalise_id(run_id)
+    run = await repository.request_cancel(key) if key is not None else None
+    if run is None:
+        raise RunNotFound(run_id)
+    if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+        raise _conflict(run, "only queued or running runs can be cancelled")
+    if run.status != RunStatus.CANCELLED:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return run_view(run)
+
+
+@router.post("/{run_id}/cancel", summary="Cancel a run", responses=CANCEL_RESPONSES)
+async def cancel_simulation(
+    run_id: RunId, repository: RepositoryDep, response: Response
+) -> RunView:
+    """Stop a queued or running run.
+
+    A queued run is cancelled at once (200). A running run is flagged (202)
+    and its worker stops it within one progress report; poll the run to see
+    `cancelled`. Cancelling a cancelled run is harmless (200).
+    """
+    return await _cancel(run_id, repository, response)
+
+
+@router.delete(
+    "/{run_id}", summary="Cancel a run (alias of POST .../cancel)", responses=CANCEL_RESPONSES
+)
+async def delete_simulation(
+    run_id: RunId, repository: RepositoryDep, response: Response
+) -> RunView:
+    """The same as `POST /api/v1/simulations/{run_id}/cancel`; the run's record is kept."""
+    return await _cancel(run_id, repository, response)

@@ -1,0 +1,183 @@
+"""Reading a scenario out of a request: a bounded body, JSON or YAML, then every check.
+
+The order matters for safety: the body is never read past the size limit,
+the decoded document is measured before anything walks it recursively (a few
+YAML aliases can expand into billions of values), and the scenario limits
+are checked before anything is stored. Each step reports every problem it
+finds, located by path.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from starlette.requests import Request
+
+from asyncflow_backend.api.errors import (
+    INVALID_SCENARIO,
+    LIMIT_EXCEEDED,
+    PayloadTooLarge,
+    ScenarioRejected,
+    UnsupportedMediaType,
+)
+from asyncflow_backend.schemas.limits import ScenarioLimits, check_limits
+from asyncflow_backend.schemas.loading import (
+    ScenarioValidationError,
+    parse_scenario,
+    parse_scenario_text,
+)
+from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.validation import Loc, Problem
+
+JSON = "json"
+YAML = "yaml"
+JSON_MEDIA_TYPE = "application/json"
+YAML_MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+MAX_REPORTED = 50
+"""Problems reported at most by the document walk; a broken file should not flood the answer."""
+
+
+def body_format(content_type: str | None) -> str:
+    """`json` or `yaml` from a Content-Type header; no header means JSON."""
+    if not content_type:
+        return JSON
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in YAML_MEDIA_TYPES:
+        return YAML
+    if media == JSON_MEDIA_TYPE or (media.startswith("application/") and media.endswith("+json")):
+        return JSON
+    accepted = ", ".join((JSON_MEDIA_TYPE, *YAML_MEDIA_TYPES))
+    raise UnsupportedMediaType(f"cannot read a scenario sent as '{media}'; send one of {accepted}")
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, refusing it as soon as it is known to exceed `max_bytes`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(max_bytes)
+    # Content-Length may be absent (chunked) or wrong: count what actually arrives.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_scenario(body: bytes, fmt: str, limits: ScenarioLimits, max_values: int) -> Scenario:
+    """A valid scenario within `limits`, or `ScenarioRejected` listing every problem.
+
+    CPU-bound on large bodies: call it from a worker thread, not the event loop.
+    """
+    data = _load(body, fmt)
+    problems = document_problems(data, max_values)
+    if problems:
+        raise ScenarioRejected([(p, INVALID_SCENARIO) for p in problems])
+    try:
+        scenario = parse_scenario(data)
+    except ScenarioValidationError as exc:
+        raise ScenarioRejected([(p, INVALID_SCENARIO) for p in exc.problems]) from None
+    breached = check_limits(scenario, limits)
+    if breached:
+        raise ScenarioRejected([(p, LIMIT_EXCEEDED) for p in breached])
+    return scenario
+
+
+def _reject(message: str) -> ScenarioRejected:
+    return ScenarioRejected([(Problem((), message), INVALID_SCENARIO)])
+
+
+def _load(body: bytes, fmt: str) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _reject(f"the body is not UTF-8 text (bad byte at offset {exc.start})") from None
+    if not text.strip():
+        raise _reject("the body is empty; send a scenario")
+    try:
+        return json.loads(text) if fmt == JSON else yaml.safe_load(text)
+    except RecursionError:
+        raise _reject("the document is nested too deeply") from None
+    except (json.JSONDecodeError, yaml.YAMLError):
+        pass  # worded below, with its line and column
+    except (ValueError, TypeError, OverflowError) as exc:
+        # YAML scalars that look like dates or numbers but are out of range.
+        raise _reject(f"the body is not valid {fmt.upper()}: {exc}") from None
+    try:
+        parse_scenario_text(text, JSON if fmt == JSON else None)
+    except ScenarioValidationError as exc:
+        raise ScenarioRejected([(p, INVALID_SCENARIO) for p in exc.problems]) from None
+    raise _reject(f"the body is not valid {fmt.upper()}")
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A position in the document as a linked list to the root, so each step is O(1)."""
+
+    key: str | int
+    parent: "_Place | None"
+
+    def loc(self) -> Loc:
+        parts: list[str | int] = []
+        place: _Place | None = self
+        while place is not None:
+            parts.append(place.key)
+            place = place.parent
+        return tuple(reversed(parts))
+
+
+def _key(key: object) -> str | int:
+    return key if isinstance(key, str) or type(key) is int else str(key)
+
+
+def _bad_text(text: str) -> str | None:
+    if "\x00" in text:
+        return "text must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text must not contain unpaired surrogate characters"
+    return None
+
+
+def document_problems(data: Any, max_values: int) -> list[Problem]:
+    """Values no scenario may hold (NaN, infinity, NUL), or a document too big once expanded.
+
+    Walks without recursion and stops after `max_values` values, so its cost is
+    bounded however the document was built (YAML aliases share sub-trees, which a
+    naive walk would visit once per reference).
+    """
+    problems: list[Problem] = []
+    stack: list[tuple[_Place | None, Any]] = [(None, data)]
+    visited = 0
+    while stack and len(problems) < MAX_REPORTED:
+        place, value = stack.pop()
+        visited += 1
+        if visited > max_values:
+            return [
+                Problem(
+                    (),
+                    f"the document holds more than {max_values} values once YAML aliases are "
+                    "expanded; write the scenario without aliases or make it smaller",
+                )
+            ]
+        message = None
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and (bad := _bad_text(key)) is not None:
+                    problems.append(Problem(_Place(_key(key), place).loc(), f"key: {bad}"))
+                stack.append((_Place(_key(key), place), item))
+        elif isinstance(value, list):
+            stack.extend((_Place(i, place), item) for i, item in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            message = f"{value} is not allowed; numbers must be finite"
+        elif isinstance(value, str):
+            message = _bad_text(value)
+        if message is not None:
+            problems.append(Problem(place.loc() if place else (), message))
+    return sorted(problems, key=lambda p: p.path)

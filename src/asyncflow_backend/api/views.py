@@ -1,0 +1,84 @@
+"""Stored runs turned into the documents the API answers with."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from asyncflow_backend.api.models import RunLinks, RunView, SeriesView
+from asyncflow_backend.db.models import Run, RunSeries
+from asyncflow_backend.metrics.downsampling import bucket_means, bucket_stride, lttb
+from asyncflow_backend.schemas.results import SimulationResults
+
+API_PREFIX = "/api/v1"
+
+
+def run_path(run_id: object) -> str:
+    """Where a run's status lives; also the `Location` of a submitted run."""
+    return f"{API_PREFIX}/simulations/{run_id}"
+
+
+def run_view(run: Run) -> RunView:
+    """The status document of a run."""
+    path = run_path(run.id)
+    return RunView(
+        id=str(run.id),
+        status=run.status,
+        progress=min(1.0, max(0.0, run.progress)),
+        simulated_s=max(0.0, run.simulated_s),
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        error=run.error,
+        seed=run.seed,
+        cancel_requested=run.cancel_requested,
+        attempts=run.attempts,
+        links=RunLinks(
+            self_=path,
+            results=f"{path}/results",
+            timeseries=f"{path}/timeseries",
+            cancel=f"{path}/cancel",
+        ),
+    )
+
+
+def results_document(
+    document: dict[str, Any], series: Sequence[RunSeries], max_points: int
+) -> SimulationResults:
+    """The stored results with every series averaged down to at most `max_points` buckets.
+
+    One stride for all series keeps the single `sample_period_s` of the document
+    true: value k is the mean over [k, k + 1) x the new period.
+    """
+    longest = max((len(s.values) for s in series), default=0)
+    stride = bucket_stride(longest, max_points)
+    stored = document.get("time_series") or {}
+    period = stored.get("sample_period_s")
+    if period is None:
+        period = series[0].sample_period_s if series else 0.0
+    nested: dict[str, dict[str, list[float]]] = {}
+    for s in series:
+        nested.setdefault(str(s.metric), {})[s.component] = bucket_means(s.values, stride).tolist()
+    time_series = {"sample_period_s": period * stride, "series": nested}
+    return SimulationResults.model_validate({**document, "time_series": time_series})
+
+
+def series_window(
+    series: RunSeries, start: float, end: float | None, max_points: int
+) -> SeriesView:
+    """The samples of `series` read in [start, end], reduced with LTTB to `max_points`."""
+    values = np.asarray(series.values, dtype=np.float64)
+    times = np.arange(values.size, dtype=np.float64) * series.sample_period_s
+    inside = times >= start
+    if end is not None:
+        inside &= times <= end
+    t, y = lttb(times[inside], values[inside], max_points)
+    return SeriesView(
+        metric=series.metric,
+        component=series.component,
+        sample_period_s=series.sample_period_s,
+        points_in_window=int(inside.sum()),
+        downsampled=t.size < int(inside.sum()),
+        t=t.tolist(),
+        values=y.tolist(),
+    )

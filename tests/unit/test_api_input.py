@@ -1,0 +1,148 @@
+"""Reading a scenario from a request body: formats, hostile documents, limits."""
+
+import json
+import math
+
+import pytest
+import yaml
+
+from asyncflow_backend.api.errors import ScenarioRejected, UnsupportedMediaType
+from asyncflow_backend.api.examples import SMALL_SCENARIO, SMALL_SCENARIO_YAML
+from asyncflow_backend.api.scenario_input import (
+    JSON,
+    YAML,
+    body_format,
+    decode_scenario,
+    document_problems,
+)
+from asyncflow_backend.schemas.limits import ScenarioLimits
+from asyncflow_backend.schemas.loading import parse_scenario
+
+LIMITS = ScenarioLimits()
+MAX_VALUES = 100_000
+
+
+def _rejected(body: bytes, fmt: str = JSON, limits: ScenarioLimits = LIMITS) -> list[str]:
+    with pytest.raises(ScenarioRejected) as caught:
+        decode_scenario(body, fmt, limits, MAX_VALUES)
+    return [f"{p.path}: {p.message} [{kind}]" for p, kind in caught.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("header", "fmt"),
+    [
+        (None, JSON),
+        ("application/json", JSON),
+        ("application/json; charset=utf-8", JSON),
+        ("application/merge-patch+json", JSON),
+        ("application/yaml", YAML),
+        ("Application/X-YAML", YAML),
+        ("text/yaml; charset=utf-8", YAML),
+    ],
+)
+def test_body_format_follows_the_content_type(header: str | None, fmt: str) -> None:
+    assert body_format(header) == fmt
+
+
+@pytest.mark.parametrize("header", ["text/plain", "multipart/form-data; boundary=x", "image/png"])
+def test_other_content_types_are_refused(header: str) -> None:
+    with pytest.raises(UnsupportedMediaType, match="application/yaml"):
+        body_format(header)
+
+
+def test_json_and_yaml_give_the_same_scenario() -> None:
+    from_json = decode_scenario(json.dumps(SMALL_SCENARIO).encode(), JSON, LIMITS, MAX_VALUES)
+    from_yaml = decode_scenario(SMALL_SCENARIO_YAML.encode(), YAML, LIMITS, MAX_VALUES)
+    assert from_json == from_yaml == parse_scenario(SMALL_SCENARIO)
+
+
+def test_syntax_errors_say_where() -> None:
+    (problem,) = _rejected(b'{"rqs_input": ', JSON)
+    assert "invalid JSON at line 1" in problem
+    (problem,) = _rejected(b"rqs_input: [unclosed\n", YAML)
+    assert "invalid YAML at line" in problem
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", "the body is empty"),
+        (b"  \n", "the body is empty"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[" * 100_000, "nested too deeply"),
+        (b"42", "must be a mapping"),
+    ],
+)
+def test_unreadable_bodies_are_one_problem(body: bytes, expected: str) -> None:
+    (problem,) = _rejected(body)
+    assert expected in problem
+
+
+def test_impossible_yaml_dates_are_a_problem_not_a_crash() -> None:
+    (problem,) = _rejected(b"when: 2024-13-45\n", YAML)
+    assert "not valid YAML" in problem
+
+
+def test_every_scenario_problem_is_listed_with_its_path() -> None:
+    bad = json.loads(json.dumps(SMALL_SCENARIO))
+    bad["topology_graph"]["edges"][1]["target"] = "api-2"
+    bad["sim_settings"]["total_simulation_time"] = -1
+    problems = _rejected(json.dumps(bad).encode())
+    assert any(p.startswith("sim_settings.total_simulation_time:") for p in problems)
+    assert all(p.endswith("[invalid_scenario]") for p in problems)
+
+
+def test_a_breached_limit_names_the_limit() -> None:
+    (problem,) = _rejected(
+        json.dumps(SMALL_SCENARIO).encode(), limits=ScenarioLimits(max_horizon_s=30)
+    )
+    assert problem.startswith("sim_settings.total_simulation_time:")
+    assert "ASYNCFLOW_MAX_HORIZON_S" in problem
+    assert problem.endswith("[limit_exceeded]")
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_numbers_are_refused_where_they_are(value: float) -> None:
+    bad = json.loads(json.dumps(SMALL_SCENARIO))
+    bad["topology_graph"]["edges"][0]["latency"]["variance"] = value
+    (problem,) = _rejected(json.dumps(bad).encode())
+    assert problem.startswith("topology_graph.edges[0].latency.variance:")
+    assert "finite" in problem
+
+
+def test_nul_and_lone_surrogates_are_refused() -> None:
+    bad = json.loads(json.dumps(SMALL_SCENARIO))
+    bad["rqs_input"]["id"] = "vis\u0000itors"
+    bad["topology_graph"]["nodes"]["client"]["id"] = "\ud800"
+    problems = _rejected(json.dumps(bad).encode())
+    assert any(p.startswith("rqs_input.id:") and "NUL" in p for p in problems)
+    assert any(
+        p.startswith("topology_graph.nodes.client.id:") and "surrogate" in p for p in problems
+    )
+
+
+def test_yaml_alias_bombs_are_stopped_before_validation() -> None:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    bomb = "\n".join(lines).encode()
+    assert len(bomb) < 1000
+    (problem,) = _rejected(bomb, YAML)
+    assert f"more than {MAX_VALUES} values" in problem
+
+
+def test_yaml_aliases_within_the_budget_are_fine() -> None:
+    document = yaml.safe_dump(SMALL_SCENARIO, default_flow_style=None, sort_keys=False)
+    latency = "latency: {mean: 0.002, distribution: exponential}"
+    assert document.count(latency) == 3
+    anchored = document.replace(
+        latency, "latency: &hop {mean: 0.002, distribution: exponential}", 1
+    )
+    anchored = anchored.replace(latency, "latency: *hop")
+    assert "*hop" in anchored
+    scenario = decode_scenario(anchored.encode(), YAML, LIMITS, MAX_VALUES)
+    assert scenario == parse_scenario(SMALL_SCENARIO)
+
+
+def test_the_document_walk_reports_at_most_fifty_problems() -> None:
+    assert len(document_problems([math.nan] * 500, 10_000)) == 50
+    assert document_problems({"a": [1, 2.5, "ok"]}, 10) == []
