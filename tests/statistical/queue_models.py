@@ -5,14 +5,17 @@ server -> client over edges whose latency is a tiny constant, so the server's
 response time is the client's latency minus those constants, exactly. The
 users are `deterministic`, so arrivals are a Poisson process of rate
 `users * rpm / 60`; with rpm = 60 the rate is the number of users.
+
+`BalancedPair` is a larger system for Little's law: random network links, a
+round-robin balancer and two servers with a CPU and an I/O step.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from asyncflow_backend.metrics.theory import Estimate, batch_means
+from asyncflow_backend.metrics.theory import Estimate, QueueMetrics, batch_means, round_robin_share
 from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import Scenario, parse_scenario
 from asyncflow_backend.schemas.results import SimulationResults
@@ -25,15 +28,25 @@ Z = 3.0
 MAX_RELATIVE_ERROR = 0.035
 
 
-def fixed_latency_edge(edge_id: str, source: str, target: str) -> dict[str, Any]:
-    """An edge that delays every request by exactly EDGE_LATENCY_S and drops none."""
+def exponential(mean: float) -> dict[str, Any]:
+    """An exponential random variable of the given mean."""
+    return {"mean": mean, "distribution": "exponential"}
+
+
+def link(edge_id: str, source: str, target: str, latency: dict[str, Any]) -> dict[str, Any]:
+    """An edge that drops nothing (the default would drop 1% of requests)."""
     return {
         "id": edge_id,
         "source": source,
         "target": target,
-        "latency": {"mean": EDGE_LATENCY_S, "distribution": "deterministic"},
+        "latency": latency,
         "dropout_rate": 0.0,
     }
+
+
+def fixed_latency_edge(edge_id: str, source: str, target: str) -> dict[str, Any]:
+    """An edge that delays every request by exactly EDGE_LATENCY_S and drops none."""
+    return link(edge_id, source, target, {"mean": EDGE_LATENCY_S, "distribution": "deterministic"})
 
 
 def poisson_workload(arrival_rate: float) -> dict[str, Any]:
@@ -86,6 +99,103 @@ def station(
             },
         }
     )
+
+
+@dataclass(frozen=True)
+class BalancedPair:
+    """Generator -> client -> round-robin balancer -> two servers -> client.
+
+    Each server has one core, an exponential CPU step and a fixed I/O wait.
+    The links are exponential delays except balancer -> server, which is fixed.
+    Theory for each piece:
+
+    - a link is an infinite-server delay holding lambda E[latency] requests on average;
+    - the output of an infinite-server delay fed by a Poisson process is Poisson,
+      so the balancer sees Poisson arrivals; round robin sends every other one
+      to each server, whose arrivals are then Erlang-2: an E2/M/1 queue;
+    - a fixed balancer -> server delay shifts those streams without changing them
+      (a random one would reorder them and break the Erlang-2 pattern).
+    """
+
+    arrival_rate: float = 150.0
+    service_rate: float = 100.0
+    io_wait_s: float = 0.004
+    generator_link_s: float = 0.005
+    balancer_in_s: float = 0.002
+    balancer_out_s: float = 0.001
+    return_link_s: float = 0.003
+    servers: tuple[str, ...] = field(default=("srv-1", "srv-2"))
+
+    @property
+    def per_server(self) -> QueueMetrics:
+        """The CPU queue of one server, E2/M/1."""
+        return round_robin_share(self.arrival_rate, len(self.servers), self.service_rate)
+
+    @property
+    def response(self) -> float:
+        """Mean client-to-client latency: the links, the CPU queue and the I/O wait."""
+        wire = self.generator_link_s + self.balancer_in_s + self.balancer_out_s
+        return wire + self.return_link_s + self.per_server.response + self.io_wait_s
+
+    @property
+    def links(self) -> dict[str, tuple[float, float]]:
+        """(request rate, mean latency) of every edge."""
+        share = self.arrival_rate / len(self.servers)
+        links = {
+            "gen-client": (self.arrival_rate, self.generator_link_s),
+            "client-lb": (self.arrival_rate, self.balancer_in_s),
+        }
+        for server_id in self.servers:
+            links[f"lb-{server_id}"] = (share, self.balancer_out_s)
+            links[f"{server_id}-client"] = (share, self.return_link_s)
+        return links
+
+    def scenario(self, horizon_s: float) -> Scenario:
+        """The system in the scenario language."""
+        cpu = {"cpu_time": exponential(1 / self.service_rate)}
+        steps = [
+            {"kind": "cpu_bound_operation", "step_operation": cpu},
+            {"kind": "io_db", "step_operation": {"io_waiting_time": self.io_wait_s}},
+        ]
+        fixed = {"mean": self.balancer_out_s, "distribution": "deterministic"}
+        edges = [
+            link("gen-client", "gen", "client", exponential(self.generator_link_s)),
+            link("client-lb", "client", "lb", exponential(self.balancer_in_s)),
+        ]
+        for server_id in self.servers:
+            edges.append(link(f"lb-{server_id}", "lb", server_id, fixed))
+            edges.append(
+                link(f"{server_id}-client", server_id, "client", exponential(self.return_link_s))
+            )
+        return parse_scenario(
+            {
+                "rqs_input": poisson_workload(self.arrival_rate),
+                "topology_graph": {
+                    "nodes": {
+                        "client": {"id": "client"},
+                        "load_balancer": {
+                            "id": "lb",
+                            "algorithms": "round_robin",
+                            "server_covered": list(self.servers),
+                        },
+                        "servers": [
+                            {"id": s, "endpoints": [{"endpoint_name": "/work", "steps": steps}]}
+                            for s in self.servers
+                        ],
+                    },
+                    "edges": edges,
+                },
+                "sim_settings": {
+                    "total_simulation_time": horizon_s,
+                    "sample_period_s": SAMPLE_PERIOD_S,
+                    "enabled_sample_metrics": [
+                        "ready_queue_len",
+                        "event_loop_io_sleep",
+                        "edge_concurrent_connection",
+                    ],
+                },
+            }
+        )
 
 
 @dataclass

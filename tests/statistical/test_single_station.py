@@ -12,6 +12,7 @@ import pytest
 from queue_models import (
     assert_agrees,
     estimate,
+    exponential,
     simulate,
     station,
     station_response_times,
@@ -24,10 +25,6 @@ pytestmark = pytest.mark.statistical
 
 MEAN_SERVICE_S = 0.01
 SERVICE_RATE = 1 / MEAN_SERVICE_S
-
-
-def exponential(mean: float) -> dict[str, Any]:
-    return {"mean": mean, "distribution": "exponential"}
 
 
 def horizon_for(arrivals: int, arrival_rate: float) -> float:
