@@ -47,9 +47,10 @@ def _load(path: Path) -> Scenario:
     try:
         return load_scenario_file(path)
     except ScenarioValidationError as exc:
-        errors.print(f"[bold red]invalid scenario[/] {path}:")
+        # soft_wrap: one problem per line whatever the width, so scripts can grep them.
+        errors.print(f"[bold red]invalid scenario[/] {path}:", soft_wrap=True)
         for problem in exc.problems:
-            errors.print(f"  {problem}", markup=False, highlight=False)
+            errors.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(INVALID_INPUT) from None
 
 
@@ -62,7 +63,8 @@ def validate(scenario: ScenarioPath) -> None:
         f"[green]valid[/] {scenario}: {len(nodes.servers)} server(s), "
         f"{len(loaded.topology_graph.edges)} edge(s), "
         f"{loaded.sim_settings.total_simulation_time:g} s simulated, "
-        f"~{loaded.expected_requests:,.0f} requests expected"
+        f"~{loaded.expected_requests:,.0f} requests expected",
+        soft_wrap=True,
     )
 
 
@@ -101,7 +103,7 @@ def run(
     _print_summary(results)
     if json_out is not None:
         json_out.write_text(json.dumps(results.model_dump(mode="json")), encoding="utf-8")
-        console.print(f"results written to {json_out}")
+        console.print(f"results written to {json_out}", soft_wrap=True)
     if plots_dir is not None:
         _write_plots(plots_dir, results, loaded, plot_files)
 
