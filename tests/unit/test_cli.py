@@ -1,0 +1,241 @@
+"""The `asyncflow` command line: a contract scripts rely on.
+
+Exit 0 on success; exit 2 with every problem on stderr, and no traceback, on
+invalid input; `run --json` writes the results document; `--seed` replays.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from asyncflow_backend.builder import ScenarioBuilder, exponential
+from asyncflow_backend.cli import INVALID_INPUT, app
+from asyncflow_backend.schemas.results import SimulationResults
+
+EXAMPLES = Path(__file__).parents[2] / "example"
+
+
+def small_scenario(seed: int | None = None) -> ScenarioBuilder:
+    builder = (
+        ScenarioBuilder()
+        .generator("gen", users=20, rpm=60)
+        .client("client")
+        .server("srv")
+        .endpoint("/api")
+        .parse(exponential(0.003))
+        .ram(64)
+        .io("io_db", 0.01)
+        .chain("gen", "client", "srv", "client", latency=exponential(0.002))
+        .settings(horizon=20, sample_period=0.05)
+    )
+    return builder.seed(seed) if seed is not None else builder
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> Path:
+    path = tmp_path / "small.yml"
+    path.write_text(small_scenario().to_yaml(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def broken_file(tmp_path: Path) -> Path:
+    document = small_scenario().to_dict()
+    document["topology_graph"]["edges"][2]["target"] = "nowhere"
+    document["topology_graph"]["nodes"]["servers"][0]["server_resources"]["cpu_cores"] = 0
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def invoke(*args: str | Path) -> Any:
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def the_console_script() -> list[str]:
+    """The installed `asyncflow` command of this interpreter's environment."""
+    script = Path(sys.executable).parent / "asyncflow"
+    assert script.exists(), f"the package is not installed with its script at {script}"
+    return [str(script)]
+
+
+def without_wall_time(document: dict[str, Any]) -> dict[str, Any]:
+    document = dict(document)
+    document["meta"] = {k: v for k, v in document["meta"].items() if k != "wall_seconds"}
+    return document
+
+
+# validate
+
+
+def test_validate_accepts_a_valid_file(scenario_file: Path) -> None:
+    result = invoke("validate", scenario_file)
+
+    assert result.exit_code == 0
+    assert "valid" in result.stdout
+    assert "1 server(s), 3 edge(s)" in result.stdout
+    assert result.stderr == ""
+
+
+def test_validate_reports_every_problem_on_stderr(broken_file: Path) -> None:
+    result = invoke("validate", broken_file)
+
+    assert result.exit_code == INVALID_INPUT
+    assert result.stdout == ""
+    assert "invalid scenario" in result.stderr
+    assert (
+        "topology_graph.nodes.servers[0].server_resources.cpu_cores: Input should be greater "
+        "than 0 (in 'srv')" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_route_problems(tmp_path: Path) -> None:
+    document = small_scenario().to_dict()
+    document["topology_graph"]["edges"][2]["target"] = "nowhere"
+    path = tmp_path / "unknown-node.yml"
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+    result = invoke("validate", path)
+
+    assert result.exit_code == INVALID_INPUT
+    assert (
+        "topology_graph.edges[2].target: edge 'srv-client' ends at unknown node 'nowhere'"
+        in result.stderr
+    )
+
+
+def test_validate_locates_bad_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text("rqs_input:\n  id: [gen\nsim_settings: {}\n", encoding="utf-8")
+
+    result = invoke("validate", path)
+
+    assert result.exit_code == INVALID_INPUT
+    assert "invalid YAML at line 3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_a_missing_file(tmp_path: Path) -> None:
+    result = invoke("validate", tmp_path / "absent.yml")
+
+    assert result.exit_code == INVALID_INPUT
+    assert "cannot read" in result.stderr
+
+
+def test_validate_every_example() -> None:
+    for path in sorted(EXAMPLES.glob("*.y*ml")) + sorted(EXAMPLES.glob("*.json")):
+        result = invoke("validate", path)
+        assert result.exit_code == 0, (path, result.stderr)
+
+
+# run
+
+
+def test_run_rejects_invalid_input_like_validate(broken_file: Path) -> None:
+    result = invoke("run", broken_file, "--json", broken_file.with_suffix(".out.json"))
+
+    assert result.exit_code == INVALID_INPUT
+    assert "cpu_cores" in result.stderr
+    assert "'srv'" in result.stderr
+    assert not broken_file.with_suffix(".out.json").exists()
+
+
+def test_run_writes_a_results_document(scenario_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+
+    result = invoke("run", scenario_file, "--seed", "5", "--json", out, "-q")
+
+    assert result.exit_code == 0, result.stderr
+    results = SimulationResults.model_validate_json(out.read_text(encoding="utf-8"))
+    assert results.meta.seed == 5
+    assert results.requests.completed > 0
+    assert results.meta.simulated_seconds == 20
+    assert "completed" in result.stdout
+    assert f"{results.requests.completed:,}" in result.stdout
+    assert f"results written to {out}" in result.stdout
+
+
+def test_the_same_seed_gives_the_same_numbers(scenario_file: Path, tmp_path: Path) -> None:
+    outs = [tmp_path / f"run-{i}.json" for i in range(3)]
+    for out, seed in zip(outs, ("11", "11", "12"), strict=True):
+        assert invoke("run", scenario_file, "--seed", seed, "--json", out, "-q").exit_code == 0
+
+    first, second, other = (json.loads(out.read_text(encoding="utf-8")) for out in outs)
+    assert without_wall_time(first) == without_wall_time(second)
+    assert first["latency"] != other["latency"]
+
+
+def test_the_scenario_seed_is_used_and_the_flag_overrides_it(tmp_path: Path) -> None:
+    path = tmp_path / "seeded.yml"
+    path.write_text(small_scenario(seed=77).to_yaml(), encoding="utf-8")
+    from_file, overridden = tmp_path / "a.json", tmp_path / "b.json"
+
+    assert invoke("run", path, "--json", from_file, "-q").exit_code == 0
+    assert invoke("run", path, "--seed", "78", "--json", overridden, "-q").exit_code == 0
+
+    assert json.loads(from_file.read_text(encoding="utf-8"))["meta"]["seed"] == 77
+    assert json.loads(overridden.read_text(encoding="utf-8"))["meta"]["seed"] == 78
+
+
+def test_an_unseeded_run_reports_the_seed_it_drew(scenario_file: Path, tmp_path: Path) -> None:
+    drawn, replayed = tmp_path / "drawn.json", tmp_path / "replayed.json"
+    assert invoke("run", scenario_file, "--json", drawn, "-q").exit_code == 0
+    seed = json.loads(drawn.read_text(encoding="utf-8"))["meta"]["seed"]
+
+    replay = invoke("run", scenario_file, "--seed", str(seed), "--json", replayed, "-q")
+
+    assert replay.exit_code == 0
+    first = json.loads(drawn.read_text(encoding="utf-8"))
+    assert without_wall_time(first) == without_wall_time(
+        json.loads(replayed.read_text(encoding="utf-8"))
+    )
+
+
+def test_a_negative_seed_is_a_usage_error(scenario_file: Path) -> None:
+    result = invoke("run", scenario_file, "--seed", "-1")
+
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+
+
+# The real entry point, in a subprocess.
+
+
+def test_installed_command_exits_2_without_traceback(broken_file: Path) -> None:
+    for command in ("validate", "run"):
+        done = subprocess.run(
+            [*the_console_script(), command, str(broken_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == INVALID_INPUT, done.stderr
+        assert "topology_graph.nodes.servers[0].server_resources.cpu_cores" in done.stderr
+        assert "'srv'" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert done.stdout == ""
+
+
+def test_installed_command_runs_and_replays(scenario_file: Path, tmp_path: Path) -> None:
+    outs = [tmp_path / "one.json", tmp_path / "two.json"]
+    for out in outs:
+        done = subprocess.run(
+            [*the_console_script(), "run", str(scenario_file), "--seed", "3", "--json", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+
+    one, two = (json.loads(out.read_text(encoding="utf-8")) for out in outs)
+    SimulationResults.model_validate(one)
+    assert without_wall_time(one) == without_wall_time(two)
