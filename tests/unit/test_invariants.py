@@ -1,0 +1,212 @@
+"""Engine invariants on random valid scenarios (hypothesis).
+
+The scenarios are small (1-4 servers, 5-20 s, a few requests per second) but
+cover the language: balancers of both kinds or chains of servers, several
+endpoints with CPU, RAM and I/O steps of fixed or random duration, random
+latencies and dropout, network spikes and outages that leave a server up.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from asyncflow_backend.builder import (
+    Amount,
+    ScenarioBuilder,
+    deterministic,
+    exponential,
+    log_normal,
+    normal,
+    poisson,
+    uniform,
+)
+from asyncflow_backend.config.constants import CpuStepKind, IoStepKind, RamStepKind
+from asyncflow_backend.runtime.request import RequestState
+from asyncflow_backend.runtime.runner import SimulationRunner
+from asyncflow_backend.schemas import Scenario
+from asyncflow_backend.schemas.results import SimulationResults
+from asyncflow_backend.schemas.topology import StepKind
+
+INVARIANT_SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def amounts(low: float, high: float) -> st.SearchStrategy[Amount]:
+    """A fixed number or a random variable of mean in [low, high]."""
+    mean = st.floats(low, high)
+    return st.one_of(
+        mean,
+        mean.map(exponential),
+        mean.map(deterministic),
+        mean.map(uniform),
+        st.builds(lambda m, cv: normal(m, (m * cv) ** 2), mean, st.floats(0.01, 1)),
+        st.builds(lambda m, cv: log_normal(m, (m * cv) ** 2), mean, st.floats(0.01, 2)),
+    )
+
+
+@st.composite
+def endpoint_steps(draw: st.DrawFn, ram_mb: int) -> list[tuple[StepKind, Any]]:
+    """1-4 steps; the RAM steps of an endpoint never add up to more than half the server."""
+    steps: list[tuple[StepKind, Any]] = []
+    ram_left = ram_mb // 2
+    for _ in range(draw(st.integers(1, 4))):
+        family = draw(st.sampled_from(["cpu", "io", "ram"]))
+        if family == "ram" and ram_left >= 1:
+            megabytes = draw(st.integers(1, ram_left))
+            ram_left -= megabytes
+            steps.append((RamStepKind.RAM, megabytes))
+        elif family == "io":
+            steps.append((draw(st.sampled_from(list(IoStepKind))), draw(amounts(0.0005, 0.2))))
+        else:
+            steps.append((draw(st.sampled_from(list(CpuStepKind))), draw(amounts(0.0002, 0.05))))
+    return steps
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    builder = ScenarioBuilder()
+    users = draw(
+        st.one_of(
+            st.integers(1, 30).map(float),
+            st.integers(1, 30).map(poisson),
+            st.integers(1, 30).map(deterministic),
+            st.integers(5, 30).map(lambda m: normal(m, m / 2)),
+        )
+    )
+    rpm, window = draw(st.floats(1, 90)), draw(st.integers(1, 20))
+    builder.generator("gen", users=users, rpm=rpm, window=window)
+    builder.client("client")
+
+    server_ids = [f"srv-{i}" for i in range(draw(st.integers(1, 4)))]
+    for server_id in server_ids:
+        ram_mb = draw(st.integers(256, 4096))
+        builder.server(server_id, cores=draw(st.integers(1, 4)), ram_mb=ram_mb)
+        for e in range(draw(st.integers(1, 3))):
+            weight = draw(st.none() | st.floats(0.05, 5))
+            builder.endpoint(f"/ep-{e}", probability=weight)
+            for kind, amount in draw(endpoint_steps(ram_mb)):
+                if isinstance(kind, IoStepKind):
+                    builder.io(kind, amount)
+                elif isinstance(kind, CpuStepKind):
+                    builder.cpu(amount, kind=kind)
+                else:
+                    builder.ram(amount)
+
+    latencies = amounts(0.0005, 0.05)
+    dropout = st.one_of(st.none(), st.just(0.0), st.floats(0, 0.2))
+
+    def link(source: str, target: str) -> None:
+        builder.edge(source, target, latency=draw(latencies), dropout=draw(dropout))
+
+    balanced = draw(st.booleans())
+    link("gen", "client")
+    if balanced:
+        algorithm = draw(st.sampled_from(["round_robin", "least_connection"]))
+        builder.load_balancer("lb", covers=server_ids, algorithm=algorithm)
+        link("client", "lb")
+        for server_id in server_ids:
+            link("lb", server_id)
+            link(server_id, "client")
+    else:  # a chain: client -> srv-0 -> srv-1 -> ... -> client
+        for source, target in zip(["client", *server_ids], [*server_ids, "client"], strict=True):
+            link(source, target)
+
+    horizon = draw(st.integers(5, 20))
+    builder.settings(horizon=horizon, sample_period=draw(st.sampled_from([0.01, 0.05, 0.1])))
+    edge_ids = [edge["id"] for edge in builder.to_dict()["topology_graph"]["edges"]]
+    for _ in range(draw(st.integers(0, 2))):
+        start = draw(st.floats(0, horizon - 1))
+        end = draw(st.floats(start + 0.1, horizon))
+        builder.spike(
+            draw(st.sampled_from(edge_ids)), start=start, end=end, extra_s=draw(st.floats(0.001, 2))
+        )
+    if balanced:
+        # One outage at most per server and never srv-0: a server always stays up.
+        for server_id in server_ids[1:]:
+            if draw(st.booleans()):
+                start = draw(st.floats(0, horizon - 1))
+                builder.outage(server_id, start=start, end=draw(st.floats(start + 0.1, horizon)))
+    return builder.build()
+
+
+@dataclass
+class Observed:
+    """A run's results and what the engine held when the horizon was reached."""
+
+    results: SimulationResults
+    in_system: int
+    completions: int
+    distinct_completions: int
+
+
+def run_observed(scenario: Scenario, seed: int) -> Observed:
+    runner = SimulationRunner(scenario, seed=seed)
+    model = runner.model
+    completed: list[RequestState] = []  # kept alive so that identities stay unique
+    forward = model.client.receive
+
+    def receive(request: RequestState) -> None:
+        if request.returning:
+            completed.append(request)
+        forward(request)
+
+    model.client.receive = receive  # type: ignore[method-assign]
+    results = runner.run(slices=4)
+    on_edges = sum(edge.open_connections for edge in model.edges.values())
+    in_servers = sum(
+        len(server.ram.waiting) + len(server.cores.waiting) + server.cores.busy + server.io_waiting
+        for server in model.servers.values()
+    )
+    return Observed(results, on_edges + in_servers, len(completed), len({id(r) for r in completed}))
+
+
+@INVARIANT_SETTINGS
+@given(scenario=scenarios(), seed=st.integers(0, 2**32))
+def test_engine_invariants(scenario: Scenario, seed: int) -> None:
+    observed = run_observed(scenario, seed)
+    results = observed.results
+    requests = results.requests
+
+    # Every request is counted once: completed once at most, and each one that is
+    # neither completed nor dropped is really still somewhere in the system.
+    assert observed.completions == observed.distinct_completions == requests.completed
+    assert requests.generated == requests.completed + requests.dropped + requests.in_flight
+    assert requests.in_flight == observed.in_system
+    assert requests.dropped == sum(requests.dropped_at.values())
+    assert set(requests.dropped_at) <= {edge.id for edge in scenario.topology_graph.edges}
+
+    latency = results.latency
+    assert latency.count == requests.completed
+    if latency.count:
+        assert latency.min is not None
+        assert latency.max is not None
+        assert latency.min >= 0
+        assert latency.min <= (latency.p50 or 0) <= (latency.p99 or 0) <= latency.max
+        assert sum(latency.histogram.counts) == latency.count
+    assert sum(results.throughput.per_second) == requests.completed
+    assert len(results.throughput.per_second) == scenario.sim_settings.total_simulation_time
+
+    for metric, components in results.time_series.series.items():
+        for component, values in components.items():
+            assert min(values, default=0) >= 0, (metric, component)
+    ram_series = results.time_series.series["ram_in_use"]
+    for server in scenario.topology_graph.nodes.servers:
+        capacity = server.server_resources.ram_mb
+        assert max(ram_series[server.id]) <= capacity
+        stats = results.servers[server.id]
+        assert stats.ram_peak_mb is not None
+        assert stats.ram_peak_mb <= capacity
+        assert 0 <= stats.cpu_utilisation <= 1
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(), seed=st.integers(0, 2**32))
+def test_same_seed_same_results_whatever_the_slicing(scenario: Scenario, seed: int) -> None:
+    whole = SimulationRunner(scenario, seed=seed).run(slices=1)
+    sliced = SimulationRunner(scenario, seed=seed).run(slices=37)
+
+    assert whole.model_dump(exclude={"meta"}) == sliced.model_dump(exclude={"meta"})
+    assert whole.meta.seed == sliced.meta.seed == seed
