@@ -1,6 +1,11 @@
-"""The base model every scenario model shares."""
+"""The base model every scenario model shares, and the number type most fields use."""
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+"""A number > 0 that is neither infinite nor NaN: durations, weights, extra latency."""
 
 
 class StrictModel(BaseModel):

@@ -2,10 +2,10 @@
 
 from typing import Literal, Self
 
-from pydantic import Field, PositiveFloat, model_validator
+from pydantic import Field, model_validator
 
 from asyncflow_backend.config.constants import EventKind
-from asyncflow_backend.schemas.base import StrictModel
+from asyncflow_backend.schemas.base import PositiveFinite, StrictModel
 
 _END_OF = {
     EventKind.SERVER_DOWN: EventKind.SERVER_UP,
@@ -18,7 +18,7 @@ class EventStart(StrictModel):
 
     kind: Literal[EventKind.SERVER_DOWN, EventKind.NETWORK_SPIKE_START]
     t_start: float = Field(ge=0, allow_inf_nan=False)
-    spike_s: PositiveFloat | None = None
+    spike_s: PositiveFinite | None = None
 
 
 class EventEnd(StrictModel):

@@ -5,7 +5,6 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     Discriminator,
     Field,
-    PositiveFloat,
     PositiveInt,
     Tag,
     field_validator,
@@ -23,7 +22,7 @@ from asyncflow_backend.config.constants import (
     RamStepKind,
     StepOperation,
 )
-from asyncflow_backend.schemas.base import StrictModel
+from asyncflow_backend.schemas.base import PositiveFinite, StrictModel
 from asyncflow_backend.schemas.random_variables import RVConfig
 
 StepKind = CpuStepKind | IoStepKind | RamStepKind
@@ -44,7 +43,7 @@ def _amount_form(value: Any) -> str:
 # value gets the one error of the form it was written in, not one per form.
 # The tags are capitalised so that error paths leave them out, like class names.
 StepAmount = Annotated[
-    Annotated[PositiveFloat, Tag("Number")] | Annotated[RVConfig, Tag("RandomVariable")],
+    Annotated[PositiveFinite, Tag("Number")] | Annotated[RVConfig, Tag("RandomVariable")],
     Discriminator(_amount_form),
 ]
 
@@ -100,7 +99,7 @@ class Endpoint(StrictModel):
     """A route of a server, made of steps run in order."""
 
     endpoint_name: str = Field(min_length=1)
-    probability: PositiveFloat | None = Field(
+    probability: PositiveFinite | None = Field(
         default=None,
         description="Relative weight of this endpoint; endpoints without one share equally.",
     )
