@@ -663,3 +663,50 @@ def test_scenarios_are_immutable() -> None:
 
     with pytest.raises(ValueError, match="frozen"):
         scenario.seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "owner"),
+    [
+        (
+            lambda d: first_step(d).update(step_operation={"cpu_time": float("inf")}),
+            "topology_graph.nodes.servers[0].endpoints[0].steps[0].step_operation.cpu_time",
+            "/api",
+        ),
+        (
+            lambda d: first_step(d).update(step_operation={"cpu_time": float("nan")}),
+            "topology_graph.nodes.servers[0].endpoints[0].steps[0].step_operation.cpu_time",
+            "/api",
+        ),
+        (
+            lambda d: d["topology_graph"]["nodes"]["servers"][0]["endpoints"][0].update(
+                probability=float("inf")
+            ),
+            "topology_graph.nodes.servers[0].endpoints[0].probability",
+            "/api",
+        ),
+        (
+            lambda d: d["events"].append(
+                {
+                    "event_id": "forever",
+                    "target_id": "lb-srv-1",
+                    "start": {"kind": "network_spike_start", "t_start": 1, "spike_s": float("inf")},
+                    "end": {"kind": "network_spike_end", "t_end": 3},
+                }
+            ),
+            "events[1].start.spike_s",
+            "forever",
+        ),
+        (
+            lambda d: d["topology_graph"]["edges"][0]["latency"].update(mean=float("inf")),
+            "topology_graph.edges[0].latency.mean",
+            "gen-client",
+        ),
+    ],
+)
+def test_infinite_and_nan_amounts_are_rejected(change: Any, path: str, owner: str) -> None:
+    document = scenario_document()
+    change(document)
+
+    problem = the_problem(document, path, owner)
+    assert "finite" in problem.message
