@@ -6,11 +6,25 @@ endpoint) it belongs to.
 """
 
 import json
+import typing
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from asyncflow_backend.config.constants import Distribution
+from asyncflow_backend.config.constants import (
+    CpuStepKind,
+    Distribution,
+    EventKind,
+    EventMetric,
+    IoStepKind,
+    LoadBalancerAlgorithm,
+    RamStepKind,
+    SampledMetric,
+    StepOperation,
+)
 from asyncflow_backend.schemas import (
     Problem,
     Scenario,
@@ -20,6 +34,8 @@ from asyncflow_backend.schemas import (
     parse_scenario_text,
 )
 from asyncflow_backend.schemas.random_variables import RVConfig
+from asyncflow_backend.schemas.settings import SimulationSettings
+from asyncflow_backend.schemas.topology import ServerResources
 
 SERVER = ("topology_graph", "nodes", "servers")
 
@@ -710,3 +726,78 @@ def test_infinite_and_nan_amounts_are_rejected(change: Any, path: str, owner: st
 
     problem = the_problem(document, path, owner)
     assert "finite" in problem.message
+
+
+# The language reference matches the models.
+
+LANGUAGE_DOC = Path(__file__).parents[2] / "docs" / "scenario-language.md"
+
+
+def model_fields(model: type[BaseModel]) -> dict[str, set[str]]:
+    """Every field name of `model` and of the models nested in it, by model."""
+    found: dict[str, set[str]] = {}
+    pending: list[Any] = [model]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if current.__name__ in found:
+                continue
+            found[current.__name__] = set(current.model_fields)
+            pending += [field.annotation for field in current.model_fields.values()]
+        else:
+            pending += typing.get_args(current)
+    return found
+
+
+def test_every_field_of_every_model_is_documented() -> None:
+    text = LANGUAGE_DOC.read_text(encoding="utf-8")
+    fields = model_fields(Scenario)
+
+    assert {"Scenario", "RqsGenerator", "Server", "Step", "Edge", "EventStart"} <= set(fields)
+    missing = {
+        f"{model}.{name}"
+        for model, names in fields.items()
+        for name in names
+        if f"`{name}`" not in text
+    }
+    assert not missing, f"fields missing from {LANGUAGE_DOC.name}: {sorted(missing)}"
+
+
+@pytest.mark.parametrize(
+    "vocabulary",
+    [
+        Distribution,
+        CpuStepKind,
+        IoStepKind,
+        RamStepKind,
+        StepOperation,
+        LoadBalancerAlgorithm,
+        EventKind,
+        SampledMetric,
+        EventMetric,
+    ],
+    ids=lambda enum: enum.__name__,
+)
+def test_every_word_of_the_vocabulary_is_documented(vocabulary: type[StrEnum]) -> None:
+    text = LANGUAGE_DOC.read_text(encoding="utf-8")
+
+    missing = [member.value for member in vocabulary if f"`{member.value}`" not in text]
+    assert not missing, f"{vocabulary.__name__} values missing from the doc: {missing}"
+
+
+def test_documented_defaults_are_the_models_defaults() -> None:
+    text = LANGUAGE_DOC.read_text(encoding="utf-8")
+    defaults = parse_scenario(scenario_document())
+    resources = ServerResources()
+    documented = {
+        "total_simulation_time": SimulationSettings().total_simulation_time,
+        "sample_period_s": SimulationSettings().sample_period_s,
+        "user_sampling_window": defaults.rqs_input.user_sampling_window,
+        "cpu_cores": resources.cpu_cores,
+        "ram_mb": resources.ram_mb,
+        "dropout_rate": defaults.topology_graph.edges[0].dropout_rate,
+    }
+
+    for field, value in documented.items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{field}` |"))
+        assert f"`{value:g}`" in row, (field, value, row)
