@@ -7,6 +7,7 @@ run unchanged.
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,16 @@ def test_quickstart_and_single_server_match_their_comments() -> None:
     assert single.latency.p50 == pytest.approx(0.090, rel=0.05)
     assert single.servers["backend"].io_queue_mean == pytest.approx(2.4, rel=0.15)
     assert single.requests.dropped / single.requests.generated == pytest.approx(0.03, abs=0.01)
+
+
+@pytest.mark.parametrize("doc", ["semantics.md", "scenario-language.md"])
+def test_python_examples_in_the_docs_run(doc: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (REPO / "docs" / doc).read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert blocks, f"{doc} has no Python example"
+    monkeypatch.chdir(REPO)
+    for block in blocks:
+        namespace: dict[str, Any] = {}
+        exec(compile(block, doc, "exec"), namespace)
+        scenario = namespace.get("scenario")
+        assert scenario is None or isinstance(scenario, Scenario)
