@@ -5,11 +5,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from asyncflow_backend import engine_version
+from asyncflow_backend import engine_version, web
 from asyncflow_backend.api.dependencies import Service
 from asyncflow_backend.api.errors import install_error_handlers
 from asyncflow_backend.api.openapi import install_openapi
-from asyncflow_backend.api.routers import health, scenarios, simulations
+from asyncflow_backend.api.routers import health, plots, scenarios, simulations
 from asyncflow_backend.api.views import API_PREFIX
 from asyncflow_backend.config.settings import Settings, get_settings
 from asyncflow_backend.db.session import Database
@@ -62,5 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(simulations.router, prefix=API_PREFIX)
     app.include_router(scenarios.router, prefix=API_PREFIX)
+    app.include_router(plots.router, prefix=API_PREFIX)
+    app.include_router(web.router)
     install_openapi(app)
     return app

@@ -1,0 +1,224 @@
+/* The scenario editor (examples, upload, validate, submit) and the live list of runs. */
+"use strict";
+
+(function () {
+  const AF = window.AsyncFlow;
+  const config = AF.pageConfig();
+  const examples = config.examples || {};
+  const pollMs = config.pollMs || 1000;
+
+  const editor = document.getElementById("scenario");
+  const form = document.getElementById("scenario-form");
+  const exampleSelect = document.getElementById("example");
+  const exampleDescription = document.getElementById("example-description");
+  const upload = document.getElementById("upload");
+  const validateButton = document.getElementById("validate");
+  const submitButton = document.getElementById("submit");
+  const seedInput = document.getElementById("seed");
+  const formatNote = document.getElementById("format");
+  const checkStatus = document.getElementById("check-status");
+  const checkSummary = document.getElementById("check-summary");
+  const problems = document.getElementById("problems");
+
+  /* ---- editor ---- */
+
+  function showFormat() {
+    formatNote.textContent = AF.scenarioType(editor.value) === "application/json" ? "JSON" : "YAML";
+  }
+
+  function resetCheck(message) {
+    checkStatus.textContent = message;
+    checkStatus.className = "muted";
+    checkSummary.hidden = true;
+    problems.hidden = true;
+    problems.replaceChildren();
+    editor.classList.remove("invalid");
+  }
+
+  exampleSelect.addEventListener("change", function () {
+    const example = examples[exampleSelect.value];
+    if (!example) return;
+    editor.value = example.text;
+    exampleDescription.textContent = example.description;
+    showFormat();
+    resetCheck("Example loaded; validate it or run it.");
+  });
+
+  upload.addEventListener("change", async function () {
+    const file = upload.files && upload.files[0];
+    if (!file) return;
+    editor.value = await file.text();
+    exampleDescription.textContent = "Uploaded " + file.name + ".";
+    upload.value = "";
+    showFormat();
+    resetCheck("File loaded; validate it or run it.");
+  });
+
+  editor.addEventListener("input", function () {
+    showFormat();
+    if (!checkStatus.classList.contains("muted")) resetCheck("Edited since the last check.");
+  });
+
+  /* ---- validate and submit ---- */
+
+  function busy(on) {
+    validateButton.disabled = on;
+    submitButton.disabled = on;
+  }
+
+  function showInvalid(answer) {
+    const items = Array.isArray(answer.data && answer.data.detail) ? answer.data.detail : [];
+    checkSummary.hidden = true;
+    checkStatus.className = "error";
+    if (items.length > 0) {
+      checkStatus.textContent = answer.data.message || items.length + " problem(s)";
+      AF.showProblems(problems, items);
+      editor.classList.add("invalid");
+    } else {
+      checkStatus.textContent = AF.errorText(answer);
+      problems.hidden = true;
+    }
+  }
+
+  function showSummary(summary) {
+    checkStatus.className = "ok";
+    checkStatus.textContent = "Valid: the service would accept this scenario.";
+    problems.hidden = true;
+    editor.classList.remove("invalid");
+    const facts = [
+      ["servers", summary.servers],
+      ["endpoints", summary.endpoints],
+      ["edges", summary.edges],
+      ["load balancer", summary.load_balancer ? "yes" : "no"],
+      ["events", summary.events],
+      ["horizon", AF.number(summary.horizon_s) + " s"],
+      ["sampled every", AF.number(summary.sample_period_s, 4) + " s"],
+      ["requests expected", "~" + AF.number(summary.expected_requests, 0)],
+      ["seed", summary.seed === null ? "drawn per run" : summary.seed],
+    ];
+    checkSummary.replaceChildren();
+    for (const [name, value] of facts) {
+      checkSummary.append(AF.el("dt", { text: name }), AF.el("dd", { text: value }));
+    }
+    checkSummary.hidden = false;
+  }
+
+  validateButton.addEventListener("click", async function () {
+    busy(true);
+    resetCheck("Checking…");
+    const answer = await AF.api(
+      "POST", "/api/v1/scenarios/validate", editor.value, AF.scenarioType(editor.value)
+    );
+    busy(false);
+    if (answer.ok) showSummary(answer.data.summary);
+    else showInvalid(answer);
+  });
+
+  form.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    busy(true);
+    resetCheck("Submitting…");
+    let url = "/api/v1/simulations";
+    if (seedInput.value.trim() !== "") url += "?seed=" + encodeURIComponent(seedInput.value.trim());
+    const answer = await AF.api("POST", url, editor.value, AF.scenarioType(editor.value));
+    if (answer.status === 202 && answer.data && answer.data.id) {
+      checkStatus.className = "ok";
+      checkStatus.textContent = "Accepted; opening the run…";
+      window.location.assign(AF.runPage(answer.data.id));
+      return;
+    }
+    busy(false);
+    showInvalid(answer);
+  });
+
+  /* ---- runs list ---- */
+
+  const runsBody = document.getElementById("runs-body");
+  const runsEmpty = document.getElementById("runs-empty");
+  const runsCount = document.getElementById("runs-count");
+  const runsError = document.getElementById("runs-error");
+  const statusFilter = document.getElementById("status-filter");
+  const rows = new Map();
+  const PAGE = 25;
+
+  function newRow(run) {
+    const link = AF.el("a", { text: run.id.slice(0, 8), attrs: { href: AF.runPage(run.id), title: run.id } });
+    const bar = AF.el("div", { className: "progress", attrs: { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" } }, [
+      AF.el("div", { className: "bar" }),
+    ]);
+    const cells = {
+      id: AF.el("td", { className: "run-id" }, [AF.el("code", {}, [link])]),
+      status: AF.el("span", { className: "badge" }),
+      bar: bar,
+      percent: AF.el("span", { className: "percent" }),
+      created: AF.el("td"),
+      duration: AF.el("td"),
+      seed: AF.el("td", { className: "seed" }),
+    };
+    const row = AF.el("tr", { attrs: { "data-run-id": run.id } }, [
+      cells.id,
+      AF.el("td", {}, [cells.status]),
+      AF.el("td", { className: "progress-col" }, [cells.bar, cells.percent]),
+      cells.created,
+      cells.duration,
+      cells.seed,
+    ]);
+    return { row: row, cells: cells };
+  }
+
+  function updateRow(entry, run) {
+    const c = entry.cells;
+    AF.setBadge(c.status, run.status);
+    if (run.error) c.status.title = run.error;
+    const done = run.status === "succeeded" ? 1 : run.progress;
+    AF.setProgress(c.bar, done, run.status);
+    c.percent.textContent = Math.round(done * 100) + " %";
+    c.created.textContent = AF.clock(run.created_at);
+    c.duration.textContent = run.started_at ? AF.duration(run.started_at, run.finished_at) : "–";
+    c.seed.textContent = run.seed === null ? "–" : String(run.seed);
+    entry.row.dataset.status = run.status;
+  }
+
+  async function refreshRuns() {
+    let url = "/api/v1/simulations?limit=" + PAGE;
+    if (statusFilter.value) url += "&status=" + encodeURIComponent(statusFilter.value);
+    const answer = await AF.api("GET", url);
+    if (!answer.ok) {
+      runsError.textContent = "Runs could not be listed: " + AF.errorText(answer);
+      runsError.hidden = false;
+      return;
+    }
+    runsError.hidden = true;
+    const page = answer.data;
+    const seen = new Set();
+    page.items.forEach(function (run, index) {
+      let entry = rows.get(run.id);
+      if (!entry) {
+        entry = newRow(run);
+        rows.set(run.id, entry);
+      }
+      updateRow(entry, run);
+      seen.add(run.id);
+      if (runsBody.children[index] !== entry.row) runsBody.insertBefore(entry.row, runsBody.children[index] || null);
+    });
+    for (const [id, entry] of rows) {
+      if (!seen.has(id)) {
+        entry.row.remove();
+        rows.delete(id);
+      }
+    }
+    runsEmpty.hidden = page.items.length > 0;
+    runsCount.textContent = page.total > page.items.length
+      ? "newest " + page.items.length + " of " + page.total
+      : page.total + " run" + (page.total === 1 ? "" : "s");
+  }
+
+  async function pollRuns() {
+    if (!document.hidden) await refreshRuns();
+    window.setTimeout(pollRuns, pollMs);
+  }
+
+  statusFilter.addEventListener("change", refreshRuns);
+  showFormat();
+  pollRuns();
+})();

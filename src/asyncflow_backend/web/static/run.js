@@ -1,0 +1,187 @@
+/* One run: follows its status until it ends, then shows its summary and charts.
+ *
+ * `document.body.dataset.state` says where the page stands: `waiting` while the
+ * run is queued or running, then `ready` (charts drawn), `failed`, `cancelled`
+ * or `error` (the results could not be read).
+ */
+"use strict";
+
+(function () {
+  const AF = window.AsyncFlow;
+  const config = AF.pageConfig();
+  const runId = config.runId;
+  const events = config.events || [];
+
+  const statusBadge = document.getElementById("run-status");
+  const progress = document.getElementById("run-progress");
+  const facts = document.getElementById("run-facts");
+  const errorBox = document.getElementById("run-error");
+  const cancelButton = document.getElementById("cancel");
+
+  document.body.dataset.state = "waiting";
+
+  function plotUrl(name, fmt) {
+    return AF.runUrl(runId) + "/plots/" + encodeURIComponent(name) + "?format=" + fmt;
+  }
+
+  function setFacts(list) {
+    facts.replaceChildren();
+    for (const [name, value] of list) {
+      facts.append(AF.el("div", {}, [AF.el("dt", { text: name }), AF.el("dd", { text: value })]));
+    }
+  }
+
+  function showRun(run) {
+    AF.setBadge(statusBadge, run.status);
+    AF.setProgress(progress, run.status === "succeeded" ? 1 : run.progress, run.status);
+    setFacts([
+      ["progress", Math.round((run.status === "succeeded" ? 1 : run.progress) * 100) + " %"],
+      ["simulated", AF.number(run.simulated_s, 1) + " s"],
+      ["created", AF.clock(run.created_at)],
+      ["started", AF.clock(run.started_at)],
+      ["finished", AF.clock(run.finished_at)],
+      ["duration", run.started_at ? AF.duration(run.started_at, run.finished_at) : "–"],
+      ["seed", run.seed === null ? "–" : String(run.seed)],
+      ["attempts", String(run.attempts)],
+    ]);
+    cancelButton.hidden = AF.FINAL.has(run.status) || run.cancel_requested;
+    if (run.error) {
+      errorBox.textContent = run.error;
+      errorBox.hidden = false;
+    }
+  }
+
+  async function poll() {
+    const answer = await AF.api("GET", AF.runUrl(runId));
+    if (!answer.ok) {
+      errorBox.textContent = "The run's status could not be read: " + AF.errorText(answer);
+      errorBox.hidden = false;
+      window.setTimeout(poll, config.pollMs * 3);
+      return;
+    }
+    const run = answer.data;
+    showRun(run);
+    if (run.status === "succeeded") {
+      await showResults();
+    } else if (AF.FINAL.has(run.status)) {
+      document.body.dataset.state = run.status;
+    } else {
+      window.setTimeout(poll, config.pollMs);
+    }
+  }
+
+  cancelButton.addEventListener("click", async function () {
+    cancelButton.disabled = true;
+    const answer = await AF.api("POST", AF.runUrl(runId) + "/cancel");
+    if (!answer.ok) {
+      errorBox.textContent = "The run could not be cancelled: " + AF.errorText(answer);
+      errorBox.hidden = false;
+      cancelButton.disabled = false;
+    }
+  });
+
+  /* ---- results ---- */
+
+  function stat(label, value, hint) {
+    return AF.el("div", { className: "stat" }, [
+      AF.el("div", { className: "stat-value", text: value }),
+      AF.el("div", { className: "stat-label", text: label, attrs: hint ? { title: hint } : {} }),
+    ]);
+  }
+
+  function statGroup(title, items) {
+    return AF.el("div", { className: "stat-group" }, [AF.el("h3", { text: title })].concat(items));
+  }
+
+  function showStats(results) {
+    const r = results.requests;
+    const lat = results.latency;
+    const meta = results.meta;
+    const dropped = Object.entries(r.dropped_at || {}).map(([edge, n]) => edge + ": " + n).join(", ");
+    document.getElementById("stats").replaceChildren(
+      statGroup("Requests", [
+        stat("generated", AF.number(r.generated, 0)),
+        stat("completed", AF.number(r.completed, 0)),
+        stat("dropped", AF.number(r.dropped, 0), dropped || "none"),
+        stat("in flight at the end", AF.number(r.in_flight, 0)),
+      ]),
+      statGroup("Latency", [
+        stat("mean", AF.ms(lat.mean)),
+        stat("p50", AF.ms(lat.p50)),
+        stat("p90", AF.ms(lat.p90)),
+        stat("p95", AF.ms(lat.p95)),
+        stat("p99", AF.ms(lat.p99)),
+        stat("max", AF.ms(lat.max)),
+      ]),
+      statGroup("Run", [
+        stat("throughput", AF.number(results.throughput.mean_rps, 1) + " req/s"),
+        stat("simulated", AF.number(meta.simulated_seconds, 1) + " s"),
+        stat("wall time", AF.number(meta.wall_seconds, 2) + " s"),
+        stat("events processed", AF.number(meta.events_processed, 0)),
+        stat("seed", String(meta.seed)),
+        stat("engine", meta.engine_version),
+      ])
+    );
+  }
+
+  function fillTable(id, rows) {
+    const body = document.querySelector("#" + id + " tbody");
+    body.replaceChildren();
+    for (const cells of rows) {
+      body.append(AF.el("tr", {}, cells.map((text, i) => AF.el(i === 0 ? "th" : "td", { text: text, attrs: i === 0 ? { scope: "row" } : {} }))));
+    }
+  }
+
+  function showTables(results) {
+    const n = (v) => AF.number(v, 2);
+    fillTable("servers-table", Object.keys(results.servers).sort().map((id) => {
+      const s = results.servers[id];
+      return [id, AF.percent(s.cpu_utilisation), n(s.ready_queue_mean), n(s.ready_queue_max),
+        n(s.io_queue_mean), n(s.io_queue_max), AF.number(s.ram_mean_mb, 1), AF.number(s.ram_peak_mb, 1)];
+    }));
+    fillTable("edges-table", Object.keys(results.edges).sort().map((id) => {
+      const e = results.edges[id];
+      return [id, n(e.connections_mean), n(e.connections_max), AF.number(e.dropped, 0)];
+    }));
+  }
+
+  function showEvents() {
+    const list = document.getElementById("events-list");
+    list.replaceChildren();
+    for (const ev of events) {
+      const what = ev.kind === "outage" ? ev.target + " down" : ev.target + " +" + AF.ms(ev.spikeS);
+      list.append(AF.el("li", { className: "event-" + ev.kind }, [
+        AF.el("strong", { text: ev.id }),
+        AF.el("span", { text: " " + what + ", " + AF.number(ev.start, 2) + "–" + AF.number(ev.end, 2) + " s" }),
+      ]));
+    }
+    list.hidden = events.length === 0;
+  }
+
+  async function showResults() {
+    const answer = await AF.api("GET", AF.runUrl(runId) + "/results?max_points=" + config.maxPoints);
+    if (!answer.ok) {
+      errorBox.textContent = "The results could not be read: " + AF.errorText(answer);
+      errorBox.hidden = false;
+      document.body.dataset.state = "error";
+      return;
+    }
+    const results = answer.data;
+    document.getElementById("results").hidden = false;
+    document.getElementById("results-link").hidden = false;
+    document.getElementById("dashboard-link").hidden = false;
+    showStats(results);
+    showTables(results);
+    showEvents();
+    window.AsyncFlowCharts.drawAll(document.getElementById("charts"), {
+      id: runId,
+      results: results,
+      events: events,
+      rawPeriod: config.samplePeriodS,
+      plotUrl: plotUrl,
+    });
+    document.body.dataset.state = "ready";
+  }
+
+  poll();
+})();
