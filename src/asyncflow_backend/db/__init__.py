@@ -1,0 +1,1 @@
+"""Persistence of runs: the async database, the ORM models, repositories and migrations."""

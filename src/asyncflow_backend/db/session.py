@@ -1,0 +1,59 @@
+"""The async database: one engine and a session factory per process."""
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the API read while a worker writes; busy_timeout makes writers
+    # queue for the lock instead of failing; SQLite leaves foreign keys off
+    # unless asked, and the results tables rely on ON DELETE CASCADE.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """An async engine and its session factory for one database URL.
+
+    `session()` returns a new `AsyncSession`; use it as an async context
+    manager (`async with database.session() as session:`), which closes it.
+    Sessions do not expire objects on commit, so a committed `Run` can be
+    read after its session is gone.
+    """
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if not self.is_sqlite:
+            engine_options.setdefault("pool_pre_ping", True)
+        self.engine = create_async_engine(self.url, **engine_options)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> AsyncSession:
+        """A new session; the caller closes it (best with `async with`)."""
+        return self._sessions()
+
+    async def ping(self, timeout_s: float = 5.0) -> bool:
+        """True if the database answers a trivial query within `timeout_s`."""
+        try:
+            async with asyncio.timeout(timeout_s), self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not ready"; the reason is not the caller's concern
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
