@@ -1,0 +1,37 @@
+"""How the API hands runs to workers, whichever executes them."""
+
+from typing import Protocol
+
+from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.db.session import Database
+
+
+class QueueUnavailableError(RuntimeError):
+    """A run could not be handed to the workers (queue unreachable or pool stopped)."""
+
+
+class JobDispatcher(Protocol):
+    """Hands stored runs to workers. The API starts it at start-up and stops it at shutdown."""
+
+    async def start(self) -> None:
+        """Get ready to accept runs (and pick up what a previous process left, if it can)."""
+
+    async def stop(self) -> None:
+        """Release the queue connection or the worker processes."""
+
+    async def submit(self, run_id: str) -> None:
+        """Queue a stored run; raises `QueueUnavailableError` if it cannot."""
+
+    async def ping(self) -> bool:
+        """True if runs can be queued now."""
+
+
+def make_dispatcher(settings: Settings, database: Database) -> JobDispatcher:
+    """The Redis queue if `redis_url` is set, else a process pool inside this process."""
+    if settings.redis_url is not None:
+        from asyncflow_backend.jobs.redis_queue import RedisDispatcher
+
+        return RedisDispatcher(settings)
+    from asyncflow_backend.jobs.local import LocalPoolDispatcher
+
+    return LocalPoolDispatcher(settings, database)

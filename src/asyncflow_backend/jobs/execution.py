@@ -1,0 +1,256 @@
+"""Executing one run in a worker process: claim it, simulate under a lease, store the results once.
+
+`execute_run` is what a worker runs for a message, in the local pool and in
+`asyncflow worker` processes alike. It is synchronous: the simulation is
+CPU-bound, and the few database writes between slices of simulated time go
+through a private event loop.
+"""
+
+import asyncio
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from types import TracebackType
+from typing import TypeVar
+
+from asyncflow_backend.config.settings import ENV_PREFIX, Settings, get_settings
+from asyncflow_backend.db.leases import Claim, LeaseLost, OwnedElsewhere, RunLeases
+from asyncflow_backend.db.models import utc_now
+from asyncflow_backend.db.repository import RunStatus
+from asyncflow_backend.db.session import Database
+from asyncflow_backend.runtime.runner import RunProgress, SimulationCancelled, SimulationRunner
+from asyncflow_backend.samplers.streams import draw_seed
+from asyncflow_backend.schemas.limits import sampled_series_count
+from asyncflow_backend.schemas.loading import ScenarioValidationError, parse_scenario
+from asyncflow_backend.schemas.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+REPORT_INTERVAL_S = 0.5
+"""Least wall time between two progress writes (each also renews the lease)."""
+
+LEASE_RETRY_MARGIN_S = 1.0
+MAX_ERROR_CHARS = 500
+
+
+class Outcome(StrEnum):
+    """What one call of `execute_run` did."""
+
+    FINISHED = "finished"
+    """This call took the run and left it succeeded, failed or cancelled."""
+    SKIPPED = "skipped"
+    """Nothing to do: no such run, or it was already finished."""
+    OWNED_ELSEWHERE = "owned_elsewhere"
+    """Another worker runs it under a live lease; look again after `retry_after_s`."""
+    LOST = "lost"
+    """The lease ran out mid-run and another worker took the run over; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class Execution:
+    """The result of one call of `execute_run`."""
+
+    run_id: str
+    outcome: Outcome
+    status: RunStatus | None = None
+    retry_after_s: float | None = None
+
+
+class WallTimeExceeded(Exception):
+    """The run took longer than `run_time_limit_s` of wall time."""
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(wall_time_message(limit_s))
+
+
+def wall_time_message(limit_s: float) -> str:
+    """The error of a run stopped by the wall-time limit."""
+    return f"exceeded the wall-time limit of {limit_s:g} s ({ENV_PREFIX}RUN_TIME_LIMIT_S)"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line for the run's `error`: its type and first line."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return line[:MAX_ERROR_CHARS]
+
+
+def slices_for(scenario: Scenario) -> int:
+    """How many slices to cut the horizon into, so each is a fraction of a second of work.
+
+    Progress, the lease, cancellation and the wall-time limit are all handled
+    between slices; slicing does not change the results.
+    """
+    horizon = scenario.sim_settings.total_simulation_time
+    requests = horizon * scenario.peak_arrival_rate
+    samples = horizon / scenario.sim_settings.sample_period_s * (1 + sampled_series_count(scenario))
+    return max(200, min(20_000, math.ceil(requests / 2_000 + samples / 100_000)))
+
+
+def new_worker_id() -> str:
+    """Identifies one execution attempt: host, process and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class _DatabaseLoop:
+    """A private event loop and database connection for synchronous code."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.database = Database(url)
+
+    def call(self, action: Callable[[RunLeases], Awaitable[T]]) -> T:
+        """Run `action` with a fresh session and wait for it."""
+
+        async def in_session() -> T:
+            async with self.database.session() as session:
+                return await action(RunLeases(session))
+
+        return self.loop.run_until_complete(in_session())
+
+    def __enter__(self) -> "_DatabaseLoop":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            self.loop.run_until_complete(self.database.dispose())
+        finally:
+            self.loop.close()
+
+
+class _Reporter:
+    """The runner's progress callback: enforces the wall-time limit, reports, reads cancel."""
+
+    def __init__(self, db: _DatabaseLoop, claim: Claim, settings: Settings) -> None:
+        self.db = db
+        self.claim = claim
+        self.settings = settings
+        self.started = time.monotonic()
+        self.last_report = self.started
+
+    def __call__(self, progress: RunProgress) -> bool:
+        now = time.monotonic()
+        if now - self.started > self.settings.run_time_limit_s:
+            raise WallTimeExceeded(self.settings.run_time_limit_s)
+        if now - self.last_report < REPORT_INTERVAL_S:
+            return False
+        self.last_report = now
+        claim, lease_s = self.claim, self.settings.lease_s
+        return self.db.call(
+            lambda leases: leases.renew(
+                claim.run_id,
+                claim.worker_id,
+                lease_s,
+                progress=progress.fraction,
+                simulated_s=progress.simulated_s,
+            )
+        )
+
+
+def execute_run(
+    run_id: str,
+    settings: Settings | None = None,
+    *,
+    interrupts: tuple[type[BaseException], ...] = (),
+) -> Execution:
+    """Execute a stored run if it is this worker's to execute; safe to call any number of times.
+
+    The run is claimed atomically (queued, or running under a lease that ran
+    out), executed with progress reports that renew the lease, and finished
+    as succeeded (results and series stored in the same transaction),
+    failed (with a one-line reason) or cancelled, only while this worker
+    still owns it. A call for a finished run, or one owned under a live
+    lease, changes nothing.
+
+    `interrupts` are exceptions a queue library raises into the worker when
+    its own time limit, a backstop set above `run_time_limit_s`, runs out;
+    they end the run as failed by the wall-time limit. Database errors
+    outside a run propagate, so that the queue can retry the message.
+    """
+    settings = settings or get_settings()
+    worker_id = new_worker_id()
+    with _DatabaseLoop(settings.database_url) as db:
+        claim = db.call(lambda leases: leases.claim(run_id, worker_id, settings.lease_s))
+        if claim is None:
+            log.info("run %s: nothing to do (finished or unknown)", run_id)
+            return Execution(run_id, Outcome.SKIPPED)
+        if isinstance(claim, OwnedElsewhere):
+            wait_s = (claim.lease_until - utc_now()).total_seconds()
+            return Execution(
+                run_id,
+                Outcome.OWNED_ELSEWHERE,
+                retry_after_s=max(0.0, wait_s) + LEASE_RETRY_MARGIN_S,
+            )
+        log.info("run %s: claimed by %s (attempt %d)", run_id, worker_id, claim.attempts)
+        try:
+            return _execute(db, claim, settings)
+        except interrupts:
+            # The queue's backstop fired inside this loop's machinery: record on a fresh one.
+            with _DatabaseLoop(settings.database_url) as fresh:
+                error = wall_time_message(settings.run_time_limit_s)
+                return _finish(fresh, claim, RunStatus.FAILED, error)
+
+
+def _finish(db: _DatabaseLoop, claim: Claim, status: RunStatus, error: str | None) -> Execution:
+    recorded = db.call(lambda leases: leases.finish(claim.run_id, claim.worker_id, status, error))
+    if not recorded:
+        return Execution(claim.run_id, Outcome.LOST)
+    log.info("run %s: %s%s", claim.run_id, status, f" ({error})" if error else "")
+    return Execution(claim.run_id, Outcome.FINISHED, status)
+
+
+def _execute(db: _DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
+    if claim.attempts > settings.max_attempts:
+        error = (
+            f"gave up after {claim.attempts - 1} attempts that did not finish "
+            f"({ENV_PREFIX}MAX_ATTEMPTS)"
+        )
+        return _finish(db, claim, RunStatus.FAILED, error)
+    if claim.cancel_requested:
+        return _finish(db, claim, RunStatus.CANCELLED, None)
+    try:
+        scenario = parse_scenario(claim.scenario)
+    except ScenarioValidationError as exc:
+        reasons = "; ".join(str(problem) for problem in exc.problems[:3])
+        error = f"invalid scenario: {reasons}"[:MAX_ERROR_CHARS]
+        return _finish(db, claim, RunStatus.FAILED, error)
+
+    requested = claim.seed if claim.seed is not None else scenario.seed
+    seed: int = draw_seed() if requested is None else requested
+    if claim.seed is None:
+        db.call(lambda leases: leases.record_seed(claim.run_id, claim.worker_id, seed))
+    try:
+        runner = SimulationRunner(scenario, seed=seed)
+        results = runner.run(_Reporter(db, claim, settings), slices=slices_for(scenario))
+    except SimulationCancelled:
+        return _finish(db, claim, RunStatus.CANCELLED, None)
+    except LeaseLost:
+        log.warning("run %s: lease lost to another worker; stopping", claim.run_id)
+        return Execution(claim.run_id, Outcome.LOST)
+    except WallTimeExceeded as exc:
+        return _finish(db, claim, RunStatus.FAILED, str(exc))
+    except Exception as exc:
+        log.exception("run %s failed", claim.run_id)
+        return _finish(db, claim, RunStatus.FAILED, one_line(exc))
+
+    document = results.model_dump(mode="json", exclude={"time_series": {"series"}})
+    series = results.time_series.series
+    stored = db.call(lambda leases: leases.succeed(claim.run_id, claim.worker_id, document, series))
+    if not stored:
+        return Execution(claim.run_id, Outcome.LOST)
+    log.info("run %s: succeeded in %.2f s", claim.run_id, results.meta.wall_seconds)
+    return Execution(claim.run_id, Outcome.FINISHED, RunStatus.SUCCEEDED)

@@ -1,0 +1,156 @@
+"""The embedded executor: a process pool inside the API process, for a single node.
+
+Runs go to `local_workers` spawned processes, never to the API's event loop.
+The pool lives and dies with the API process, so nothing else can be running
+this node's runs: at start-up, runs left `running` by a previous process are
+put back in the queue and every queued run is submitted again, and the same
+happens if a pool process dies and breaks the pool.
+"""
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.db.leases import RunLeases
+from asyncflow_backend.db.session import Database
+from asyncflow_backend.jobs.dispatcher import QueueUnavailableError
+from asyncflow_backend.jobs.execution import Execution, execute_run
+
+log = logging.getLogger(__name__)
+
+RECOVERY_MAX_DELAY_S = 60.0
+
+
+class LocalPoolDispatcher:
+    """Executes runs in a `ProcessPoolExecutor` of spawned processes owned by this process."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self._pool: ProcessPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broken_pool: ProcessPoolExecutor | None = None
+        self._recovering = False
+        self._breaks_in_a_row = 0
+
+    async def start(self) -> None:
+        """Start the pool, then resume what a previous process of this node left behind."""
+        self._loop = asyncio.get_running_loop()
+        self._pool = self._new_pool()
+        await self._resume()
+
+    async def stop(self) -> None:
+        """Stop the pool, ending runs in progress; they are queued again for the next start."""
+        pool, self._pool, self._loop = self._pool, None, None
+        if pool is None:
+            return
+        pool.shutdown(wait=False, cancel_futures=True)
+        _terminate(pool)
+        async with self.database.session() as session:
+            await RunLeases(session).requeue_running()
+
+    async def submit(self, run_id: str) -> None:
+        """Hand a stored run to the pool."""
+        pool = self._pool
+        if pool is None and self._recovering:
+            return  # the run is queued in the database; the new pool will take it
+        if pool is None:
+            raise QueueUnavailableError("the local worker pool is not running")
+        try:
+            future = pool.submit(execute_run, run_id, self.settings)
+        except (BrokenProcessPool, RuntimeError) as exc:
+            raise QueueUnavailableError(f"the local worker pool is unavailable: {exc}") from exc
+        future.add_done_callback(lambda done: self._on_done(done, pool))
+
+    async def ping(self) -> bool:
+        """True while the pool can take runs (False while it is being replaced)."""
+        return self._pool is not None and self._pool is not self._broken_pool
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # Spawned, not forked: a fork of the API would inherit its event loop,
+        # threads and open connections.
+        return ProcessPoolExecutor(
+            max_workers=self.settings.local_workers,
+            mp_context=multiprocessing.get_context("spawn"),
+        )
+
+    async def _resume(self) -> None:
+        async with self.database.session() as session:
+            leases = RunLeases(session)
+            requeued = await leases.requeue_running()
+            queued = await leases.queued_ids()
+        if requeued:
+            log.warning("%d interrupted run(s) queued again", requeued)
+        for run_id in queued:
+            await self.submit(run_id)
+
+    def _on_done(self, future: "Future[Execution]", pool: ProcessPoolExecutor) -> None:
+        # Called on a thread of the pool: hand anything to do to the event loop.
+        if future.cancelled():
+            return
+        error = future.exception()
+        if isinstance(error, BrokenProcessPool):
+            self._broken_pool = pool
+            self._call_soon(lambda: self._schedule_recovery(pool))
+        elif error is not None:
+            log.error("a run could not be executed: %s", error)
+        else:
+            self._breaks_in_a_row = 0
+            execution = future.result()
+            if execution.retry_after_s is not None:
+                delay = execution.retry_after_s
+                self._call_soon(lambda: self._resubmit_later(execution.run_id, delay))
+
+    def _call_soon(self, callback: Callable[[], object]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        # The loop may close meanwhile, when the API shuts down.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(callback)
+
+    def _schedule_recovery(self, broken: ProcessPoolExecutor) -> None:
+        if self._pool is not broken or self._loop is None:
+            return  # already replaced, or stopped
+        # Back off if pools keep breaking (a process that dies on every start).
+        delay_s = min(RECOVERY_MAX_DELAY_S, 2.0**self._breaks_in_a_row - 1)
+        self._breaks_in_a_row += 1
+        log.error("a worker process died; restarting the local pool in %g s", delay_s)
+        self._pool, self._recovering = None, True
+        broken.shutdown(wait=False, cancel_futures=True)
+        self._loop.call_later(delay_s, self._recover)
+
+    def _recover(self) -> None:
+        self._recovering = False
+        if self._loop is None:
+            return  # stopped meanwhile
+        self._pool = self._new_pool()
+        task = asyncio.ensure_future(self._resume())
+        task.add_done_callback(_log_failure)
+
+    def _resubmit_later(self, run_id: str, delay_s: float) -> None:
+        def resubmit() -> None:
+            task = asyncio.ensure_future(self.submit(run_id))
+            task.add_done_callback(_log_failure)
+
+        if self._loop is not None:
+            self._loop.call_later(delay_s, resubmit)
+
+
+def _log_failure(task: "asyncio.Future[None]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the local pool could not resubmit runs: %s", task.exception())
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    # ProcessPoolExecutor has no public way to end busy workers before Python 3.14
+    # (terminate_workers); a simulation may run for minutes, longer than a shutdown waits.
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.terminate()

@@ -1,0 +1,119 @@
+"""The Redis job queue, on Dramatiq: the broker, the actor, and the API's dispatcher.
+
+Dramatiq's Redis broker keeps a message in a per-worker "unacked" set from
+the moment a worker fetches it until the worker acknowledges it after the
+actor returns. Workers heartbeat with every broker command; when a worker is
+silent for `heartbeat_timeout`, queue maintenance (run with probability
+`maintenance_chance` on any command) moves its unacked messages back to the
+queue. So a killed worker's run is delivered again; the database claim in
+`execute_run` makes sure it still completes only once.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+from dramatiq.middleware import Retries, TimeLimit
+from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.jobs.dispatcher import QueueUnavailableError
+from asyncflow_backend.jobs.execution import execute_run
+
+log = logging.getLogger(__name__)
+
+ACTOR_NAME = "execute_run"
+REDIS_CONNECT_TIMEOUT_S = 5.0
+REDIS_SOCKET_TIMEOUT_S = 10.0
+# Retries are for a worker that could not reach the database; a run's own
+# failures are recorded on the run and end the message.
+MAX_RETRIES = 5
+MIN_BACKOFF_MS = 2_000
+MAX_BACKOFF_MS = 60_000
+
+
+def backstop_time_limit_ms(settings: Settings) -> int:
+    """Dramatiq's own time limit: above the run's limit, for a run stuck inside one slice."""
+    limit_s = settings.run_time_limit_s
+    return int((limit_s + max(10.0, 0.1 * limit_s)) * 1000)
+
+
+def build_broker(settings: Settings) -> tuple[RedisBroker, Any]:
+    """The Redis broker of `settings` and the actor that executes runs on it.
+
+    Keys live under the `queue_name` namespace, and the queue has the same
+    name, so separate deployments (or test runs) can share one Redis.
+    """
+    if settings.redis_url is None:
+        raise ValueError("the Redis queue needs ASYNCFLOW_REDIS_URL")
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+    )
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
+        client=client,
+        namespace=settings.queue_name,
+        heartbeat_timeout=int(settings.worker_heartbeat_timeout_s * 1000),
+        maintenance_chance=max(1, round(settings.worker_maintenance_chance * MAINTENANCE_SCALE)),
+        middleware=[
+            TimeLimit(),  # type: ignore[no-untyped-call]
+            Retries(  # type: ignore[no-untyped-call]
+                max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS
+            ),
+        ],
+    )
+
+    def execute_message(run_id: str) -> None:
+        """Execute a run; if another worker holds it under a live lease, look again later.
+
+        Looking again matters when a message is delivered again while the
+        lease of a worker that just died has not run out yet.
+        """
+        execution = execute_run(run_id, settings, interrupts=(TimeLimitExceeded,))
+        if execution.retry_after_s is not None:
+            actor.send_with_options(args=(run_id,), delay=int(execution.retry_after_s * 1000))
+
+    actor = dramatiq.actor(
+        execute_message,
+        broker=broker,
+        actor_name=ACTOR_NAME,
+        queue_name=settings.queue_name,
+        time_limit=backstop_time_limit_ms(settings),
+    )
+    return broker, actor
+
+
+class RedisDispatcher:
+    """Queues runs on Redis for `asyncflow worker` processes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.broker, self.actor = build_broker(settings)
+
+    async def start(self) -> None:
+        """Nothing to start: the connection opens on first use. Warns if Redis is down."""
+        if not await self.ping():
+            log.warning("Redis at %s does not answer yet", self.broker.client)
+
+    async def stop(self) -> None:
+        """Close the Redis connections."""
+        await asyncio.to_thread(self.broker.close)
+
+    async def submit(self, run_id: str) -> None:
+        """Put a message for the run on the queue."""
+        try:
+            # The Redis client blocks; keep it off the API's event loop.
+            await asyncio.to_thread(self.actor.send, run_id)
+        except redis.RedisError as exc:
+            raise QueueUnavailableError(f"the job queue is unavailable: {exc}") from exc
+
+    async def ping(self) -> bool:
+        """True if Redis answers."""
+        try:
+            return bool(await asyncio.to_thread(self.broker.client.ping))
+        except redis.RedisError:
+            return False

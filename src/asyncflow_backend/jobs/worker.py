@@ -1,0 +1,30 @@
+"""`asyncflow worker`: Dramatiq worker processes that execute runs from the Redis queue."""
+
+import os
+
+BROKER = "asyncflow_backend.jobs.broker_entry:broker"
+
+
+def run_worker(processes: int | None = None, queue_name: str | None = None) -> int:
+    """Run `processes` worker processes (default: one per CPU) until stopped; returns the exit code.
+
+    Each process runs one simulation at a time (one thread: simulations are
+    CPU-bound) and fetches one message at a time, so it never holds back a
+    run that another idle worker could start. A worker that is killed has
+    its run delivered again (see `asyncflow_backend.jobs.redis_queue`).
+    SIGTERM stops the workers after their current runs.
+    """
+    # Read by dramatiq when its worker module is imported, so set before that.
+    os.environ.setdefault("dramatiq_queue_prefetch", "1")
+    from dramatiq import cli as dramatiq_cli
+
+    from asyncflow_backend.config.settings import get_settings
+
+    queue = queue_name or get_settings().queue_name
+    count = processes or os.cpu_count() or 1
+    parser = dramatiq_cli.make_argument_parser()  # type: ignore[no-untyped-call]
+    args = parser.parse_args(
+        [BROKER, "--processes", str(count), "--threads", "1", "--queues", queue, "--path"]
+    )
+    code: int = dramatiq_cli.main(args)  # type: ignore[no-untyped-call]
+    return code
