@@ -136,6 +136,46 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
+@app.command()
+def worker(
+    processes: Annotated[
+        int | None,
+        typer.Option("--processes", "-p", min=1, help="Worker processes; default one per CPU."),
+    ] = None,
+) -> None:
+    """Execute runs from the Redis queue (needs ASYNCFLOW_REDIS_URL) until stopped."""
+    from asyncflow_backend.config.settings import get_settings
+    from asyncflow_backend.jobs.worker import run_worker
+
+    if get_settings().redis_url is None:
+        errors.print(
+            "ASYNCFLOW_REDIS_URL is not set: without Redis the API executes runs itself, "
+            "in a local process pool, and needs no worker."
+        )
+        raise typer.Exit(INVALID_INPUT)
+    raise typer.Exit(run_worker(processes))
+
+
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create or migrate the tables of ASYNCFLOW_DATABASE_URL up to the latest revision."""
+    from sqlalchemy.engine import make_url
+
+    from asyncflow_backend.config.settings import get_settings
+    from asyncflow_backend.db.migrate import upgrade
+
+    url = get_settings().database_url
+    upgrade(url, revision)
+    shown = make_url(url).render_as_string(hide_password=True)
+    console.print(f"database {shown} upgraded to {revision}", markup=False, highlight=False)
+
+
 def _fmt(value: float | None, scale: float = 1000.0, unit: str = "ms") -> str:
     return "-" if value is None else f"{value * scale:,.2f} {unit}"
 
