@@ -135,13 +135,21 @@ def test_mm2_agrees_with_erlang_c_and_carries_its_seed() -> None:
 
 
 def test_ram_pressure_is_a_ram_bottleneck() -> None:
-    reports = run_example("ram_pressure.yml").servers["reports"]
+    results = run_example("ram_pressure.yml")
+    reports = results.servers["reports"]
 
     assert reports.ram_peak_mb == 1000
     assert reports.ram_mean_mb is not None
     assert reports.ram_mean_mb > 600
     assert reports.cpu_utilisation < 0.1
     assert reports.ready_queue_max == 0
+    assert (results.latency.p99 or 0) > 3 * (results.latency.p50 or 0)
+
+    document = load_scenario_file(EXAMPLES / "ram_pressure.yml").model_dump(mode="json")
+    document["topology_graph"]["nodes"]["servers"][0]["server_resources"]["ram_mb"] = 2048
+    roomy = run_scenario(parse_scenario(document), seed=4)
+    assert roomy.latency.p99 is not None
+    assert roomy.latency.p99 < 0.15
 
 
 def test_weighted_endpoints_are_honoured() -> None:
