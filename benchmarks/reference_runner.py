@@ -6,8 +6,9 @@ installed), never under ours; the benchmarks launch it as a child process:
     .refvenv/bin/python benchmarks/reference_runner.py SCENARIO.yml [--seed N] [--horizon T]
 
 The summary has the shape of the parts of our results document that can be compared:
-`requests` (generated, completed), `latency` in seconds, `throughput.mean_rps`, the mean of
-every sampled series the reference kept (`sampled_means[metric][component]`) and `meta`.
+`requests` (generated, completed), `latency` in seconds, `throughput` (mean and completions
+in each second), the mean of every sampled series the reference kept
+(`sampled_means[metric][component]`) and `meta`.
 
 Seeding: the reference draws all its randomness from one numpy Generator that its runner
 creates unseeded; replacing it before `run()` makes a run reproducible.
@@ -98,7 +99,10 @@ def summarise(path: Path, seed: int | None, horizon: float | None) -> dict[str, 
             "completed": int(stats.get("total_requests", 0)),
         },
         "latency": {"count": len(latencies), **_latency_summary(latencies)},
-        "throughput": {"mean_rps": _mean_or_none(per_second) or 0.0},
+        "throughput": {
+            "mean_rps": _mean_or_none(per_second) or 0.0,
+            "per_second": [round(count) for count in per_second],
+        },
         "sampled_means": {
             metric: {component: _mean_or_none(series) for component, series in by_id.items()}
             for metric, by_id in sampled.items()
