@@ -1,0 +1,136 @@
+"""Helpers of the integration tests: scenarios of a chosen size, polling, worker processes."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncflow_backend.config.settings import ENV_PREFIX, Settings
+from asyncflow_backend.db.models import Run
+from asyncflow_backend.db.repository import RunRepository
+from asyncflow_backend.db.session import Database
+
+ASYNCFLOW = Path(sys.executable).with_name("asyncflow")
+
+
+def make_scenario(rate: float = 50.0, horizon: float = 60.0, **sim: Any) -> dict[str, Any]:
+    """A valid scenario as JSON data: Poisson arrivals of `rate` per second into one server.
+
+    Wall time grows with rate x horizon (the number of requests), which lets
+    tests ask for runs that last a fraction of a second or many seconds.
+    """
+    latency = {"mean": 0.001, "distribution": "exponential"}
+    return {
+        "rqs_input": {
+            "id": "gen",
+            "avg_active_users": {"mean": rate, "distribution": "deterministic"},
+            "avg_request_per_minute_per_user": {"mean": 60},
+            "user_sampling_window": 60,
+        },
+        "topology_graph": {
+            "nodes": {
+                "client": {"id": "client"},
+                "servers": [
+                    {
+                        "id": "srv",
+                        "server_resources": {"cpu_cores": 2, "ram_mb": 1024},
+                        "endpoints": [
+                            {
+                                "endpoint_name": "/api",
+                                "steps": [
+                                    {
+                                        "kind": "cpu_bound_operation",
+                                        "step_operation": {"cpu_time": 0.0002},
+                                    },
+                                    {"kind": "ram", "step_operation": {"necessary_ram": 16}},
+                                    {
+                                        "kind": "io_db",
+                                        "step_operation": {"io_waiting_time": 0.005},
+                                    },
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            },
+            "edges": [
+                {"id": "gen-client", "source": "gen", "target": "client", "latency": latency},
+                {"id": "client-srv", "source": "client", "target": "srv", "latency": latency},
+                {"id": "srv-client", "source": "srv", "target": "client", "latency": latency},
+            ],
+        },
+        "sim_settings": {"total_simulation_time": horizon, "sample_period_s": 0.1, **sim},
+    }
+
+
+LONG_RUN = {"rate": 1000.0, "horizon": 900.0}
+"""Arguments of `make_scenario` for a run of many seconds (about 900,000 requests)."""
+
+
+async def wait_for_run(
+    database: Database,
+    run_id: str,
+    until: Callable[[Run], bool],
+    *,
+    timeout_s: float = 90.0,
+) -> Run:
+    """Poll the run until `until(run)` holds; fail with its last state after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with database.session() as session:
+            run = await RunRepository(session).get(run_id)
+        if run is not None and until(run):
+            return run
+        if time.monotonic() > deadline:
+            state = None if run is None else (run.status, run.progress, run.attempts, run.error)
+            pytest.fail(f"run {run_id} did not get there in {timeout_s} s; last state {state}")
+        await asyncio.sleep(0.1)
+
+
+class WorkerProcess:
+    """An `asyncflow worker` command running in its own process group."""
+
+    def __init__(self, settings: Settings, log_path: Path, processes: int = 1) -> None:
+        env = {**os.environ, **settings_env(settings)}
+        self.log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(ASYNCFLOW), "worker", "--processes", str(processes)],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: the machine dies, nothing is cleaned up."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if the workers have not stopped within `grace_s`."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that reproduce `settings` in another process."""
+    env = {}
+    for name, value in settings.model_dump(mode="json", exclude_unset=True).items():
+        if value is not None:
+            text = value if isinstance(value, str) else json.dumps(value)
+            env[f"{ENV_PREFIX}{name.upper()}"] = text
+    return env

@@ -1,0 +1,114 @@
+"""Alembic migrations on real SQLite and Postgres: up, down, up again, matching the models."""
+
+import asyncio
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from run_support import ASYNCFLOW
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from asyncflow_backend.db.migrate import downgrade, upgrade
+from asyncflow_backend.db.models import Base
+from asyncflow_backend.db.session import Database
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TABLES = {"runs", "run_results", "run_series"}
+
+
+def _inspect(url: str, look: Callable[[Connection], Any]) -> Any:
+    async def run() -> Any:
+        database = Database(url)
+        try:
+            async with database.engine.connect() as connection:
+                return await connection.run_sync(look)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names()) - {"alembic_version"}
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _indexes(connection: Connection) -> set[str]:
+    return {index["name"] for index in inspect(connection).get_indexes("runs")}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no tables yet."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    make: Callable[[], str] = request.getfixturevalue("postgres_database")
+    return make()
+
+
+def test_migrations_go_up_down_and_up_again_and_match_the_models(empty_database: str) -> None:
+    upgrade(empty_database)
+    assert _inspect(empty_database, _tables) == TABLES
+    assert _inspect(empty_database, _differences) == []
+    assert {"ix_runs_status", "ix_runs_created_at", "ix_runs_owner"} <= _inspect(
+        empty_database, _indexes
+    )
+
+    downgrade(empty_database, "base")
+    assert _inspect(empty_database, _tables) == set()
+
+    upgrade(empty_database)
+    assert _inspect(empty_database, _tables) == TABLES
+    assert _inspect(empty_database, _differences) == []
+
+
+def test_asyncflow_db_upgrade_migrates_the_configured_database(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    env = {**os.environ, "ASYNCFLOW_DATABASE_URL": url}
+    done = subprocess.run(
+        [str(ASYNCFLOW), "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "upgraded to head" in done.stdout
+    assert _inspect(url, _tables) == TABLES
+
+
+def test_the_alembic_command_finds_the_migrations_through_alembic_ini(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'alembic.db'}"
+    alembic = ASYNCFLOW.with_name("alembic")
+    done = subprocess.run(
+        [
+            str(alembic),
+            "-c",
+            str(REPO_ROOT / "alembic.ini"),
+            "-x",
+            f"database_url={url}",
+            "upgrade",
+            "head",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _inspect(url, _tables) == TABLES
