@@ -199,7 +199,7 @@ def test_heavy_spike_piles_requests_on_the_wire() -> None:
     assert results.servers["monolith"].cpu_utilisation == pytest.approx(0.9, abs=0.04)
 
 
-def test_least_connection_favours_the_first_near_server() -> None:
+def test_least_connection_avoids_the_far_server() -> None:
     servers = run_example("least_connections_lb.yml").servers
 
     eu_1, eu_2, us_1 = (servers[s].cpu_utilisation for s in ("eu-1", "eu-2", "us-1"))

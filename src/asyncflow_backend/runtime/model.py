@@ -20,7 +20,7 @@ from asyncflow_backend.runtime.actors import Node
 from asyncflow_backend.runtime.actors.client import ClientRuntime
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.actors.generator import RequestGenerator
-from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
+from asyncflow_backend.runtime.actors.load_balancer import Backend, LoadBalancerRuntime
 from asyncflow_backend.runtime.actors.server import EndpointPlan, ServerRuntime
 from asyncflow_backend.runtime.events import EventInjector
 from asyncflow_backend.samplers import RandomStreams, Sampler, variate
@@ -80,7 +80,7 @@ class SimulationModel:
                 lb_edges[spec.target] = edge
         balancers: list[LoadBalancerRuntime] = []
         if lb_spec is not None:
-            ordered = {sid: lb_edges[sid] for sid in lb_spec.server_covered}
+            ordered = {sid: Backend(lb_edges[sid], servers[sid]) for sid in lb_spec.server_covered}
             balancer = LoadBalancerRuntime(lb_spec.id, lb_spec.algorithms, ordered)
             balancers.append(balancer)
             targets[balancer.id] = balancer

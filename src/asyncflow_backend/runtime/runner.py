@@ -67,6 +67,8 @@ class SimulationRunner:
         Raises `SimulationCancelled` if the callback returns True. Slicing does not
         change the results: the same seed gives the same numbers with any `slices`.
         """
+        if self.model.env.now > 0:
+            raise RuntimeError("a SimulationRunner runs once; build another to run again")
         horizon = self.scenario.sim_settings.total_simulation_time
         env = self.model.env
         started = time.perf_counter()

@@ -51,6 +51,8 @@ class ServerRuntime:
         self.io_waiting = 0
         """Requests parked in an I/O wait: the event loop's sleeping tasks."""
         self.busy_core_seconds = 0.0
+        self.in_service = 0
+        """Requests admitted and not yet sent on: waiting for RAM, a core, or I/O, or running."""
 
     @property
     def ready_queue_len(self) -> int:
@@ -59,6 +61,7 @@ class ServerRuntime:
 
     def receive(self, request: RequestState) -> None:
         """Admit `request`: choose its endpoint and reserve its RAM before any step runs."""
+        self.in_service += 1
         plan = self._endpoints[self._pick_endpoint()]
         request.plan = plan
         request.step_index = 0
@@ -114,6 +117,7 @@ class ServerRuntime:
         assert plan is not None
         assert self.out_edge is not None
         request.plan = None
+        self.in_service -= 1
         if plan.ram_mb:
             self.ram.release(plan.ram_mb)
         self.out_edge.send(request)
