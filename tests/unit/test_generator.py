@@ -1,9 +1,10 @@
 """The generator's arrivals keep pace with the simulated clock.
 
-A generator that jumps to the next user window without letting the simulated
-time pass races ahead of the clock: at low rates it sends several times too
-many requests. The counts here must match rate x horizon within 3 standard
-deviations of the count.
+A generator that jumps its own counter to the next user window without letting
+simulated time pass races ahead of the clock: at low rates its arrivals come
+several times too fast, crowded into the start of the run. So the counts here
+must match rate x horizon, over the whole run and over each half of it, within
+3 standard deviations of the count.
 """
 
 import math
