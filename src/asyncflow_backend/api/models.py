@@ -61,6 +61,33 @@ class RunLinks(BaseModel):
 class RunView(BaseModel):
     """The state of one simulation run."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5b0c7e1a2f4d4c559a3e7d1f0b2c9e11",
+                    "status": "running",
+                    "progress": 0.42,
+                    "simulated_s": 25.2,
+                    "created_at": "2025-01-31T09:30:00.120000Z",
+                    "started_at": "2025-01-31T09:30:00.480000Z",
+                    "finished_at": None,
+                    "error": None,
+                    "seed": 7,
+                    "cancel_requested": False,
+                    "attempts": 1,
+                    "links": {
+                        "self": "/api/v1/simulations/5b0c7e1a2f4d4c559a3e7d1f0b2c9e11",
+                        "results": "/api/v1/simulations/5b0c7e1a2f4d4c559a3e7d1f0b2c9e11/results",
+                        "timeseries": "/api/v1/simulations/5b0c7e1a2f4d4c559a3e7d1f0b2c9e11"
+                        "/timeseries",
+                        "cancel": "/api/v1/simulations/5b0c7e1a2f4d4c559a3e7d1f0b2c9e11/cancel",
+                    },
+                }
+            ]
+        }
+    )
+
     id: str = Field(examples=["5b0c7e1a-2f4d-4c55-9a3e-7d1f0b2c9e11"])
     status: RunStatus
     progress: float = Field(ge=0.0, le=1.0, description="Simulated time done / horizon.")

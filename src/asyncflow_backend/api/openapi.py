@@ -2,7 +2,7 @@
 
 Scenario endpoints read the raw body themselves (to bound its size and to
 accept YAML), so their request body is declared here: the `Scenario` schema
-for JSON, text for YAML, with examples for both.
+serialised as JSON or as YAML, with examples for both.
 """
 
 from typing import Any
@@ -16,8 +16,10 @@ from asyncflow_backend.schemas.scenario import Scenario
 
 COMPONENTS_REF = "#/components/schemas/{model}"
 
+# The schema describes the data whatever its serialisation; the YAML examples are
+# shown as YAML text so that they can be pasted as they are.
 _YAML_BODY = {
-    "schema": {"type": "string", "description": "The same scenario written in YAML."},
+    "schema": {"$ref": COMPONENTS_REF.format(model="Scenario")},
     "example": SMALL_SCENARIO_YAML,
 }
 
@@ -84,8 +86,27 @@ def _add_scenario_schemas(document: dict[str, Any]) -> None:
     components = document.setdefault("components", {}).setdefault("schemas", {})
     for name, definition in {**definitions, "Scenario": schema}.items():
         existing = components.setdefault(name, definition)
-        if existing != definition and name != "SampledMetric":
+        if existing != definition:
             raise RuntimeError(f"two different OpenAPI schemas are named {name}")
+
+
+def _one_shape_for_422(document: dict[str, Any]) -> None:
+    # FastAPI documents its own 422 body for any route with parameters; the error
+    # handlers answer every 422 with ValidationErrorResponse, so say that instead.
+    ours = {"$ref": COMPONENTS_REF.format(model="ValidationErrorResponse")}
+    theirs = {"$ref": COMPONENTS_REF.format(model="HTTPValidationError")}
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            response = operation.get("responses", {}).get("422")
+            if response is None:
+                continue
+            content = response.get("content", {}).get("application/json", {})
+            if content.get("schema") == theirs:
+                content["schema"] = ours
+                response["description"] = "A parameter is invalid; every problem is listed."
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -101,6 +122,7 @@ def install_openapi(app: FastAPI) -> None:
                 tags=app.openapi_tags,
             )
             _add_scenario_schemas(document)
+            _one_shape_for_422(document)
             app.openapi_schema = document
         return app.openapi_schema
 

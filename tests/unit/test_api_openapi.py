@@ -1,0 +1,147 @@
+"""The OpenAPI document describes every endpoint, answer and body, with working examples."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from asyncflow_backend.api import create_app
+from asyncflow_backend.api.openapi import INVALID_EXAMPLES
+from asyncflow_backend.api.scenario_input import YAML_MEDIA_TYPES
+from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.schemas.loading import (
+    ScenarioValidationError,
+    parse_scenario,
+    parse_scenario_text,
+)
+
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture(scope="module")
+def app() -> FastAPI:
+    return create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", redis_url=None))
+
+
+@pytest.fixture(scope="module")
+def document(app: FastAPI) -> dict[str, Any]:
+    return app.openapi()
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield method, path, operation
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def test_every_endpoint_of_the_service_is_documented(document: dict[str, Any]) -> None:
+    found = {(method.upper(), path) for method, path, _ in _operations(document)}
+    assert found >= {
+        ("GET", "/health"),
+        ("GET", "/ready"),
+        ("POST", "/api/v1/simulations"),
+        ("GET", "/api/v1/simulations"),
+        ("GET", "/api/v1/simulations/{run_id}"),
+        ("DELETE", "/api/v1/simulations/{run_id}"),
+        ("GET", "/api/v1/simulations/{run_id}/results"),
+        ("GET", "/api/v1/simulations/{run_id}/timeseries"),
+        ("POST", "/api/v1/simulations/{run_id}/cancel"),
+        ("POST", "/api/v1/scenarios/validate"),
+    }
+
+
+def test_every_answer_has_a_schema(document: dict[str, Any]) -> None:
+    for method, path, operation in _operations(document):
+        assert operation.get("tags"), (method, path)
+        assert operation.get("summary"), (method, path)
+        assert "500" in operation["responses"], (method, path)
+        for code, response in operation["responses"].items():
+            assert response["content"], (method, path, code)
+            for media, body in response["content"].items():
+                assert body["schema"], (method, path, code, media)
+            if not code.startswith("2"):
+                assert "application/json" in response["content"], (method, path, code)
+
+
+def test_422_always_has_the_problem_list_shape(document: dict[str, Any]) -> None:
+    expected = "#/components/schemas/ValidationErrorResponse"
+    for method, path, operation in _operations(document):
+        if operation.get("parameters") or operation.get("requestBody"):
+            response = operation["responses"]["422"]
+            schema = response["content"]["application/json"]["schema"]
+            assert schema["$ref"] == expected, (method, path)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_database_endpoints_declare_503(document: dict[str, Any]) -> None:
+    for method, path, operation in _operations(document):
+        if path.startswith("/api/v1/simulations") or path == "/ready":
+            assert "503" in operation["responses"], (method, path)
+
+
+def test_every_reference_resolves(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for ref in set(_refs(document)):
+        assert ref.startswith("#/components/schemas/")
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+
+@pytest.mark.parametrize("path", ["/api/v1/simulations", "/api/v1/scenarios/validate"])
+def test_scenario_bodies_are_json_or_yaml_with_examples(
+    document: dict[str, Any], path: str
+) -> None:
+    body = document["paths"][path]["post"]["requestBody"]
+    assert body["required"] is True
+    content = body["content"]
+    json_body = content["application/json"]
+    assert json_body["schema"] == {"$ref": "#/components/schemas/Scenario"}
+    examples = json_body["examples"]
+    assert parse_scenario(examples["small"]["value"])
+    with pytest.raises(ScenarioValidationError) as caught:
+        parse_scenario(examples["invalid"]["value"])
+    documented = INVALID_EXAMPLES["unknown_node"]["value"]["detail"][0]
+    (problem,) = caught.value.problems
+    assert (problem.path, problem.message) == (documented["path"], documented["msg"])
+    for media in YAML_MEDIA_TYPES:
+        assert content[media]["schema"] == json_body["schema"]
+        assert parse_scenario_text(content[media]["example"]) == parse_scenario(
+            examples["small"]["value"]
+        )
+
+
+def test_responses_carry_examples(document: dict[str, Any]) -> None:
+    assert document["components"]["schemas"]["RunView"]["examples"]
+    submit = document["paths"]["/api/v1/simulations"]["post"]["responses"]
+    assert submit["422"]["content"]["application/json"]["examples"] == INVALID_EXAMPLES
+    assert "Location" in submit["202"]["headers"]
+
+
+def test_tags_are_described(document: dict[str, Any]) -> None:
+    described = {tag["name"] for tag in document["tags"]}
+    used = {tag for _, _, op in _operations(document) for tag in op["tags"]}
+    assert used == described
+
+
+async def test_docs_and_openapi_are_served(app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        served = (await client.get("/openapi.json")).json()
+        docs = await client.get("/docs")
+    assert served == app.openapi()
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
