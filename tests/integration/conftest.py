@@ -11,6 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -31,12 +32,19 @@ def _sqlalchemy_url(dsn: str) -> str:
     return dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_DSN, timeout=10)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+def _admin(statement: str) -> None:
+    """Run one statement on the server's maintenance database (from sync or async code)."""
+
+    async def run() -> None:
+        connection = await asyncpg.connect(POSTGRES_DSN, timeout=10)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    # A thread of its own, so that this works inside a running event loop as well.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, run()).result()
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +54,7 @@ def postgres_database() -> Iterator[Callable[[], str]]:
 
     def make() -> str:
         name = f"asyncflow_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        _admin(f'CREATE DATABASE "{name}"')
         created.append(name)
         base, _, _ = POSTGRES_DSN.rpartition("/")
         return _sqlalchemy_url(f"{base}/{name}")
@@ -54,7 +62,7 @@ def postgres_database() -> Iterator[Callable[[], str]]:
     yield make
     for name in created:
         # FORCE ends the connections that worker processes may still hold.
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
