@@ -1,0 +1,188 @@
+"""Scenario size limits: each problem points at the field and names the limit and its variable."""
+
+from typing import Any
+
+import pytest
+
+from asyncflow_backend.schemas import parse_scenario
+from asyncflow_backend.schemas.limits import ScenarioLimits, check_limits, sampled_series_count
+
+CPU = {"cpu_time": 0.001}
+IO = {"io_waiting_time": 0.01}
+
+
+def scenario_data(
+    *, servers: int = 1, horizon: float = 600, users: float = 10, rpm: float = 60, **sim: Any
+) -> dict[str, Any]:
+    latency = {"mean": 0.001, "distribution": "exponential"}
+    server_ids = [f"srv-{i}" for i in range(servers)]
+    edges = [{"id": "gen-client", "source": "gen", "target": "client", "latency": latency}]
+    edges.append({"id": "client-lb", "source": "client", "target": "lb", "latency": latency})
+    for sid in server_ids:
+        edges.append({"id": f"lb-{sid}", "source": "lb", "target": sid, "latency": latency})
+        edges.append({"id": f"{sid}-client", "source": sid, "target": "client", "latency": latency})
+    return {
+        "rqs_input": {
+            "id": "gen",
+            "avg_active_users": {"mean": users, "distribution": "deterministic"},
+            "avg_request_per_minute_per_user": {"mean": rpm},
+        },
+        "topology_graph": {
+            "nodes": {
+                "client": {"id": "client"},
+                "load_balancer": {"id": "lb", "server_covered": server_ids},
+                "servers": [
+                    {
+                        "id": sid,
+                        "endpoints": [
+                            {
+                                "endpoint_name": "/a",
+                                "steps": [
+                                    {
+                                        "kind": "initial_parsing",
+                                        "step_operation": {"cpu_time": 0.001},
+                                    },
+                                    {"kind": "io_db", "step_operation": {"io_waiting_time": 0.01}},
+                                ],
+                            }
+                        ],
+                    }
+                    for sid in server_ids
+                ],
+            },
+            "edges": edges,
+        },
+        "sim_settings": {"total_simulation_time": horizon, "sample_period_s": 0.1, **sim},
+    }
+
+
+def messages(data: dict[str, Any], **limits: Any) -> dict[str, str]:
+    problems = check_limits(parse_scenario(data), ScenarioLimits(**limits))
+    return {problem.path: problem.message for problem in problems}
+
+
+def test_a_scenario_within_the_default_limits_has_no_problem() -> None:
+    assert messages(scenario_data()) == {}
+
+
+def test_the_defaults_are_the_documented_ones() -> None:
+    limits = ScenarioLimits()
+    assert (limits.max_nodes, limits.max_edges, limits.max_endpoints, limits.max_steps) == (
+        100,
+        200,
+        100,
+        1000,
+    )
+    assert (limits.max_events, limits.max_horizon_s) == (200, 86_400)
+    assert (limits.max_expected_requests, limits.max_samples) == (5_000_000, 5_000_000)
+
+
+def test_a_horizon_over_the_limit_is_reported_on_the_horizon_field() -> None:
+    found = messages(scenario_data(horizon=90_000, users=0.1, sample_period_s=0.1))
+
+    assert found["sim_settings.total_simulation_time"] == (
+        "horizon 90000 s exceeds the limit of 86400 s (ASYNCFLOW_MAX_HORIZON_S)"
+    )
+
+
+def test_expected_requests_use_the_horizon_and_the_peak_arrival_rate() -> None:
+    data = scenario_data(horizon=1000, users=100, rpm=60)
+    data["rqs_input"]["avg_active_users"] = {"mean": 100, "distribution": "poisson"}
+    # The peak rate counts the spread of the user count: (100 + 4 x sqrt(100)) x 60 / 60.
+    assert parse_scenario(data).peak_arrival_rate == pytest.approx(140.0)
+
+    assert messages(data, max_expected_requests=140_000) == {}
+    found = messages(data, max_expected_requests=110_000)
+
+    assert found == {
+        "rqs_input": "140000 expected requests (horizon 1000 s x peak rate 140/s) exceeds "
+        "the limit of 110000 (ASYNCFLOW_MAX_EXPECTED_REQUESTS)"
+    }
+
+
+def test_samples_count_every_sampled_series_of_every_component() -> None:
+    data = scenario_data(servers=2, horizon=1000, sample_period_s=0.01)
+    scenario = parse_scenario(data)
+    # 3 server metrics x 2 servers + 1 edge metric x 6 edges.
+    assert sampled_series_count(scenario) == 12
+    assert messages(data, max_samples=1_200_000) == {}
+
+    found = messages(data, max_samples=1_199_999)
+
+    assert found["sim_settings.sample_period_s"] == (
+        "1200000 samples (100000 ticks x 12 series) exceeds the limit of 1199999 "
+        "(ASYNCFLOW_MAX_SAMPLES)"
+    )
+
+
+def test_fewer_enabled_metrics_mean_fewer_samples() -> None:
+    data = scenario_data(servers=2, enabled_sample_metrics=["ram_in_use"])
+    assert sampled_series_count(parse_scenario(data)) == 2
+
+
+@pytest.mark.parametrize(
+    ("limit", "path", "message"),
+    [
+        (
+            "max_nodes",
+            "topology_graph.nodes",
+            "5 nodes exceeds the limit of 4 (ASYNCFLOW_MAX_NODES)",
+        ),
+        (
+            "max_edges",
+            "topology_graph.edges",
+            "8 edges exceeds the limit of 4 (ASYNCFLOW_MAX_EDGES)",
+        ),
+        (
+            "max_endpoints",
+            "topology_graph.nodes.servers",
+            "3 endpoints exceeds the limit of 2 (ASYNCFLOW_MAX_ENDPOINTS)",
+        ),
+        (
+            "max_steps",
+            "topology_graph.nodes.servers",
+            "6 steps exceeds the limit of 5 (ASYNCFLOW_MAX_STEPS)",
+        ),
+    ],
+)
+def test_structure_limits_point_at_the_part_that_is_too_big(
+    limit: str, path: str, message: str
+) -> None:
+    data = scenario_data(servers=3)  # client + lb + 3 servers; 8 edges; 3 endpoints; 6 steps
+    allowed = {"max_nodes": 4, "max_edges": 4, "max_endpoints": 2, "max_steps": 5}
+
+    found = messages(data, **{limit: allowed[limit]})
+
+    assert found == {path: message}
+
+
+def test_too_many_events_are_reported_on_events() -> None:
+    data = scenario_data(servers=2)
+    data["events"] = [
+        {
+            "event_id": f"spike-{i}",
+            "target_id": "client-lb",
+            "start": {"kind": "network_spike_start", "t_start": 10 * i + 1, "spike_s": 0.01},
+            "end": {"kind": "network_spike_end", "t_end": 10 * i + 5},
+        }
+        for i in range(3)
+    ]
+
+    assert messages(data, max_events=3) == {}
+    assert messages(data, max_events=2) == {
+        "events": "3 events exceeds the limit of 2 (ASYNCFLOW_MAX_EVENTS)"
+    }
+
+
+def test_every_exceeded_limit_is_reported_at_once() -> None:
+    data = scenario_data(servers=3, horizon=90_000, users=1000)
+
+    found = messages(data, max_nodes=2, max_edges=2)
+
+    assert set(found) == {
+        "topology_graph.nodes",
+        "topology_graph.edges",
+        "sim_settings.total_simulation_time",
+        "rqs_input",
+        "sim_settings.sample_period_s",
+    }
