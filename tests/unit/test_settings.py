@@ -1,6 +1,7 @@
 """Settings come from ASYNCFLOW_* variables, with defaults that need nothing installed."""
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from pydantic import ValidationError
@@ -10,11 +11,13 @@ from asyncflow_backend.schemas.limits import ScenarioLimits
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("ASYNCFLOW_"):
             monkeypatch.delenv(name)
     get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()  # no settings of these tests leak into later ones
 
 
 def test_defaults_are_the_embedded_setup() -> None:
