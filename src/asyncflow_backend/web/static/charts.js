@@ -163,6 +163,7 @@ window.AsyncFlowCharts = (function () {
       opts.cursor.bind.dblclick = (u, targ, handler) => (e) => spec.onDoubleClick(u, handler, e);
     }
     const plot = new uPlot(opts, spec.data, parts.target);
+    if (spec.xRange) plot.setScale("x", { min: spec.xRange[0], max: spec.xRange[1] });
     plots[spec.name] = plot;
     parts.figure.dataset.points = String(spec.data[0].length);
     parts.figure.dataset.series = String(spec.data.length - 1);
@@ -187,6 +188,8 @@ window.AsyncFlowCharts = (function () {
     }
     const centres = hist.counts.map((_, i) => ((hist.edges[i] + hist.edges[i + 1]) / 2) * 1000);
     const binMs = (hist.edges[1] - hist.edges[0]) * 1000;
+    // From the first bin's left edge to the last bin's right edge, so no bar is cut in half.
+    const xRange = [hist.edges[0] * 1000, hist.edges[hist.edges.length - 1] * 1000];
     const lat = results.latency;
     const ms = (s) => (s === null ? null : s * 1000);
     draw(container, {
@@ -212,7 +215,8 @@ window.AsyncFlowCharts = (function () {
         { value: ms(lat.p95), label: "p95", colour: "#b85c00", row: 1 },
         { value: ms(lat.p99), label: "p99", colour: "#b71c1c", row: 2 },
       ])],
-      onDoubleClick: (u, handler, e) => handler(e),
+      xRange: xRange,
+      onDoubleClick: (u) => u.setScale("x", { min: xRange[0], max: xRange[1] }),
     });
   }
 
@@ -277,7 +281,8 @@ window.AsyncFlowCharts = (function () {
       const max = u.scales.x.max;
       const rawInWindow = (max - min) / rawPeriod;
       const coarse = period > rawPeriod * 1.0001;
-      if (!coarse || rawInWindow > REFINE_MAX_POINTS || max <= min) return;
+      const zoomed = max - min < 0.9 * (t[t.length - 1] - t[0]);
+      if (!coarse || !zoomed || rawInWindow > REFINE_MAX_POINTS || max <= min) return;
       // Zooming inside a window already fetched raw needs nothing new.
       if (state.refined && min >= state.window[0] - rawPeriod && max <= state.window[1] + rawPeriod) return;
       const request = ++state.request;

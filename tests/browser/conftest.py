@@ -1,0 +1,119 @@
+"""A real `asyncflow serve` on a free port and a headless Chromium driven by Playwright.
+
+The browser is the system's Chromium (`/usr/bin/chromium`, or the path in
+`ASYNCFLOW_CHROMIUM`); Playwright's own browser downloads are never used.
+Without Chromium the tests are skipped on a workstation but fail under
+`CI=true`, where `.ci/run` installs it.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from asyncflow_backend.db.migrate import upgrade
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+
+
+def chromium_path() -> str:
+    """The Chromium executable; fails under CI and skips elsewhere when there is none."""
+    path = os.environ.get("ASYNCFLOW_CHROMIUM", "/usr/bin/chromium")
+    if Path(path).is_file() and os.access(path, os.X_OK):
+        return path
+    found = shutil.which("chromium")
+    if found:
+        return found
+    message = f"no Chromium at {path} (install it: apt-get install -y chromium)"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of an `asyncflow serve` process with an SQLite file and the local pool."""
+    directory = tmp_path_factory.mktemp("serve")
+    url = f"sqlite+aiosqlite:///{directory / 'asyncflow.db'}"
+    upgrade(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCFLOW_")}
+    env.update(ASYNCFLOW_DATABASE_URL=url, ASYNCFLOW_LOCAL_WORKERS="1")
+    port = free_port()
+    log = (directory / "serve.log").open("w")
+    command = [str(Path(sys.executable).with_name("asyncflow")), "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        command,
+        cwd=directory,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base, process, directory / "serve.log")
+        yield base
+    finally:
+        stop(process)
+        log.close()
+
+
+def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"asyncflow serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"asyncflow serve did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (uvicorn shuts its pool down), then SIGKILL for the session it leads if needed."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -1,0 +1,284 @@
+"""The web page in a real browser against a real server: edit, validate, run, read the charts.
+
+The HTML answers get a strict Content-Security-Policy added on the way to the
+browser, so any inline script, inline style or eval in the page would show up
+as a violation and fail the test.
+"""
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route
+
+from asyncflow_backend.api.examples import SMALL_SCENARIO
+
+pytestmark = pytest.mark.browser
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
+)
+RUN_TIMEOUT_MS = 120_000
+SPIKE = {"start": 10.0, "end": 15.0}
+
+
+def scenario() -> dict[str, Any]:
+    """30 simulated seconds sampled every 10 ms (3,000 samples: more than the page's
+    2,000 buckets, so zooming in fetches raw samples), with a latency spike."""
+    document: dict[str, Any] = yaml.safe_load(yaml.safe_dump(SMALL_SCENARIO))
+    document["sim_settings"] = {"total_simulation_time": 30, "sample_period_s": 0.01}
+    document["events"] = [
+        {
+            "event_id": "slow-link",
+            "target_id": "browser-api-1",
+            "start": {"kind": "network_spike_start", "t_start": SPIKE["start"], "spike_s": 0.05},
+            "end": {"kind": "network_spike_end", "t_end": SPIKE["end"]},
+        }
+    ]
+    return document
+
+
+def invalid_scenario() -> dict[str, Any]:
+    """Two edges that name nodes which do not exist."""
+    document = scenario()
+    edges = document["topology_graph"]["edges"]
+    edges[1]["target"] = "api-9"
+    edges[2]["source"] = "nobody"
+    return document
+
+
+class Watched:
+    """A page with the CSP added to its HTML and every console error and page error kept."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.route("**/*", self._add_csp)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        # A 422 answer is logged by Chromium as a failed resource: it is expected here.
+        if message.type == "error" and "status of 422" not in message.text:
+            self.errors.append(message.text)
+
+    @staticmethod
+    def _add_csp(route: Route) -> None:
+        response = route.fetch()
+        headers = dict(response.headers)
+        if headers.get("content-type", "").startswith("text/html"):
+            headers["content-security-policy"] = CSP
+        route.fulfill(response=response, headers=headers)
+
+
+@pytest.fixture
+def watched(browser: Browser) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = Watched(context.new_page())
+    page.page.set_default_timeout(30_000)
+    yield page
+    context.close()
+    assert page.errors == []
+
+
+def screenshot(page: Page, tmp_path: Path, name: str) -> None:
+    """Saved with the test's files, and under /tmp for a person to look at."""
+    path = tmp_path / f"page-{name}.png"
+    page.screenshot(path=path, full_page=True)
+    shutil.copyfile(path, f"/tmp/page-{name}.png")
+
+
+def shown_problems(page: Page) -> list[tuple[str, str]]:
+    items = page.locator("#problems li")
+    return [
+        (items.nth(i).locator(".path").inner_text(), items.nth(i).locator(".message").inner_text())
+        for i in range(items.count())
+    ]
+
+
+def test_invalid_scenario_lists_the_api_problems(
+    server: str, watched: Watched, tmp_path: Path
+) -> None:
+    page = watched.page
+    page.goto(f"{server}/")
+    assert page.input_value("#scenario").strip() != ""
+    text = yaml.safe_dump(invalid_scenario(), sort_keys=False)
+    expected = httpx.post(
+        f"{server}/api/v1/scenarios/validate",
+        content=text,
+        headers={"Content-Type": "application/yaml"},
+    ).json()["detail"]
+    assert len(expected) == 2
+    page.fill("#scenario", text)
+    page.click("#validate")
+    page.wait_for_selector("#problems li")
+    assert shown_problems(page) == [(p["path"], p["msg"]) for p in expected]
+    assert page.inner_text("#check-status") == "the scenario has 2 problems"
+    assert "invalid" in (page.get_attribute("#scenario", "class") or "")
+    screenshot(page, tmp_path, "invalid")
+
+    # Submitting the same text shows the same problems and stays on the editor.
+    page.evaluate("document.getElementById('problems').replaceChildren()")
+    page.click("#submit")
+    page.wait_for_selector("#problems li")
+    assert shown_problems(page) == [(p["path"], p["msg"]) for p in expected]
+    assert page.url == f"{server}/"
+
+
+def test_examples_fill_the_editor(server: str, watched: Watched) -> None:
+    page = watched.page
+    page.goto(f"{server}/")
+    options = page.locator("#example option")
+    names = [options.nth(i).get_attribute("value") for i in range(options.count())]
+    assert names
+    last = names[-1]
+    assert last is not None
+    page.select_option("#example", last)
+    examples = page.evaluate("JSON.parse(document.getElementById('page-config').textContent)")
+    assert page.input_value("#scenario") == examples["examples"][last]["text"]
+
+
+def canvas_ink(page: Page, chart: str) -> int:
+    """How many pixels of the chart's canvas are neither blank nor white."""
+    ink: int = page.evaluate(
+        """(chart) => {
+            const canvas = document.querySelector(`figure[data-chart="${chart}"] canvas`);
+            const ctx = canvas.getContext("2d");
+            const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+            let ink = 0;
+            for (let i = 0; i < pixels.length; i += 4) {
+                const dark = Math.min(pixels[i], pixels[i + 1], pixels[i + 2]) < 240;
+                if (pixels[i + 3] > 0 && dark) ink++;
+            }
+            return ink;
+        }""",
+        chart,
+    )
+    return ink
+
+
+def pixel_at(page: Page, chart: str, t: float, height_share: float) -> list[int]:
+    """RGBA of the canvas at simulated time `t`, `height_share` down the plotting area."""
+    rgba: list[int] = page.evaluate(
+        """([chart, t, share]) => {
+            const u = window.AsyncFlowCharts.plots[chart];
+            const x = Math.round(u.valToPos(t, "x", true));
+            const y = Math.round(u.bbox.top + u.bbox.height * share);
+            return Array.from(u.ctx.getImageData(x, y, 1, 1).data);
+        }""",
+        [chart, t, height_share],
+    )
+    return rgba
+
+
+def drag_across(page: Page, chart: str, start_share: float, end_share: float) -> None:
+    area = page.locator(f'figure[data-chart="{chart}"] .u-over')
+    area.scroll_into_view_if_needed()
+    box = area.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * start_share, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end_share, y, steps=10)
+    page.mouse.up()
+
+
+def test_submit_run_and_read_its_charts(server: str, watched: Watched, tmp_path: Path) -> None:
+    page = watched.page
+    page.goto(f"{server}/")
+    page.fill("#scenario", yaml.safe_dump(scenario(), sort_keys=False))
+    page.click("#validate")
+    page.wait_for_selector("#check-summary:not([hidden])")
+    assert page.inner_text("#check-status").startswith("Valid")
+    assert "servers" in page.inner_text("#check-summary")
+
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f]{32}$"))
+    run_id = page.url.rsplit("/", 1)[1]
+    page.wait_for_selector("body:not([data-state='waiting'])", timeout=RUN_TIMEOUT_MS)
+    assert page.evaluate("document.body.dataset.state") == "ready"
+    assert page.inner_text("#run-status") == "succeeded"
+    assert page.locator("#cancel").is_hidden()
+
+    # The summary shows the stored results.
+    results = httpx.get(f"{server}/api/v1/simulations/{run_id}/results").json()
+    stats = page.inner_text("#stats")
+    assert f"{results['requests']['generated']:,}" in stats
+    assert str(results["meta"]["seed"]) in stats
+    assert page.locator("#servers-table tbody tr").count() == len(results["servers"])
+    assert page.locator("#edges-table tbody tr").count() == len(results["edges"])
+    assert "slow-link" in page.inner_text("#events-list")
+
+    # Every chart drew its data.
+    charts = ["latency", "throughput", "ready_queue", "io_queue", "ram", "connections"]
+    for chart in charts:
+        figure = page.locator(f'figure[data-chart="{chart}"]')
+        assert int(figure.get_attribute("data-points") or 0) > 0, chart
+        assert canvas_ink(page, chart) > 2_000, chart
+    assert page.get_attribute('figure[data-chart="ram"]', "data-series") == str(
+        len(results["servers"])
+    )
+
+    # The spike window is shaded orange near the top of the time charts, and not outside it.
+    inside = pixel_at(page, "throughput", (SPIKE["start"] + SPIKE["end"]) / 2, 0.03)
+    outside = pixel_at(page, "throughput", SPIKE["end"] + 5, 0.03)
+    assert inside[0] > inside[2] + 20, inside
+    assert abs(outside[0] - outside[2]) < 10, outside
+
+    # Hovering reads the value under the cursor into the legend.
+    area = page.locator('figure[data-chart="throughput"] .u-over')
+    area.scroll_into_view_if_needed()
+    box = area.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2)
+    legend = page.locator('figure[data-chart="throughput"] .u-legend .u-series').nth(1)
+    assert re.search(r"\d+ /s", legend.inner_text())
+
+    screenshot(page, tmp_path, "run")
+
+    # Zooming into a few seconds fetches the raw samples of that window; double-click undoes it.
+    ram = page.locator('figure[data-chart="ram"]')
+    assert ram.get_attribute("data-resolution") == "buckets"
+    buckets = int(ram.get_attribute("data-points") or 0)
+    with page.expect_response(re.compile(r"/timeseries\?metric=ram_in_use")) as answer:
+        drag_across(page, "ram", 0.40, 0.50)
+    assert answer.value.ok
+    page.wait_for_selector('figure[data-chart="ram"][data-resolution="raw"]')
+    window = page.evaluate(
+        "[AsyncFlowCharts.plots.ram.scales.x.min, AsyncFlowCharts.plots.ram.scales.x.max]"
+    )
+    raw = int(ram.get_attribute("data-points") or 0)
+    assert window[1] - window[0] < 4.0
+    assert raw == pytest.approx((window[1] - window[0]) / 0.01, abs=2)
+    assert canvas_ink(page, "ram") > 500
+    ram.screenshot(path=tmp_path / "page-zoom.png")
+    shutil.copyfile(tmp_path / "page-zoom.png", "/tmp/page-zoom.png")
+    area = page.locator('figure[data-chart="ram"] .u-over')
+    area.dblclick()
+    page.wait_for_selector('figure[data-chart="ram"][data-resolution="buckets"]')
+    assert int(ram.get_attribute("data-points") or 0) == buckets
+
+    # The image links answer with images.
+    for fmt, media_type in (("png", "image/png"), ("svg", "image/svg+xml")):
+        href = page.get_attribute(
+            f'figure[data-chart="latency"] a:text-is("{fmt.upper()}")', "href"
+        )
+        assert href is not None
+        image = httpx.get(f"{server}{href}", timeout=60)
+        assert image.status_code == 200
+        assert image.headers["content-type"] == media_type
+
+    # The runs list shows the run as succeeded, linked to its page.
+    page.goto(f"{server}/")
+    row = page.locator(f'tr[data-run-id="{run_id}"]')
+    row.wait_for()
+    assert row.get_attribute("data-status") == "succeeded"
+    assert row.locator(".badge").inner_text() == "succeeded"
+    assert row.locator("a").get_attribute("href") == f"/runs/{run_id}"
+    screenshot(page, tmp_path, "index")
