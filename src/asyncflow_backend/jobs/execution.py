@@ -190,6 +190,7 @@ def execute_run(
             return Execution(run_id, Outcome.SKIPPED)
         if isinstance(claim, OwnedElsewhere):
             wait_s = (claim.lease_until - utc_now()).total_seconds()
+            log.info("run %s: running elsewhere under a lease; looking again later", run_id)
             return Execution(
                 run_id,
                 Outcome.OWNED_ELSEWHERE,
