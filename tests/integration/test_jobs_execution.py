@@ -1,10 +1,13 @@
 """`execute_run` called directly, as a worker calls it, on real SQLite and Postgres."""
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
-from run_support import make_scenario
+from dramatiq.middleware.threading import raise_thread_exception
+from dramatiq.middleware.time_limit import TimeLimitExceeded
+from run_support import LONG_RUN, make_scenario, wait_for_run
 
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.leases import RunLeases
@@ -130,3 +133,25 @@ async def test_an_unexpected_error_fails_the_run_with_one_line_and_no_traceback(
     assert run.error.startswith("ValueError: ")
     assert "\n" not in run.error
     assert "Traceback" not in run.error
+
+
+async def test_the_queue_time_limit_backstop_fails_the_run_with_the_wall_time_reason(
+    database: Database,
+) -> None:
+    run_id = await _create(database, make_scenario(**LONG_RUN))
+    settings = Settings(database_url=str(database.url), run_time_limit_s=600)
+    thread_ids: list[int] = []
+
+    def work() -> Execution:
+        thread_ids.append(threading.get_ident())
+        return execute_run(run_id, settings, interrupts=(TimeLimitExceeded,))
+
+    running = asyncio.create_task(asyncio.to_thread(work))
+    await wait_for_run(database, run_id, lambda r: r.progress > 0, timeout_s=60)
+    # What Dramatiq's TimeLimit middleware does when its own limit runs out.
+    raise_thread_exception(thread_ids[0], TimeLimitExceeded)
+    execution = await asyncio.wait_for(running, timeout=60)
+
+    assert (execution.outcome, execution.status) == (Outcome.FINISHED, RunStatus.FAILED)
+    run = await _run(database, run_id)
+    assert run.error == "exceeded the wall-time limit of 600 s (ASYNCFLOW_RUN_TIME_LIMIT_S)"
