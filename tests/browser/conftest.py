@@ -6,6 +6,7 @@ Without Chromium the tests are skipped on a workstation but fail under
 `CI=true`, where `.ci/run` installs it.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -99,13 +100,17 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (uvicorn shuts its pool down), then SIGKILL for the session it leads if needed."""
+    """SIGTERM (uvicorn shuts its pool down), then SIGKILL whatever is left of its session.
+
+    The server leads its own session, so its process group holds its pool
+    workers and nothing else: no worker outlives the test.
+    """
     process.send_signal(signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    process.wait()
 
 
 @pytest.fixture(scope="module")
