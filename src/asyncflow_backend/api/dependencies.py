@@ -5,17 +5,21 @@ The lifespan builds one `Service` per application and keeps it on
 infrastructure themselves and tests can swap the whole `Service`.
 """
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.repository import RunRepository
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs import JobDispatcher
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,20 @@ def get_dispatcher(service: ServiceDep) -> JobDispatcher:
 
 
 async def get_session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
-    """One database session per request, closed when the request ends."""
-    async with service.database.session() as session:
+    """One database session per request, closed when the request ends.
+
+    Closing runs after the answer is sent, so it must not raise: if the
+    connection died meanwhile, the request has already answered 503 (or
+    succeeded before the failure), and the pool discards the dead connection.
+    """
+    session = service.database.session()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("closing a database session failed: %r", exc)
 
 
 async def get_repository(session: Annotated[AsyncSession, Depends(get_session)]) -> RunRepository:

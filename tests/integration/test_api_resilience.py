@@ -1,0 +1,188 @@
+"""The API survives its own restart, and its database or queue going down and coming back."""
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from api_server import ApiServer, TcpProxy, wait_for_status
+from run_support import WorkerProcess, make_scenario
+from sqlalchemy.engine import make_url
+
+from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.db.migrate import upgrade
+
+pytestmark = pytest.mark.integration
+
+MEDIUM_RUN = {"rate": 1000.0, "horizon": 150.0}
+"""A run of a few seconds: long enough to be caught running when the API stops."""
+
+
+@pytest.fixture
+def fresh_database(postgres_database: Callable[[], str]) -> str:
+    url = postgres_database()
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def queue(redis_url: str) -> Iterator[str]:
+    name = f"asyncflow_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{name}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ApiServer]]:
+    started: list[ApiServer] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def _submit(client: httpx.Client, scenario: dict[str, Any]) -> str:
+    answer = client.post("/api/v1/simulations", json=scenario)
+    assert answer.status_code == 202, answer.text
+    run_id: str = answer.json()["id"]
+    return run_id
+
+
+def _statuses(client: httpx.Client, run_ids: list[str]) -> list[str]:
+    return [client.get(f"/api/v1/simulations/{r}").json()["status"] for r in run_ids]
+
+
+@pytest.mark.parametrize("execution", ["local pool", "redis workers"])
+def test_runs_queued_and_running_when_the_api_stops_all_finish_after_it_restarts(
+    execution: str,
+    fresh_database: str,
+    redis_url: str,
+    queue: str,
+    workers: list[WorkerProcess],
+    servers: list[ApiServer],
+    tmp_path: Path,
+) -> None:
+    if execution == "local pool":
+        settings = Settings(database_url=fresh_database, redis_url=None, local_workers=1)
+    else:
+        settings = Settings(database_url=fresh_database, redis_url=redis_url, queue_name=queue)
+        workers.append(WorkerProcess(settings, tmp_path / "worker.log"))
+    first = ApiServer(settings, tmp_path / "api-1.log")
+    servers.append(first)
+    with first.client() as client:
+        run_ids = [_submit(client, make_scenario(**MEDIUM_RUN)) for _ in range(3)]
+        wait_for_status(client, run_ids[0], {"running"})
+        assert _statuses(client, run_ids)[1:] == ["queued", "queued"]
+    first.stop()
+
+    second = ApiServer(settings, tmp_path / "api-2.log", port=first.port)
+    servers.append(second)
+    with second.client() as client:
+        for run_id in run_ids:
+            run = wait_for_status(client, run_id, {"succeeded"}, timeout_s=180)
+            assert run["progress"] == 1.0
+        assert _statuses(client, run_ids) == ["succeeded"] * 3
+
+
+def _through(proxy: TcpProxy, url: str) -> str:
+    return (
+        make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    )
+
+
+def test_database_down_answers_503_and_the_api_recovers_without_restart(
+    fresh_database: str,
+    redis_url: str,
+    queue: str,
+    workers: list[WorkerProcess],
+    servers: list[ApiServer],
+    tmp_path: Path,
+) -> None:
+    direct = Settings(database_url=fresh_database, redis_url=redis_url, queue_name=queue)
+    workers.append(WorkerProcess(direct, tmp_path / "worker.log"))
+    postgres = make_url(fresh_database)
+    proxy = TcpProxy(postgres.port or 5432, postgres.host or "127.0.0.1")
+    try:
+        settings = direct.model_copy(update={"database_url": _through(proxy, fresh_database)})
+        server = ApiServer(settings, tmp_path / "api.log")
+        servers.append(server)
+        with server.client() as client:
+            done = _submit(client, make_scenario(rate=50, horizon=10))
+            wait_for_status(client, done, {"succeeded"})
+
+            proxy.cut()
+            for method, path in [
+                ("GET", "/api/v1/simulations"),
+                ("GET", f"/api/v1/simulations/{done}"),
+                ("GET", f"/api/v1/simulations/{done}/results"),
+                ("POST", "/api/v1/simulations"),
+            ]:
+                answer = client.request(method, path, json=make_scenario())
+                assert answer.status_code == 503, (method, path, answer.text)
+                assert "database is unavailable" in answer.json()["detail"]
+                assert "postgres" not in answer.text.lower()
+            ready = client.get("/ready")
+            assert ready.status_code == 503
+            assert ready.json()["checks"] == {"database": "down", "queue": "ok"}
+            assert client.get("/health").status_code == 200
+
+            proxy.restore()
+            assert client.get("/api/v1/simulations").json()["total"] == 1
+            assert client.get("/ready").status_code == 200
+            again = _submit(client, make_scenario(rate=50, horizon=10))
+            wait_for_status(client, again, {"succeeded"})
+    finally:
+        proxy.cut()
+
+
+def test_queue_down_refuses_runs_without_storing_them_and_recovers(
+    fresh_database: str,
+    redis_url: str,
+    queue: str,
+    workers: list[WorkerProcess],
+    servers: list[ApiServer],
+    tmp_path: Path,
+) -> None:
+    direct = Settings(database_url=fresh_database, redis_url=redis_url, queue_name=queue)
+    workers.append(WorkerProcess(direct, tmp_path / "worker.log"))
+    redis_address = make_url(redis_url.replace("redis://", "postgresql://", 1))
+    proxy = TcpProxy(redis_address.port or 6379, redis_address.host or "127.0.0.1")
+    try:
+        proxied = redis_url.replace(
+            f"{redis_address.host}:{redis_address.port}", f"127.0.0.1:{proxy.port}", 1
+        )
+        server = ApiServer(direct.model_copy(update={"redis_url": proxied}), tmp_path / "api.log")
+        servers.append(server)
+        with server.client() as client:
+            proxy.cut()
+            refused = client.post("/api/v1/simulations", json=make_scenario())
+            assert refused.status_code == 503
+            assert "job queue is unavailable" in refused.json()["detail"]
+            assert client.get("/api/v1/simulations").json()["total"] == 0
+            ready = client.get("/ready")
+            assert ready.status_code == 503
+            assert ready.json()["checks"] == {"database": "ok", "queue": "down"}
+
+            proxy.restore()
+            assert client.get("/ready").status_code == 200
+            run_id = _submit(client, make_scenario(rate=50, horizon=10))
+            wait_for_status(client, run_id, {"succeeded"})
+            assert client.get("/api/v1/simulations").json()["total"] == 1
+    finally:
+        proxy.cut()
