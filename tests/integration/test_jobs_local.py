@@ -1,9 +1,12 @@
 """The embedded executor: a pool of spawned processes inside the API process, on SQLite."""
 
+import asyncio
+import logging
 import multiprocessing
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +165,32 @@ async def test_a_killed_pool_process_is_replaced_and_its_run_completes(
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.attempts == 2
     assert await dispatcher.ping() is True
+
+
+async def test_a_run_whose_worker_could_not_reach_the_database_is_tried_again(
+    database: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The workers see the database through a folder that does not exist yet.
+    real_file = Path(database.url.database or "")
+    hidden = tmp_path / "not-yet"
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{hidden / real_file.name}")
+    dispatcher = LocalPoolDispatcher(settings, database)
+    await dispatcher.start()
+    try:
+        run_id = await _create(database, make_scenario(horizon=20))
+        with caplog.at_level(logging.WARNING, logger="asyncflow_backend.jobs.local"):
+            await dispatcher.submit(run_id)
+            for _ in range(600):
+                if "retrying in" in caplog.text:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the failed attempt was not reported")
+        hidden.symlink_to(real_file.parent, target_is_directory=True)
+
+        run = await wait_for_run(database, run_id, is_final)
+
+        assert run.status == RunStatus.SUCCEEDED, run.error
+        assert run.attempts == 1
+    finally:
+        await dispatcher.stop()

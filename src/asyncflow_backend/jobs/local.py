@@ -24,6 +24,7 @@ from asyncflow_backend.jobs.execution import Execution, execute_run
 log = logging.getLogger(__name__)
 
 RECOVERY_MAX_DELAY_S = 60.0
+MAX_ERROR_RETRIES = 5
 
 
 class LocalPoolDispatcher:
@@ -37,6 +38,7 @@ class LocalPoolDispatcher:
         self._broken_pool: ProcessPoolExecutor | None = None
         self._recovering = False
         self._breaks_in_a_row = 0
+        self._error_retries: dict[str, int] = {}
 
     async def start(self) -> None:
         """Start the pool, then resume what a previous process of this node left behind."""
@@ -65,7 +67,7 @@ class LocalPoolDispatcher:
             future = pool.submit(execute_run, run_id, self.settings)
         except (BrokenProcessPool, RuntimeError) as exc:
             raise QueueUnavailableError(f"the local worker pool is unavailable: {exc}") from exc
-        future.add_done_callback(lambda done: self._on_done(done, pool))
+        future.add_done_callback(lambda done: self._on_done(done, pool, run_id))
 
     async def ping(self) -> bool:
         """True while the pool can take runs (False while it is being replaced)."""
@@ -89,7 +91,7 @@ class LocalPoolDispatcher:
         for run_id in queued:
             await self.submit(run_id)
 
-    def _on_done(self, future: "Future[Execution]", pool: ProcessPoolExecutor) -> None:
+    def _on_done(self, future: "Future[Execution]", pool: ProcessPoolExecutor, run_id: str) -> None:
         # Called on a thread of the pool: hand anything to do to the event loop.
         if future.cancelled():
             return
@@ -98,9 +100,11 @@ class LocalPoolDispatcher:
             self._broken_pool = pool
             self._call_soon(lambda: self._schedule_recovery(pool))
         elif error is not None:
-            log.error("a run could not be executed: %s", error)
+            # execute_run raises only when it cannot reach the database: try again later.
+            self._call_soon(lambda: self._retry_after_error(run_id, error))
         else:
             self._breaks_in_a_row = 0
+            self._error_retries.pop(run_id, None)
             execution = future.result()
             if execution.retry_after_s is not None:
                 delay = execution.retry_after_s
@@ -132,6 +136,17 @@ class LocalPoolDispatcher:
         self._pool = self._new_pool()
         task = asyncio.ensure_future(self._resume())
         task.add_done_callback(_log_failure)
+
+    def _retry_after_error(self, run_id: str, error: BaseException) -> None:
+        retries = self._error_retries.get(run_id, 0) + 1
+        if retries > MAX_ERROR_RETRIES:
+            self._error_retries.pop(run_id, None)
+            log.error("run %s could not be executed, left queued: %s", run_id, error)
+            return
+        self._error_retries[run_id] = retries
+        delay_s = 2.0**retries
+        log.warning("run %s could not be executed (%s); retrying in %g s", run_id, error, delay_s)
+        self._resubmit_later(run_id, delay_s)
 
     def _resubmit_later(self, run_id: str, delay_s: float) -> None:
         def resubmit() -> None:
