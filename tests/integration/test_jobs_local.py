@@ -141,6 +141,7 @@ async def test_stopping_the_api_ends_running_runs_and_queues_them_again(
     for child in children:
         child.join(timeout=10)
         assert not child.is_alive()
+        assert child.exitcode == -signal.SIGTERM  # ended, not left to finish the run
     async with database.session() as session:
         run = await RunRepository(session).get(run_id)
     assert run is not None

@@ -51,8 +51,7 @@ class LocalPoolDispatcher:
         pool, self._pool, self._loop = self._pool, None, None
         if pool is None:
             return
-        pool.shutdown(wait=False, cancel_futures=True)
-        _terminate(pool)
+        _shutdown_now(pool)
         async with self.database.session() as session:
             await RunLeases(session).requeue_running()
 
@@ -162,10 +161,13 @@ def _log_failure(task: "asyncio.Future[None]") -> None:
         log.error("the local pool could not resubmit runs: %s", task.exception())
 
 
-def _terminate(pool: ProcessPoolExecutor) -> None:
+def _shutdown_now(pool: ProcessPoolExecutor) -> None:
+    """Shut the pool down and end its processes, busy or not."""
     # ProcessPoolExecutor has no public way to end busy workers before Python 3.14
-    # (terminate_workers); a simulation may run for minutes, longer than a shutdown waits.
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
+    # (terminate_workers), and a simulation may run for minutes, longer than a
+    # shutdown should wait. Its processes must be read before shutdown forgets them.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
         if process.is_alive():
             process.terminate()
