@@ -68,7 +68,8 @@ def series_window(
 ) -> SeriesView:
     """The samples of `series` read in [start, end], reduced with LTTB to `max_points`."""
     values = np.asarray(series.values, dtype=np.float64)
-    times = np.arange(values.size, dtype=np.float64) * series.sample_period_s
+    # Rounded to the nanosecond so that 0.1 x 3 reads 0.3, not 0.30000000000000004.
+    times = np.round(np.arange(values.size, dtype=np.float64) * series.sample_period_s, 9)
     inside = times >= start
     if end is not None:
         inside &= times <= end

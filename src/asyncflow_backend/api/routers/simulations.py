@@ -167,7 +167,7 @@ async def get_simulation(run_id: RunId, repository: RepositoryDep) -> RunView:
 
 def _conflict(run: Run, wanted: str) -> RunStateConflict:
     state = RunStatus(run.status)
-    return RunStateConflict(state, f"run {run.id} is {state.value}; {wanted}")
+    return RunStateConflict(state, f"run {run.id} has status {state.value}; {wanted}")
 
 
 @router.get(
