@@ -4,6 +4,7 @@ import math
 
 from pydantic import Field
 
+from asyncflow_backend.config.constants import Distribution
 from asyncflow_backend.schemas.base import StrictModel
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.settings import SimulationSettings
@@ -35,7 +36,11 @@ class Scenario(StrictModel):
     def peak_arrival_rate(self) -> float:
         """Highest plausible arrivals per second, used to bound the size of a run."""
         users = self.rqs_input.avg_active_users
-        spread = 4.0 * math.sqrt(users.variance or users.mean)
+        if users.distribution is Distribution.DETERMINISTIC:
+            spread = 0.0
+        else:
+            # Four standard deviations above the mean: Poisson's is sqrt(mean).
+            spread = 4.0 * math.sqrt(users.variance or users.mean)
         rpm = self.rqs_input.avg_request_per_minute_per_user.mean
         return (users.mean + spread) * rpm / 60.0
 
