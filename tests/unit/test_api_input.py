@@ -56,6 +56,13 @@ def test_json_and_yaml_give_the_same_scenario() -> None:
     assert from_json == from_yaml == parse_scenario(SMALL_SCENARIO)
 
 
+@pytest.mark.parametrize("fmt", [JSON, YAML])
+def test_a_byte_order_mark_is_accepted(fmt: str) -> None:
+    text = json.dumps(SMALL_SCENARIO) if fmt == JSON else SMALL_SCENARIO_YAML
+    scenario = decode_scenario(b"\xef\xbb\xbf" + text.encode(), fmt, LIMITS, MAX_VALUES)
+    assert scenario == parse_scenario(SMALL_SCENARIO)
+
+
 def test_syntax_errors_say_where() -> None:
     (problem,) = _rejected(b'{"rqs_input": ', JSON)
     assert "invalid JSON at line 1" in problem

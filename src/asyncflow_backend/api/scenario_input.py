@@ -94,7 +94,7 @@ def _reject(message: str) -> ScenarioRejected:
 
 def _load(body: bytes, fmt: str) -> Any:
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8-sig")  # a byte-order mark is not an error
     except UnicodeDecodeError as exc:
         raise _reject(f"the body is not UTF-8 text (bad byte at offset {exc.start})") from None
     if not text.strip():
