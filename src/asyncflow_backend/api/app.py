@@ -12,6 +12,7 @@ from asyncflow_backend.api.openapi import install_openapi
 from asyncflow_backend.api.routers import health, plots, scenarios, simulations
 from asyncflow_backend.api.views import API_PREFIX
 from asyncflow_backend.config.settings import Settings, get_settings
+from asyncflow_backend.db.migrate import upgrade_database
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs import make_dispatcher
 
@@ -44,6 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database(config.database_url)
         dispatcher = make_dispatcher(config, database)
         try:
+            if database.engine.dialect.name == "sqlite":
+                # The embedded default must run with nothing set up beforehand;
+                # a shared server database is migrated by `asyncflow db upgrade`.
+                await upgrade_database(database)
             await dispatcher.start()
             app.state.service = Service(config, database, dispatcher)
             yield
