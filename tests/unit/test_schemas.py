@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import BaseModel
 
 from asyncflow_backend.config.constants import (
@@ -303,6 +304,75 @@ def test_wrong_types_are_located(change: Any, path: str, owner: str) -> None:
     change(document)
 
     the_problem(document, path, owner)
+
+
+@pytest.mark.parametrize("value", [True, False, "3", "1e3", [], {}])
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        (lambda d, v: d.update(seed=v), "seed"),
+        (
+            lambda d, v: d["sim_settings"].update(total_simulation_time=v),
+            "sim_settings.total_simulation_time",
+        ),
+        (
+            lambda d, v: d["topology_graph"]["nodes"]["servers"][0]["server_resources"].update(
+                cpu_cores=v
+            ),
+            "topology_graph.nodes.servers[0].server_resources.cpu_cores",
+        ),
+        (
+            lambda d, v: d["topology_graph"]["edges"][0].update(dropout_rate=v),
+            "topology_graph.edges[0].dropout_rate",
+        ),
+        (lambda d, v: first_step(d)["step_operation"].update(cpu_time=v), None),
+    ],
+    ids=["seed", "horizon", "cores", "dropout", "step"],
+)
+def test_numbers_are_never_read_from_booleans_or_text(
+    where: Any, path: str | None, value: Any
+) -> None:
+    document = scenario_document()
+    where(document, value)
+
+    found = problems(document)
+
+    if path is None:  # a step amount is a number or a random variable: one problem, its path
+        assert len(found) == 1
+        assert found[0].path.startswith("topology_graph.nodes.servers[0].endpoints[0].steps[0]")
+    else:
+        assert [p.path for p in found] == [path]
+
+
+def test_integers_are_numbers_and_whole_floats_are_integers() -> None:
+    document = scenario_document()
+    document["sim_settings"]["total_simulation_time"] = 60
+    document["topology_graph"]["nodes"]["servers"][0]["server_resources"]["cpu_cores"] = 2.0
+    document["seed"] = 7.0
+
+    scenario = parse_scenario(document)
+
+    assert scenario.sim_settings.total_simulation_time == 60.0
+    assert scenario.topology_graph.nodes.servers[0].server_resources.cpu_cores == 2
+    assert scenario.seed == 7
+    assert isinstance(scenario.seed, int)
+    document["seed"] = 7.5
+    assert [p.path for p in problems(document)] == ["seed"]
+
+
+def test_yaml_reads_exponents_as_numbers_like_json() -> None:
+    document = scenario_document()
+    json_text = json.dumps(document).replace('"cpu_time": 0.002', '"cpu_time": 2e-3')
+    yaml_text = yaml.safe_dump(document).replace("cpu_time: 0.002", "cpu_time: 2e-3")
+    assert "2e-3" in json_text
+    assert "2e-3" in yaml_text
+
+    from_json = parse_scenario_text(json_text, "json")
+    from_yaml = parse_scenario_text(yaml_text)
+
+    assert from_json == from_yaml
+    step = from_yaml.topology_graph.nodes.servers[0].endpoints[0].steps[0]
+    assert step.value == 0.002
 
 
 def test_missing_required_fields() -> None:

@@ -25,6 +25,7 @@ from asyncflow_backend.api.errors import (
 from asyncflow_backend.schemas.limits import ScenarioLimits, check_limits
 from asyncflow_backend.schemas.loading import (
     ScenarioValidationError,
+    load_yaml,
     parse_scenario,
     parse_scenario_text,
 )
@@ -100,7 +101,7 @@ def _load(body: bytes, fmt: str) -> Any:
     if not text.strip():
         raise _reject("the body is empty; send a scenario")
     try:
-        return json.loads(text) if fmt == JSON else yaml.safe_load(text)
+        return json.loads(text) if fmt == JSON else load_yaml(text)
     except RecursionError:
         raise _reject("the document is nested too deeply") from None
     except (json.JSONDecodeError, yaml.YAMLError):

@@ -5,7 +5,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from asyncflow_backend.config.constants import EventKind
-from asyncflow_backend.schemas.base import PositiveFinite, StrictModel
+from asyncflow_backend.schemas.base import Number, PositiveFinite, StrictModel
 
 _END_OF = {
     EventKind.SERVER_DOWN: EventKind.SERVER_UP,
@@ -17,7 +17,7 @@ class EventStart(StrictModel):
     """Opens the window; a network spike says how many seconds it adds."""
 
     kind: Literal[EventKind.SERVER_DOWN, EventKind.NETWORK_SPIKE_START]
-    t_start: float = Field(ge=0, allow_inf_nan=False)
+    t_start: Number = Field(ge=0, allow_inf_nan=False)
     spike_s: PositiveFinite | None = None
 
 
@@ -25,7 +25,7 @@ class EventEnd(StrictModel):
     """Closes the window."""
 
     kind: Literal[EventKind.SERVER_UP, EventKind.NETWORK_SPIKE_END]
-    t_end: float = Field(gt=0, allow_inf_nan=False)
+    t_end: Number = Field(gt=0, allow_inf_nan=False)
 
 
 class EventInjection(StrictModel):

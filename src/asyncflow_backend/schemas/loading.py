@@ -1,6 +1,7 @@
 """Turning text or data into a validated `Scenario`, or into a list of located problems."""
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,30 @@ __all__ = [
     "Problem",
     "ScenarioValidationError",
     "load_scenario_file",
+    "load_yaml",
     "parse_scenario",
     "parse_scenario_text",
 ]
+
+
+class ScenarioYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading `1e-3` as a number as YAML 1.2 and JSON do.
+
+    YAML 1.1 wants a dot in a float (`1.0e-3`), so PyYAML reads `1e-3` as text,
+    which the scenario's strict number fields would then refuse.
+    """
+
+
+ScenarioYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text as data, with `ScenarioYamlLoader` (no Python objects)."""
+    return yaml.load(text, Loader=ScenarioYamlLoader)
 
 
 class ScenarioValidationError(ValueError):
@@ -45,7 +67,7 @@ def parse_scenario(data: Any) -> Scenario:
 def parse_scenario_text(text: str, fmt: str | None = None) -> Scenario:
     """Decode YAML or JSON text (YAML when `fmt` is None: JSON is YAML too) and validate it."""
     try:
-        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+        data = json.loads(text) if fmt == "json" else load_yaml(text)
     except json.JSONDecodeError as exc:
         raise ScenarioValidationError(
             [Problem((), f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]

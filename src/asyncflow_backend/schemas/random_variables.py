@@ -5,7 +5,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from asyncflow_backend.config.constants import Distribution
-from asyncflow_backend.schemas.base import StrictModel
+from asyncflow_backend.schemas.base import Number, StrictModel
 
 
 class RVConfig(StrictModel):
@@ -15,9 +15,9 @@ class RVConfig(StrictModel):
     omitted for `normal` or `log_normal` it defaults to the mean, as in AsyncFlow.
     """
 
-    mean: float = Field(ge=0, allow_inf_nan=False, description="Expected value.")
+    mean: Number = Field(ge=0, allow_inf_nan=False, description="Expected value.")
     distribution: Distribution = Distribution.POISSON
-    variance: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    variance: Number | None = Field(default=None, ge=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _default_variance(self) -> Self:

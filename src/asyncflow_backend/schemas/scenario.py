@@ -5,7 +5,7 @@ import math
 from pydantic import Field
 
 from asyncflow_backend.config.constants import Distribution
-from asyncflow_backend.schemas.base import StrictModel
+from asyncflow_backend.schemas.base import Integer, StrictModel
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.settings import SimulationSettings
 from asyncflow_backend.schemas.topology import TopologyGraph
@@ -25,7 +25,7 @@ class Scenario(StrictModel):
     topology_graph: TopologyGraph
     sim_settings: SimulationSettings = SimulationSettings()
     events: list[EventInjection] | None = None
-    seed: int | None = Field(
+    seed: Integer | None = Field(
         default=None,
         ge=0,
         lt=2**63,

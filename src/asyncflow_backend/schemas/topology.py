@@ -5,7 +5,6 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     Discriminator,
     Field,
-    PositiveInt,
     Tag,
     field_validator,
     model_validator,
@@ -22,7 +21,13 @@ from asyncflow_backend.config.constants import (
     RamStepKind,
     StepOperation,
 )
-from asyncflow_backend.schemas.base import PositiveFinite, StrictModel
+from asyncflow_backend.schemas.base import (
+    Integer,
+    Number,
+    PositiveFinite,
+    PositiveInteger,
+    StrictModel,
+)
 from asyncflow_backend.schemas.random_variables import RVConfig
 
 StepKind = CpuStepKind | IoStepKind | RamStepKind
@@ -109,9 +114,9 @@ class Endpoint(StrictModel):
 class ServerResources(StrictModel):
     """Hardware of a server."""
 
-    cpu_cores: PositiveInt = DEFAULT_CPU_CORES
-    ram_mb: int = Field(default=DEFAULT_RAM_MB, ge=MIN_RAM_MB)
-    db_connection_pool: PositiveInt | None = Field(
+    cpu_cores: PositiveInteger = DEFAULT_CPU_CORES
+    ram_mb: Integer = Field(default=DEFAULT_RAM_MB, ge=MIN_RAM_MB)
+    db_connection_pool: PositiveInteger | None = Field(
         default=None, description="Accepted for AsyncFlow compatibility; not modelled yet."
     )
 
@@ -167,7 +172,7 @@ class Edge(StrictModel):
     target: str = Field(min_length=1)
     latency: RVConfig
     edge_type: Literal["network_connection"] = "network_connection"
-    dropout_rate: float = Field(default=DEFAULT_DROPOUT_RATE, ge=0.0, le=1.0)
+    dropout_rate: Number = Field(default=DEFAULT_DROPOUT_RATE, ge=0.0, le=1.0)
 
     @field_validator("latency")
     @classmethod

@@ -10,7 +10,7 @@ from asyncflow_backend.config.constants import (
     MIN_USER_SAMPLING_WINDOW_S,
     Distribution,
 )
-from asyncflow_backend.schemas.base import StrictModel
+from asyncflow_backend.schemas.base import Integer, StrictModel
 from asyncflow_backend.schemas.random_variables import RVConfig
 
 USER_DISTRIBUTIONS = {Distribution.POISSON, Distribution.NORMAL, Distribution.DETERMINISTIC}
@@ -23,7 +23,7 @@ class RqsGenerator(StrictModel):
     type: Literal["generator"] = "generator"
     avg_active_users: RVConfig
     avg_request_per_minute_per_user: RVConfig
-    user_sampling_window: int = Field(
+    user_sampling_window: Integer = Field(
         default=DEFAULT_USER_SAMPLING_WINDOW_S,
         ge=MIN_USER_SAMPLING_WINDOW_S,
         le=MAX_USER_SAMPLING_WINDOW_S,
