@@ -8,7 +8,8 @@ standard error: |z| below ~2 is what noise alone produces, a large |z| is a real
 
     python benchmarks/compare_reference.py [DIRECTORY] [--seeds 5] [--jobs 2]
 
-Target: every relative difference within 4% (`--tolerance`). Exit status 1 if one is not.
+Target: every relative difference within 4% (`--tolerance`). Exit status 1 if one is not, or
+if a run fails. A scenario the reference rejects (it uses one of our extensions) is skipped.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ REF_VENV_HINT = (
 METRICS = ("mean", "p50", "p95", "p99", "completed")
 LATENCY_METRICS = {"mean", "p50", "p95", "p99"}
 ENGINES = ("reference", "ours")
+INVALID_INPUT = 2
 # Our seeds start here so that no seed is shared with the reference runs.
 OURS_SEED_OFFSET = 1000
 
@@ -54,6 +56,7 @@ class Samples:
 
     values: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in METRICS})
     errors: list[str] = field(default_factory=list)
+    rejected: str | None = None
 
     def add(self, summary: dict[str, float]) -> None:
         for metric in METRICS:
@@ -95,7 +98,7 @@ class Comparison:
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "directory", nargs="?", type=Path, default=DEFAULT_EXAMPLES, help="scenarios (*.yml)"
+        "directory", nargs="?", type=Path, default=DEFAULT_EXAMPLES, help="scenario files"
     )
     parser.add_argument("--seeds", type=int, default=5, help="runs per scenario and engine")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
@@ -105,18 +108,29 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class Rejected(Exception):
+    """The reference refuses the scenario (it uses something only we accept)."""
+
+
 def _scenarios(directory: Path) -> list[Path]:
-    found = sorted(p for p in directory.iterdir() if p.suffix in {".yml", ".yaml"})
+    found = sorted(p for p in directory.iterdir() if p.suffix in {".yml", ".yaml", ".json"})
     if not found:
-        sys.exit(f"no *.yml scenarios in {directory}")
+        sys.exit(f"no scenarios (*.yml, *.yaml, *.json) in {directory}")
     return found
+
+
+def _last_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit status {done.returncode}"
 
 
 def _run_reference(job: Job, ref_python: Path) -> dict[str, float]:
     command = [str(ref_python), str(REFERENCE_RUNNER), str(job.scenario), "--seed", str(job.seed)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode == INVALID_INPUT:
+        raise Rejected(_last_line(done))
     if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+        raise RuntimeError(_last_line(done))
     summary = json.loads(done.stdout)
     return {"completed": summary["requests"]["completed"], **summary["latency"]}
 
@@ -128,17 +142,16 @@ def _run_ours(job: Job) -> dict[str, float]:
         command += ["--seed", str(job.seed), "--json", str(out), "--quiet"]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines()
-            raise RuntimeError(lines[-1] if lines else "failed")
+            raise RuntimeError(_last_line(done))
         results = json.loads(out.read_text(encoding="utf-8"))
     return {"completed": results["requests"]["completed"], **results["latency"]}
 
 
-def _run(job: Job, ref_python: Path) -> tuple[Job, dict[str, float] | str]:
+def _run(job: Job, ref_python: Path) -> tuple[Job, dict[str, float] | Exception]:
     try:
         summary = _run_reference(job, ref_python) if job.engine == "reference" else _run_ours(job)
-    except (RuntimeError, OSError, ValueError, KeyError) as exc:
-        return job, f"{job.engine} seed {job.seed}: {exc}"
+    except (Rejected, RuntimeError, OSError, ValueError, KeyError) as exc:
+        return job, exc
     return job, summary
 
 
@@ -156,8 +169,10 @@ def collect(
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for done, (job, outcome) in enumerate(pool.map(lambda j: _run(j, ref_python), work), 1):
             bucket = samples[job.scenario.stem][job.engine]
-            if isinstance(outcome, str):
-                bucket.errors.append(outcome)
+            if isinstance(outcome, Rejected):
+                bucket.rejected = str(outcome)
+            elif isinstance(outcome, Exception):
+                bucket.errors.append(f"{job.engine} seed {job.seed}: {outcome}")
             else:
                 bucket.add(outcome)
             print(f"\r{done}/{len(work)} runs", end="", file=sys.stderr, flush=True)
@@ -165,11 +180,21 @@ def collect(
     return samples
 
 
-def compare(samples: dict[str, dict[str, Samples]]) -> tuple[list[Comparison], list[str]]:
-    """Comparisons for every scenario both engines ran at least once, and the errors."""
+def compare(
+    samples: dict[str, dict[str, Samples]],
+) -> tuple[list[Comparison], list[str], list[str]]:
+    """Comparisons of every scenario both engines ran, the skipped scenarios, the errors.
+
+    A scenario the reference rejects (it uses one of our extensions) is skipped, not failed.
+    """
     comparisons: list[Comparison] = []
+    skipped: list[str] = []
     errors: list[str] = []
     for scenario, by_engine in samples.items():
+        rejected = by_engine["reference"].rejected
+        if rejected is not None:
+            skipped.append(f"{scenario}: {rejected}")
+            continue
         for engine in ENGINES:
             errors += [f"{scenario}: {e}" for e in by_engine[engine].errors]
         if not all(by_engine[e].values["mean"] for e in ENGINES):
@@ -177,7 +202,7 @@ def compare(samples: dict[str, dict[str, Samples]]) -> tuple[list[Comparison], l
         for metric in METRICS:
             ref, ours = (Estimate.of(by_engine[e].values[metric]) for e in ENGINES)
             comparisons.append(Comparison(scenario, metric, ref, ours))
-    return comparisons, errors
+    return comparisons, skipped, errors
 
 
 def _show(metric: str, estimate: Estimate) -> str:
@@ -208,9 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.exit(f"reference interpreter {args.ref_python} not found; {REF_VENV_HINT}")
     scenarios = _scenarios(args.directory)
     samples = collect(scenarios, args.seeds, args.jobs, args.ref_python)
-    comparisons, errors = compare(samples)
+    comparisons, skipped, errors = compare(samples)
     print(f"{args.seeds} seeds per engine; latencies in ms, mean over seeds ± standard error")
     print(render(comparisons, args.tolerance))
+    for reason in skipped:
+        print(f"skipped, {reason[:300]}")
     for error in errors:
         print(f"error: {error}")
     if args.json is not None:

@@ -28,6 +28,9 @@ import simpy
 import yaml
 from asyncflow import SimulationRunner
 from asyncflow.schemas.payload import SimulationPayload
+from pydantic import ValidationError
+
+INVALID_INPUT = 2
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,9 +119,17 @@ def summarise(path: Path, seed: int | None, horizon: float | None) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: print the summary of one reference run on stdout."""
+    """Print the summary of one reference run on stdout; exit 2 if the reference rejects it."""
     args = _parse_args(argv)
-    json.dump(summarise(args.scenario, args.seed, args.horizon), sys.stdout, indent=1)
+    try:
+        summary = summarise(args.scenario, args.seed, args.horizon)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
+        )
+        print(f"rejected by asyncflow-sim: {problems}", file=sys.stderr)
+        sys.exit(INVALID_INPUT)
+    json.dump(summary, sys.stdout, indent=1)
     sys.stdout.write("\n")
 
 
