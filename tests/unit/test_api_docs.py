@@ -27,7 +27,7 @@ def test_every_setting_is_documented_with_its_default() -> None:
     assert documented == expected
     for name, field in Settings.model_fields.items():
         cell = rows[f"{ENV_PREFIX}{name.upper()}"]
-        if field.default is None:
+        if field.default is None or field.default == ():
             assert cell == "unset", name
         else:
             assert cell == f"`{field.default}`", name

@@ -1,20 +1,26 @@
 """The FastAPI application: routers, error handlers and the lifespan of its resources."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from asyncflow_backend import engine_version, web
+from asyncflow_backend.api.auth import UNAUTHORIZED, request_owner
 from asyncflow_backend.api.dependencies import Service
 from asyncflow_backend.api.errors import install_error_handlers
 from asyncflow_backend.api.openapi import install_openapi
+from asyncflow_backend.api.rate_limit import SubmissionLimiter
 from asyncflow_backend.api.routers import health, plots, scenarios, simulations
+from asyncflow_backend.api.security import install_security
 from asyncflow_backend.api.views import API_PREFIX
 from asyncflow_backend.config.settings import Settings, get_settings
 from asyncflow_backend.db.migrate import upgrade_database
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs import make_dispatcher
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Discrete-event simulations of asynchronous backends, as a service.
@@ -35,8 +41,8 @@ TAGS = [
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for `settings` (default: from `ASYNCFLOW_*` variables).
 
-    The database engine and the job dispatcher are created when the
-    application starts and closed when it stops.
+    The database engine, the job dispatcher and the submission rate limiter
+    are created when the application starts and closed when it stops.
     """
     config = settings if settings is not None else get_settings()
 
@@ -44,16 +50,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(config.database_url)
         dispatcher = make_dispatcher(config, database)
+        limiter = SubmissionLimiter(config) if config.submit_rate_limit else None
+        if not config.api_keys:
+            logger.warning(
+                "no API keys configured (ASYNCFLOW_API_KEYS): the API is open to anyone "
+                "who can reach it; fine for local use only"
+            )
         try:
             if database.engine.dialect.name == "sqlite":
                 # The embedded default must run with nothing set up beforehand;
                 # a shared server database is migrated by `asyncflow db upgrade`.
                 await upgrade_database(database)
             await dispatcher.start()
-            app.state.service = Service(config, database, dispatcher)
+            app.state.service = Service(config, database, dispatcher, limiter)
             yield
             await dispatcher.stop()
         finally:
+            if limiter is not None:
+                await limiter.close()
             await database.dispose()
 
     app = FastAPI(
@@ -62,12 +76,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served by install_security, with their own CSP
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_security(app, config)
     app.include_router(health.router)
-    app.include_router(simulations.router, prefix=API_PREFIX)
-    app.include_router(scenarios.router, prefix=API_PREFIX)
-    app.include_router(plots.router, prefix=API_PREFIX)
+    for router in (simulations.router, scenarios.router, plots.router):
+        # Every /api/v1 route needs a key when keys are configured.
+        app.include_router(
+            router,
+            prefix=API_PREFIX,
+            dependencies=[Depends(request_owner)],
+            responses=UNAUTHORIZED,
+        )
     app.include_router(web.router)
     install_openapi(app)
     return app

@@ -8,7 +8,7 @@ infrastructure themselves and tests can swap the whole `Service`.
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,16 +19,20 @@ from asyncflow_backend.db.repository import RunRepository
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs import JobDispatcher
 
+if TYPE_CHECKING:
+    from asyncflow_backend.api.rate_limit import SubmissionLimiter
+
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Service:
-    """The long-lived parts of a running API."""
+    """The long-lived parts of a running API; `limiter` is None when submissions are unlimited."""
 
     settings: Settings
     database: Database
     dispatcher: JobDispatcher
+    limiter: "SubmissionLimiter | None" = None
 
 
 def get_service(request: Request) -> Service:

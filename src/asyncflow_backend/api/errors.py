@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from asyncflow_backend.api.headers import security_headers
 from asyncflow_backend.api.models import ErrorResponse, ProblemItem, ValidationErrorResponse
 from asyncflow_backend.db.repository import RunStatus
 from asyncflow_backend.jobs import QueueUnavailableError
@@ -44,6 +45,10 @@ class ApiError(Exception):
     def body(self) -> dict[str, Any]:
         """The JSON body of the answer."""
         return {"detail": self.detail}
+
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries besides the usual ones."""
+        return {}
 
 
 class RunNotFound(ApiError):
@@ -89,6 +94,9 @@ class ServiceUnavailable(ApiError):
     """503: a dependency (database or queue) does not answer."""
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": RETRY_AFTER_S}
 
 
 class ScenarioRejected(Exception):
@@ -143,8 +151,7 @@ async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    headers = {"Retry-After": RETRY_AFTER_S} if isinstance(exc, ServiceUnavailable) else None
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers())
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -194,7 +201,10 @@ async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     body = ErrorResponse(detail="internal error; the incident was logged")
-    return JSONResponse(body.model_dump(), status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    response = JSONResponse(body.model_dump(), status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    # Starlette answers unhandled errors outside every middleware: add the headers here.
+    response.raw_headers = security_headers(response.raw_headers)
+    return response
 
 
 DATABASE_DOWN: tuple[type[Exception], ...] = (

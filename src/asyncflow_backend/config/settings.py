@@ -4,15 +4,29 @@ Every field is an environment variable named `ASYNCFLOW_` + the field name in
 upper case, e.g. `database_url` is `ASYNCFLOW_DATABASE_URL`.
 """
 
+import hashlib
 from functools import lru_cache
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from asyncflow_backend.schemas.limits import ScenarioLimits
 
 ENV_PREFIX = "ASYNCFLOW_"
 _DEFAULT_LIMITS = ScenarioLimits()
+
+
+def key_digest(key: str) -> str:
+    """The SHA-256 of an API key, in hex: what the service keeps instead of the key."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _comma_separated(value: Any) -> Any:
+    # Lists come as one variable, `a,b,c`, rather than as JSON.
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
 
 
 class Settings(BaseSettings):
@@ -62,6 +76,34 @@ class Settings(BaseSettings):
         description="Probability that a queue command also looks for dead workers' jobs.",
     )
 
+    worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Added to the CPU niceness of worker processes (local pool and "
+        "`asyncflow worker`), so that the API on the same host stays responsive.",
+    )
+
+    # Access and exposure.
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated API keys; each /api/v1 call then needs one in "
+        "X-API-Key and sees only its own runs. Kept as SHA-256 digests only. "
+        "Unset: the API is open (for local use).",
+        repr=False,
+    )
+    submit_rate_limit: str = Field(
+        default="120/minute",
+        description="Submissions allowed per API key (or per client address when the "
+        "API is open), e.g. 60/minute or 10/second; shared through Redis when it is "
+        "configured. Empty: no limit.",
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated origins allowed to call the API from a browser; "
+        "unset: no CORS headers at all.",
+    )
+
     # Input limits.
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     max_nodes: int = Field(default=_DEFAULT_LIMITS.max_nodes, ge=1)
@@ -76,6 +118,29 @@ class Settings(BaseSettings):
         ge=1,
         description="(horizon / sample_period_s) x number of sampled series.",
     )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keep_key_digests(cls, value: Any) -> Any:
+        keys = _comma_separated(value)
+        if not isinstance(keys, list | tuple):
+            return keys
+        return tuple(key_digest(key) for key in keys)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        return _comma_separated(value)
+
+    @field_validator("submit_rate_limit")
+    @classmethod
+    def _readable_rate(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            from limits import parse_many
+
+            parse_many(value)  # raises ValueError, naming the text, if it cannot be read
+        return value
 
     def limits(self) -> ScenarioLimits:
         """The scenario size limits of these settings."""

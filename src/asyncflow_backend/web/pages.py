@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
 from asyncflow_backend import engine_version
-from asyncflow_backend.api.dependencies import RepositoryDep
+from asyncflow_backend.api.dependencies import RepositoryDep, SettingsDep
 from asyncflow_backend.db.models import Run
 from asyncflow_backend.db.repository import RunRepository
 from asyncflow_backend.plots import PLOT_NAMES
@@ -48,13 +48,14 @@ router.mount(STATIC_PREFIX, StaticFiles(directory=WEB_DIR / "static"), name="sta
 
 
 @router.get("/", response_class=HTMLResponse)
-async def index_page(request: Request) -> HTMLResponse:
+async def index_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The scenario editor (with the example scenarios) and the live list of runs."""
     examples = await run_in_threadpool(load_examples)
     return templates.TemplateResponse(
         request,
         "index.html",
         {
+            "api_key_required": bool(settings.api_keys),
             "examples": examples,
             "config": {
                 "examples": {
@@ -67,8 +68,18 @@ async def index_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-async def run_page(request: Request, run_id: str, repository: RepositoryDep) -> HTMLResponse:
-    """One run: status while it runs, then its summary and interactive charts."""
+async def run_page(
+    request: Request, run_id: str, repository: RepositoryDep, settings: SettingsDep
+) -> HTMLResponse:
+    """One run: status while it runs, then its summary and interactive charts.
+
+    With API keys configured, a page request carries no key, so the page is
+    rendered from the id alone and its scripts read the run with the key
+    pasted in the page; the events shading and the raw sample period, which
+    come from the stored scenario, are then left out.
+    """
+    if settings.api_keys:
+        return _keyed_run_page(request, run_id)
     run = await _find_run(repository, run_id)
     if run is None:
         return templates.TemplateResponse(
@@ -85,6 +96,31 @@ async def run_page(request: Request, run_id: str, repository: RepositoryDep) -> 
                 "plots": list(PLOT_NAMES),
                 "maxPoints": RESULTS_MAX_POINTS,
                 "samplePeriodS": run.scenario.get("sim_settings", {}).get("sample_period_s"),
+                "pollMs": RUNS_POLL_MS,
+            },
+        },
+    )
+
+
+def _keyed_run_page(request: Request, run_id: str) -> HTMLResponse:
+    try:
+        key = uuid.UUID(run_id).hex
+    except ValueError:
+        return templates.TemplateResponse(
+            request, "not_found.html", {"run_id": run_id, "api_key_required": True}, 404
+        )
+    return templates.TemplateResponse(
+        request,
+        "run.html",
+        {
+            "api_key_required": True,
+            "run_id": key,
+            "config": {
+                "runId": key,
+                "events": [],
+                "plots": list(PLOT_NAMES),
+                "maxPoints": RESULTS_MAX_POINTS,
+                "samplePeriodS": None,
                 "pollMs": RUNS_POLL_MS,
             },
         },

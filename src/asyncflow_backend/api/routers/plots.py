@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from asyncflow_backend.api.auth import OwnerDep
 from asyncflow_backend.api.dependencies import RepositoryDep
 from asyncflow_backend.api.errors import COMMON_RESPONSES, ApiError, RunNotFound, RunStateConflict
 from asyncflow_backend.api.models import ErrorResponse, RunConflict
@@ -67,6 +68,7 @@ async def get_plot(
         Path(description=f"The chart: one of {', '.join(PLOT_NAMES)}.", examples=["dashboard"]),
     ],
     repository: RepositoryDep,
+    owner: OwnerDep,
     image_format: Annotated[
         Literal["png", "svg"], Query(alias="format", description="Image format.")
     ] = "png",
@@ -81,7 +83,7 @@ async def get_plot(
         key = uuid.UUID(run_id).hex
     except ValueError:
         raise RunNotFound(run_id) from None
-    run = await repository.get(key)
+    run = await repository.get(key, owner=owner)
     if run is None:
         raise RunNotFound(run_id)
     if name not in PLOT_NAMES:

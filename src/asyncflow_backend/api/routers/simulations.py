@@ -7,6 +7,7 @@ import anyio
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from asyncflow_backend.api import openapi
+from asyncflow_backend.api.auth import OwnerDep
 from asyncflow_backend.api.dependencies import DispatcherDep, RepositoryDep, SettingsDep
 from asyncflow_backend.api.errors import (
     COMMON_RESPONSES,
@@ -22,6 +23,7 @@ from asyncflow_backend.api.models import (
     TimeSeriesView,
     ValidationErrorResponse,
 )
+from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
 from asyncflow_backend.api.scenario_input import body_format, decode_scenario, read_body
 from asyncflow_backend.api.views import results_document, run_path, run_view, series_window
 from asyncflow_backend.config.constants import SampledMetric
@@ -54,7 +56,10 @@ MaxPoints = Annotated[
 ]
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    status.HTTP_404_NOT_FOUND: {"model": ErrorResponse, "description": "No run has this id."}
+    status.HTTP_404_NOT_FOUND: {
+        "model": ErrorResponse,
+        "description": "No run has this id (or it belongs to another API key).",
+    }
 }
 router = APIRouter(prefix="/simulations", tags=["simulations"], responses=COMMON_RESPONSES)
 
@@ -67,9 +72,10 @@ def _normalise_id(run_id: str) -> str | None:
         return None
 
 
-async def _find(repository: RunRepository, run_id: str) -> Run:
+async def _find(repository: RunRepository, run_id: str, owner: str | None) -> Run:
+    """The run, if it exists and the caller owns it; another key's run is "not found" too."""
     key = _normalise_id(run_id)
-    run = await repository.get(key) if key is not None else None
+    run = await repository.get(key, owner=owner) if key is not None else None
     if run is None:
         raise RunNotFound(run_id)
     return run
@@ -102,6 +108,7 @@ async def _find(repository: RunRepository, run_id: str) -> Run:
             "description": "The scenario is invalid or exceeds a limit; every problem is listed.",
             "content": {"application/json": {"examples": openapi.INVALID_EXAMPLES}},
         },
+        status.HTTP_429_TOO_MANY_REQUESTS: {"model": ErrorResponse, **RATE_LIMITED_RESPONSE},
     },
     openapi_extra=openapi.SCENARIO_REQUEST_BODY,
 )
@@ -111,6 +118,8 @@ async def submit_simulation(
     settings: SettingsDep,
     repository: RepositoryDep,
     dispatcher: DispatcherDep,
+    owner: OwnerDep,
+    _quota: SubmissionQuota,
     seed: Annotated[
         int | None,
         Query(ge=0, lt=2**63, description="Seed of the run; overrides the scenario's `seed`."),
@@ -128,7 +137,7 @@ async def submit_simulation(
     )
     if seed is None:
         seed = scenario.seed if scenario.seed is not None else draw_seed()
-    run = await repository.create(scenario.model_dump(mode="json"), seed=seed)
+    run = await repository.create(scenario.model_dump(mode="json"), seed=seed, owner=owner)
     try:
         await dispatcher.submit(run.id)
     except QueueUnavailableError:
@@ -146,6 +155,7 @@ async def submit_simulation(
 )
 async def list_simulations(
     repository: RepositoryDep,
+    owner: OwnerDep,
     status_filter: Annotated[
         RunStatus | None, Query(alias="status", description="Only runs in this status.")
     ] = None,
@@ -154,15 +164,17 @@ async def list_simulations(
     ),
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX, description="Runs to skip.")] = 0,
 ) -> RunPage:
-    """One page of runs with the total number of matching runs, for pagination."""
-    runs, total = await repository.list(status=status_filter, limit=limit, offset=offset)
+    """One page of the caller's runs with the total number of matching runs, for pagination."""
+    runs, total = await repository.list(
+        status=status_filter, limit=limit, offset=offset, owner=owner
+    )
     return RunPage(items=[run_view(r) for r in runs], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{run_id}", summary="Status of a run", responses=NOT_FOUND)
-async def get_simulation(run_id: RunId, repository: RepositoryDep) -> RunView:
+async def get_simulation(run_id: RunId, repository: RepositoryDep, owner: OwnerDep) -> RunView:
     """Status, progress (simulated time done / horizon), timestamps, error and seed."""
-    return run_view(await _find(repository, run_id))
+    return run_view(await _find(repository, run_id, owner))
 
 
 def _conflict(run: Run, wanted: str) -> RunStateConflict:
@@ -184,6 +196,7 @@ def _conflict(run: Run, wanted: str) -> RunStateConflict:
 async def get_results(
     run_id: RunId,
     repository: RepositoryDep,
+    owner: OwnerDep,
     max_points: MaxPoints = MAX_POINTS_DEFAULT,
 ) -> SimulationResults:
     """The results document, as `asyncflow run --json` writes it.
@@ -191,7 +204,7 @@ async def get_results(
     Each sampled series is averaged into at most `max_points` equal buckets;
     `time_series.sample_period_s` is then the bucket width.
     """
-    run = await _find(repository, run_id)
+    run = await _find(repository, run_id, owner)
     if run.status != RunStatus.SUCCEEDED:
         raise _conflict(run, "results exist only once it has succeeded")
     document = await repository.get_results(run.id)
@@ -215,6 +228,7 @@ async def get_results(
 async def get_timeseries(
     run_id: RunId,
     repository: RepositoryDep,
+    owner: OwnerDep,
     metric: Annotated[SampledMetric | None, Query(description="Only this metric.")] = None,
     component: Annotated[
         str | None,
@@ -235,7 +249,7 @@ async def get_timeseries(
     chosen to preserve the shape (spikes included); `t` gives their times.
     A window with `end` before `start` holds no samples.
     """
-    run = await _find(repository, run_id)
+    run = await _find(repository, run_id, owner)
     if run.status != RunStatus.SUCCEEDED:
         raise _conflict(run, "its series exist only once it has succeeded")
     rows = await repository.get_series(
@@ -261,9 +275,11 @@ CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _cancel(run_id: str, repository: RunRepository, response: Response) -> RunView:
+async def _cancel(
+    run_id: str, repository: RunRepository, owner: str | None, response: Response
+) -> RunView:
     key = _normalise_id(run_id)
-    run = await repository.request_cancel(key) if key is not None else None
+    run = await repository.request_cancel(key, owner=owner) if key is not None else None
     if run is None:
         raise RunNotFound(run_id)
     if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
@@ -275,7 +291,7 @@ async def _cancel(run_id: str, repository: RunRepository, response: Response) ->
 
 @router.post("/{run_id}/cancel", summary="Cancel a run", responses=CANCEL_RESPONSES)
 async def cancel_simulation(
-    run_id: RunId, repository: RepositoryDep, response: Response
+    run_id: RunId, repository: RepositoryDep, owner: OwnerDep, response: Response
 ) -> RunView:
     """Stop a queued or running run.
 
@@ -283,14 +299,14 @@ async def cancel_simulation(
     and its worker stops it within one progress report; poll the run to see
     `cancelled`. Cancelling a cancelled run is harmless (200).
     """
-    return await _cancel(run_id, repository, response)
+    return await _cancel(run_id, repository, owner, response)
 
 
 @router.delete(
     "/{run_id}", summary="Cancel a run (alias of POST .../cancel)", responses=CANCEL_RESPONSES
 )
 async def delete_simulation(
-    run_id: RunId, repository: RepositoryDep, response: Response
+    run_id: RunId, repository: RepositoryDep, owner: OwnerDep, response: Response
 ) -> RunView:
     """The same as `POST /api/v1/simulations/{run_id}/cancel`; the run's record is kept."""
-    return await _cancel(run_id, repository, response)
+    return await _cancel(run_id, repository, owner, response)

@@ -7,6 +7,31 @@
 
 window.AsyncFlow = (function () {
   const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+  const KEY_STORAGE = "asyncflow.apiKey";
+
+  /* The API key pasted in this tab, if the service wants one (kept for this tab only). */
+  function apiKey() {
+    try {
+      return window.sessionStorage.getItem(KEY_STORAGE) || "";
+    } catch (err) {
+      return "";
+    }
+  }
+
+  /* The header form where a key is pasted; an empty key forgets the one in use. */
+  function wireKeyForm() {
+    const form = document.getElementById("api-key-form");
+    if (!form) return;
+    const input = document.getElementById("api-key");
+    input.placeholder = apiKey() ? "key in use; paste another" : "paste your key";
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const key = input.value.trim();
+      if (key) window.sessionStorage.setItem(KEY_STORAGE, key);
+      else window.sessionStorage.removeItem(KEY_STORAGE);
+      window.location.reload();
+    });
+  }
 
   /* The JSON the server rendered into <script type="application/json" id="page-config">. */
   function pageConfig() {
@@ -28,6 +53,8 @@ window.AsyncFlow = (function () {
   /* Calls the API; resolves to {status, ok, data, headers} whatever the status. */
   async function api(method, url, body, contentType) {
     const init = { method: method, headers: { Accept: "application/json" } };
+    const key = apiKey();
+    if (key) init.headers["X-API-Key"] = key;
     if (body !== undefined) {
       init.body = body;
       init.headers["Content-Type"] = contentType;
@@ -153,6 +180,8 @@ window.AsyncFlow = (function () {
   function runPage(id) {
     return "/runs/" + encodeURIComponent(id);
   }
+
+  wireKeyForm();
 
   return {
     FINAL: FINAL,
