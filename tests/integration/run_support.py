@@ -127,10 +127,42 @@ class WorkerProcess:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment variables that reproduce `settings` in another process."""
+    """The environment variables that reproduce `settings` in another process.
+
+    API keys are left out: settings keep only their digests, which cannot be
+    turned back into keys; pass `ASYNCFLOW_API_KEYS` explicitly where needed.
+    """
     env = {}
     for name, value in settings.model_dump(mode="json", exclude_unset=True).items():
-        if value is not None:
+        if value is None or name == "api_keys":
+            continue
+        if isinstance(value, list):
+            text = ",".join(value)
+        else:
             text = value if isinstance(value, str) else json.dumps(value)
-            env[f"{ENV_PREFIX}{name.upper()}"] = text
+        env[f"{ENV_PREFIX}{name.upper()}"] = text
     return env
+
+
+def _stat_fields(pid: int) -> list[str]:
+    # /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces.
+    text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    return text.rsplit(")", 1)[1].split()
+
+
+def niceness(pid: int) -> int:
+    """The nice value of a process (from /proc, so any process of this machine)."""
+    return int(_stat_fields(pid)[16])
+
+
+def group_pids(group: int) -> list[int]:
+    """The live processes of a process group."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat_fields(int(entry.name))[2]) == group:
+                    pids.append(int(entry.name))
+            except (OSError, IndexError):
+                continue  # ended meanwhile
+    return pids

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from run_support import LONG_RUN, make_scenario, wait_for_run
+from run_support import LONG_RUN, make_scenario, niceness, wait_for_run
 
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.leases import RunLeases
@@ -147,6 +147,21 @@ async def test_stopping_the_api_ends_running_runs_and_queues_them_again(
     assert run is not None
     assert (run.status, run.worker_id) == (RunStatus.QUEUED, None)
     assert await dispatcher.ping() is False
+
+
+@pytest.mark.parametrize("nice", [0, 7])
+async def test_pool_processes_run_at_a_lower_priority(
+    database: Database, dispatchers: Callable[..., JobDispatcher], nice: int
+) -> None:
+    dispatcher = dispatchers(worker_nice=nice)
+    await dispatcher.start()
+    run_id = await _create(database, make_scenario(rate=1000, horizon=200))
+    await dispatcher.submit(run_id)
+    await wait_for_run(database, run_id, lambda r: r.progress > 0)
+    [child] = multiprocessing.active_children()
+
+    assert child.pid is not None
+    assert niceness(child.pid) == min(19, niceness(os.getpid()) + nice)
 
 
 async def test_a_killed_pool_process_is_replaced_and_its_run_completes(

@@ -6,6 +6,7 @@ queue maintenance on every command) so that recovery happens within seconds.
 
 import asyncio
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,7 +15,15 @@ from typing import Any
 
 import pytest
 import redis
-from run_support import ASYNCFLOW, LONG_RUN, WorkerProcess, make_scenario, wait_for_run
+from run_support import (
+    ASYNCFLOW,
+    LONG_RUN,
+    WorkerProcess,
+    group_pids,
+    make_scenario,
+    niceness,
+    wait_for_run,
+)
 from sqlalchemy import func, select
 
 from asyncflow_backend.config.settings import Settings
@@ -65,10 +74,12 @@ def module_settings(postgres_database: Callable[[], str], redis_url: str) -> Ite
 
 
 @pytest.fixture(scope="module")
-def worker(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def worker(
+    module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
     """One `asyncflow worker` process serving the module's queue."""
     process = WorkerProcess(module_settings, tmp_path_factory.mktemp("worker") / "worker.log")
-    yield
+    yield process
     process.stop()
 
 
@@ -142,6 +153,20 @@ async def test_a_worker_runs_a_run_and_the_cli_replays_it_identically(
     )
     replay = json.loads(out.read_text(encoding="utf-8"))
     assert _without_wall_time(document) == _without_wall_time(replay)
+
+
+async def test_worker_processes_run_at_a_lower_priority(
+    worker: WorkerProcess, database: Database, dispatcher: RedisDispatcher
+) -> None:
+    run_id = await _create(database, make_scenario(rate=50, horizon=10))
+    await dispatcher.submit(run_id)
+    await wait_for_run(database, run_id, is_final)  # the worker processes are up by now
+
+    processes = group_pids(worker.process.pid)
+
+    assert len(processes) >= 2  # the command and its worker process
+    expected = min(19, niceness(os.getpid()) + Settings().worker_nice)
+    assert {niceness(pid) for pid in processes} == {expected}
 
 
 @pytest.mark.usefixtures("worker")

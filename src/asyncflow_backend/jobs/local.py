@@ -20,6 +20,7 @@ from asyncflow_backend.db.leases import RunLeases
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs.dispatcher import QueueUnavailableError
 from asyncflow_backend.jobs.execution import Execution, execute_run
+from asyncflow_backend.jobs.worker import lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,12 @@ class LocalPoolDispatcher:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # Spawned, not forked: a fork of the API would inherit its event loop,
-        # threads and open connections.
+        # threads and open connections. Niced, so that the API stays responsive.
         return ProcessPoolExecutor(
             max_workers=self.settings.local_workers,
             mp_context=multiprocessing.get_context("spawn"),
+            initializer=lower_priority,
+            initargs=(self.settings.worker_nice,),
         )
 
     async def _resume(self) -> None:

@@ -5,6 +5,12 @@ import os
 BROKER = "asyncflow_backend.jobs.broker_entry:broker"
 
 
+def lower_priority(niceness: int) -> None:
+    """Make this process (and the processes it starts) `niceness` steps nicer."""
+    if niceness > 0:
+        os.nice(niceness)
+
+
 def run_worker(processes: int | None = None, queue_name: str | None = None) -> int:
     """Run `processes` worker processes (default: one per CPU) until stopped; returns the exit code.
 
@@ -12,7 +18,9 @@ def run_worker(processes: int | None = None, queue_name: str | None = None) -> i
     CPU-bound) and fetches one message at a time, so it never holds back a
     run that another idle worker could start. A worker that is killed has
     its run delivered again (see `asyncflow_backend.jobs.redis_queue`).
-    SIGTERM stops the workers after their current runs.
+    SIGTERM stops the workers after their current runs. The processes run
+    at a lower CPU priority (`worker_nice`), inherited from this one, so that
+    an API sharing the host answers promptly while they simulate.
     """
     # Read by dramatiq when its worker module is imported, so set before that.
     os.environ.setdefault("dramatiq_queue_prefetch", "1")
@@ -20,7 +28,9 @@ def run_worker(processes: int | None = None, queue_name: str | None = None) -> i
 
     from asyncflow_backend.config.settings import get_settings
 
-    queue = queue_name or get_settings().queue_name
+    settings = get_settings()
+    queue = queue_name or settings.queue_name
+    lower_priority(settings.worker_nice)
     count = processes or os.cpu_count() or 1
     parser = dramatiq_cli.make_argument_parser()  # type: ignore[no-untyped-call]
     args = parser.parse_args(
