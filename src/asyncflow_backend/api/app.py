@@ -91,5 +91,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             responses=UNAUTHORIZED,
         )
     app.include_router(web.router)
-    install_openapi(app)
+    install_openapi(app, api_keys=bool(config.api_keys))
     return app

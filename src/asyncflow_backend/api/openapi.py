@@ -109,8 +109,24 @@ def _one_shape_for_422(document: dict[str, Any]) -> None:
         schemas.pop(name, None)
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Make `app.openapi()` include the scenario schemas its request bodies refer to."""
+def _without_api_keys(document: dict[str, Any]) -> None:
+    # An open API (no keys configured) must not document a key as required.
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            operation.pop("security", None)
+            operation.get("responses", {}).pop("401", None)
+    schemes = document.get("components", {}).get("securitySchemes", {})
+    schemes.pop("APIKey", None)
+    if not schemes:
+        document.get("components", {}).pop("securitySchemes", None)
+
+
+def install_openapi(app: FastAPI, *, api_keys: bool) -> None:
+    """Make `app.openapi()` include the scenario schemas its request bodies refer to.
+
+    The `X-API-Key` header and the 401 answer are documented only when
+    `api_keys` (keys are configured), so the document describes this service.
+    """
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -123,6 +139,8 @@ def install_openapi(app: FastAPI) -> None:
             )
             _add_scenario_schemas(document)
             _one_shape_for_422(document)
+            if not api_keys:
+                _without_api_keys(document)
             app.openapi_schema = document
         return app.openapi_schema
 
