@@ -237,3 +237,23 @@ async def test_an_open_page_has_no_key_form(open_settings: Settings) -> None:
 
     assert index.status_code == 200
     assert "api-key-form" not in index.text
+
+
+async def test_the_api_description_names_the_key_only_when_one_is_needed(
+    client: httpx.AsyncClient, open_settings: Settings
+) -> None:
+    keyed = (await client.get("/openapi.json")).json()
+    async with api_client(open_settings) as open_client:
+        public = (await open_client.get("/openapi.json")).json()
+
+    scheme = keyed["components"]["securitySchemes"]["APIKey"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
+    for path, item in keyed["paths"].items():
+        for operation in item.values():
+            needs_key = path.startswith("/api/v1/")
+            assert ("401" in operation["responses"]) is needs_key, path
+            assert bool(operation.get("security")) is needs_key, path
+    assert "securitySchemes" not in public.get("components", {})
+    assert all(
+        "401" not in op["responses"] for item in public["paths"].values() for op in item.values()
+    )
