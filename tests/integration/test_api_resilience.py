@@ -1,4 +1,9 @@
-"""The API survives its own restart, and its database or queue going down and coming back."""
+"""The API survives its own restart, and its database or queue being stopped and started.
+
+The outages are real: a PostgreSQL and a Redis server of the test's own are
+stopped (`pg_ctl stop -m fast`, SIGTERM) and started again on the same port,
+while the same API process keeps serving.
+"""
 
 import uuid
 from collections.abc import Callable, Iterator
@@ -8,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from api_server import ApiServer, TcpProxy, wait_for_status
+from api_server import ApiServer, wait_for_status
+from private_servers import PrivatePostgres, PrivateRedis
 from run_support import WorkerProcess, make_scenario
-from sqlalchemy.engine import make_url
 
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.migrate import upgrade
@@ -100,89 +105,101 @@ def test_runs_queued_and_running_when_the_api_stops_all_finish_after_it_restarts
         assert _statuses(client, run_ids) == ["succeeded"] * 3
 
 
-def _through(proxy: TcpProxy, url: str) -> str:
-    return (
-        make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    )
-
-
-def test_database_down_answers_503_and_the_api_recovers_without_restart(
-    fresh_database: str,
-    redis_url: str,
-    queue: str,
-    workers: list[WorkerProcess],
-    servers: list[ApiServer],
-    tmp_path: Path,
-) -> None:
-    direct = Settings(database_url=fresh_database, redis_url=redis_url, queue_name=queue)
-    workers.append(WorkerProcess(direct, tmp_path / "worker.log"))
-    postgres = make_url(fresh_database)
-    proxy = TcpProxy(postgres.port or 5432, postgres.host or "127.0.0.1")
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of this test only, migrated, which it may stop and start."""
+    server = PrivatePostgres()
     try:
-        settings = direct.model_copy(update={"database_url": _through(proxy, fresh_database)})
-        server = ApiServer(settings, tmp_path / "api.log")
-        servers.append(server)
-        with server.client() as client:
-            done = _submit(client, make_scenario(rate=50, horizon=10))
-            wait_for_status(client, done, {"succeeded"})
-
-            proxy.cut()
-            for method, path in [
-                ("GET", "/api/v1/simulations"),
-                ("GET", f"/api/v1/simulations/{done}"),
-                ("GET", f"/api/v1/simulations/{done}/results"),
-                ("POST", "/api/v1/simulations"),
-            ]:
-                answer = client.request(method, path, json=make_scenario())
-                assert answer.status_code == 503, (method, path, answer.text)
-                assert "database is unavailable" in answer.json()["detail"]
-                assert "postgres" not in answer.text.lower()
-            ready = client.get("/ready")
-            assert ready.status_code == 503
-            assert ready.json()["checks"] == {"database": "down", "queue": "ok"}
-            assert client.get("/health").status_code == 200
-
-            proxy.restore()
-            assert client.get("/api/v1/simulations").json()["total"] == 1
-            assert client.get("/ready").status_code == 200
-            again = _submit(client, make_scenario(rate=50, horizon=10))
-            wait_for_status(client, again, {"succeeded"})
+        upgrade(server.url())
+        yield server
     finally:
-        proxy.cut()
+        server.remove()
 
 
-def test_queue_down_refuses_runs_without_storing_them_and_recovers(
-    fresh_database: str,
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis server of this test only, which it may stop and start."""
+    server = PrivateRedis()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+def test_postgres_stopped_answers_503_and_the_api_recovers_without_restart(
+    private_postgres: PrivatePostgres,
     redis_url: str,
     queue: str,
     workers: list[WorkerProcess],
     servers: list[ApiServer],
     tmp_path: Path,
 ) -> None:
-    direct = Settings(database_url=fresh_database, redis_url=redis_url, queue_name=queue)
-    workers.append(WorkerProcess(direct, tmp_path / "worker.log"))
-    redis_address = make_url(redis_url.replace("redis://", "postgresql://", 1))
-    proxy = TcpProxy(redis_address.port or 6379, redis_address.host or "127.0.0.1")
-    try:
-        proxied = redis_url.replace(
-            f"{redis_address.host}:{redis_address.port}", f"127.0.0.1:{proxy.port}", 1
-        )
-        server = ApiServer(direct.model_copy(update={"redis_url": proxied}), tmp_path / "api.log")
-        servers.append(server)
-        with server.client() as client:
-            proxy.cut()
+    settings = Settings(database_url=private_postgres.url(), redis_url=redis_url, queue_name=queue)
+    workers.append(WorkerProcess(settings, tmp_path / "worker.log"))
+    server = ApiServer(settings, tmp_path / "api.log")
+    servers.append(server)
+    with server.client() as client:
+        done = _submit(client, make_scenario(rate=50, horizon=10))
+        wait_for_status(client, done, {"succeeded"})
+
+        private_postgres.stop()  # pg_ctl stop -m fast: the server is really gone
+        for method, path in [
+            ("GET", "/api/v1/simulations"),
+            ("GET", f"/api/v1/simulations/{done}"),
+            ("GET", f"/api/v1/simulations/{done}/results"),
+            ("POST", f"/api/v1/simulations/{done}/cancel"),
+            ("POST", "/api/v1/simulations"),
+        ]:
+            answer = client.request(method, path, json=make_scenario())
+            assert answer.status_code == 503, (method, path, answer.text)
+            assert answer.json() == {"detail": "the database is unavailable; try again shortly"}
+            assert answer.headers["retry-after"] == "5"
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"database": "down", "queue": "ok"}
+        assert client.get("/health").status_code == 200
+
+        private_postgres.start()  # same port, same data; the API process is the same one
+        assert client.get("/api/v1/simulations").json()["total"] == 1
+        assert client.get(f"/api/v1/simulations/{done}/results").status_code == 200
+        assert client.get("/ready").status_code == 200
+        again = _submit(client, make_scenario(rate=50, horizon=10))
+        wait_for_status(client, again, {"succeeded"})
+    assert server.process.poll() is None  # never restarted
+
+
+def test_redis_stopped_refuses_runs_without_storing_them_and_recovers(
+    fresh_database: str,
+    private_redis: PrivateRedis,
+    queue: str,
+    workers: list[WorkerProcess],
+    servers: list[ApiServer],
+    tmp_path: Path,
+) -> None:
+    settings = Settings(database_url=fresh_database, redis_url=private_redis.url, queue_name=queue)
+    workers.append(WorkerProcess(settings, tmp_path / "worker.log"))
+    server = ApiServer(settings, tmp_path / "api.log")
+    servers.append(server)
+    with server.client() as client:
+        before = _submit(client, make_scenario(rate=50, horizon=10))
+        wait_for_status(client, before, {"succeeded"})
+
+        private_redis.stop()  # the server process exits, every connection is closed
+        for _ in range(3):
             refused = client.post("/api/v1/simulations", json=make_scenario())
-            assert refused.status_code == 503
+            assert refused.status_code == 503, refused.text
             assert "job queue is unavailable" in refused.json()["detail"]
-            assert client.get("/api/v1/simulations").json()["total"] == 0
-            ready = client.get("/ready")
-            assert ready.status_code == 503
-            assert ready.json()["checks"] == {"database": "ok", "queue": "down"}
+            assert refused.headers["retry-after"] == "5"
+        # Nothing half-stored: the refused runs are not in the database.
+        assert client.get("/api/v1/simulations").json()["total"] == 1
+        assert client.get(f"/api/v1/simulations/{before}").status_code == 200
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"database": "ok", "queue": "down"}
 
-            proxy.restore()
-            assert client.get("/ready").status_code == 200
-            run_id = _submit(client, make_scenario(rate=50, horizon=10))
-            wait_for_status(client, run_id, {"succeeded"})
-            assert client.get("/api/v1/simulations").json()["total"] == 1
-    finally:
-        proxy.cut()
+        private_redis.start()  # same port and data; neither the API nor the worker restarts
+        assert client.get("/ready").status_code == 200
+        run_id = _submit(client, make_scenario(rate=50, horizon=10))
+        wait_for_status(client, run_id, {"succeeded"})
+        assert client.get("/api/v1/simulations").json()["total"] == 2
+    assert server.process.poll() is None
