@@ -21,8 +21,6 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from asyncflow_backend.db.migrate import upgrade
-
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -57,14 +55,33 @@ def free_port() -> int:
         return port
 
 
+API_KEY = "browser-test-key-4f8a2c"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of an `asyncflow serve` process with an SQLite file and the local pool."""
-    directory = tmp_path_factory.mktemp("serve")
+    """The base URL of an open `asyncflow serve` (no API keys), SQLite file and local pool."""
+    yield from serve(tmp_path_factory.mktemp("serve"), {})
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same, with `API_KEY` as its one API key."""
+    yield from serve(tmp_path_factory.mktemp("serve-keyed"), {"ASYNCFLOW_API_KEYS": API_KEY})
+
+
+@pytest.fixture(scope="module")
+def api_key() -> str:
+    """The API key of `keyed_server`."""
+    return API_KEY
+
+
+def serve(directory: Path, extra_env: dict[str, str]) -> Iterator[str]:
+    """Runs `asyncflow serve` in `directory` until the generator is closed; yields its URL."""
+    # The service migrates a fresh SQLite file itself when it starts.
     url = f"sqlite+aiosqlite:///{directory / 'asyncflow.db'}"
-    upgrade(url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCFLOW_")}
-    env.update(ASYNCFLOW_DATABASE_URL=url, ASYNCFLOW_LOCAL_WORKERS="1")
+    env.update(ASYNCFLOW_DATABASE_URL=url, ASYNCFLOW_LOCAL_WORKERS="1", **extra_env)
     port = free_port()
     log = (directory / "serve.log").open("w")
     command = [str(Path(sys.executable).with_name("asyncflow")), "serve", "--port", str(port)]
