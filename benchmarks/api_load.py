@@ -246,9 +246,20 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], timeout_s: float =
 
 
 @contextlib.contextmanager
-def service(postgres_dsn: str, redis_url: str, workers: int, logs: Path) -> Iterator[str]:
-    """A fresh database, a queue, the API and `workers` workers; yields the API's URL."""
-    name = f"asyncflow_bench_{uuid.uuid4().hex[:12]}"
+def service(
+    postgres_dsn: str,
+    redis_url: str,
+    workers: int,
+    logs: Path,
+    database_name: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """A fresh database, a queue, the API and `workers` workers; yields the API's URL.
+
+    The database is `database_name` (default: a random name) on the server of
+    `postgres_dsn`; `extra_env` adds ASYNCFLOW_* settings for every process.
+    """
+    name = database_name or f"asyncflow_bench_{uuid.uuid4().hex[:12]}"
     queue = name
     base, _, _ = postgres_dsn.rpartition("/")
     database_url = f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -257,6 +268,9 @@ def service(postgres_dsn: str, redis_url: str, workers: int, logs: Path) -> Iter
         "ASYNCFLOW_DATABASE_URL": database_url,
         "ASYNCFLOW_REDIS_URL": redis_url,
         "ASYNCFLOW_QUEUE_NAME": queue,
+        # Every client submits from this one address: no per-client submission limit.
+        "ASYNCFLOW_SUBMIT_RATE_LIMIT": "",
+        **(extra_env or {}),
     }
     _admin(postgres_dsn, f'CREATE DATABASE "{name}"')
     processes: list[subprocess.Popen[bytes]] = []
