@@ -1,14 +1,30 @@
 """`asyncflow worker`: Dramatiq worker processes that execute runs from the Redis queue."""
 
+import contextlib
 import os
+from pathlib import Path
 
 BROKER = "asyncflow_backend.jobs.broker_entry:broker"
+AUTOGROUP = Path("/proc/self/autogroup")
 
 
 def lower_priority(niceness: int) -> None:
-    """Make this process (and the processes it starts) `niceness` steps nicer."""
-    if niceness > 0:
-        os.nice(niceness)
+    """Make this process (and the processes it starts) `niceness` steps nicer.
+
+    Linux first shares the CPU fairly between sessions (its "autogroups"),
+    and only then by nice value within each; so a worker that leads its own
+    session, as a service manager or `setsid` starts it, also lowers its
+    session's weight, or its nice value would count for nothing against an
+    API running in another session.
+    """
+    if niceness <= 0:
+        return
+    os.nice(niceness)
+    if os.getsid(0) == os.getpid() and AUTOGROUP.exists():
+        with contextlib.suppress(OSError, ValueError):
+            current = int(AUTOGROUP.read_text().split()[-1])  # "/autogroup-42 nice 0"
+            if current < niceness:
+                AUTOGROUP.write_text(str(niceness))
 
 
 def run_worker(processes: int | None = None, queue_name: str | None = None) -> int:
