@@ -168,6 +168,9 @@ def test_postgres_stopped_answers_503_and_the_api_recovers_without_restart(
     assert server.process.poll() is None  # never restarted
 
 
+# With a rate limit, the limiter's Redis call is the first to fail; without one, the run
+# is stored, then refused by the queue and deleted. Both must leave nothing behind.
+@pytest.mark.parametrize("rate_limit", ["120/minute", ""], ids=["limiter", "no limiter"])
 def test_redis_stopped_refuses_runs_without_storing_them_and_recovers(
     fresh_database: str,
     private_redis: PrivateRedis,
@@ -175,8 +178,14 @@ def test_redis_stopped_refuses_runs_without_storing_them_and_recovers(
     workers: list[WorkerProcess],
     servers: list[ApiServer],
     tmp_path: Path,
+    rate_limit: str,
 ) -> None:
-    settings = Settings(database_url=fresh_database, redis_url=private_redis.url, queue_name=queue)
+    settings = Settings(
+        database_url=fresh_database,
+        redis_url=private_redis.url,
+        queue_name=queue,
+        submit_rate_limit=rate_limit,
+    )
     workers.append(WorkerProcess(settings, tmp_path / "worker.log"))
     server = ApiServer(settings, tmp_path / "api.log")
     servers.append(server)
