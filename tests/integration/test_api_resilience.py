@@ -5,14 +5,12 @@ stopped (`pg_ctl stop -m fast`, SIGTERM) and started again on the same port,
 while the same API process keeps serving.
 """
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import redis
 from api_server import ApiServer, wait_for_status
 from private_servers import PrivatePostgres, PrivateRedis
 from run_support import WorkerProcess, make_scenario
@@ -31,19 +29,6 @@ def fresh_database(postgres_database: Callable[[], str]) -> str:
     url = postgres_database()
     upgrade(url)
     return url
-
-
-@pytest.fixture
-def queue(redis_url: str) -> Iterator[str]:
-    name = f"asyncflow_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{name}:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture
@@ -78,7 +63,7 @@ def test_runs_queued_and_running_when_the_api_stops_all_finish_after_it_restarts
     execution: str,
     fresh_database: str,
     redis_url: str,
-    queue: str,
+    queue_name: str,
     workers: list[WorkerProcess],
     servers: list[ApiServer],
     tmp_path: Path,
@@ -86,7 +71,7 @@ def test_runs_queued_and_running_when_the_api_stops_all_finish_after_it_restarts
     if execution == "local pool":
         settings = Settings(database_url=fresh_database, redis_url=None, local_workers=1)
     else:
-        settings = Settings(database_url=fresh_database, redis_url=redis_url, queue_name=queue)
+        settings = Settings(database_url=fresh_database, redis_url=redis_url, queue_name=queue_name)
         workers.append(WorkerProcess(settings, tmp_path / "worker.log"))
     first = ApiServer(settings, tmp_path / "api-1.log")
     servers.append(first)
@@ -129,12 +114,14 @@ def private_redis() -> Iterator[PrivateRedis]:
 def test_postgres_stopped_answers_503_and_the_api_recovers_without_restart(
     private_postgres: PrivatePostgres,
     redis_url: str,
-    queue: str,
+    queue_name: str,
     workers: list[WorkerProcess],
     servers: list[ApiServer],
     tmp_path: Path,
 ) -> None:
-    settings = Settings(database_url=private_postgres.url(), redis_url=redis_url, queue_name=queue)
+    settings = Settings(
+        database_url=private_postgres.url(), redis_url=redis_url, queue_name=queue_name
+    )
     workers.append(WorkerProcess(settings, tmp_path / "worker.log"))
     server = ApiServer(settings, tmp_path / "api.log")
     servers.append(server)
@@ -174,7 +161,7 @@ def test_postgres_stopped_answers_503_and_the_api_recovers_without_restart(
 def test_redis_stopped_refuses_runs_without_storing_them_and_recovers(
     fresh_database: str,
     private_redis: PrivateRedis,
-    queue: str,
+    queue_name: str,
     workers: list[WorkerProcess],
     servers: list[ApiServer],
     tmp_path: Path,
@@ -183,7 +170,7 @@ def test_redis_stopped_refuses_runs_without_storing_them_and_recovers(
     settings = Settings(
         database_url=fresh_database,
         redis_url=private_redis.url,
-        queue_name=queue,
+        queue_name=queue_name,
         submit_rate_limit=rate_limit,
     )
     workers.append(WorkerProcess(settings, tmp_path / "worker.log"))
