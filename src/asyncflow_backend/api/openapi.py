@@ -7,10 +7,11 @@ serialised as JSON or as YAML, with examples for both.
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, status
 from fastapi.openapi.utils import get_openapi
 
 from asyncflow_backend.api.examples import INVALID_SCENARIO, SMALL_SCENARIO, SMALL_SCENARIO_YAML
+from asyncflow_backend.api.models import ErrorResponse, ValidationErrorResponse
 from asyncflow_backend.api.scenario_input import JSON_MEDIA_TYPE, YAML_MEDIA_TYPES
 from asyncflow_backend.schemas.scenario import Scenario
 
@@ -78,6 +79,24 @@ INVALID_EXAMPLES: dict[str, Any] = {
         },
     },
 }
+
+
+SCENARIO_BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status.HTTP_413_CONTENT_TOO_LARGE: {
+        "model": ErrorResponse,
+        "description": "The body is larger than ASYNCFLOW_MAX_BODY_BYTES.",
+    },
+    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: {
+        "model": ErrorResponse,
+        "description": "The body is neither JSON nor YAML.",
+    },
+    status.HTTP_422_UNPROCESSABLE_CONTENT: {
+        "model": ValidationErrorResponse,
+        "description": "The scenario is invalid or exceeds a limit; every problem is listed.",
+        "content": {"application/json": {"examples": INVALID_EXAMPLES}},
+    },
+}
+"""The answers of an endpoint that reads a scenario body, besides its success."""
 
 
 def _add_scenario_schemas(document: dict[str, Any]) -> None:

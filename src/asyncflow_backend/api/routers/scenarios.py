@@ -1,17 +1,16 @@
 """/api/v1/scenarios/validate: the submission checks, without storing or running anything."""
 
 import anyio
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request
 
 from asyncflow_backend.api import openapi
 from asyncflow_backend.api.dependencies import SettingsDep
 from asyncflow_backend.api.errors import INTERNAL_ERROR
 from asyncflow_backend.api.models import (
-    ErrorResponse,
     ScenarioSummary,
-    ValidationErrorResponse,
     ValidationReport,
 )
+from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
 from asyncflow_backend.api.scenario_input import body_format, decode_scenario, read_body
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"], responses=INTERNAL_ERROR)
@@ -20,21 +19,7 @@ router = APIRouter(prefix="/scenarios", tags=["scenarios"], responses=INTERNAL_E
 @router.post(
     "/validate",
     summary="Validate a scenario",
-    responses={
-        status.HTTP_413_CONTENT_TOO_LARGE: {
-            "model": ErrorResponse,
-            "description": "The body is larger than ASYNCFLOW_MAX_BODY_BYTES.",
-        },
-        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: {
-            "model": ErrorResponse,
-            "description": "The body is neither JSON nor YAML.",
-        },
-        status.HTTP_422_UNPROCESSABLE_CONTENT: {
-            "model": ValidationErrorResponse,
-            "description": "The scenario is invalid or exceeds a limit; every problem is listed.",
-            "content": {"application/json": {"examples": openapi.INVALID_EXAMPLES}},
-        },
-    },
+    responses=SCENARIO_BODY_RESPONSES,
     openapi_extra=openapi.SCENARIO_REQUEST_BODY,
 )
 async def validate_scenario(request: Request, settings: SettingsDep) -> ValidationReport:

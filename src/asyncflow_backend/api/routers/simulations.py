@@ -21,8 +21,8 @@ from asyncflow_backend.api.models import (
     RunPage,
     RunView,
     TimeSeriesView,
-    ValidationErrorResponse,
 )
+from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
 from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
 from asyncflow_backend.api.scenario_input import body_format, decode_scenario, read_body
 from asyncflow_backend.api.views import results_document, run_path, run_view, series_window
@@ -95,19 +95,7 @@ async def _find(repository: RunRepository, run_id: str, owner: str | None) -> Ru
                 }
             }
         },
-        status.HTTP_413_CONTENT_TOO_LARGE: {
-            "model": ErrorResponse,
-            "description": "The body is larger than ASYNCFLOW_MAX_BODY_BYTES.",
-        },
-        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: {
-            "model": ErrorResponse,
-            "description": "The body is neither JSON nor YAML.",
-        },
-        status.HTTP_422_UNPROCESSABLE_CONTENT: {
-            "model": ValidationErrorResponse,
-            "description": "The scenario is invalid or exceeds a limit; every problem is listed.",
-            "content": {"application/json": {"examples": openapi.INVALID_EXAMPLES}},
-        },
+        **SCENARIO_BODY_RESPONSES,
         status.HTTP_429_TOO_MANY_REQUESTS: {"model": ErrorResponse, **RATE_LIMITED_RESPONSE},
     },
     openapi_extra=openapi.SCENARIO_REQUEST_BODY,
