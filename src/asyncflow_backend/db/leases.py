@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asyncflow_backend.db.models import Run, RunResult, RunSeries, utc_now
-from asyncflow_backend.db.repository import RunStatus, affected_rows
+from asyncflow_backend.db.repository import RunStatus, affected_rows, unattended
 from asyncflow_backend.db.types import UTCDateTime
 
 
@@ -61,16 +61,9 @@ class RunLeases:
         if there is nothing to do (no such run, or it is finished).
         """
         now = utc_now()
-        claimable = or_(
-            Run.status == RunStatus.QUEUED.value,
-            and_(
-                Run.status == RunStatus.RUNNING.value,
-                or_(Run.lease_until.is_(None), Run.lease_until < now),
-            ),
-        )
         claimed = await self.session.execute(
             update(Run)
-            .where(Run.id == run_id, claimable)
+            .where(Run.id == run_id, unattended(now))
             .values(
                 status=RunStatus.RUNNING.value,
                 worker_id=worker_id,

@@ -1,11 +1,13 @@
 """Reading and changing runs on behalf of the API."""
 
 import builtins
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from asyncflow_backend.db.models import Run, RunResult, RunSeries, utc_now
 
@@ -109,16 +111,9 @@ class RunRepository:
         if run is None:
             return None
         now = utc_now()
-        stop_now = or_(
-            Run.status == RunStatus.QUEUED.value,
-            and_(
-                Run.status == RunStatus.RUNNING.value,
-                or_(Run.lease_until.is_(None), Run.lease_until < now),
-            ),
-        )
         stopped = await self.session.execute(
             update(Run)
-            .where(Run.id == run_id, stop_now)
+            .where(Run.id == run_id, unattended(now))
             .values(
                 status=RunStatus.CANCELLED.value,
                 cancel_requested=True,
@@ -173,6 +168,17 @@ class RunRepository:
             series.setdefault(row.metric, {})[row.component] = row.values
         time_series["series"] = series
         return {**document, "time_series": time_series}
+
+
+def unattended(now: datetime) -> ColumnElement[bool]:
+    """Runs no live worker holds: queued, or running under a lease that ran out by `now`."""
+    return or_(
+        Run.status == RunStatus.QUEUED.value,
+        and_(
+            Run.status == RunStatus.RUNNING.value,
+            or_(Run.lease_until.is_(None), Run.lease_until < now),
+        ),
+    )
 
 
 def affected_rows(result: Any) -> int:
