@@ -124,20 +124,30 @@ async def client_loop(
         if answer.status_code != 202:
             await asyncio.sleep(poll_s)
             continue
-        location = answer.headers["location"]
-        while time.monotonic() < deadline:
-            await asyncio.sleep(poll_s)
-            started = time.perf_counter()
-            try:
-                status = await client.get(location)
-            except httpx.TransportError:
-                tally.transport_errors += 1
-                continue
-            tally.status_s.append(time.perf_counter() - started)
-            tally.status_codes[status.status_code] += 1
-            if status.status_code == 200 and status.json()["status"] in FINAL:
-                tally.finished[status.json()["status"]] += 1
-                break
+        await follow(client, answer.headers["location"], deadline, poll_s, tally)
+
+
+async def follow(
+    client: httpx.AsyncClient, location: str, deadline: float, poll_s: float, tally: Tally
+) -> str | None:
+    """Poll a run's status every `poll_s` until it is final or the deadline passes.
+
+    Returns the final status, or None if the deadline came first.
+    """
+    while time.monotonic() < deadline:
+        await asyncio.sleep(poll_s)
+        started = time.perf_counter()
+        try:
+            status = await client.get(location)
+        except httpx.TransportError:
+            tally.transport_errors += 1
+            continue
+        tally.status_s.append(time.perf_counter() - started)
+        tally.status_codes[status.status_code] += 1
+        if status.status_code == 200 and (final := status.json()["status"]) in FINAL:
+            tally.finished[final] += 1
+            return str(final)
+    return None
 
 
 async def load(url: str, clients: int, duration_s: float, poll_s: float) -> tuple[Tally, float]:

@@ -47,25 +47,19 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_load import FINAL, _percentile_ms, service, small_scenario
+from api_load import Tally, _percentile_ms, follow, service, small_scenario
 
 SERIES_PER_RUN = 6
 """Sampled series of `small_scenario`: three server metrics and three edges."""
 
 
 @dataclass
-class Submissions:
-    """What the clients did and saw."""
+class Submissions(Tally):
+    """What the clients did and saw, and which submission comes next."""
 
-    total: int
+    total: int = 0
     next_index: int = 0
     accepted: list[str] = field(default_factory=list)
-    submit_s: list[float] = field(default_factory=list)
-    status_s: list[float] = field(default_factory=list)
-    submit_codes: Counter[int] = field(default_factory=Counter)
-    status_codes: Counter[int] = field(default_factory=Counter)
-    seen_final: Counter[str] = field(default_factory=Counter)
-    transport_errors: int = 0
     last_final_at: float = 0.0
 
     def take(self) -> int | None:
@@ -92,22 +86,9 @@ async def client_loop(
         if answer.status_code != 202:
             continue
         runs.accepted.append(answer.json()["id"])
-        location = answer.headers["location"]
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            await asyncio.sleep(poll_s)
-            started = time.perf_counter()
-            try:
-                status = await client.get(location)
-            except httpx.TransportError:
-                runs.transport_errors += 1
-                continue
-            runs.status_s.append(time.perf_counter() - started)
-            runs.status_codes[status.status_code] += 1
-            if status.status_code == 200 and status.json()["status"] in FINAL:
-                runs.seen_final[status.json()["status"]] += 1
-                runs.last_final_at = time.monotonic()
-                break
+        if await follow(client, answer.headers["location"], deadline, poll_s, runs):
+            runs.last_final_at = time.monotonic()
 
 
 async def submit_all(
