@@ -6,12 +6,20 @@ Each client loops for the whole duration: it submits a small scenario
 the API sees a steady mix of submissions and status reads, and the workers
 a steady stream of runs. At the end it prints accepted runs per second,
 finished runs per second, and the p50 / p99 latency of the submit and status
-endpoints as the clients measured them (HTTP round trip on loopback).
+endpoints as the clients measured them (HTTP round trip on loopback). The
+clients start one after another over `--ramp-up` seconds, as users arrive,
+rather than all in the same millisecond, and every request from the first
+on is counted.
+
+The load generator shares the machine with what it measures, so it is kept
+light: aiohttp (a fraction of httpx's CPU per request), and its own garbage
+collector kept off its startup objects, so that its pauses are not reported
+as the service's.
 
 Without `--url`, it starts the service the way it is deployed: a fresh
 Postgres database (dropped at the end), a Redis queue of its own, `asyncflow
-serve` and `--workers` `asyncflow worker` processes; with `--url` it loads an
-already running service instead.
+serve` (with `--api-processes` processes) and `--workers` `asyncflow worker`
+processes; with `--url` it loads an already running service instead.
 
     python benchmarks/api_load.py [--clients 50] [--duration 60] [--workers 2]
     python benchmarks/api_load.py --url http://127.0.0.1:8000 --duration 30
@@ -25,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -35,11 +44,12 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import httpx
 import numpy as np
@@ -103,32 +113,62 @@ class Tally:
     transport_errors: int = 0
 
 
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+"""What a request raises when no answer came back."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer, its body read whole."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def open_client(url: str, clients: int) -> aiohttp.ClientSession:
+    """One connection per client to `url`, kept alive; a minute at most per request."""
+    return aiohttp.ClientSession(
+        base_url=url,
+        connector=aiohttp.TCPConnector(limit=clients),
+        timeout=aiohttp.ClientTimeout(total=60),
+    )
+
+
+async def fetch(client: aiohttp.ClientSession, method: str, path: str, **kwargs: Any) -> Answer:
+    """One request; raises one of `TRANSPORT_ERRORS` if no answer came back."""
+    async with client.request(method, path, **kwargs) as response:
+        return Answer(response.status, response.headers, await response.read())
+
+
 async def client_loop(
-    client: httpx.AsyncClient, number: int, deadline: float, poll_s: float, tally: Tally
+    client: aiohttp.ClientSession, number: int, deadline: float, poll_s: float, tally: Tally
 ) -> None:
     """Submit, poll until finished, repeat until the deadline."""
     sequence = 0
     while time.monotonic() < deadline:
         sequence += 1
+        scenario = small_scenario(number * 1_000_000 + sequence)
         started = time.perf_counter()
         try:
-            answer = await client.post(
-                "/api/v1/simulations", json=small_scenario(number * 1_000_000 + sequence)
-            )
-        except httpx.TransportError:
+            answer = await fetch(client, "POST", "/api/v1/simulations", json=scenario)
+        except TRANSPORT_ERRORS:
             tally.transport_errors += 1
             await asyncio.sleep(poll_s)
             continue
         tally.submit_s.append(time.perf_counter() - started)
-        tally.submit_codes[answer.status_code] += 1
-        if answer.status_code != 202:
+        tally.submit_codes[answer.status] += 1
+        if answer.status != 202:
             await asyncio.sleep(poll_s)
             continue
         await follow(client, answer.headers["location"], deadline, poll_s, tally)
 
 
 async def follow(
-    client: httpx.AsyncClient, location: str, deadline: float, poll_s: float, tally: Tally
+    client: aiohttp.ClientSession, location: str, deadline: float, poll_s: float, tally: Tally
 ) -> str | None:
     """Poll a run's status every `poll_s` until it is final or the deadline passes.
 
@@ -138,27 +178,51 @@ async def follow(
         await asyncio.sleep(poll_s)
         started = time.perf_counter()
         try:
-            status = await client.get(location)
-        except httpx.TransportError:
+            status = await fetch(client, "GET", location)
+        except TRANSPORT_ERRORS:
             tally.transport_errors += 1
             continue
         tally.status_s.append(time.perf_counter() - started)
-        tally.status_codes[status.status_code] += 1
-        if status.status_code == 200 and (final := status.json()["status"]) in FINAL:
+        tally.status_codes[status.status] += 1
+        if status.status == 200 and (final := status.json()["status"]) in FINAL:
             tally.finished[final] += 1
             return str(final)
     return None
 
 
-async def load(url: str, clients: int, duration_s: float, poll_s: float) -> tuple[Tally, float]:
-    """Run `clients` client loops against `url` for `duration_s`; returns the tally and the time."""
+def keep_collector_off_startup_objects() -> None:
+    """Spare the load generator full collections of everything it imported.
+
+    They take a few hundred milliseconds here, during which no answer is
+    read; the clients would report that pause as the service's latency.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+async def staggered(delay_s: float, work: Any) -> Any:
+    """`work` (a coroutine) after `delay_s` seconds."""
+    await asyncio.sleep(delay_s)
+    return await work
+
+
+async def load(
+    url: str, clients: int, duration_s: float, poll_s: float, ramp_up_s: float
+) -> tuple[Tally, float]:
+    """Run `clients` client loops against `url` for `duration_s`; returns the tally and the time.
+
+    Client n starts n x `ramp_up_s` / `clients` seconds after the first.
+    """
     tally = Tally()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+    keep_collector_off_startup_objects()
+    async with open_client(url, clients) as client:
         started = time.monotonic()
         deadline = started + duration_s
         await asyncio.gather(
-            *(client_loop(client, n, deadline, poll_s, tally) for n in range(clients))
+            *(
+                staggered(n * ramp_up_s / clients, client_loop(client, n, deadline, poll_s, tally))
+                for n in range(clients)
+            )
         )
         elapsed = time.monotonic() - started
     return tally, elapsed
@@ -263,11 +327,13 @@ def service(
     logs: Path,
     database_name: str | None = None,
     extra_env: dict[str, str] | None = None,
+    api_processes: int = 1,
 ) -> Iterator[str]:
     """A fresh database, a queue, the API and `workers` workers; yields the API's URL.
 
     The database is `database_name` (default: a random name) on the server of
-    `postgres_dsn`; `extra_env` adds ASYNCFLOW_* settings for every process.
+    `postgres_dsn`; `extra_env` adds ASYNCFLOW_* settings for every process;
+    the API runs as `api_processes` processes.
     """
     name = database_name or f"asyncflow_bench_{uuid.uuid4().hex[:12]}"
     queue = name
@@ -294,11 +360,8 @@ def service(
             )
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = _start(
-            [str(ASYNCFLOW), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env,
-            logs / "api.log",
-        )
+        serve = [str(ASYNCFLOW), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        server = _start([*serve, "--processes", str(api_processes)], env, logs / "api.log")
         processes.append(server)
         _wait_until_up(url, server)
         yield url
@@ -323,7 +386,13 @@ def main() -> None:
     parser.add_argument(
         "--poll-interval", type=float, default=0.2, help="Seconds between two status reads."
     )
+    parser.add_argument(
+        "--ramp-up", type=float, default=2.0, help="Seconds over which the clients start."
+    )
     parser.add_argument("--workers", type=int, default=2, help="Worker processes to start.")
+    parser.add_argument(
+        "--api-processes", type=int, default=1, help="Processes of `asyncflow serve`."
+    )
     parser.add_argument(
         "--postgres-dsn",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
@@ -335,17 +404,26 @@ def main() -> None:
 
     if args.url:
         tally, elapsed = asyncio.run(
-            load(args.url, args.clients, args.duration, args.poll_interval)
+            load(args.url, args.clients, args.duration, args.poll_interval, args.ramp_up)
         )
         figures = report(tally, elapsed, args.clients, "workers of the running service")
     else:
         with (
             tempfile.TemporaryDirectory(prefix="asyncflow-load-") as logs,
-            service(args.postgres_dsn, args.redis_url, args.workers, Path(logs)) as url,
+            service(
+                args.postgres_dsn,
+                args.redis_url,
+                args.workers,
+                Path(logs),
+                api_processes=args.api_processes,
+            ) as url,
         ):
-            print(f"service at {url}: {args.workers} workers, Postgres and Redis; loading...")
-            tally, elapsed = asyncio.run(load(url, args.clients, args.duration, args.poll_interval))
-            figures = report(tally, elapsed, args.clients, f"{args.workers} workers")
+            shape = f"{args.api_processes} API process(es), {args.workers} workers"
+            print(f"service at {url}: {shape}, Postgres and Redis; loading...")
+            tally, elapsed = asyncio.run(
+                load(url, args.clients, args.duration, args.poll_interval, args.ramp_up)
+            )
+            figures = report(tally, elapsed, args.clients, shape)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
 

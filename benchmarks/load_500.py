@@ -43,11 +43,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_load import Tally, _percentile_ms, follow, service, small_scenario
+from api_load import (
+    TRANSPORT_ERRORS,
+    Tally,
+    _percentile_ms,
+    fetch,
+    follow,
+    keep_collector_off_startup_objects,
+    open_client,
+    service,
+    small_scenario,
+)
 
 SERIES_PER_RUN = 6
 """Sampled series of `small_scenario`: three server metrics and three edges."""
@@ -71,19 +81,20 @@ class Submissions(Tally):
 
 
 async def client_loop(
-    client: httpx.AsyncClient, runs: Submissions, poll_s: float, timeout_s: float
+    client: aiohttp.ClientSession, runs: Submissions, poll_s: float, timeout_s: float
 ) -> None:
     """Submit the next run, follow it until it is final, repeat until none is left."""
     while (index := runs.take()) is not None:
+        scenario = small_scenario(index)
         started = time.perf_counter()
         try:
-            answer = await client.post("/api/v1/simulations", json=small_scenario(index))
-        except httpx.TransportError:
+            answer = await fetch(client, "POST", "/api/v1/simulations", json=scenario)
+        except TRANSPORT_ERRORS:
             runs.transport_errors += 1
             continue
         runs.submit_s.append(time.perf_counter() - started)
-        runs.submit_codes[answer.status_code] += 1
-        if answer.status_code != 202:
+        runs.submit_codes[answer.status] += 1
+        if answer.status != 202:
             continue
         runs.accepted.append(answer.json()["id"])
         deadline = time.monotonic() + timeout_s
@@ -96,8 +107,8 @@ async def submit_all(
 ) -> tuple[Submissions, float]:
     """All submissions, followed to the end; returns them and the seconds they took."""
     runs = Submissions(total=total)
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+    keep_collector_off_startup_objects()
+    async with open_client(url, clients) as client:
         started = time.monotonic()
         await asyncio.gather(
             *(client_loop(client, runs, poll_s, timeout_s) for _ in range(clients))

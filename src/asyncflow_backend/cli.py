@@ -127,13 +127,50 @@ def _write_plots(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            "-p",
+            min=1,
+            help="API processes sharing the port; more than one needs ASYNCFLOW_REDIS_URL.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the REST API (docs at /docs), configured by ASYNCFLOW_* variables."""
     import uvicorn
 
     from asyncflow_backend.api import create_app
+    from asyncflow_backend.config.settings import get_settings
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    if processes == 1:
+        uvicorn.run(create_app(), host=host, port=port, log_level="info")
+        return
+    settings = get_settings()
+    if settings.redis_url is None:
+        # Each process would keep a local pool of its own, and each pool would
+        # also resume the runs the others hold after a restart.
+        errors.print(
+            "--processes above 1 needs ASYNCFLOW_REDIS_URL: without Redis each API process "
+            "runs jobs in a local pool of its own. Set it and start `asyncflow worker`s, "
+            "or serve with one process."
+        )
+        raise typer.Exit(INVALID_INPUT)
+    from sqlalchemy.engine import make_url
+
+    from asyncflow_backend.db.migrate import upgrade
+
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        # Migrate once here rather than in each process at the same moment.
+        upgrade(settings.database_url)
+    uvicorn.run(
+        "asyncflow_backend.api:create_app",
+        factory=True,
+        workers=processes,
+        host=host,
+        port=port,
+        log_level="info",
+    )
 
 
 @app.command()

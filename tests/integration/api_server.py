@@ -28,12 +28,15 @@ def free_port() -> int:
 class ApiServer:
     """`asyncflow serve` in its own process group, configured by `settings`."""
 
-    def __init__(self, settings: Settings, log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, port: int | None = None, processes: int = 1
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_path.open("ab")
+        serve = [str(ASYNCFLOW), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = subprocess.Popen(
-            [str(ASYNCFLOW), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [*serve, "--processes", str(processes)],
             env={**os.environ, **settings_env(settings)},
             stdout=self.log,
             stderr=subprocess.STDOUT,

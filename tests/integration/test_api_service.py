@@ -1,4 +1,5 @@
-"""The service as deployed: `asyncflow serve` and two `asyncflow worker`s, Postgres and Redis.
+"""The service as deployed: `asyncflow serve --processes 2`, two `asyncflow worker`s,
+Postgres and Redis.
 
 Everything goes through HTTP to a real uvicorn process; runs are executed
 by the worker processes from the Redis queue.
@@ -16,7 +17,7 @@ import pytest
 import redis
 import yaml
 from api_server import ApiServer, wait_for_status
-from run_support import ASYNCFLOW, LONG_RUN, WorkerProcess, make_scenario
+from run_support import ASYNCFLOW, LONG_RUN, WorkerProcess, group_pids, make_scenario
 
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.migrate import upgrade
@@ -45,18 +46,24 @@ def settings(postgres_database: Callable[[], str], redis_url: str) -> Iterator[S
 
 
 @pytest.fixture(scope="module")
-def api(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    """The API and two single-process workers, stopped after the module."""
+def server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The API as two processes sharing its port, and two single-process workers."""
     logs = tmp_path_factory.mktemp("service")
     workers = [WorkerProcess(settings, logs / f"worker-{i}.log") for i in range(2)]
-    server = ApiServer(settings, logs / "api.log")
+    server = ApiServer(settings, logs / "api.log", processes=2)
     try:
-        with server.client() as client:
-            yield client
+        yield server
     finally:
         server.stop()
         for worker in workers:
             worker.stop()
+
+
+@pytest.fixture(scope="module")
+def api(server: ApiServer) -> Iterator[httpx.Client]:
+    """A client of the API, keeping its connection open between requests."""
+    with server.client() as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +225,20 @@ def test_queued_run_results_are_a_409_naming_the_status(api: httpx.Client) -> No
         assert api.post(f"/api/v1/simulations/{run['id']}/cancel").status_code in {200, 202}
     for run in [queued, *busy]:
         wait_for_status(api, run["id"], {"cancelled"}, timeout_s=60)
+
+
+def test_api_processes_answer_alike_on_fresh_connections(
+    server: ApiServer, finished: dict[str, Any]
+) -> None:
+    # Each new connection is accepted by whichever API process takes it first.
+    serving = [
+        pid
+        for pid in group_pids(server.process.pid)
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(serving) == 2, serving
+    for _ in range(20):
+        with httpx.Client(base_url=server.url, timeout=30) as fresh:
+            answer = fresh.get(f"/api/v1/simulations/{finished['id']}")
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["status"] == "succeeded"

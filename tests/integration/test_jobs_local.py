@@ -149,11 +149,11 @@ async def test_stopping_the_api_ends_running_runs_and_queues_them_again(
     assert await dispatcher.ping() is False
 
 
-@pytest.mark.parametrize("nice", [0, 7])
+@pytest.mark.parametrize(("nice", "sched_idle"), [(0, False), (7, True)])
 async def test_pool_processes_run_at_a_lower_priority(
-    database: Database, dispatchers: Callable[..., JobDispatcher], nice: int
+    database: Database, dispatchers: Callable[..., JobDispatcher], nice: int, sched_idle: bool
 ) -> None:
-    dispatcher = dispatchers(worker_nice=nice)
+    dispatcher = dispatchers(worker_nice=nice, worker_sched_idle=sched_idle)
     await dispatcher.start()
     run_id = await _create(database, make_scenario(rate=1000, horizon=200))
     await dispatcher.submit(run_id)
@@ -162,6 +162,8 @@ async def test_pool_processes_run_at_a_lower_priority(
 
     assert child.pid is not None
     assert niceness(child.pid) == min(19, niceness(os.getpid()) + nice)
+    policy = os.SCHED_IDLE if sched_idle else os.sched_getscheduler(os.getpid())
+    assert os.sched_getscheduler(child.pid) == policy
 
 
 async def test_a_killed_pool_process_is_replaced_and_its_run_completes(

@@ -167,6 +167,8 @@ async def test_worker_processes_run_at_a_lower_priority(
     assert len(processes) >= 2  # the command and its worker process
     expected = min(19, niceness(os.getpid()) + Settings().worker_nice)
     assert {niceness(pid) for pid in processes} == {expected}
+    assert Settings().worker_sched_idle
+    assert {os.sched_getscheduler(pid) for pid in processes} == {os.SCHED_IDLE}
     # The worker leads its own session: its session's CPU weight is lowered as well.
     autogroup = Path(f"/proc/{worker.process.pid}/autogroup")
     if autogroup.exists():  # kernels built with CONFIG_SCHED_AUTOGROUP

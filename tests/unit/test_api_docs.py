@@ -29,6 +29,8 @@ def test_every_setting_is_documented_with_its_default() -> None:
         cell = rows[f"{ENV_PREFIX}{name.upper()}"]
         if field.default is None or field.default == ():
             assert cell == "unset", name
+        elif isinstance(field.default, bool):  # as written in the environment
+            assert cell == f"`{str(field.default).lower()}`", name
         else:
             assert cell == f"`{field.default}`", name
 

@@ -5,6 +5,7 @@ invalid input; `run --json` writes the results document; `--seed` replays.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -239,3 +240,21 @@ def test_installed_command_runs_and_replays(scenario_file: Path, tmp_path: Path)
     one, two = (json.loads(out.read_text(encoding="utf-8")) for out in outs)
     SimulationResults.model_validate(one)
     assert without_wall_time(one) == without_wall_time(two)
+
+
+@pytest.mark.parametrize(
+    "command", [["serve", "--processes", "2", "--port", "1"], ["worker", "--processes", "1"]]
+)
+def test_commands_that_need_redis_say_so_without_it(command: list[str]) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "ASYNCFLOW_REDIS_URL"}
+    done = subprocess.run(
+        [*the_console_script(), *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment,
+    )
+    assert done.returncode == INVALID_INPUT, done.stderr
+    assert "ASYNCFLOW_REDIS_URL" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -54,14 +54,13 @@ def get_dispatcher(service: ServiceDep) -> JobDispatcher:
     return service.dispatcher
 
 
-async def get_session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
-    """One database session per request, closed when the request ends.
+async def _closing(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Yield `session`, then close it.
 
     Closing runs after the answer is sent, so it must not raise: if the
     connection died meanwhile, the request has already answered 503 (or
     succeeded before the failure), and the pool discards the dead connection.
     """
-    session = service.database.session()
     try:
         yield session
     finally:
@@ -71,11 +70,32 @@ async def get_session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
             logger.warning("closing a database session failed: %r", exc)
 
 
+async def get_session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
+    """One database session per request, closed when the request ends."""
+    async for session in _closing(service.database.session()):
+        yield session
+
+
+async def get_reader_session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
+    """One read-only session per request (no transaction round trips), closed at the end."""
+    async for session in _closing(service.database.reader()):
+        yield session
+
+
 async def get_repository(session: Annotated[AsyncSession, Depends(get_session)]) -> RunRepository:
     """Runs stored in the request's session."""
+    return RunRepository(session)
+
+
+async def get_reader(
+    session: Annotated[AsyncSession, Depends(get_reader_session)],
+) -> RunRepository:
+    """Runs as stored, for routes that only read them."""
     return RunRepository(session)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DispatcherDep = Annotated[JobDispatcher, Depends(get_dispatcher)]
 RepositoryDep = Annotated[RunRepository, Depends(get_repository)]
+ReaderDep = Annotated[RunRepository, Depends(get_reader)]
+"""A repository for routes that only read: its methods that write must not be called."""

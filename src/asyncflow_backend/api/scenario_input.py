@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import yaml
 from starlette.requests import Request
 
@@ -36,6 +37,11 @@ JSON = "json"
 YAML = "yaml"
 JSON_MEDIA_TYPE = "application/json"
 YAML_MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+INLINE_JSON_BYTES = 16 * 1024
+"""JSON bodies up to this size are checked on the event loop: well under a millisecond of
+work, where a hop to a worker thread costs more in waiting for the GIL. Larger bodies and
+all YAML (a slow parser) are checked in a thread, so they never stall other requests."""
 
 MAX_REPORTED = 50
 """Problems reported at most by the document walk; a broken file should not flood the answer."""
@@ -70,10 +76,22 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+async def receive_scenario(request: Request, limits: ScenarioLimits, max_bytes: int) -> Scenario:
+    """The valid scenario in the request's body, or the 413, 415 or 422 that says why not.
+
+    `max_bytes` bounds the body and, as a count of values, the decoded document.
+    """
+    fmt = body_format(request.headers.get("content-type"))
+    body = await read_body(request, max_bytes)
+    if fmt == JSON and len(body) <= INLINE_JSON_BYTES:
+        return decode_scenario(body, fmt, limits, max_bytes)
+    return await anyio.to_thread.run_sync(decode_scenario, body, fmt, limits, max_bytes)
+
+
 def decode_scenario(body: bytes, fmt: str, limits: ScenarioLimits, max_values: int) -> Scenario:
     """A valid scenario within `limits`, or `ScenarioRejected` listing every problem.
 
-    CPU-bound on large bodies: call it from a worker thread, not the event loop.
+    CPU-bound on large bodies: `receive_scenario` calls it from a worker thread then.
     """
     data = _load(body, fmt)
     problems = document_problems(data, max_values)

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///FILE or "
         "postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB.",
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Database connections the API keeps open (plus up to 10 more at peaks); "
+        "requests beyond them wait for a free one.",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for the job queue and `asyncflow worker` processes; "
@@ -82,6 +89,12 @@ class Settings(BaseSettings):
         le=19,
         description="Added to the CPU niceness of worker processes (local pool and "
         "`asyncflow worker`), so that the API on the same host stays responsive.",
+    )
+    worker_sched_idle: bool = Field(
+        default=True,
+        description="Run worker processes (local pool and `asyncflow worker`) under Linux's "
+        "SCHED_IDLE policy: they get the CPU only when nothing else on the host wants it, "
+        "so the API answers at once even while every core simulates. No effect elsewhere.",
     )
 
     # Access and exposure.

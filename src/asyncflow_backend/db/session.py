@@ -23,27 +23,46 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
-    """An async engine and its session factory for one database URL.
+    """An async engine and its session factories for one database URL.
 
     `session()` returns a new `AsyncSession`; use it as an async context
     manager (`async with database.session() as session:`), which closes it.
     Sessions do not expire objects on commit, so a committed `Run` can be
-    read after its session is gone.
+    read after its session is gone. `reader()` is the same for sessions that
+    only read.
+
+    A server database keeps `pool_size` connections open (and opens up to
+    `MAX_OVERFLOW` more at peaks), so that busy moments do not pay for new
+    connections; each is checked with a ping when it leaves the pool, so
+    connections that a database restart broke are replaced, not used.
     """
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    MAX_OVERFLOW = 10
+
+    def __init__(self, url: str, *, pool_size: int = 5, **engine_options: Any) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if not self.is_sqlite:
             engine_options.setdefault("pool_pre_ping", True)
+            engine_options.setdefault("pool_size", pool_size)
+            engine_options.setdefault("max_overflow", self.MAX_OVERFLOW)
         self.engine = create_async_engine(self.url, **engine_options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Each statement of a reader commits on its own: no BEGIN and ROLLBACK
+        # round trips around a single SELECT. Readers see committed data only.
+        self._readers = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
 
     def session(self) -> AsyncSession:
         """A new session; the caller closes it (best with `async with`)."""
         return self._sessions()
+
+    def reader(self) -> AsyncSession:
+        """A new session for reads only, each statement outside any transaction."""
+        return self._readers()
 
     async def ping(self, timeout_s: float = 5.0) -> bool:
         """True if the database answers a trivial query within `timeout_s`."""

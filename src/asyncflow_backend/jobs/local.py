@@ -75,12 +75,12 @@ class LocalPoolDispatcher:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # Spawned, not forked: a fork of the API would inherit its event loop,
-        # threads and open connections. Niced, so that the API stays responsive.
+        # threads and open connections. At a low CPU priority, so that the API stays responsive.
         return ProcessPoolExecutor(
             max_workers=self.settings.local_workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=lower_priority,
-            initargs=(self.settings.worker_nice,),
+            initargs=(self.settings.worker_nice, self.settings.worker_sched_idle),
         )
 
     async def _resume(self) -> None:

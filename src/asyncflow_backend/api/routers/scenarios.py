@@ -1,6 +1,5 @@
 """/api/v1/scenarios/validate: the submission checks, without storing or running anything."""
 
-import anyio
 from fastapi import APIRouter, Request
 
 from asyncflow_backend.api import openapi
@@ -11,7 +10,7 @@ from asyncflow_backend.api.models import (
     ValidationReport,
 )
 from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
-from asyncflow_backend.api.scenario_input import body_format, decode_scenario, read_body
+from asyncflow_backend.api.scenario_input import receive_scenario
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"], responses=INTERNAL_ERROR)
 
@@ -24,11 +23,7 @@ router = APIRouter(prefix="/scenarios", tags=["scenarios"], responses=INTERNAL_E
 )
 async def validate_scenario(request: Request, settings: SettingsDep) -> ValidationReport:
     """Run every check `POST /api/v1/simulations` runs, limits included, and summarise."""
-    fmt = body_format(request.headers.get("content-type"))
-    body = await read_body(request, settings.max_body_bytes)
-    scenario = await anyio.to_thread.run_sync(
-        decode_scenario, body, fmt, settings.limits(), settings.max_body_bytes
-    )
+    scenario = await receive_scenario(request, settings.limits(), settings.max_body_bytes)
     nodes = scenario.topology_graph.nodes
     return ValidationReport(
         summary=ScenarioSummary(

@@ -8,7 +8,12 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from asyncflow_backend.api import openapi
 from asyncflow_backend.api.auth import OwnerDep
-from asyncflow_backend.api.dependencies import DispatcherDep, RepositoryDep, SettingsDep
+from asyncflow_backend.api.dependencies import (
+    DispatcherDep,
+    ReaderDep,
+    RepositoryDep,
+    SettingsDep,
+)
 from asyncflow_backend.api.errors import (
     COMMON_RESPONSES,
     RunNotFound,
@@ -24,7 +29,7 @@ from asyncflow_backend.api.models import (
 )
 from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
 from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
-from asyncflow_backend.api.scenario_input import body_format, decode_scenario, read_body
+from asyncflow_backend.api.scenario_input import receive_scenario
 from asyncflow_backend.api.views import results_document, run_path, run_view, series_window
 from asyncflow_backend.config.constants import SampledMetric
 from asyncflow_backend.db.models import Run
@@ -118,11 +123,7 @@ async def submit_simulation(
     Nothing invalid is stored or queued. Without a `seed` here or in the
     scenario, one is drawn now and reported, so every run can be replayed.
     """
-    fmt = body_format(request.headers.get("content-type"))
-    body = await read_body(request, settings.max_body_bytes)
-    scenario = await anyio.to_thread.run_sync(
-        decode_scenario, body, fmt, settings.limits(), settings.max_body_bytes
-    )
+    scenario = await receive_scenario(request, settings.limits(), settings.max_body_bytes)
     if seed is None:
         seed = scenario.seed if scenario.seed is not None else draw_seed()
     run = await repository.create(scenario.model_dump(mode="json"), seed=seed, owner=owner)
@@ -142,7 +143,7 @@ async def submit_simulation(
     summary="List runs, newest first",
 )
 async def list_simulations(
-    repository: RepositoryDep,
+    repository: ReaderDep,
     owner: OwnerDep,
     status_filter: Annotated[
         RunStatus | None, Query(alias="status", description="Only runs in this status.")
@@ -160,7 +161,7 @@ async def list_simulations(
 
 
 @router.get("/{run_id}", summary="Status of a run", responses=NOT_FOUND)
-async def get_simulation(run_id: RunId, repository: RepositoryDep, owner: OwnerDep) -> RunView:
+async def get_simulation(run_id: RunId, repository: ReaderDep, owner: OwnerDep) -> RunView:
     """Status, progress (simulated time done / horizon), timestamps, error and seed."""
     return run_view(await _find(repository, run_id, owner))
 
@@ -183,7 +184,7 @@ def _conflict(run: Run, wanted: str) -> RunStateConflict:
 )
 async def get_results(
     run_id: RunId,
-    repository: RepositoryDep,
+    repository: ReaderDep,
     owner: OwnerDep,
     max_points: MaxPoints = MAX_POINTS_DEFAULT,
 ) -> SimulationResults:
@@ -215,7 +216,7 @@ async def get_results(
 )
 async def get_timeseries(
     run_id: RunId,
-    repository: RepositoryDep,
+    repository: ReaderDep,
     owner: OwnerDep,
     metric: Annotated[SampledMetric | None, Query(description="Only this metric.")] = None,
     component: Annotated[
