@@ -57,6 +57,11 @@ import redis
 
 ASYNCFLOW = Path(sys.executable).with_name("asyncflow")
 FINAL = {"succeeded", "failed", "cancelled"}
+WORKER_PRIORITY = {
+    "idle": {},
+    "nice": {"ASYNCFLOW_WORKER_SCHED_IDLE": "false"},
+}
+"""Settings of the workers' CPU priority that `--worker-priority` chooses between."""
 
 
 def small_scenario(index: int) -> dict[str, Any]:
@@ -391,7 +396,16 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="Worker processes to start.")
     parser.add_argument(
-        "--api-processes", type=int, default=1, help="Processes of `asyncflow serve`."
+        "--api-processes",
+        type=int,
+        default=2,
+        help="Processes of `asyncflow serve` (2, as docker-compose.yml deploys it).",
+    )
+    parser.add_argument(
+        "--worker-priority",
+        choices=["idle", "nice"],
+        default="idle",
+        help="idle: the defaults (nice 10 and SCHED_IDLE); nice: nice 10 only.",
     )
     parser.add_argument(
         "--postgres-dsn",
@@ -415,10 +429,14 @@ def main() -> None:
                 args.redis_url,
                 args.workers,
                 Path(logs),
+                extra_env=WORKER_PRIORITY[args.worker_priority],
                 api_processes=args.api_processes,
             ) as url,
         ):
-            shape = f"{args.api_processes} API process(es), {args.workers} workers"
+            shape = (
+                f"{args.api_processes} API process(es), "
+                f"{args.workers} workers ({args.worker_priority})"
+            )
             print(f"service at {url}: {shape}, Postgres and Redis; loading...")
             tally, elapsed = asyncio.run(
                 load(url, args.clients, args.duration, args.poll_interval, args.ramp_up)

@@ -2,13 +2,15 @@
 
 Starts the deployed shape (`api_load.service`: fresh Postgres database, Redis
 queue, `asyncflow serve`, `--workers` workers with `ASYNCFLOW_WORKER_NICE` =
-`--worker-nice`), submits `--long-runs` runs of seconds each so that every
-worker computes flat out, then `--clients` clients read a run's status, each
+`--worker-nice` and `ASYNCFLOW_WORKER_SCHED_IDLE` = `--worker-sched-idle`),
+submits `--long-runs` runs of seconds each so that every worker computes flat
+out, then `--clients` clients read a run's status, each
 pausing `--interval` seconds between reads, for `--duration` seconds, and it
 prints the reads per second and the p50 / p99 / max of their round trips. Run it
-with `--worker-nice 0` and `10` to see what lowering the workers' priority buys the API.
+with `--worker-nice 0 --worker-sched-idle false` and the defaults to see what lowering
+the workers' priority buys the API.
 
-    python benchmarks/busy_workers_latency.py [--worker-nice 10] [--workers 2]
+    python benchmarks/busy_workers_latency.py [--worker-nice 10] [--worker-sched-idle true]
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-nice", type=int, default=10)
+    parser.add_argument(
+        "--worker-sched-idle", choices=["true", "false"], default="true", help="SCHED_IDLE workers."
+    )
     parser.add_argument("--long-runs", type=int, default=16)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--interval", type=float, default=0.05, help="Pause of each reader.")
@@ -77,12 +82,18 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
 
-    nice = {"ASYNCFLOW_WORKER_NICE": str(args.worker_nice)}
+    priority = {
+        "ASYNCFLOW_WORKER_NICE": str(args.worker_nice),
+        "ASYNCFLOW_WORKER_SCHED_IDLE": args.worker_sched_idle,
+    }
     with (
         tempfile.TemporaryDirectory(prefix="asyncflow-busy-") as logs,
-        service(args.postgres_dsn, args.redis_url, args.workers, Path(logs), None, nice) as url,
+        service(args.postgres_dsn, args.redis_url, args.workers, Path(logs), None, priority) as url,
     ):
-        print(f"service at {url}: {args.workers} workers at nice {args.worker_nice}")
+        print(
+            f"service at {url}: {args.workers} workers at nice {args.worker_nice}, "
+            f"SCHED_IDLE {args.worker_sched_idle}"
+        )
         reads = probe(url, args.long_runs, args.duration, args.interval, args.clients)
         times = np.array(asyncio.run(reads))
     p50, p99 = (float(np.percentile(times, q)) * 1000 for q in (50, 99))

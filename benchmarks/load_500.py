@@ -190,6 +190,12 @@ def main() -> None:
     parser.add_argument(
         "--worker-nice", type=int, default=10, help="ASYNCFLOW_WORKER_NICE of the workers."
     )
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=2,
+        help="Processes of `asyncflow serve` (2, as docker-compose.yml deploys it).",
+    )
     parser.add_argument("--poll-interval", type=float, default=0.2)
     parser.add_argument("--run-timeout", type=float, default=600, help="Seconds to follow a run.")
     parser.add_argument("--url", help="Load this running service instead of starting one.")
@@ -216,10 +222,19 @@ def main() -> None:
         nice = {"ASYNCFLOW_WORKER_NICE": str(args.worker_nice)}
         with (
             tempfile.TemporaryDirectory(prefix="asyncflow-load-") as logs,
-            service(args.postgres_dsn, args.redis_url, args.workers, Path(logs), name, nice) as url,
+            service(
+                args.postgres_dsn,
+                args.redis_url,
+                args.workers,
+                Path(logs),
+                name,
+                nice,
+                api_processes=args.api_processes,
+            ) as url,
         ):
             shape = (
-                f"{args.clients} clients, API + {args.workers} workers (nice {args.worker_nice})"
+                f"{args.clients} clients, {args.api_processes} API process(es) + "
+                f"{args.workers} workers (nice {args.worker_nice})"
             )
             print(f"service at {url}: {shape}, Postgres and Redis; loading...")
             figures = run(url, f"{base}/{name}", shape)

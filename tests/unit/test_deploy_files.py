@@ -111,6 +111,14 @@ def test_compose_has_the_four_services_and_a_one_shot_migration() -> None:
         assert services[name]["healthcheck"]["test"]
 
 
+def test_compose_gives_the_api_the_cpu_before_the_workers() -> None:
+    services = _compose()["services"]
+    # Docker's default weight is 1024; the API keeps it.
+    assert services["worker"]["cpu_shares"] < services["api"].get("cpu_shares", 1024)
+    serve = services["api"]["command"]
+    assert serve[serve.index("--processes") + 1] == "2"
+
+
 def _asyncflow_services() -> list[tuple[str, dict[str, Any]]]:
     return [
         (name, service)
