@@ -1,6 +1,7 @@
 """500 runs from 50 concurrent clients, all waited for, then checked in the database.
 
-Each client takes the next of `--runs` submissions, submits a small scenario
+The clients start one after another over `--ramp-up` seconds. Each takes
+the next of `--runs` submissions, submits a small scenario
 (about 100 simulated requests; `api_load.small_scenario`), polls its status
 every `--poll-interval` seconds until it is final, and takes the next, until
 all are submitted. Then the database is read: every accepted id must be one
@@ -17,9 +18,9 @@ may be there. It prints
 - p50 / p99 of the submit and status round trips, as the clients measured them.
 
 Without `--url` it starts the deployed shape with `api_load.service`: a fresh
-Postgres database, a Redis queue of its own, `asyncflow serve` and
-`--workers` single-process `asyncflow worker`s, with `--worker-nice` as
-`ASYNCFLOW_WORKER_NICE`. With `--url` it loads a running service whose
+Postgres database, a Redis queue of its own, `asyncflow serve` with
+`--api-processes` processes and `--workers` single-process `asyncflow
+worker`s, with `--worker-nice` as `ASYNCFLOW_WORKER_NICE`. With `--url` it loads a running service whose
 database is `--database-url`.
 
     python benchmarks/load_500.py [--runs 500] [--clients 50] [--workers 2] [--worker-nice 10]
@@ -57,6 +58,7 @@ from api_load import (
     open_client,
     service,
     small_scenario,
+    staggered,
 )
 
 SERIES_PER_RUN = 6
@@ -103,15 +105,21 @@ async def client_loop(
 
 
 async def submit_all(
-    url: str, total: int, clients: int, poll_s: float, timeout_s: float
+    url: str, total: int, clients: int, poll_s: float, timeout_s: float, ramp_up_s: float
 ) -> tuple[Submissions, float]:
-    """All submissions, followed to the end; returns them and the seconds they took."""
+    """All submissions, followed to the end; returns them and the seconds they took.
+
+    Client n starts n x `ramp_up_s` / `clients` seconds after the first.
+    """
     runs = Submissions(total=total)
     keep_collector_off_startup_objects()
     async with open_client(url, clients) as client:
         started = time.monotonic()
         await asyncio.gather(
-            *(client_loop(client, runs, poll_s, timeout_s) for _ in range(clients))
+            *(
+                staggered(n * ramp_up_s / clients, client_loop(client, runs, poll_s, timeout_s))
+                for n in range(clients)
+            )
         )
     return runs, max(runs.last_final_at, time.monotonic()) - started
 
@@ -197,6 +205,9 @@ def main() -> None:
         help="Processes of `asyncflow serve` (2, as docker-compose.yml deploys it).",
     )
     parser.add_argument("--poll-interval", type=float, default=0.2)
+    parser.add_argument(
+        "--ramp-up", type=float, default=2.0, help="Seconds over which the clients start."
+    )
     parser.add_argument("--run-timeout", type=float, default=600, help="Seconds to follow a run.")
     parser.add_argument("--url", help="Load this running service instead of starting one.")
     parser.add_argument("--database-url", help="With --url: its database (libpq URL).")
@@ -207,7 +218,9 @@ def main() -> None:
 
     def run(url: str, dsn: str, shape: str) -> dict[str, Any]:
         runs, elapsed = asyncio.run(
-            submit_all(url, args.runs, args.clients, args.poll_interval, args.run_timeout)
+            submit_all(
+                url, args.runs, args.clients, args.poll_interval, args.run_timeout, args.ramp_up
+            )
         )
         checked = asyncio.run(stored(dsn, runs.accepted))
         return report(runs, elapsed, checked, shape)
