@@ -20,8 +20,8 @@ may be there. It prints
 Without `--url` it starts the deployed shape with `api_load.service`: a fresh
 Postgres database, a Redis queue of its own, `asyncflow serve` with
 `--api-processes` processes and `--workers` single-process `asyncflow
-worker`s, with `--worker-nice` as `ASYNCFLOW_WORKER_NICE`. With `--url` it loads a running service whose
-database is `--database-url`.
+worker`s, with `--worker-nice` as `ASYNCFLOW_WORKER_NICE`. With `--url` it
+loads a running service whose database is `--database-url`.
 
     python benchmarks/load_500.py [--runs 500] [--clients 50] [--workers 2] [--worker-nice 10]
     python benchmarks/load_500.py --url http://127.0.0.1:8000 \\

@@ -152,6 +152,15 @@ def test_postgres_stopped_answers_503_and_the_api_recovers_without_restart(
         assert client.get("/ready").status_code == 200
         again = _submit(client, make_scenario(rate=50, horizon=10))
         wait_for_status(client, again, {"succeeded"})
+
+        # A restart that no request saw: the pool still holds connections to the old
+        # server. The first request to meet one may fail; it renews the whole pool.
+        private_postgres.stop()
+        private_postgres.start()
+        first = client.get(f"/api/v1/simulations/{done}")
+        assert first.status_code in {200, 503}, first.text
+        for _ in range(5):
+            assert client.get(f"/api/v1/simulations/{done}").status_code == 200
     assert server.process.poll() is None  # never restarted
 
 

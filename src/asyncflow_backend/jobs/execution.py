@@ -106,7 +106,9 @@ class _DatabaseLoop:
 
     def __init__(self, url: str) -> None:
         self.loop = asyncio.new_event_loop()
-        self.database = Database(url)
+        # A worker writes a few times a second: a ping per checkout costs it
+        # nothing, and spares a run the failed write a stale connection would cause.
+        self.database = Database(url, pool_pre_ping=True)
 
     def call(self, action: Callable[[RunLeases], Awaitable[T]]) -> T:
         """Run `action` with a fresh session and wait for it."""
