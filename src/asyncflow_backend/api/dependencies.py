@@ -76,9 +76,9 @@ async def get_session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_reader_session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
-    """One read-only session per request (no transaction round trips), closed at the end."""
-    async for session in _closing(service.database.reader()):
+async def get_autocommit_session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
+    """One session per request whose statements commit on their own, closed at the end."""
+    async for session in _closing(service.database.autocommit()):
         yield session
 
 
@@ -87,15 +87,17 @@ async def get_repository(session: Annotated[AsyncSession, Depends(get_session)])
     return RunRepository(session)
 
 
-async def get_reader(
-    session: Annotated[AsyncSession, Depends(get_reader_session)],
+async def get_autocommit_repository(
+    session: Annotated[AsyncSession, Depends(get_autocommit_session)],
 ) -> RunRepository:
-    """Runs as stored, for routes that only read them."""
+    """Runs for routes whose reads and writes are each one statement."""
     return RunRepository(session)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DispatcherDep = Annotated[JobDispatcher, Depends(get_dispatcher)]
 RepositoryDep = Annotated[RunRepository, Depends(get_repository)]
-ReaderDep = Annotated[RunRepository, Depends(get_reader)]
-"""A repository for routes that only read: its methods that write must not be called."""
+AutocommitRepositoryDep = Annotated[RunRepository, Depends(get_autocommit_repository)]
+"""Runs for routes that read, or write with one statement (storing a new run): each
+statement commits on its own, which spares two round trips per request. Methods that
+must change several rows together (`request_cancel`) need `RepositoryDep`."""

@@ -28,8 +28,8 @@ class Database:
     `session()` returns a new `AsyncSession`; use it as an async context
     manager (`async with database.session() as session:`), which closes it.
     Sessions do not expire objects on commit, so a committed `Run` can be
-    read after its session is gone. `reader()` is the same for sessions that
-    only read.
+    read after its session is gone. `autocommit()` is the same for work of
+    single statements: reads, and writes that one statement does.
 
     A server database keeps `pool_size` connections open (and opens up to
     `MAX_OVERFLOW` more at peaks), so that busy moments do not pay for new
@@ -53,9 +53,9 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Each statement of a reader commits on its own: no BEGIN and ROLLBACK
-        # round trips around a single SELECT. Readers see committed data only.
-        self._readers = async_sessionmaker(
+        # Each statement commits on its own: no BEGIN and COMMIT (or ROLLBACK)
+        # round trips around a single statement. Reads see committed data only.
+        self._autocommit_sessions = async_sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
 
@@ -63,9 +63,9 @@ class Database:
         """A new session; the caller closes it (best with `async with`)."""
         return self._sessions()
 
-    def reader(self) -> AsyncSession:
-        """A new session for reads only, each statement outside any transaction."""
-        return self._readers()
+    def autocommit(self) -> AsyncSession:
+        """A new session whose statements each commit on their own, in no transaction."""
+        return self._autocommit_sessions()
 
     async def ping(self, timeout_s: float = 5.0) -> bool:
         """True if the database answers a trivial query within `timeout_s`."""

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
 from asyncflow_backend import engine_version
-from asyncflow_backend.api.dependencies import ReaderDep, SettingsDep
+from asyncflow_backend.api.dependencies import AutocommitRepositoryDep, SettingsDep
 from asyncflow_backend.db.models import Run
 from asyncflow_backend.db.repository import RunRepository
 from asyncflow_backend.plots import PLOT_NAMES
@@ -69,7 +69,7 @@ async def index_page(request: Request, settings: SettingsDep) -> HTMLResponse:
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 async def run_page(
-    request: Request, run_id: str, repository: ReaderDep, settings: SettingsDep
+    request: Request, run_id: str, repository: AutocommitRepositoryDep, settings: SettingsDep
 ) -> HTMLResponse:
     """One run: status while it runs, then its summary and interactive charts.
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from asyncflow_backend.api.auth import OwnerDep
-from asyncflow_backend.api.dependencies import ReaderDep
+from asyncflow_backend.api.dependencies import AutocommitRepositoryDep
 from asyncflow_backend.api.errors import COMMON_RESPONSES, ApiError, RunNotFound, RunStateConflict
 from asyncflow_backend.api.models import ErrorResponse, RunConflict
 from asyncflow_backend.db.repository import RunStatus
@@ -67,7 +67,7 @@ async def get_plot(
         str,
         Path(description=f"The chart: one of {', '.join(PLOT_NAMES)}.", examples=["dashboard"]),
     ],
-    repository: ReaderDep,
+    repository: AutocommitRepositoryDep,
     owner: OwnerDep,
     image_format: Annotated[
         Literal["png", "svg"], Query(alias="format", description="Image format.")

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from asyncflow_backend.api import openapi
 from asyncflow_backend.api.auth import OwnerDep
 from asyncflow_backend.api.dependencies import (
+    AutocommitRepositoryDep,
     DispatcherDep,
-    ReaderDep,
     RepositoryDep,
     SettingsDep,
 )
@@ -109,7 +109,7 @@ async def submit_simulation(
     request: Request,
     response: Response,
     settings: SettingsDep,
-    repository: RepositoryDep,
+    repository: AutocommitRepositoryDep,
     dispatcher: DispatcherDep,
     owner: OwnerDep,
     _quota: SubmissionQuota,
@@ -143,7 +143,7 @@ async def submit_simulation(
     summary="List runs, newest first",
 )
 async def list_simulations(
-    repository: ReaderDep,
+    repository: AutocommitRepositoryDep,
     owner: OwnerDep,
     status_filter: Annotated[
         RunStatus | None, Query(alias="status", description="Only runs in this status.")
@@ -161,7 +161,9 @@ async def list_simulations(
 
 
 @router.get("/{run_id}", summary="Status of a run", responses=NOT_FOUND)
-async def get_simulation(run_id: RunId, repository: ReaderDep, owner: OwnerDep) -> RunView:
+async def get_simulation(
+    run_id: RunId, repository: AutocommitRepositoryDep, owner: OwnerDep
+) -> RunView:
     """Status, progress (simulated time done / horizon), timestamps, error and seed."""
     return run_view(await _find(repository, run_id, owner))
 
@@ -184,7 +186,7 @@ def _conflict(run: Run, wanted: str) -> RunStateConflict:
 )
 async def get_results(
     run_id: RunId,
-    repository: ReaderDep,
+    repository: AutocommitRepositoryDep,
     owner: OwnerDep,
     max_points: MaxPoints = MAX_POINTS_DEFAULT,
 ) -> SimulationResults:
@@ -216,7 +218,7 @@ async def get_results(
 )
 async def get_timeseries(
     run_id: RunId,
-    repository: ReaderDep,
+    repository: AutocommitRepositoryDep,
     owner: OwnerDep,
     metric: Annotated[SampledMetric | None, Query(description="Only this metric.")] = None,
     component: Annotated[
