@@ -297,13 +297,17 @@ def test_with_api_keys_the_page_works_once_a_key_is_pasted(
     with page.expect_navigation():
         page.click("#api-key-form button")
     assert page.evaluate("sessionStorage.getItem('asyncflow.apiKey')") == api_key
-    page.fill("#scenario", yaml.safe_dump(SMALL_SCENARIO, sort_keys=False))
+    page.fill("#scenario", yaml.safe_dump(scenario(), sort_keys=False))
     page.click("#submit")
     page.wait_for_url(re.compile(r"/runs/[0-9a-f]{32}$"))
     page.wait_for_selector("body:not([data-state='waiting'])", timeout=RUN_TIMEOUT_MS)
 
     assert page.evaluate("document.body.dataset.state") == "ready"
     assert page.inner_text("#run-status") == "succeeded"
+    # The run's scenario, read with the key, gives the events to list and shade.
+    assert "slow-link" in page.inner_text("#events-list")
+    inside = pixel_at(page, "throughput", (SPIKE["start"] + SPIKE["end"]) / 2, 0.03)
+    assert inside[0] > inside[2] + 20, inside
     run_id = page.url.rsplit("/", 1)[1]
     assert httpx.get(f"{keyed_server}/api/v1/simulations/{run_id}").status_code == 401
     screenshot(page, tmp_path, "keyed-run")

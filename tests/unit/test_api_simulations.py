@@ -87,6 +87,25 @@ async def test_results_are_the_whole_document(
     assert len(ram) == 600  # t = 0, 0.1, ..., 59.9: every sample when under max_points
 
 
+async def test_the_scenario_reads_back_as_accepted_and_replays_the_run(
+    client: httpx.AsyncClient, finished: dict[str, Any]
+) -> None:
+    answer = await client.get(f"/api/v1/simulations/{finished['id']}/scenario")
+    assert answer.status_code == 200
+    scenario = answer.json()
+    assert scenario["topology_graph"]["nodes"]["servers"][0]["id"] == "api-1"
+    # As accepted: what was sent, with the defaults filled in.
+    assert SMALL_SCENARIO["sim_settings"].items() <= scenario["sim_settings"].items()
+    assert "enabled_sample_metrics" in scenario["sim_settings"]
+
+    replay = await client.post("/api/v1/simulations", json=scenario)
+    assert replay.status_code == 202, replay.text
+    again = await wait_for(client, replay.json()["id"], {"succeeded"})
+    first = (await client.get(f"/api/v1/simulations/{finished['id']}/results")).json()
+    second = (await client.get(f"/api/v1/simulations/{again['id']}/results")).json()
+    assert first["latency"] == second["latency"]
+
+
 async def test_results_average_long_series_into_max_points_buckets(
     client: httpx.AsyncClient, finished: dict[str, Any]
 ) -> None:
@@ -279,6 +298,7 @@ async def test_unknown_runs_are_404_everywhere(client: httpx.AsyncClient, run_id
         ("GET", base),
         ("GET", f"{base}/results"),
         ("GET", f"{base}/timeseries"),
+        ("GET", f"{base}/scenario"),
         ("POST", f"{base}/cancel"),
         ("DELETE", base),
     ]:

@@ -222,26 +222,20 @@ async def test_without_examples_the_built_in_scenario_is_pre_filled(
     assert "rqs_input:" in page.texts["scenario"]
 
 
-async def test_run_page_carries_the_run_and_its_events(
+async def test_run_page_carries_the_run_and_its_scripts_read_the_events(
     client: httpx.AsyncClient, run_id: str
 ) -> None:
     page = await get_page(client, f"/runs/{run_id}")
     config = page.config()
     assert config["runId"] == run_id
-    assert config["events"] == [
-        {
-            "id": "slow-link",
-            "target": "browser-api-1",
-            "kind": "spike",
-            "start": 2.0,
-            "end": 4.0,
-            "spikeS": 0.05,
-        }
-    ]
     assert config["plots"] == list(PLOT_NAMES)
-    assert config["samplePeriodS"] == 0.1
     assert page.by_id("charts")[0] == "div"
     assert page.by_id("run-status")[0] == "span"
+    # The events to shade and the raw sample period come from the run's scenario,
+    # which the page's script reads through the API (with the key, when keys are on).
+    scenario = (await client.get(f"/api/v1/simulations/{run_id}/scenario")).json()
+    assert [event["event_id"] for event in scenario["events"]] == ["slow-link"]
+    assert scenario["sim_settings"]["sample_period_s"] == 0.1
 
 
 async def test_run_page_accepts_the_dashed_id(client: httpx.AsyncClient, run_id: str) -> None:

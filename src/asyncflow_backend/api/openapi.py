@@ -99,6 +99,17 @@ SCENARIO_BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
 """The answers of an endpoint that reads a scenario body, besides its success."""
 
 
+SCENARIO_RESPONSE: dict[int | str, dict[str, Any]] = {
+    status.HTTP_200_OK: {
+        "description": "The scenario as it was accepted, its defaults filled in.",
+        "content": {
+            "application/json": {"schema": {"$ref": COMPONENTS_REF.format(model="Scenario")}}
+        },
+    }
+}
+"""The answer of an endpoint that returns a stored scenario: the schema a submission takes."""
+
+
 def _add_scenario_schemas(document: dict[str, Any]) -> None:
     schema = Scenario.model_json_schema(ref_template=COMPONENTS_REF)
     definitions = schema.pop("$defs", {})

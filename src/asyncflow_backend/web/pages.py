@@ -10,7 +10,6 @@ passed in `application/json` blocks, which browsers never execute.
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -20,10 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from asyncflow_backend import engine_version
 from asyncflow_backend.api.dependencies import AutocommitRepositoryDep, SettingsDep
-from asyncflow_backend.db.models import Run
-from asyncflow_backend.db.repository import RunRepository
 from asyncflow_backend.plots import PLOT_NAMES
-from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.web.examples import load_examples
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -73,81 +69,39 @@ async def run_page(
 ) -> HTMLResponse:
     """One run: status while it runs, then its summary and interactive charts.
 
-    With API keys configured, a page request carries no key, so the page is
-    rendered from the id alone and its scripts read the run with the key
-    pasted in the page; the events shading and the raw sample period, which
-    come from the stored scenario, are then left out.
+    The page's scripts read the run, its results and its scenario (for the
+    injected events) through the API. With API keys configured, a page
+    request carries no key, so the page is rendered from the id alone and its
+    scripts use the key pasted in the page.
     """
-    if settings.api_keys:
-        return _keyed_run_page(request, run_id)
-    run = await _find_run(repository, run_id)
-    if run is None:
+    key = _run_key(run_id)
+    keyed = bool(settings.api_keys)
+    if key is None or (not keyed and await repository.get(key) is None):
         return templates.TemplateResponse(
-            request, "not_found.html", {"run_id": run_id}, status_code=404
+            request,
+            "not_found.html",
+            {"run_id": run_id, "api_key_required": keyed},
+            status_code=404,
         )
     return templates.TemplateResponse(
         request,
         "run.html",
         {
-            "run_id": run.id,
-            "config": {
-                "runId": run.id,
-                "events": _events(run),
-                "plots": list(PLOT_NAMES),
-                "maxPoints": RESULTS_MAX_POINTS,
-                "samplePeriodS": run.scenario.get("sim_settings", {}).get("sample_period_s"),
-                "pollMs": RUNS_POLL_MS,
-            },
-        },
-    )
-
-
-def _keyed_run_page(request: Request, run_id: str) -> HTMLResponse:
-    try:
-        key = uuid.UUID(run_id).hex
-    except ValueError:
-        return templates.TemplateResponse(
-            request, "not_found.html", {"run_id": run_id, "api_key_required": True}, 404
-        )
-    return templates.TemplateResponse(
-        request,
-        "run.html",
-        {
-            "api_key_required": True,
+            "api_key_required": keyed,
             "run_id": key,
             "config": {
                 "runId": key,
-                "events": [],
                 "plots": list(PLOT_NAMES),
                 "maxPoints": RESULTS_MAX_POINTS,
-                "samplePeriodS": None,
                 "pollMs": RUNS_POLL_MS,
             },
         },
     )
 
 
-async def _find_run(repository: RunRepository, run_id: str) -> Run | None:
+def _run_key(run_id: str) -> str | None:
+    """The stored form of a run id (32 hex digits), None if it is not one."""
     try:
-        key = uuid.UUID(run_id).hex
+        return uuid.UUID(run_id).hex
     except ValueError:
         return None
-    return await repository.get(key)
-
-
-def _events(run: Run) -> list[dict[str, Any]]:
-    """The scenario's injected events as windows the charts shade."""
-    windows = []
-    for raw in run.scenario.get("events") or ():
-        event = EventInjection.model_validate(raw)
-        windows.append(
-            {
-                "id": event.event_id,
-                "target": event.target_id,
-                "kind": "outage" if event.is_outage else "spike",
-                "start": event.start.t_start,
-                "end": event.end.t_end,
-                "spikeS": event.start.spike_s,
-            }
-        )
-    return windows

@@ -168,6 +168,21 @@ async def get_simulation(
     return run_view(await _find(repository, run_id, owner))
 
 
+@router.get(
+    "/{run_id}/scenario",
+    summary="The scenario of a run",
+    response_model=None,
+    responses={**openapi.SCENARIO_RESPONSE, **NOT_FOUND},
+)
+async def get_scenario(
+    run_id: RunId, repository: AutocommitRepositoryDep, owner: OwnerDep
+) -> dict[str, Any]:
+    """The scenario as it was accepted, in any status: with the run's `seed`,
+    `asyncflow run` replays it."""
+    run = await _find(repository, run_id, owner)
+    return run.scenario
+
+
 def _conflict(run: Run, wanted: str) -> RunStateConflict:
     state = RunStatus(run.status)
     return RunStateConflict(state, f"run {run.id} has status {state.value}; {wanted}")

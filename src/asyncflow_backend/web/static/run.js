@@ -10,7 +10,9 @@
   const AF = window.AsyncFlow;
   const config = AF.pageConfig();
   const runId = config.runId;
-  const events = config.events || [];
+  // From the scenario the run was accepted with (readScenario).
+  let events = [];
+  let samplePeriodS = null;
 
   const statusBadge = document.getElementById("run-status");
   const progress = document.getElementById("run-progress");
@@ -145,6 +147,22 @@
     }));
   }
 
+  /* The injected events, as the windows the charts shade, and the raw sample period.
+   * Without them the charts are still drawn, unshaded. */
+  async function readScenario() {
+    const answer = await AF.api("GET", AF.runUrl(runId) + "/scenario");
+    if (!answer.ok) return;
+    samplePeriodS = answer.data.sim_settings.sample_period_s;
+    events = (answer.data.events || []).map((ev) => ({
+      id: ev.event_id,
+      target: ev.target_id,
+      kind: ev.start.kind === "server_down" ? "outage" : "spike",
+      start: ev.start.t_start,
+      end: ev.end.t_end,
+      spikeS: ev.start.spike_s,
+    }));
+  }
+
   function showEvents() {
     const list = document.getElementById("events-list");
     list.replaceChildren();
@@ -167,6 +185,7 @@
       return;
     }
     const results = answer.data;
+    await readScenario();
     document.getElementById("results").hidden = false;
     document.getElementById("results-link").hidden = false;
     document.getElementById("dashboard-link").hidden = false;
@@ -177,7 +196,7 @@
       id: runId,
       results: results,
       events: events,
-      rawPeriod: config.samplePeriodS,
+      rawPeriod: samplePeriodS,
       plotUrl: plotUrl,
     });
     document.body.dataset.state = "ready";
