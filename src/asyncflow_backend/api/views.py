@@ -1,12 +1,15 @@
-"""Stored runs turned into the documents the API answers with."""
+"""Stored runs as the API finds them by id and the documents it answers with."""
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from asyncflow_backend.api.errors import RunNotFound
 from asyncflow_backend.api.models import RunLinks, RunView, SeriesView
 from asyncflow_backend.db.models import Run, RunSeries
+from asyncflow_backend.db.repository import RunRepository
 from asyncflow_backend.metrics.downsampling import bucket_means, bucket_stride, lttb
 from asyncflow_backend.schemas.results import SimulationResults
 
@@ -16,6 +19,24 @@ API_PREFIX = "/api/v1"
 def run_path(run_id: object) -> str:
     """Where a run's status lives; also the `Location` of a submitted run."""
     return f"{API_PREFIX}/simulations/{run_id}"
+
+
+def run_key(run_id: str) -> str | None:
+    """The stored form of a run id, 32 hex digits (the dashed UUID form is accepted
+    too), or None if `run_id` is not an id at all."""
+    try:
+        return uuid.UUID(run_id).hex
+    except ValueError:
+        return None
+
+
+async def find_run(repository: RunRepository, run_id: str, owner: str | None) -> Run:
+    """The run, if it exists and the caller owns it; another key's run is "not found" too."""
+    key = run_key(run_id)
+    run = await repository.get(key, owner=owner) if key is not None else None
+    if run is None:
+        raise RunNotFound(run_id)
+    return run
 
 
 def run_view(run: Run) -> RunView:

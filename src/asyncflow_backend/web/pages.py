@@ -8,7 +8,6 @@ holds inline script code or inline styles, so a strict Content-Security-Policy
 passed in `application/json` blocks, which browsers never execute.
 """
 
-import uuid
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -19,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from asyncflow_backend import engine_version
 from asyncflow_backend.api.dependencies import AutocommitRepositoryDep, SettingsDep
+from asyncflow_backend.api.views import run_key
 from asyncflow_backend.plots import PLOT_NAMES
 from asyncflow_backend.web.examples import load_examples
 
@@ -74,7 +74,7 @@ async def run_page(
     request carries no key, so the page is rendered from the id alone and its
     scripts use the key pasted in the page.
     """
-    key = _run_key(run_id)
+    key = run_key(run_id)
     keyed = bool(settings.api_keys)
     if key is None or (not keyed and await repository.get(key) is None):
         return templates.TemplateResponse(
@@ -97,11 +97,3 @@ async def run_page(
             },
         },
     )
-
-
-def _run_key(run_id: str) -> str | None:
-    """The stored form of a run id (32 hex digits), None if it is not one."""
-    try:
-        return uuid.UUID(run_id).hex
-    except ValueError:
-        return None

@@ -6,7 +6,6 @@ events shaded. Rendering takes tens of milliseconds of CPU, so it runs in a
 worker thread and never blocks the event loop.
 """
 
-import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -14,8 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from asyncflow_backend.api.auth import OwnerDep
 from asyncflow_backend.api.dependencies import AutocommitRepositoryDep
-from asyncflow_backend.api.errors import COMMON_RESPONSES, ApiError, RunNotFound, RunStateConflict
+from asyncflow_backend.api.errors import COMMON_RESPONSES, ApiError, RunStateConflict
 from asyncflow_backend.api.models import ErrorResponse, RunConflict
+from asyncflow_backend.api.views import find_run
 from asyncflow_backend.db.repository import RunStatus
 from asyncflow_backend.plots import PLOT_NAMES, render_plot
 from asyncflow_backend.schemas.events import EventInjection
@@ -79,13 +79,7 @@ async def get_plot(
     histogram, throughput per second, the ready and I/O queues, RAM and the
     edges' open connections.
     """
-    try:
-        key = uuid.UUID(run_id).hex
-    except ValueError:
-        raise RunNotFound(run_id) from None
-    run = await repository.get(key, owner=owner)
-    if run is None:
-        raise RunNotFound(run_id)
+    run = await find_run(repository, run_id, owner)
     if name not in PLOT_NAMES:
         raise PlotNotFound(name)
     state = RunStatus(run.status)

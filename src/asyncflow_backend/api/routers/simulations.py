@@ -1,6 +1,5 @@
 """/api/v1/simulations: submit runs, follow them, read their results, cancel them."""
 
-import uuid
 from typing import Annotated, Any
 
 import anyio
@@ -30,7 +29,14 @@ from asyncflow_backend.api.models import (
 from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
 from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
 from asyncflow_backend.api.scenario_input import receive_scenario
-from asyncflow_backend.api.views import results_document, run_path, run_view, series_window
+from asyncflow_backend.api.views import (
+    find_run,
+    results_document,
+    run_key,
+    run_path,
+    run_view,
+    series_window,
+)
 from asyncflow_backend.config.constants import SampledMetric
 from asyncflow_backend.db.models import Run
 from asyncflow_backend.db.repository import RunRepository, RunStatus
@@ -67,23 +73,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     }
 }
 router = APIRouter(prefix="/simulations", tags=["simulations"], responses=COMMON_RESPONSES)
-
-
-def _normalise_id(run_id: str) -> str | None:
-    # Ids are UUIDs written as 32 hex digits; the dashed form is accepted too.
-    try:
-        return uuid.UUID(run_id).hex
-    except ValueError:
-        return None
-
-
-async def _find(repository: RunRepository, run_id: str, owner: str | None) -> Run:
-    """The run, if it exists and the caller owns it; another key's run is "not found" too."""
-    key = _normalise_id(run_id)
-    run = await repository.get(key, owner=owner) if key is not None else None
-    if run is None:
-        raise RunNotFound(run_id)
-    return run
 
 
 @router.post(
@@ -165,7 +154,7 @@ async def get_simulation(
     run_id: RunId, repository: AutocommitRepositoryDep, owner: OwnerDep
 ) -> RunView:
     """Status, progress (simulated time done / horizon), timestamps, error and seed."""
-    return run_view(await _find(repository, run_id, owner))
+    return run_view(await find_run(repository, run_id, owner))
 
 
 @router.get(
@@ -179,7 +168,7 @@ async def get_scenario(
 ) -> dict[str, Any]:
     """The scenario as it was accepted, in any status: with the run's `seed`,
     `asyncflow run` replays it."""
-    run = await _find(repository, run_id, owner)
+    run = await find_run(repository, run_id, owner)
     return run.scenario
 
 
@@ -210,7 +199,7 @@ async def get_results(
     Each sampled series is averaged into at most `max_points` equal buckets;
     `time_series.sample_period_s` is then the bucket width.
     """
-    run = await _find(repository, run_id, owner)
+    run = await find_run(repository, run_id, owner)
     if run.status != RunStatus.SUCCEEDED:
         raise _conflict(run, "results exist only once it has succeeded")
     document = await repository.get_results(run.id)
@@ -255,7 +244,7 @@ async def get_timeseries(
     chosen to preserve the shape (spikes included); `t` gives their times.
     A window with `end` before `start` holds no samples.
     """
-    run = await _find(repository, run_id, owner)
+    run = await find_run(repository, run_id, owner)
     if run.status != RunStatus.SUCCEEDED:
         raise _conflict(run, "its series exist only once it has succeeded")
     rows = await repository.get_series(
@@ -284,7 +273,7 @@ CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def _cancel(
     run_id: str, repository: RunRepository, owner: str | None, response: Response
 ) -> RunView:
-    key = _normalise_id(run_id)
+    key = run_key(run_id)
     run = await repository.request_cancel(key, owner=owner) if key is not None else None
     if run is None:
         raise RunNotFound(run_id)
