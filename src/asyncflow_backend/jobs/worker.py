@@ -8,7 +8,7 @@ BROKER = "asyncflow_backend.jobs.broker_entry:broker"
 AUTOGROUP = Path("/proc/self/autogroup")
 
 
-def lower_priority(niceness: int, sched_idle: bool = False) -> None:
+def lower_priority(niceness: int, sched_idle: bool) -> None:
     """Make this process (and the processes it starts) `niceness` steps nicer.
 
     Linux first shares the CPU fairly between sessions (its "autogroups"),
