@@ -288,7 +288,7 @@ def test_unknown_fields_are_rejected_where_they_are(
             "ready_queue_len",
         ),
         (
-            lambda d: d["topology_graph"]["nodes"]["load_balancer"].update(algorithms="random"),
+            lambda d: d["topology_graph"]["nodes"]["load_balancer"].update(algorithms="fastest"),
             "topology_graph.nodes.load_balancer.algorithms",
             "lb",
         ),
@@ -692,6 +692,8 @@ def test_defaults() -> None:
         "event_loop_io_sleep",
         "ram_in_use",
         "edge_concurrent_connection",
+        "pool_in_use",
+        "pool_waiting",
     ]
     assert [m.value for m in settings.enabled_event_metrics] == ["rqs_clock"]
     assert scenario.rqs_input.user_sampling_window == 60

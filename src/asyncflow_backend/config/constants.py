@@ -54,6 +54,9 @@ class LoadBalancerAlgorithm(StrEnum):
 
     ROUND_ROBIN = "round_robin"
     LEAST_CONNECTION = "least_connection"
+    RANDOM = "random"
+    WEIGHTED_ROUND_ROBIN = "weighted_round_robin"
+    POWER_OF_TWO_CHOICES = "power_of_two_choices"
 
 
 class EventKind(StrEnum):
@@ -72,6 +75,8 @@ class SampledMetric(StrEnum):
     EVENT_LOOP_IO_SLEEP = "event_loop_io_sleep"
     RAM_IN_USE = "ram_in_use"
     EDGE_CONCURRENT_CONNECTION = "edge_concurrent_connection"
+    POOL_IN_USE = "pool_in_use"
+    POOL_WAITING = "pool_waiting"
 
 
 class EventMetric(StrEnum):

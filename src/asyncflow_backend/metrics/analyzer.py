@@ -1,16 +1,26 @@
 """From what the collectors recorded to the results document, with numpy."""
 
 from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from asyncflow_backend.config.constants import SampledMetric
+from asyncflow_backend.metrics.catalogue import (
+    EDGE_METRICS,
+    POOL_METRICS,
+    SERVER_METRICS,
+    MetricDefinition,
+)
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.schemas.results import (
+    DurationStats,
     EdgeStats,
     Histogram,
     LatencyStats,
+    PoolStats,
     RequestCounts,
     ServerStats,
     Throughput,
@@ -74,44 +84,86 @@ def throughput(collector: MetricsCollector, horizon_s: float) -> Throughput:
     return Throughput(mean_rps=collector.completed / horizon_s, per_second=per_second)
 
 
-def _series_stats(
-    probes: dict[tuple[SampledMetric, str], Probe], metric: SampledMetric, component: str
-) -> tuple[float | None, float | None]:
-    probe = probes.get((metric, component))
-    if probe is None or not len(probe.values):
-        return None, None
-    values = np.frombuffer(probe.values, dtype=np.float64)
-    return float(values.mean()), float(values.max())
+Probes = dict[tuple[SampledMetric, str], Probe]
+
+
+def series_summary(
+    definitions: Iterable[MetricDefinition[Any]], component: str, probes: Probes
+) -> dict[str, float | None]:
+    """The mean and peak of each of `definitions` for `component`, under the summary field
+    names the catalogue gives (None for a metric that was not sampled).
+    """
+    fields: dict[str, float | None] = {}
+    for d in definitions:
+        probe = probes.get((d.metric, component))
+        if probe is None or not len(probe.values):
+            fields[d.mean_field] = fields[d.max_field] = None
+            continue
+        values = np.frombuffer(probe.values, dtype=np.float64)
+        fields[d.mean_field] = float(values.mean())
+        fields[d.max_field] = float(values.max())
+    return fields
+
+
+def duration_stats(samples: "Sequence[array[float]]") -> DurationStats:
+    """Count, mean, p50, p95, p99 and max of the durations in `samples`, pooled."""
+    parts = [np.frombuffer(a, dtype=np.float64) for a in samples if len(a)]
+    if not parts:
+        return DurationStats(count=0, mean=None, p50=None, p95=None, p99=None, max=None)
+    values = np.concatenate(parts)
+    p50, p95, p99 = np.percentile(values, [50, 95, 99]).tolist()
+    return DurationStats(
+        count=int(values.size),
+        mean=float(values.mean()),
+        p50=p50,
+        p95=p95,
+        p99=p99,
+        max=float(values.max()),
+    )
 
 
 def server_stats(
     server_id: str,
     busy_core_seconds: float,
     cores: int,
+    ram_mb: float,
+    endpoint_times: "Mapping[str, array[float]]",
     horizon_s: float,
-    probes: dict[tuple[SampledMetric, str], Probe],
+    probes: Probes,
 ) -> ServerStats:
-    """Utilisation and the queue and RAM summaries of one server."""
-    ready_mean, ready_max = _series_stats(probes, SampledMetric.READY_QUEUE_LEN, server_id)
-    io_mean, io_max = _series_stats(probes, SampledMetric.EVENT_LOOP_IO_SLEEP, server_id)
-    ram_mean, ram_max = _series_stats(probes, SampledMetric.RAM_IN_USE, server_id)
+    """Utilisation, time on the server (all and per endpoint), and the sampled summaries."""
     return ServerStats(
         cpu_utilisation=min(1.0, busy_core_seconds / (cores * horizon_s)),
-        ready_queue_mean=ready_mean,
-        ready_queue_max=ready_max,
-        io_queue_mean=io_mean,
-        io_queue_max=io_max,
-        ram_mean_mb=ram_mean,
-        ram_peak_mb=ram_max,
+        cores=cores,
+        ram_mb=ram_mb,
+        latency=duration_stats(list(endpoint_times.values())),
+        endpoints={name: duration_stats([times]) for name, times in endpoint_times.items()},
+        **series_summary(SERVER_METRICS, server_id, probes),
     )
 
 
-def edge_stats(
-    edge_id: str, dropped: int, probes: dict[tuple[SampledMetric, str], Probe]
-) -> EdgeStats:
+def pool_stats(
+    pool_id: str,
+    size: int,
+    busy_seconds: float,
+    acquired: int,
+    wait_seconds_total: float,
+    horizon_s: float,
+    probes: Probes,
+) -> PoolStats:
+    """Utilisation, waits and the sampled summaries of one connection pool."""
+    return PoolStats(
+        size=size,
+        utilisation=min(1.0, busy_seconds / (size * horizon_s)),
+        acquired=acquired,
+        wait_mean_s=wait_seconds_total / acquired if acquired else None,
+        **series_summary(POOL_METRICS, pool_id, probes),
+    )
+
+
+def edge_stats(edge_id: str, dropped: int, probes: Probes) -> EdgeStats:
     """Open connections and drops of one edge."""
-    mean, peak = _series_stats(probes, SampledMetric.EDGE_CONCURRENT_CONNECTION, edge_id)
-    return EdgeStats(connections_mean=mean, connections_max=peak, dropped=dropped)
+    return EdgeStats(dropped=dropped, **series_summary(EDGE_METRICS, edge_id, probes))
 
 
 def time_series(period_s: float, probes: list[Probe]) -> TimeSeries:

@@ -1,12 +1,17 @@
 """Time series sampled at a fixed period."""
 
 from array import array
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 import simpy
 
 from asyncflow_backend.config.constants import SampledMetric
+from asyncflow_backend.metrics.catalogue import MetricDefinition
+
+G = TypeVar("G")
 
 
 @dataclass
@@ -40,3 +45,17 @@ class TimeSeriesSampler:
                 append(read())
             tick += 1
             yield env.timeout(tick * self.period_s - env.now)
+
+
+def probes_for(
+    definitions: Iterable[MetricDefinition[G]],
+    component: G,
+    component_id: str,
+    enabled: frozenset[str],
+) -> list[Probe]:
+    """A probe for each of `definitions` that is enabled, reading `component`."""
+    return [
+        Probe(d.metric, component_id, partial(d.read, component))
+        for d in definitions
+        if d.metric in enabled
+    ]

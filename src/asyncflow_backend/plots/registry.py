@@ -2,16 +2,18 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from io import BytesIO
-from typing import Literal
+from typing import Any, Literal
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from asyncflow_backend.metrics.catalogue import METRICS, MetricDefinition
 from asyncflow_backend.plots.dashboard import draw_dashboard
 from asyncflow_backend.plots.latency import draw_latency
-from asyncflow_backend.plots.sampled import CONNECTIONS, IO_QUEUE, RAM, READY_QUEUE, draw_sampled
+from asyncflow_backend.plots.sampled import draw_sampled
 from asyncflow_backend.plots.style import DASHBOARD_FIGSIZE, SINGLE_FIGSIZE
 from asyncflow_backend.plots.throughput import draw_throughput
 from asyncflow_backend.schemas.events import EventInjection
@@ -36,6 +38,12 @@ def _single(draw_on_axes: Callable[[Axes, SimulationResults, Events], None]) -> 
     return Chart(SINGLE_FIGSIZE, draw)
 
 
+def _sampled(
+    definition: MetricDefinition[Any], ax: Axes, results: SimulationResults, events: Events
+) -> None:
+    draw_sampled(ax, definition, results, events)
+
+
 def _latency(ax: Axes, results: SimulationResults, _events: Events) -> None:
     draw_latency(ax, results)
 
@@ -44,10 +52,7 @@ _CHARTS: dict[str, Chart] = {
     "dashboard": Chart(DASHBOARD_FIGSIZE, draw_dashboard),
     "latency": _single(_latency),
     "throughput": _single(draw_throughput),
-    "ready_queue": _single(lambda ax, r, e: draw_sampled(ax, READY_QUEUE, r, e)),
-    "io_queue": _single(lambda ax, r, e: draw_sampled(ax, IO_QUEUE, r, e)),
-    "ram": _single(lambda ax, r, e: draw_sampled(ax, RAM, r, e)),
-    "connections": _single(lambda ax, r, e: draw_sampled(ax, CONNECTIONS, r, e)),
+    **{d.chart: _single(partial(_sampled, d)) for d in METRICS.values()},
 }
 
 PLOT_NAMES: tuple[str, ...] = tuple(_CHARTS)

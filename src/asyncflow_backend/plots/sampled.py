@@ -1,12 +1,13 @@
 """Sampled series over time: queues and RAM per server, open connections per edge."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 
 from asyncflow_backend.config.constants import SampledMetric
+from asyncflow_backend.metrics.catalogue import METRICS, MetricDefinition
 from asyncflow_backend.plots.events import shade_events
 from asyncflow_backend.plots.lines import band_alpha_for, band_legend_entry, draw_series
 from asyncflow_backend.plots.style import (
@@ -18,31 +19,15 @@ from asyncflow_backend.plots.style import (
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
 
-
-@dataclass(frozen=True)
-class SampledChart:
-    """How to show one sampled metric: its title and the unit of its values."""
-
-    metric: SampledMetric
-    title: str
-    ylabel: str
-
-
-READY_QUEUE = SampledChart(
-    SampledMetric.READY_QUEUE_LEN, "Ready queue: requests waiting for a core", "requests"
-)
-IO_QUEUE = SampledChart(
-    SampledMetric.EVENT_LOOP_IO_SLEEP, "I/O queue: requests waiting on I/O", "requests"
-)
-RAM = SampledChart(SampledMetric.RAM_IN_USE, "RAM in use", "MB")
-CONNECTIONS = SampledChart(
-    SampledMetric.EDGE_CONCURRENT_CONNECTION, "Open connections per edge", "connections"
-)
+READY_QUEUE = METRICS[SampledMetric.READY_QUEUE_LEN]
+IO_QUEUE = METRICS[SampledMetric.EVENT_LOOP_IO_SLEEP]
+RAM = METRICS[SampledMetric.RAM_IN_USE]
+CONNECTIONS = METRICS[SampledMetric.EDGE_CONCURRENT_CONNECTION]
 
 
 def draw_sampled(
     ax: Axes,
-    chart: SampledChart,
+    chart: MetricDefinition[Any],
     results: SimulationResults,
     events: Sequence[EventInjection],
     *,
@@ -52,7 +37,7 @@ def draw_sampled(
 
     `event_legend` as in `draw_throughput`.
     """
-    style_axes(ax, chart.title, TIME_LABEL, chart.ylabel)
+    style_axes(ax, chart.title, TIME_LABEL, chart.unit)
     ax.set_xlim(0.0, results.meta.simulated_seconds)
     period = results.time_series.sample_period_s
     per_component = results.time_series.series.get(chart.metric, {})

@@ -1,33 +1,26 @@
 """Building the actors of a scenario on a SimPy environment and wiring them together."""
 
-import bisect
-import itertools
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
-import numpy as np
 import simpy
 
-from asyncflow_backend.config.constants import (
-    CpuStepKind,
-    Distribution,
-    RamStepKind,
-    SampledMetric,
-)
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, TimeSeriesSampler
-from asyncflow_backend.runtime.actors import Node
+from asyncflow_backend.runtime.actors import BuildError, Component, Node
 from asyncflow_backend.runtime.actors.client import ClientRuntime
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.actors.generator import RequestGenerator
-from asyncflow_backend.runtime.actors.load_balancer import Backend, LoadBalancerRuntime
-from asyncflow_backend.runtime.actors.server import EndpointPlan, ServerRuntime
+from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
+from asyncflow_backend.runtime.actors.server import ServerRuntime
+from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.events import EventInjector
-from asyncflow_backend.samplers import RandomStreams, Sampler, variate
-from asyncflow_backend.samplers.variates import batched
-from asyncflow_backend.schemas.random_variables import RVConfig
+from asyncflow_backend.runtime.kinds import NODE_KINDS
+from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.topology import Server
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,165 +29,69 @@ class SimulationModel:
 
     env: simpy.Environment
     collector: MetricsCollector
-    generator: RequestGenerator
-    client: ClientRuntime
-    servers: dict[str, ServerRuntime]
+    nodes: dict[str, Component]
     edges: dict[str, EdgeRuntime]
-    balancers: list[LoadBalancerRuntime]
     sampler: TimeSeriesSampler
 
     @classmethod
     def build(cls, scenario: Scenario, streams: RandomStreams) -> "SimulationModel":
-        """Create the actors, connect each to its out edge and start the processes."""
+        """Build the nodes of every kind, then the edges, connect each node to the edges
+        leaving it, gather the probes, and start the processes.
+
+        Raises `BuildError` if a node lacks a connection it needs (validation refuses
+        such scenarios first, so this names a gap in it).
+        """
         env = simpy.Environment()
         settings = scenario.sim_settings
         collector = MetricsCollector(env, settings.total_simulation_time)
-        nodes = scenario.topology_graph.nodes
+        ctx = BuildContext(env, streams, collector)
 
-        client = ClientRuntime(nodes.client.id, collector)
-        servers = {s.id: _server(env, s, streams) for s in nodes.servers}
-        targets: dict[str, Node] = {client.id: client, **servers}
-        lb_spec = nodes.load_balancer
+        nodes: dict[str, Component] = {}
+        for kind in NODE_KINDS:
+            for spec in kind.specs(scenario):
+                nodes[spec.id] = kind.build(spec, ctx)
 
         edges: dict[str, EdgeRuntime] = {}
-        # The balancer needs its edges and the edges need their targets: build the
-        # edges into the balancer last.
-        lb_edges: dict[str, EdgeRuntime] = {}
-        late: list[tuple[str, EdgeRuntime]] = []
+        out_edges: dict[str, dict[str, EdgeRuntime]] = {node_id: {} for node_id in nodes}
         for spec in scenario.topology_graph.edges:
-            edge = EdgeRuntime(
-                env,
-                spec.id,
-                client,
-                variate(spec.latency, streams.generator(f"edge:{spec.id}")),
-                spec.dropout_rate,
-                _uniform(streams.generator(f"dropout:{spec.id}")),
-                collector,
-            )
-            if spec.target in targets:
-                edge.target = targets[spec.target]
-            else:
-                late.append((spec.target, edge))
+            target = nodes.get(spec.target)
+            if not isinstance(target, Node) or spec.source not in nodes:
+                raise BuildError(f"edge '{spec.id}' joins unknown or unreachable nodes")
+            edge = EdgeRuntime.from_spec(spec, target, ctx)
             edges[spec.id] = edge
-            if lb_spec is not None and spec.source == lb_spec.id:
-                lb_edges[spec.target] = edge
-        balancers: list[LoadBalancerRuntime] = []
-        if lb_spec is not None:
-            ordered = {sid: Backend(lb_edges[sid], servers[sid]) for sid in lb_spec.server_covered}
-            balancer = LoadBalancerRuntime(lb_spec.id, lb_spec.algorithms, ordered)
-            balancers.append(balancer)
-            targets[balancer.id] = balancer
-        for target_id, edge in late:
-            edge.target = targets[target_id]
+            out_edges[spec.source][spec.target] = edge
 
-        out_edge = {spec.source: edges[spec.id] for spec in scenario.topology_graph.edges}
-        client.out_edge = out_edge[client.id]
-        # A server no edge reaches may have no out edge either: it never gets a request.
-        for server in servers.values():
-            server.out_edge = out_edge.get(server.id)
+        for node_id, node in nodes.items():
+            node.connect(out_edges[node_id])
 
-        workload = scenario.rqs_input
-        generator = RequestGenerator(
-            env,
-            workload.id,
-            _users(workload.avg_active_users, streams.generator("users")),
-            workload.avg_request_per_minute_per_user.mean,
-            workload.user_sampling_window,
-            variate(
-                RVConfig(mean=1.0, distribution=Distribution.EXPONENTIAL),
-                streams.generator("arrivals"),
-            ),
-            collector,
-        )
-        generator.out_edge = out_edge[workload.id]
+        enabled = frozenset(settings.enabled_sample_metrics)
+        probes: list[Probe] = []
+        for node in nodes.values():
+            probes += node.probes(enabled)
+        for edge in edges.values():
+            probes += edge.probes(enabled)
+        sampler = TimeSeriesSampler(env, settings.sample_period_s, probes)
 
-        sampler = TimeSeriesSampler(
-            env, settings.sample_period_s, _probes(settings.enabled_sample_metrics, servers, edges)
-        )
-        env.process(generator.run())
+        model = cls(env, collector, nodes, edges, sampler)
+        for generator in model.of_kind(RequestGenerator):
+            env.process(generator.run())
         env.process(sampler.run())
         if scenario.events:
-            EventInjector(env, edges, balancers).start(scenario.events)
-        return cls(env, collector, generator, client, servers, edges, balancers, sampler)
-
-
-def _server(env: simpy.Environment, spec: Server, streams: RandomStreams) -> ServerRuntime:
-    plans = []
-    for e, endpoint in enumerate(spec.endpoints):
-        ram = 0.0
-        steps: list[tuple[bool, Sampler]] = []
-        for s, step in enumerate(endpoint.steps):
-            if isinstance(step.kind, RamStepKind):
-                value = step.value
-                assert not isinstance(value, RVConfig)
-                ram += value
-            else:
-                rng = streams.generator(f"step:{spec.id}:{e}:{s}")
-                steps.append((isinstance(step.kind, CpuStepKind), variate(step.value, rng)))
-        plans.append(EndpointPlan(endpoint.endpoint_name, ram, tuple(steps)))
-    return ServerRuntime(
-        env,
-        spec.id,
-        spec.server_resources.cpu_cores,
-        spec.server_resources.ram_mb,
-        plans,
-        _endpoint_picker(spec, streams.generator(f"endpoint:{spec.id}")),
-    )
-
-
-def _endpoint_picker(spec: Server, rng: np.random.Generator) -> Callable[[], int]:
-    """Index of the endpoint each request calls, weighted by `probability`."""
-    if len(spec.endpoints) == 1:
-        return itertools.repeat(0).__next__
-    equal_share = 1.0 / len(spec.endpoints)
-    weights = [ep.probability or equal_share for ep in spec.endpoints]
-    total = sum(weights)
-    cumulative = list(itertools.accumulate(w / total for w in weights))
-    uniform = _uniform(rng)
-    last = len(cumulative) - 1
-    return lambda: min(bisect.bisect_right(cumulative, uniform()), last)
-
-
-def _uniform(rng: np.random.Generator) -> Sampler:
-    return batched(rng.random)
-
-
-def _users(spec: RVConfig, rng: np.random.Generator) -> Sampler:
-    """Active users in a window: Poisson, a normal rounded to whole users, or exactly the mean."""
-    draw = variate(spec, rng)
-    if spec.distribution is Distribution.NORMAL:
-        return lambda: float(round(draw()))
-    return draw
-
-
-def _probes(
-    metrics: list[SampledMetric], servers: dict[str, ServerRuntime], edges: dict[str, EdgeRuntime]
-) -> list[Probe]:
-    probes: list[Probe] = []
-    enabled = set(metrics)
-    for server in servers.values():
-        if SampledMetric.READY_QUEUE_LEN in enabled:
-            probes.append(
-                Probe(SampledMetric.READY_QUEUE_LEN, server.id, _reader(server, "ready_queue_len"))
+            EventInjector(env, edges, list(model.of_kind(LoadBalancerRuntime))).start(
+                scenario.events
             )
-        if SampledMetric.EVENT_LOOP_IO_SLEEP in enabled:
-            probes.append(
-                Probe(SampledMetric.EVENT_LOOP_IO_SLEEP, server.id, _reader(server, "io_waiting"))
-            )
-        if SampledMetric.RAM_IN_USE in enabled:
-            probes.append(Probe(SampledMetric.RAM_IN_USE, server.id, _reader(server.ram, "in_use")))
-    if SampledMetric.EDGE_CONCURRENT_CONNECTION in enabled:
-        for edge in edges.values():
-            probes.append(
-                Probe(
-                    SampledMetric.EDGE_CONCURRENT_CONNECTION,
-                    edge.id,
-                    _reader(edge, "open_connections"),
-                )
-            )
-    return probes
+        return model
 
+    def of_kind(self, kind: type[T]) -> Iterator[T]:
+        """The nodes that are instances of `kind`, in build order."""
+        return (node for node in self.nodes.values() if isinstance(node, kind))
 
-def _reader(component: object, attribute: str) -> Callable[[], float]:
-    """Reads `component.attribute` (a counter or a property) as a float."""
-    return lambda: float(getattr(component, attribute))
+    @property
+    def servers(self) -> dict[str, ServerRuntime]:
+        """The servers by id."""
+        return {server.id: server for server in self.of_kind(ServerRuntime)}
+
+    @property
+    def client(self) -> ClientRuntime:
+        """The client."""
+        return next(self.of_kind(ClientRuntime))

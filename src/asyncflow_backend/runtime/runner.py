@@ -91,13 +91,32 @@ class SimulationRunner:
             throughput=analyzer.throughput(model.collector, horizon),
             servers={
                 sid: analyzer.server_stats(
-                    sid, s.busy_core_seconds, s.cores.capacity, horizon, probes
+                    sid,
+                    s.busy_core_seconds,
+                    int(s.cores.capacity),
+                    s.ram.capacity,
+                    {plan.name: s.endpoint_times[plan.index] for plan in s.endpoints},
+                    horizon,
+                    probes,
                 )
                 for sid, s in model.servers.items()
             },
             edges={
                 eid: analyzer.edge_stats(eid, model.collector.dropped_at.get(eid, 0), probes)
                 for eid in model.edges
+            },
+            pools={
+                pool.name: analyzer.pool_stats(
+                    pool.name,
+                    int(pool.capacity),
+                    pool.busy_seconds,
+                    pool.waits,
+                    pool.wait_seconds_total,
+                    horizon,
+                    probes,
+                )
+                for s in model.servers.values()
+                for pool in s.pools
             },
             time_series=analyzer.time_series(
                 self.scenario.sim_settings.sample_period_s, model.sampler.probes

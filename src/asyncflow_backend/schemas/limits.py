@@ -6,16 +6,11 @@ problem names the environment variable that raises the limit.
 
 from dataclasses import dataclass
 
-from asyncflow_backend.config.constants import SampledMetric
+from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.validation import Problem
 
 _ENV_PREFIX = "ASYNCFLOW_"
-_SERVER_METRICS = (
-    SampledMetric.READY_QUEUE_LEN,
-    SampledMetric.EVENT_LOOP_IO_SLEEP,
-    SampledMetric.RAM_IN_USE,
-)
 
 
 @dataclass(frozen=True)
@@ -44,12 +39,16 @@ def _num(value: float) -> str:
 
 def sampled_series_count(scenario: Scenario) -> int:
     """How many time series the run will sample: one per enabled metric and component."""
-    enabled = set(scenario.sim_settings.enabled_sample_metrics)
-    servers = len(scenario.topology_graph.nodes.servers)
-    count = servers * sum(1 for metric in _SERVER_METRICS if metric in enabled)
-    if SampledMetric.EDGE_CONCURRENT_CONNECTION in enabled:
-        count += len(scenario.topology_graph.edges)
-    return count
+    servers = scenario.topology_graph.nodes.servers
+    components = {
+        ComponentKind.SERVER: len(servers),
+        ComponentKind.EDGE: len(scenario.topology_graph.edges),
+        ComponentKind.POOL: sum(len(s.server_resources.pool_sizes()) for s in servers),
+    }
+    return sum(
+        components[METRICS[metric].kind]
+        for metric in set(scenario.sim_settings.enabled_sample_metrics)
+    )
 
 
 def check_limits(scenario: Scenario, limits: ScenarioLimits) -> list[Problem]:

@@ -42,6 +42,17 @@ class Throughput(BaseModel):
     per_second: list[int] = Field(description="Completions in each second [i, i+1) of the run.")
 
 
+class DurationStats(BaseModel):
+    """Seconds spent somewhere (a server, an endpoint) by the requests that left it."""
+
+    count: int
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
 class ServerStats(BaseModel):
     """Summary of one server; queue statistics come from the sampled series."""
 
@@ -52,6 +63,30 @@ class ServerStats(BaseModel):
     io_queue_max: float | None
     ram_mean_mb: float | None
     ram_peak_mb: float | None
+    cores: int = Field(default=1, description="Cores of the server (the scenario's cpu_cores).")
+    ram_mb: float | None = Field(default=None, description="RAM of the server, in MB.")
+    latency: DurationStats | None = Field(
+        default=None,
+        description="Time from arriving at the server to leaving it, over every request "
+        "that left it.",
+    )
+    endpoints: dict[str, DurationStats] = Field(
+        default_factory=dict,
+        description="The same per endpoint; `count` is the requests each endpoint served.",
+    )
+
+
+class PoolStats(BaseModel):
+    """Summary of one connection pool (`server:pool`)."""
+
+    size: int
+    utilisation: float = Field(description="Connection-seconds held / (size x horizon).")
+    acquired: int = Field(description="Connections handed out.")
+    wait_mean_s: float | None = Field(description="Mean wait for a connection, in seconds.")
+    in_use_mean: float | None
+    in_use_max: float | None
+    waiting_mean: float | None
+    waiting_max: float | None
 
 
 class EdgeStats(BaseModel):
@@ -87,5 +122,8 @@ class SimulationResults(BaseModel):
     throughput: Throughput
     servers: dict[str, ServerStats]
     edges: dict[str, EdgeStats]
+    pools: dict[str, PoolStats] = Field(
+        default_factory=dict, description="Connection pools by `server:pool`."
+    )
     time_series: TimeSeries
     meta: RunMeta

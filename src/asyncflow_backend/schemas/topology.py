@@ -31,6 +31,8 @@ from asyncflow_backend.schemas.base import (
 from asyncflow_backend.schemas.random_variables import RVConfig
 
 StepKind = CpuStepKind | IoStepKind | RamStepKind
+DB_POOL = "db"
+"""The pool `db_connection_pool` makes, which `io_db` steps hold unless they name another."""
 
 _OPERATION_OF_KIND: dict[type[StepKind], StepOperation] = {
     CpuStepKind: StepOperation.CPU_TIME,
@@ -62,6 +64,13 @@ class Step(StrictModel):
 
     kind: StepKind
     step_operation: dict[StepOperation, StepAmount]
+    pool: str | None = Field(
+        default=None,
+        min_length=1,
+        description="An I/O step only: the connection pool of the server whose connection "
+        "the step holds for its wait. An `io_db` step of a server with "
+        "`db_connection_pool` holds a connection of the pool `db` by default.",
+    )
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -81,6 +90,8 @@ class Step(StrictModel):
                 f"a step of kind '{self.kind}' needs exactly the operation '{expected}', "
                 f"got {given}"
             )
+        if self.pool is not None and not isinstance(self.kind, IoStepKind):
+            raise ValueError(f"only an I/O step may hold a pool connection, not '{self.kind}'")
         value = self.step_operation[expected]
         if isinstance(value, RVConfig):
             if expected is StepOperation.NECESSARY_RAM:
@@ -117,8 +128,20 @@ class ServerResources(StrictModel):
     cpu_cores: PositiveInteger = DEFAULT_CPU_CORES
     ram_mb: Integer = Field(default=DEFAULT_RAM_MB, ge=MIN_RAM_MB)
     db_connection_pool: PositiveInteger | None = Field(
-        default=None, description="Accepted for AsyncFlow compatibility; not modelled yet."
+        default=None,
+        description="Connections to the database: each `io_db` step holds one for its wait "
+        "and queues FIFO for a free one. The pool is named `db`.",
     )
+    connection_pools: dict[str, PositiveInteger] = Field(
+        default_factory=dict,
+        description="Named pools of connections (pool name: size) that I/O steps of this "
+        "server hold by naming them in `pool`.",
+    )
+
+    def pool_sizes(self) -> dict[str, int]:
+        """Every pool of the server by name: `db` (from `db_connection_pool`) first."""
+        pools = {DB_POOL: self.db_connection_pool} if self.db_connection_pool else {}
+        return pools | self.connection_pools
 
 
 class Server(StrictModel):
@@ -128,6 +151,14 @@ class Server(StrictModel):
     type: Literal["server"] = "server"
     server_resources: ServerResources = ServerResources()
     endpoints: list[Endpoint] = Field(min_length=1)
+
+    def pool_of(self, step: Step) -> str | None:
+        """The pool whose connection `step` holds, if any."""
+        if step.pool is not None:
+            return step.pool
+        if step.kind is IoStepKind.DB and self.server_resources.db_connection_pool:
+            return DB_POOL
+        return None
 
 
 class Client(StrictModel):
@@ -144,6 +175,11 @@ class LoadBalancer(StrictModel):
     type: Literal["load_balancer"] = "load_balancer"
     algorithms: LoadBalancerAlgorithm = LoadBalancerAlgorithm.ROUND_ROBIN
     server_covered: list[str] = Field(min_length=1)
+    weights: dict[str, PositiveFinite] | None = Field(
+        default=None,
+        description="`weighted_round_robin` only: relative share of each covered server "
+        "(server id: weight); servers left out weigh 1.",
+    )
 
     @field_validator("server_covered")
     @classmethod

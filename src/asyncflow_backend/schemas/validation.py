@@ -9,8 +9,9 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from asyncflow_backend.config.constants import StepOperation
+from asyncflow_backend.config.constants import LoadBalancerAlgorithm, StepOperation
 from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.topology import DB_POOL
 
 Loc = tuple[str | int, ...]
 
@@ -42,7 +43,47 @@ def find_problems(scenario: Scenario) -> list[Problem]:
         problems += _routes(scenario)
     problems += _events(scenario)
     problems += _ram_fits(scenario)
+    problems += _pools(scenario)
+    problems += _balancer_weights(scenario)
     return problems
+
+
+def _pools(scenario: Scenario) -> Iterator[Problem]:
+    """Every pool a step names exists on its server; `db` is not declared twice."""
+    for i, server in enumerate(scenario.topology_graph.nodes.servers):
+        resources = server.server_resources
+        if resources.db_connection_pool and DB_POOL in resources.connection_pools:
+            yield Problem(
+                ("topology_graph", "nodes", "servers", i, "server_resources", "connection_pools"),
+                f"server '{server.id}' declares pool '{DB_POOL}' twice: by "
+                "db_connection_pool and in connection_pools",
+            )
+        pools = resources.pool_sizes()
+        for j, endpoint in enumerate(server.endpoints):
+            for k, step in enumerate(endpoint.steps):
+                if step.pool is not None and step.pool not in pools:
+                    known = ", ".join(sorted(pools)) or "none"
+                    step_loc = ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps")
+                    yield Problem(
+                        (*step_loc, k, "pool"),
+                        f"server '{server.id}' has no pool '{step.pool}' (its pools: {known})",
+                    )
+
+
+def _balancer_weights(scenario: Scenario) -> Iterator[Problem]:
+    """Weights belong to weighted round robin and name covered servers only."""
+    lb = scenario.topology_graph.nodes.load_balancer
+    if lb is None or lb.weights is None:
+        return
+    loc: Loc = ("topology_graph", "nodes", "load_balancer", "weights")
+    if lb.algorithms is not LoadBalancerAlgorithm.WEIGHTED_ROUND_ROBIN:
+        yield Problem(loc, f"weights apply to weighted_round_robin only, not to '{lb.algorithms}'")
+    for server_id in lb.weights:
+        if server_id not in lb.server_covered:
+            yield Problem(
+                (*loc, server_id),
+                f"load balancer '{lb.id}' does not cover '{server_id}'",
+            )
 
 
 def _ram_fits(scenario: Scenario) -> Iterator[Problem]:

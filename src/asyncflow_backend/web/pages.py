@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from asyncflow_backend import engine_version
 from asyncflow_backend.api.dependencies import AutocommitRepositoryDep, SettingsDep
 from asyncflow_backend.api.views import run_key
+from asyncflow_backend.metrics.catalogue import catalogue_document
 from asyncflow_backend.plots import PLOT_NAMES
 from asyncflow_backend.web.examples import load_examples
 
@@ -92,6 +93,7 @@ async def run_page(
             "config": {
                 "runId": key,
                 "plots": list(PLOT_NAMES),
+                "metrics": catalogue_document(),
                 "maxPoints": RESULTS_MAX_POINTS,
                 "pollMs": RUNS_POLL_MS,
             },

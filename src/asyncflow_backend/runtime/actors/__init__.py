@@ -1,14 +1,34 @@
-"""The SimPy actors: generator, client, load balancer, server and edge.
+"""The SimPy actors, one module per node kind: generator, client, load balancer, server,
+and the edges between them.
 
 Requests move by callbacks on SimPy timeouts rather than by one process per
 request: each hop costs one scheduled event and no generator frame.
+
+Every node goes through the same life cycle (read after desmod's components):
+it is built from its schema by its kind (`runtime.kinds`), connected to the
+edges that leave it (`connect`, which raises `BuildError` for a connection it
+needs and did not get), asked for its probes, and read for its results.
 """
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.runtime.request import RequestState
 
+if TYPE_CHECKING:
+    from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 
+
+class BuildError(Exception):
+    """A scenario that passed validation could not be wired: a node lacks an edge it needs.
+
+    Validation should have refused such a scenario, so this names an engine defect
+    or a validator gap; the message names the node and the missing connection.
+    """
+
+
+@runtime_checkable
 class Node(Protocol):
     """Anything an edge can deliver a request to."""
 
@@ -16,3 +36,18 @@ class Node(Protocol):
 
     def receive(self, request: RequestState) -> None:
         """Take `request`, which has just arrived, and decide where it goes next."""
+
+
+class Component(Protocol):
+    """A built node: it connects to its out edges and declares its probes."""
+
+    id: str
+
+    def connect(self, out_edges: Mapping[str, "EdgeRuntime"]) -> None:
+        """Take the edges leaving this node, by target id.
+
+        Raises `BuildError` if an edge it needs is missing.
+        """
+
+    def probes(self, enabled: frozenset[str]) -> list[Probe]:
+        """One probe per enabled metric of this node (and of what it owns, such as pools)."""

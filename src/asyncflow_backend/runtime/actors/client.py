@@ -1,8 +1,14 @@
 """The client: where requests start their trip and where they complete."""
 
+from collections.abc import Mapping
+
 from asyncflow_backend.metrics.collector import MetricsCollector
+from asyncflow_backend.metrics.sampler import Probe
+from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState
+from asyncflow_backend.schemas.topology import Client
 
 
 class ClientRuntime:
@@ -13,6 +19,22 @@ class ClientRuntime:
         self._collector = collector
         self.out_edge: EdgeRuntime | None = None
 
+    @classmethod
+    def from_spec(cls, spec: Client, ctx: BuildContext) -> "ClientRuntime":
+        """The client `spec`, recording completions in the run's collector."""
+        return cls(spec.id, ctx.collector)
+
+    def connect(self, out_edges: Mapping[str, EdgeRuntime]) -> None:
+        """Take the one edge that carries requests into the system.
+
+        Raises `BuildError` unless exactly one edge leaves the client.
+        """
+        self.out_edge = only_out_edge(self.id, out_edges)
+
+    def probes(self, enabled: frozenset[str]) -> list[Probe]:
+        """The client samples nothing."""
+        return []
+
     def receive(self, request: RequestState) -> None:
         """First visit: forward along the out edge. Second visit: the request is complete."""
         if request.returning:
@@ -21,3 +43,13 @@ class ClientRuntime:
             request.returning = True
             assert self.out_edge is not None
             self.out_edge.send(request)
+
+
+def only_out_edge(node_id: str, out_edges: Mapping[str, EdgeRuntime]) -> EdgeRuntime:
+    """The single edge leaving `node_id`. Raises `BuildError` if there is not exactly one."""
+    if len(out_edges) != 1:
+        raise BuildError(
+            f"node '{node_id}' needs exactly one out edge, got {len(out_edges)}"
+            + (f" (to {', '.join(sorted(out_edges))})" if out_edges else "")
+        )
+    return next(iter(out_edges.values()))

@@ -4,10 +4,15 @@ from typing import cast
 
 import simpy
 
+from asyncflow_backend.metrics.catalogue import EDGE_METRICS
 from asyncflow_backend.metrics.collector import MetricsCollector
+from asyncflow_backend.metrics.sampler import Probe, probes_for
 from asyncflow_backend.runtime.actors import Node
+from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState
-from asyncflow_backend.samplers import Sampler
+from asyncflow_backend.samplers import Sampler, variate
+from asyncflow_backend.samplers.variates import batched
+from asyncflow_backend.schemas.topology import Edge
 
 
 class EdgeRuntime:
@@ -35,6 +40,23 @@ class EdgeRuntime:
         self.open_connections = 0
         self.spike_s = 0.0
         """Extra seconds added by the network spikes active now; overlapping spikes add up."""
+
+    @classmethod
+    def from_spec(cls, spec: Edge, target: Node, ctx: BuildContext) -> "EdgeRuntime":
+        """The edge `spec`, delivering to `target`, with its own latency and dropout streams."""
+        return cls(
+            ctx.env,
+            spec.id,
+            target,
+            variate(spec.latency, ctx.streams.generator(f"edge:{spec.id}")),
+            spec.dropout_rate,
+            batched(ctx.streams.generator(f"dropout:{spec.id}").random),
+            ctx.collector,
+        )
+
+    def probes(self, enabled: frozenset[str]) -> list[Probe]:
+        """The edge's sampled metrics that are enabled."""
+        return probes_for(EDGE_METRICS, self, self.id, enabled)
 
     def send(self, request: RequestState) -> None:
         """Put `request` on the wire; it reaches the target after the drawn delay."""

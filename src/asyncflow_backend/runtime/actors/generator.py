@@ -1,13 +1,20 @@
 """The workload generator."""
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 
+import numpy as np
 import simpy
 
+from asyncflow_backend.config.constants import Distribution
 from asyncflow_backend.metrics.collector import MetricsCollector
+from asyncflow_backend.metrics.sampler import Probe
+from asyncflow_backend.runtime.actors.client import only_out_edge
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState
-from asyncflow_backend.samplers import Sampler
+from asyncflow_backend.samplers import Sampler, variate
+from asyncflow_backend.schemas.random_variables import RVConfig
+from asyncflow_backend.schemas.workload import RqsGenerator
 
 
 class RequestGenerator:
@@ -39,6 +46,30 @@ class RequestGenerator:
         self._collector = collector
         self.out_edge: EdgeRuntime | None = None
 
+    @classmethod
+    def from_spec(cls, spec: RqsGenerator, ctx: BuildContext) -> "RequestGenerator":
+        """The workload `spec`, drawing users and arrival gaps from their own streams."""
+        return cls(
+            ctx.env,
+            spec.id,
+            _users(spec.avg_active_users, ctx.streams.generator("users")),
+            spec.avg_request_per_minute_per_user.mean,
+            spec.user_sampling_window,
+            variate(
+                RVConfig(mean=1.0, distribution=Distribution.EXPONENTIAL),
+                ctx.streams.generator("arrivals"),
+            ),
+            ctx.collector,
+        )
+
+    def connect(self, out_edges: Mapping[str, EdgeRuntime]) -> None:
+        """Take the edge to the client. Raises `BuildError` unless there is exactly one."""
+        self.out_edge = only_out_edge(self.id, out_edges)
+
+    def probes(self, enabled: frozenset[str]) -> list[Probe]:
+        """The generator samples nothing."""
+        return []
+
     def run(self) -> Generator[simpy.Event, None, None]:
         """The generator's process.
 
@@ -66,3 +97,11 @@ class RequestGenerator:
                 yield env.timeout(gap)
                 collector.generated += 1
                 out_edge.send(RequestState(env.now))
+
+
+def _users(spec: RVConfig, rng: np.random.Generator) -> Sampler:
+    """Active users in a window: Poisson, a normal rounded to whole users, or exactly the mean."""
+    draw = variate(spec, rng)
+    if spec.distribution is Distribution.NORMAL:
+        return lambda: float(round(draw()))
+    return draw

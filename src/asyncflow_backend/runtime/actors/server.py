@@ -1,25 +1,28 @@
 """Servers: RAM reserved up front, cores held through CPU steps, released during I/O."""
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import bisect
+import itertools
+from array import array
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import cast
 
+import numpy as np
 import simpy
 
-from asyncflow_backend.resources import CoreSet, RamPool
+from asyncflow_backend.config.constants import CpuStepKind, RamStepKind
+from asyncflow_backend.metrics.catalogue import POOL_METRICS, SERVER_METRICS
+from asyncflow_backend.metrics.sampler import Probe, probes_for
+from asyncflow_backend.resources import ConnectionPool, CoreSet, RamPool
+from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState
-from asyncflow_backend.samplers import Sampler
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointPlan:
-    """An endpoint compiled for the hot path: its RAM total and its timed steps."""
-
-    name: str
-    ram_mb: float
-    steps: tuple[tuple[bool, Sampler], ...]
-    """(is_cpu, duration sampler) per CPU or I/O step, in order; RAM steps are in ram_mb."""
+from asyncflow_backend.runtime.steps import CpuStep, EndpointPlan, IoStep, PooledIoStep, Step
+from asyncflow_backend.samplers import Sampler, variate
+from asyncflow_backend.samplers.variates import batched
+from asyncflow_backend.schemas.random_variables import RVConfig
+from asyncflow_backend.schemas.topology import Server
 
 
 class ServerRuntime:
@@ -28,8 +31,13 @@ class ServerRuntime:
     A request picks an endpoint, reserves the RAM of all its RAM steps (waiting
     in FIFO order if memory is short), then runs its steps in order. A CPU step
     needs a core; consecutive CPU steps keep it; an I/O step gives it back and
-    waits without using CPU. At the end the core and the RAM are released and
-    the request leaves along the out edge.
+    waits without using CPU, holding one connection of a pool if it names one
+    (queueing FIFO for it first). At the end the core and the RAM are released
+    and the request leaves along the out edge.
+
+    Built from a `Server` spec by `runtime.actors.kinds`; connected to its out
+    edge (optional: a server no edge reaches may have none); asked for its
+    results through `endpoint_times`, `busy_core_seconds` and its resources.
     """
 
     def __init__(
@@ -40,12 +48,14 @@ class ServerRuntime:
         ram_mb: float,
         endpoints: list[EndpointPlan],
         pick_endpoint: Callable[[], int],
+        pools: list[ConnectionPool[RequestState]] | None = None,
     ) -> None:
         self.env = env
         self.id = server_id
         self.cores: CoreSet[RequestState] = CoreSet(cores)
         self.ram: RamPool[RequestState] = RamPool(ram_mb)
-        self._endpoints = endpoints
+        self.pools: list[ConnectionPool[RequestState]] = pools or []
+        self.endpoints = endpoints
         self._pick_endpoint = pick_endpoint
         self.out_edge: EdgeRuntime | None = None
         self.io_waiting = 0
@@ -53,20 +63,88 @@ class ServerRuntime:
         self.busy_core_seconds = 0.0
         self.in_service = 0
         """Requests admitted and not yet sent on: waiting for RAM, a core, or I/O, or running."""
+        self._connection_granted = [partial(self._take_connection, pool) for pool in self.pools]
+        self.endpoint_times = [array("d") for _ in endpoints]
+        """Seconds each request spent on this server (arrival to departure), per endpoint."""
+
+    @classmethod
+    def from_spec(cls, spec: Server, ctx: BuildContext) -> "ServerRuntime":
+        """The server `spec` with its endpoints compiled to plans and its pools made.
+
+        Each step draws from its own stream (`step:{server}:{endpoint}:{step}`), so
+        adding a step elsewhere does not change this one's draws.
+        """
+        names = list(spec.server_resources.pool_sizes())
+        pools: list[ConnectionPool[RequestState]] = [
+            ConnectionPool(f"{spec.id}:{name}", size)
+            for name, size in spec.server_resources.pool_sizes().items()
+        ]
+        plans = []
+        for e, endpoint in enumerate(spec.endpoints):
+            ram = 0.0
+            steps: list[Step] = []
+            for s, step in enumerate(endpoint.steps):
+                value = step.value
+                if isinstance(step.kind, RamStepKind):
+                    assert not isinstance(value, RVConfig)
+                    ram += value
+                    continue
+                duration = variate(value, ctx.streams.generator(f"step:{spec.id}:{e}:{s}"))
+                pool = spec.pool_of(step)
+                if isinstance(step.kind, CpuStepKind):
+                    steps.append(CpuStep(duration))
+                elif pool is None:
+                    steps.append(IoStep(duration))
+                elif pool in names:
+                    steps.append(PooledIoStep(duration, names.index(pool)))
+                else:
+                    raise BuildError(f"server '{spec.id}' has no pool '{pool}'")
+            plans.append(EndpointPlan(e, endpoint.endpoint_name, ram, tuple(steps)))
+        return cls(
+            ctx.env,
+            spec.id,
+            spec.server_resources.cpu_cores,
+            spec.server_resources.ram_mb,
+            plans,
+            _endpoint_picker(spec, ctx.streams.generator(f"endpoint:{spec.id}")),
+            pools,
+        )
+
+    def connect(self, out_edges: Mapping[str, EdgeRuntime]) -> None:
+        """Take the edge answers leave by; a server no edge reaches may have none.
+
+        Raises `BuildError` if more than one edge leaves the server.
+        """
+        if len(out_edges) > 1:
+            raise BuildError(f"server '{self.id}' has {len(out_edges)} out edges; it needs one")
+        self.out_edge = next(iter(out_edges.values()), None)
+
+    def probes(self, enabled: frozenset[str]) -> list[Probe]:
+        """The server's enabled sampled metrics, then its pools'."""
+        probes = probes_for(SERVER_METRICS, self, self.id, enabled)
+        for pool in self.pools:
+            probes += probes_for(POOL_METRICS, pool, pool.name, enabled)
+        return probes
 
     @property
     def ready_queue_len(self) -> int:
         """Requests ready to run a CPU step and waiting for a core."""
-        return len(self.cores.waiting)
+        return self.cores.queued
+
+    @property
+    def ram_in_use(self) -> float:
+        """Megabytes reserved right now."""
+        return self.ram.in_use
 
     def receive(self, request: RequestState) -> None:
         """Admit `request`: choose its endpoint and reserve its RAM before any step runs."""
         self.in_service += 1
-        plan = self._endpoints[self._pick_endpoint()]
+        plan = self.endpoints[self._pick_endpoint()]
         request.plan = plan
         request.step_index = 0
+        request.arrived_at = self.env.now
         if plan.ram_mb:
-            self.ram.reserve(plan.ram_mb, request, self._advance)
+            self.ram.request(request, self._advance, plan.ram_mb)
         else:
             self._advance(request)
 
@@ -77,30 +155,53 @@ class ServerRuntime:
         if index == len(plan.steps):
             self._finish(request)
             return
-        is_cpu, duration = plan.steps[index]
         request.step_index = index + 1
-        if is_cpu:
-            if request.holds_core:
-                self._burn(request)
-            else:
-                self.cores.acquire(request, self._take_core)
-            return
+        plan.steps[index].run(self, request)
+
+    # StepHost: the primitives the steps of `runtime.steps` are made of.
+
+    def run_cpu(self, request: RequestState, duration: Sampler) -> None:
+        """Burn a draw of `duration` on the request's core, or queue for a core first."""
+        if request.holds_core:
+            self._burn(request, duration())
+        else:
+            self.cores.request(request, self._take_core)
+
+    def wait_io(self, request: RequestState, seconds: float) -> None:
+        """Let go of any core and sleep `seconds`."""
         if request.holds_core:
             request.holds_core = False
             self.cores.release()
         self.io_waiting += 1
-        self.env.timeout(duration(), request).callbacks.append(self._wake_from_io)
+        self.env.timeout(seconds, request).callbacks.append(self._wake_from_io)
+
+    def wait_io_pooled(self, request: RequestState, pool: int) -> None:
+        """Let go of any core, wait for a connection of pool `pool`, then sleep holding it."""
+        if request.holds_core:
+            request.holds_core = False
+            self.cores.release()
+        request.waited_since = self.env.now
+        self.pools[pool].request(request, self._connection_granted[pool])
 
     def _take_core(self, request: RequestState) -> None:
         request.holds_core = True
-        self._burn(request)
-
-    def _burn(self, request: RequestState) -> None:
         plan = request.plan
         assert plan is not None
-        cpu_time = plan.steps[request.step_index - 1][1]()
+        self._burn(request, plan.steps[request.step_index - 1].duration())
+
+    def _burn(self, request: RequestState, cpu_time: float) -> None:
         self.busy_core_seconds += cpu_time
         self.env.timeout(cpu_time, request).callbacks.append(self._step_done)
+
+    def _take_connection(self, pool: ConnectionPool[RequestState], request: RequestState) -> None:
+        plan = request.plan
+        assert plan is not None
+        seconds = plan.steps[request.step_index - 1].duration()
+        pool.busy_seconds += seconds
+        pool.wait_seconds_total += self.env.now - request.waited_since
+        pool.waits += 1
+        self.io_waiting += 1
+        self.env.timeout(seconds, (request, pool)).callbacks.append(self._wake_from_pooled_io)
 
     def _step_done(self, event: simpy.Event) -> None:
         self._advance(cast(RequestState, event.value))
@@ -108,6 +209,12 @@ class ServerRuntime:
     def _wake_from_io(self, event: simpy.Event) -> None:
         self.io_waiting -= 1
         self._advance(cast(RequestState, event.value))
+
+    def _wake_from_pooled_io(self, event: simpy.Event) -> None:
+        request, pool = cast(tuple[RequestState, ConnectionPool[RequestState]], event.value)
+        self.io_waiting -= 1
+        pool.release()
+        self._advance(request)
 
     def _finish(self, request: RequestState) -> None:
         if request.holds_core:
@@ -118,6 +225,20 @@ class ServerRuntime:
         assert self.out_edge is not None
         request.plan = None
         self.in_service -= 1
+        self.endpoint_times[plan.index].append(self.env.now - request.arrived_at)
         if plan.ram_mb:
             self.ram.release(plan.ram_mb)
         self.out_edge.send(request)
+
+
+def _endpoint_picker(spec: Server, rng: np.random.Generator) -> Callable[[], int]:
+    """Index of the endpoint each request calls, weighted by `probability`."""
+    if len(spec.endpoints) == 1:
+        return itertools.repeat(0).__next__
+    equal_share = 1.0 / len(spec.endpoints)
+    weights = [ep.probability or equal_share for ep in spec.endpoints]
+    total = sum(weights)
+    cumulative = list(itertools.accumulate(w / total for w in weights))
+    uniform = batched(rng.random)
+    last = len(cumulative) - 1
+    return lambda: min(bisect.bisect_right(cumulative, uniform()), last)

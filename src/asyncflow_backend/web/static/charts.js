@@ -341,20 +341,26 @@ window.AsyncFlowCharts = (function () {
     return values.concat(new Array(length - values.length).fill(null));
   }
 
-  const SAMPLED = [
-    { name: "ready_queue", metric: "ready_queue_len", title: "Ready queue (requests waiting for a core)", yLabel: "requests", unit: "" },
-    { name: "io_queue", metric: "event_loop_io_sleep", title: "I/O queue (requests waiting on I/O)", yLabel: "requests", unit: "" },
-    { name: "ram", metric: "ram_in_use", title: "RAM in use per server", yLabel: "MB", unit: "MB" },
-    { name: "connections", metric: "edge_concurrent_connection", title: "Open connections per edge", yLabel: "connections", unit: "" },
-  ];
+  /* The sampled metrics as the server's catalogue declares them (page config `metrics`). */
+  function sampledSpecs(metrics) {
+    return (metrics || []).map((m) => ({
+      name: m.chart, metric: m.metric, title: m.title, yLabel: m.unit, unit: m.unit === "MB" ? "MB" : "",
+    }));
+  }
 
   /* Draws every chart of a succeeded run into `container`.
-   * run: {id, results, events, rawPeriod, plotUrl(name, fmt)}. */
+   * run: {id, results, events, rawPeriod, metrics, plotUrl(name, fmt)}; `metrics` is the
+   * catalogue of sampled metrics, and a metric no component sampled draws nothing. */
   function drawAll(container, run) {
     const links = (name) => (fmt) => run.plotUrl(name, fmt);
     latencyHistogram(container, run.results, links("latency"));
     throughput(container, run.results, run.events, links("throughput"));
-    for (const spec of SAMPLED) sampled(container, run, Object.assign({ imageLinks: links(spec.name) }, spec));
+    const series = run.results.time_series.series || {};
+    for (const spec of sampledSpecs(run.metrics)) {
+      // Pools exist only where a scenario declares them: no empty chart for the others.
+      if (spec.name.startsWith("pool_") && !series[spec.metric]) continue;
+      sampled(container, run, Object.assign({ imageLinks: links(spec.name) }, spec));
+    }
   }
 
   return { drawAll: drawAll, plots: plots };

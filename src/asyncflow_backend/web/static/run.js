@@ -197,6 +197,7 @@
       results: results,
       events: events,
       rawPeriod: samplePeriodS,
+      metrics: config.metrics,
       plotUrl: plotUrl,
     });
     document.body.dataset.state = "ready";
