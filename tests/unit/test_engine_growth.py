@@ -104,12 +104,12 @@ def test_weights_need_weighted_round_robin_and_covered_servers() -> None:
     assert "topology_graph.nodes.load_balancer.weights.srv-9" in paths
 
 
-def ram_chain(pool: dict[str, Any] | None = None) -> dict[str, Any]:
+def ram_chain() -> dict[str, Any]:
     """256 MB of RAM at 200 requests/s: 1% of requests take it all and then wait 5 s of
     I/O; the rest are a single 1 MB RAM step, so each is done the instant it is granted."""
     document = balanced("round_robin", servers=1, rate=200.0, horizon=120.0)
     server = document["topology_graph"]["nodes"]["servers"][0]
-    server["server_resources"] = {"ram_mb": 256, **(pool or {})}
+    server["server_resources"] = {"ram_mb": 256}
     server["endpoints"] = [
         {
             "endpoint_name": "/hog",

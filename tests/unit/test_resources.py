@@ -108,7 +108,7 @@ def test_ram_release_serves_as_many_waiting_reservations_as_fit_in_order() -> No
     # b and c fit (800 MB); d does not, and e waits behind d although 200 MB are free.
     assert granted.order == ["all", "b", "c"]
     assert ram.in_use == 800
-    assert [w.holder for w in ram.waiting] == ["d", "e"]
+    assert [holder for holder, _, _ in ram.waiting] == ["d", "e"]
 
     ram.release(400)
 

@@ -16,7 +16,6 @@ class RequestState:
     __slots__ = (
         "arrived_at",
         "created_at",
-        "generation",
         "holds_core",
         "plan",
         "returning",
@@ -24,17 +23,17 @@ class RequestState:
         "waited_since",
     )
 
+    # Set by the server that admits the request, before anything reads them; left out
+    # of __init__ because every attribute stored there is paid once per request.
+    plan: EndpointPlan | None
+    step_index: int
+    arrived_at: float
+    """When it reached the server it is on: the start of its time there."""
+    waited_since: float
+    """When it began waiting for a pool connection."""
+
     def __init__(self, created_at: float) -> None:
         self.created_at = created_at
         self.returning = False
         """True once the client has sent it on: its next visit to the client completes it."""
-        self.plan: EndpointPlan | None = None
-        self.step_index = 0
         self.holds_core = False
-        self.arrived_at = 0.0
-        """When it reached the server it is on: the start of its time there."""
-        self.waited_since = 0.0
-        """When it began waiting for a pool connection."""
-        self.generation = 0
-        """Bumped when the request is abandoned, so that its late timer callbacks, which
-        carry the generation they were armed in, know to do nothing."""

@@ -95,7 +95,7 @@ class SimulationRunner:
                     s.busy_core_seconds,
                     int(s.cores.capacity),
                     s.ram.capacity,
-                    {plan.name: s.endpoint_times[plan.index] for plan in s.endpoints},
+                    {plan.name: plan.times for plan in s.endpoints},
                     horizon,
                     probes,
                 )

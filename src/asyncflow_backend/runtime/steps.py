@@ -1,12 +1,15 @@
 """Endpoint plans: what each step of an endpoint does, compiled for the hot path.
 
 A leaf module (it imports no actor), so that actors, the request state and the
-model builder can all share the plan types.
+model builder can all share the plan types. Each step kind is a small class
+that runs itself on the primitives its host server offers (`StepHost`).
 """
 
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from asyncflow_backend.resources import CoreSet
 from asyncflow_backend.runtime.request import RequestState
 from asyncflow_backend.samplers import Sampler
 
@@ -14,14 +17,20 @@ from asyncflow_backend.samplers import Sampler
 class StepHost(Protocol):
     """What a server offers the steps it runs."""
 
-    def run_cpu(self, request: RequestState, duration: Sampler) -> None:
-        """Burn a draw of `duration` on a core (taking one first if the request has none)."""
+    cores: CoreSet[RequestState]
 
-    def wait_io(self, request: RequestState, seconds: float) -> None:
-        """Let go of any core and sleep `seconds` without using CPU."""
+    def burn(self, request: RequestState, seconds: float) -> None:
+        """Keep the request's core busy for `seconds`, then move the request on."""
 
-    def wait_io_pooled(self, request: RequestState, pool: int) -> None:
-        """Like `wait_io`, holding one connection of pool number `pool` for the wait."""
+    def take_core(self, request: RequestState) -> None:
+        """Grant callback: the request now holds a core; burn its current CPU step."""
+
+    def sleep(self, request: RequestState, seconds: float) -> None:
+        """Wait `seconds` on I/O without a core, then move the request on."""
+
+    def wait_for_connection(self, request: RequestState, pool: int) -> None:
+        """Queue for a connection of pool number `pool`, then wait the current step's I/O
+        holding it."""
 
 
 class Step(Protocol):
@@ -35,15 +44,25 @@ class Step(Protocol):
         """Start the step; the host moves the request on when it ends."""
 
 
+def _let_go_of_core(host: StepHost, request: RequestState) -> None:
+    if request.holds_core:
+        request.holds_core = False
+        host.cores.release()
+
+
 @dataclass(frozen=True, slots=True)
 class CpuStep:
-    """CPU work: holds a core for a draw of `duration` seconds."""
+    """CPU work: holds a core for a draw of `duration` seconds (consecutive CPU steps keep
+    the core they have)."""
 
     duration: Sampler
 
     def run(self, host: StepHost, request: RequestState) -> None:
-        """Burn CPU on the request's core, or queue for one."""
-        host.run_cpu(request, self.duration)
+        """Burn on the request's core, or queue for one (the ready queue)."""
+        if request.holds_core:
+            host.burn(request, self.duration())
+        else:
+            host.cores.request(request, host.take_core)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +72,11 @@ class IoStep:
     duration: Sampler
 
     def run(self, host: StepHost, request: RequestState) -> None:
-        """Sleep on the event loop."""
-        host.wait_io(request, self.duration())
+        """Give the core back and sleep on the event loop."""
+        if request.holds_core:
+            request.holds_core = False
+            host.cores.release()
+        host.sleep(request, self.duration())
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +88,9 @@ class PooledIoStep:
     """Index of the pool in the server's pool list."""
 
     def run(self, host: StepHost, request: RequestState) -> None:
-        """Queue for a connection, then sleep holding it."""
-        host.wait_io_pooled(request, self.pool)
+        """Give the core back, queue for a connection, then sleep holding it."""
+        _let_go_of_core(host, request)
+        host.wait_for_connection(request, self.pool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +98,9 @@ class EndpointPlan:
     """An endpoint compiled for the hot path: its RAM total and its timed steps in order."""
 
     index: int
-    """Position of the endpoint on its server: where its statistics are kept."""
+    """Position of the endpoint on its server."""
     name: str
     ram_mb: float
     steps: tuple[Step, ...]
+    times: "array[float]" = field(default_factory=lambda: array("d"))
+    """Seconds each request that called this endpoint spent on the server."""

@@ -2,7 +2,6 @@
 
 import bisect
 import itertools
-from array import array
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import cast
@@ -19,7 +18,7 @@ from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState
 from asyncflow_backend.runtime.steps import CpuStep, EndpointPlan, IoStep, PooledIoStep, Step
-from asyncflow_backend.samplers import Sampler, variate
+from asyncflow_backend.samplers import variate
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.topology import Server
@@ -37,7 +36,7 @@ class ServerRuntime:
 
     Built from a `Server` spec by `runtime.actors.kinds`; connected to its out
     edge (optional: a server no edge reaches may have none); asked for its
-    results through `endpoint_times`, `busy_core_seconds` and its resources.
+    results through its plans' `times`, `busy_core_seconds` and its resources.
     """
 
     def __init__(
@@ -64,8 +63,6 @@ class ServerRuntime:
         self.in_service = 0
         """Requests admitted and not yet sent on: waiting for RAM, a core, or I/O, or running."""
         self._connection_granted = [partial(self._take_connection, pool) for pool in self.pools]
-        self.endpoint_times = [array("d") for _ in endpoints]
-        """Seconds each request spent on this server (arrival to departure), per endpoint."""
 
     @classmethod
     def from_spec(cls, spec: Server, ctx: BuildContext) -> "ServerRuntime":
@@ -142,7 +139,8 @@ class ServerRuntime:
         plan = self.endpoints[self._pick_endpoint()]
         request.plan = plan
         request.step_index = 0
-        request.arrived_at = self.env.now
+        # SimPy's `now` is a property; its attribute spares a call on each request's path.
+        request.arrived_at = self.env._now
         if plan.ram_mb:
             self.ram.request(request, self._advance, plan.ram_mb)
         else:
@@ -160,38 +158,27 @@ class ServerRuntime:
 
     # StepHost: the primitives the steps of `runtime.steps` are made of.
 
-    def run_cpu(self, request: RequestState, duration: Sampler) -> None:
-        """Burn a draw of `duration` on the request's core, or queue for a core first."""
-        if request.holds_core:
-            self._burn(request, duration())
-        else:
-            self.cores.request(request, self._take_core)
+    def burn(self, request: RequestState, seconds: float) -> None:
+        """Keep the request's core busy for `seconds`, then move the request on."""
+        self.busy_core_seconds += seconds
+        self.env.timeout(seconds, request).callbacks.append(self._step_done)
 
-    def wait_io(self, request: RequestState, seconds: float) -> None:
-        """Let go of any core and sleep `seconds`."""
-        if request.holds_core:
-            request.holds_core = False
-            self.cores.release()
-        self.io_waiting += 1
-        self.env.timeout(seconds, request).callbacks.append(self._wake_from_io)
-
-    def wait_io_pooled(self, request: RequestState, pool: int) -> None:
-        """Let go of any core, wait for a connection of pool `pool`, then sleep holding it."""
-        if request.holds_core:
-            request.holds_core = False
-            self.cores.release()
-        request.waited_since = self.env.now
-        self.pools[pool].request(request, self._connection_granted[pool])
-
-    def _take_core(self, request: RequestState) -> None:
+    def take_core(self, request: RequestState) -> None:
+        """Grant callback of the cores: burn the request's current CPU step."""
         request.holds_core = True
         plan = request.plan
         assert plan is not None
-        self._burn(request, plan.steps[request.step_index - 1].duration())
+        self.burn(request, plan.steps[request.step_index - 1].duration())
 
-    def _burn(self, request: RequestState, cpu_time: float) -> None:
-        self.busy_core_seconds += cpu_time
-        self.env.timeout(cpu_time, request).callbacks.append(self._step_done)
+    def sleep(self, request: RequestState, seconds: float) -> None:
+        """Wait `seconds` on I/O, then move the request on."""
+        self.io_waiting += 1
+        self.env.timeout(seconds, request).callbacks.append(self._wake_from_io)
+
+    def wait_for_connection(self, request: RequestState, pool: int) -> None:
+        """Queue for a connection of pool number `pool`, then wait holding it."""
+        request.waited_since = self.env.now
+        self.pools[pool].request(request, self._connection_granted[pool])
 
     def _take_connection(self, pool: ConnectionPool[RequestState], request: RequestState) -> None:
         plan = request.plan
@@ -225,7 +212,7 @@ class ServerRuntime:
         assert self.out_edge is not None
         request.plan = None
         self.in_service -= 1
-        self.endpoint_times[plan.index].append(self.env.now - request.arrived_at)
+        plan.times.append(self.env._now - request.arrived_at)
         if plan.ram_mb:
             self.ram.release(plan.ram_mb)
         self.out_edge.send(request)
