@@ -85,6 +85,42 @@ def test_load_balanced_topology_equals_the_yaml_file() -> None:
     assert builder.build() == load_scenario_file(EXAMPLES / "two_servers_lb.yml")
 
 
+def test_pools_equal_the_yaml_file() -> None:
+    fixed = deterministic(0.0005)
+    builder = (
+        ScenarioBuilder()
+        .generator("gen", users=deterministic(250), rpm=60)
+        .client("client")
+        .server("api", cores=2, ram_mb=2048, db_pool=4)
+        .endpoint("/orders")
+        .parse(0.002)
+        .io("io_db", exponential(0.015))
+        .chain("gen", "client", "api", "client", latency=fixed, dropout=0.0)
+        .settings(horizon=240, sample_period=0.05)
+    )
+    assert builder.build() == load_scenario_file(EXAMPLES / "db_pool.yml")
+
+
+def test_named_pools_and_weights_reach_the_document() -> None:
+    builder = (
+        ScenarioBuilder()
+        .generator("gen", users=deterministic(10), rpm=60)
+        .client("client")
+        .load_balancer("lb", covers=["a", "b"], algorithm="weighted_round_robin", weights={"a": 3})
+    )
+    for server in ("a", "b"):
+        builder.server(server, pools={"cache": 2}).endpoint("/").io("io_cache", 0.001, pool="cache")
+    builder.chain("gen", "client", "lb", latency=0.001, dropout=0.0)
+    for server in ("a", "b"):
+        builder.chain("lb", server, "client", latency=0.001, dropout=0.0)
+    scenario = builder.build()
+    assert scenario.topology_graph.nodes.load_balancer is not None
+    assert scenario.topology_graph.nodes.load_balancer.weights == {"a": 3}
+    server = scenario.topology_graph.nodes.servers[0]
+    assert server.server_resources.connection_pools == {"cache": 2}
+    assert server.endpoints[0].steps[0].pool == "cache"
+
+
 def test_events_equal_the_yaml_file() -> None:
     builder = (
         ScenarioBuilder()

@@ -36,7 +36,12 @@ from asyncflow_backend.schemas.scenario import Scenario
 
 CpuKind = CpuStepKind | Literal["initial_parsing", "cpu_bound_operation"]
 IoKind = IoStepKind | Literal["io_task_spawn", "io_llm", "io_wait", "io_db", "io_cache"]
-Algorithm = LoadBalancerAlgorithm | Literal["round_robin", "least_connection"]
+Algorithm = (
+    LoadBalancerAlgorithm
+    | Literal[
+        "round_robin", "least_connection", "random", "weighted_round_robin", "power_of_two_choices"
+    ]
+)
 
 
 class BuilderUsageError(RuntimeError):
@@ -88,14 +93,24 @@ class ScenarioBuilder:
         return self
 
     def load_balancer(
-        self, lb_id: str, *, covers: Iterable[str], algorithm: Algorithm = "round_robin"
+        self,
+        lb_id: str,
+        *,
+        covers: Iterable[str],
+        algorithm: Algorithm = "round_robin",
+        weights: dict[str, float] | None = None,
     ) -> Self:
-        """A load balancer spreading requests over the servers it `covers`."""
+        """A load balancer spreading requests over the servers it `covers`.
+
+        `weights` (server id: relative share) goes with `weighted_round_robin`.
+        """
         self._load_balancer = {
             "id": lb_id,
             "algorithms": str(algorithm),
             "server_covered": list(covers),
         }
+        if weights is not None:
+            self._load_balancer["weights"] = dict(weights)
         return self
 
     def server(
@@ -104,15 +119,20 @@ class ScenarioBuilder:
         *,
         cores: int = DEFAULT_CPU_CORES,
         ram_mb: int = DEFAULT_RAM_MB,
+        db_pool: int | None = None,
+        pools: dict[str, int] | None = None,
     ) -> Self:
-        """A server; the endpoints declared next belong to it."""
-        self._servers.append(
-            {
-                "id": server_id,
-                "server_resources": {"cpu_cores": cores, "ram_mb": ram_mb},
-                "endpoints": [],
-            }
-        )
+        """A server; the endpoints declared next belong to it.
+
+        `db_pool` is `db_connection_pool` (every `io_db` step holds one of its
+        connections); `pools` are named pools that `io(..., pool=NAME)` steps hold.
+        """
+        resources: dict[str, Any] = {"cpu_cores": cores, "ram_mb": ram_mb}
+        if db_pool is not None:
+            resources["db_connection_pool"] = db_pool
+        if pools:
+            resources["connection_pools"] = dict(pools)
+        self._servers.append({"id": server_id, "server_resources": resources, "endpoints": []})
         return self
 
     def endpoint(self, name: str, *, probability: float | None = None) -> Self:
@@ -143,16 +163,24 @@ class ScenarioBuilder:
         """A RAM step: the request holds `megabytes` on the server until it leaves."""
         return self._step(RamStepKind.RAM.value, StepOperation.NECESSARY_RAM, megabytes)
 
-    def io(self, kind: IoKind, waiting_time: Amount) -> Self:
-        """An I/O step of `kind` (io_db, io_cache, ...): waits without holding a core."""
-        return self._step(str(kind), StepOperation.IO_WAITING_TIME, waiting_time)
+    def io(self, kind: IoKind, waiting_time: Amount, *, pool: str | None = None) -> Self:
+        """An I/O step of `kind` (io_db, io_cache, ...): waits without holding a core,
+        holding a connection of the server's pool `pool` if given."""
+        return self._step(str(kind), StepOperation.IO_WAITING_TIME, waiting_time, pool=pool)
 
-    def _step(self, kind: str, operation: StepOperation, amount: Amount) -> Self:
+    def _step(
+        self, kind: str, operation: StepOperation, amount: Amount, *, pool: str | None = None
+    ) -> Self:
         if not self._servers or not self._servers[-1]["endpoints"]:
             raise BuilderUsageError(
                 f"a '{kind}' step needs a server(...) and an endpoint(...) declared before it"
             )
-        step = {"kind": kind, "step_operation": {operation.value: as_document(amount)}}
+        step: dict[str, Any] = {
+            "kind": kind,
+            "step_operation": {operation.value: as_document(amount)},
+        }
+        if pool is not None:
+            step["pool"] = pool
         self._servers[-1]["endpoints"][-1]["steps"].append(step)
         return self
 
