@@ -229,11 +229,84 @@ def _print_summary(results: SimulationResults) -> None:
     table.add_row("throughput", f"{results.throughput.mean_rps:,.2f} req/s")
     for name in ("mean", "p50", "p95", "p99", "max"):
         table.add_row(f"latency {name}", _fmt(getattr(lat, name)))
-    for server_id, stats in results.servers.items():
-        table.add_row(f"{server_id} CPU", f"{stats.cpu_utilisation:.1%}")
+    worst = _worst_window(results)
+    if worst is not None:
+        table.add_row("worst window p99", worst)
     table.add_row("seed", str(meta.seed))
     table.add_row("wall time", f"{meta.wall_seconds:.2f} s for {meta.events_processed:,} events")
     console.print(table)
+    console.print(_servers_table(results))
+    console.print(_endpoints_table(results))
+    if results.pools:
+        console.print(_pools_table(results))
+
+
+def _worst_window(results: SimulationResults) -> str | None:
+    """The highest per-window p99, and where it was: what a spike or an outage did."""
+    over_time = results.latency.over_time
+    if over_time is None:
+        return None
+    windows = [(p99, k) for k, p99 in enumerate(over_time.p99) if p99 is not None]
+    if not windows:
+        return None
+    p99, k = max(windows)
+    start = k * over_time.window_s
+    return f"{_fmt(p99)} in [{start:g}, {start + over_time.window_s:g}) s"
+
+
+def _servers_table(results: SimulationResults) -> Table:
+    table = Table(title="Servers")
+    for header in ("server", "CPU", "ready queue mean / max", "RAM peak / capacity", "time p99"):
+        table.add_column(header, justify="left" if header == "server" else "right")
+    for server_id, stats in results.servers.items():
+        ram = "-" if stats.ram_peak_mb is None else f"{stats.ram_peak_mb:,.0f}"
+        capacity = "-" if stats.ram_mb is None else f"{stats.ram_mb:,.0f} MB"
+        queue = (
+            "-"
+            if stats.ready_queue_mean is None
+            else f"{stats.ready_queue_mean:.3g} / {stats.ready_queue_max or 0:.3g}"
+        )
+        table.add_row(
+            server_id,
+            f"{stats.cpu_utilisation:.1%} of {stats.cores}",
+            queue,
+            f"{ram} / {capacity}",
+            _fmt(stats.latency.p99 if stats.latency else None),
+        )
+    return table
+
+
+def _endpoints_table(results: SimulationResults) -> Table:
+    table = Table(title="Time on the server, per endpoint")
+    for header in ("server", "endpoint", "requests", "mean", "p95", "p99"):
+        table.add_column(header, justify="left" if header in ("server", "endpoint") else "right")
+    for server_id, stats in results.servers.items():
+        for name, times in stats.endpoints.items():
+            table.add_row(
+                server_id,
+                name,
+                f"{times.count:,}",
+                _fmt(times.mean),
+                _fmt(times.p95),
+                _fmt(times.p99),
+            )
+    return table
+
+
+def _pools_table(results: SimulationResults) -> Table:
+    table = Table(title="Connection pools")
+    for header in ("pool", "size", "utilisation", "mean wait", "waiting mean / max"):
+        table.add_column(header, justify="left" if header == "pool" else "right")
+    for pool_id, stats in results.pools.items():
+        waiting = (
+            "-"
+            if stats.waiting_mean is None
+            else f"{stats.waiting_mean:.3g} / {stats.waiting_max or 0:.3g}"
+        )
+        table.add_row(
+            pool_id, str(stats.size), f"{stats.utilisation:.1%}", _fmt(stats.wait_mean_s), waiting
+        )
+    return table
 
 
 if __name__ == "__main__":  # pragma: no cover

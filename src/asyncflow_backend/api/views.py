@@ -10,7 +10,12 @@ from asyncflow_backend.api.errors import RunNotFound
 from asyncflow_backend.api.models import RunLinks, RunView, SeriesView
 from asyncflow_backend.db.models import Run, RunSeries
 from asyncflow_backend.db.repository import RunRepository
-from asyncflow_backend.metrics.downsampling import bucket_means, bucket_stride, lttb
+from asyncflow_backend.metrics.downsampling import (
+    bucket_means,
+    bucket_stride,
+    lttb,
+    merge_latency_windows,
+)
 from asyncflow_backend.schemas.results import SimulationResults
 
 API_PREFIX = "/api/v1"
@@ -81,7 +86,25 @@ def results_document(
     for s in series:
         nested.setdefault(str(s.metric), {})[s.component] = bucket_means(s.values, stride).tolist()
     time_series = {"sample_period_s": period * stride, "series": nested}
-    return SimulationResults.model_validate({**document, "time_series": time_series})
+    latency = dict(document.get("latency") or {})
+    over_time = latency.get("over_time")
+    if over_time and len(over_time["count"]) > max_points:
+        window_stride = bucket_stride(len(over_time["count"]), max_points)
+        percentiles = [over_time[p] for p in ("p50", "p95", "p99")]
+        count, (p50, p95, p99) = merge_latency_windows(
+            over_time["count"], percentiles, window_stride
+        )
+        latency["over_time"] = {
+            "window_s": over_time["window_s"] * window_stride,
+            "count": count,
+            "p50": p50,
+            "p95": p95,
+            "p99": p99,
+            "merged": True,
+        }
+    return SimulationResults.model_validate(
+        {**document, "latency": latency, "time_series": time_series}
+    )
 
 
 def series_window(

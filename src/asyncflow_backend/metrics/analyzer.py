@@ -1,5 +1,6 @@
 """From what the collectors recorded to the results document, with numpy."""
 
+import math
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from asyncflow_backend.schemas.results import (
     DurationStats,
     EdgeStats,
     Histogram,
+    LatencyOverTime,
     LatencyStats,
     PoolStats,
     RequestCounts,
@@ -28,6 +30,7 @@ from asyncflow_backend.schemas.results import (
 )
 
 MAX_HISTOGRAM_BINS = 100
+MAX_LATENCY_WINDOWS = 2000
 
 
 def request_counts(collector: MetricsCollector) -> RequestCounts:
@@ -76,6 +79,34 @@ def latency_stats(latencies: "array[float]") -> LatencyStats:
         max=float(values.max()),
         histogram=Histogram(edges=edges.tolist(), counts=counts.tolist()),
     )
+
+
+def latency_over_time(
+    latencies: "array[float]", completions_per_second: Sequence[int], horizon_s: float
+) -> LatencyOverTime:
+    """p50, p95 and p99 of the latencies completed in each window of simulated time.
+
+    Latencies are recorded in completion order and completions are counted per
+    second, so the requests of window k are a slice of the latency array: no
+    completion time is kept per request. Windows are whole seconds, as few as
+    keep the count of windows at or under MAX_LATENCY_WINDOWS.
+    """
+    seconds = max(1, math.ceil(horizon_s))
+    window = max(1, math.ceil(seconds / MAX_LATENCY_WINDOWS))
+    per_second = np.asarray(completions_per_second[:seconds], dtype=np.int64)
+    per_second = np.pad(per_second, (0, seconds - per_second.size))
+    windows = math.ceil(seconds / window)
+    counts = np.add.reduceat(per_second, np.arange(0, seconds, window))
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    values = np.frombuffer(latencies, dtype=np.float64) if len(latencies) else np.empty(0)
+    p50: list[float | None] = [None] * windows
+    p95: list[float | None] = [None] * windows
+    p99: list[float | None] = [None] * windows
+    for k in np.flatnonzero(counts):
+        p50[k], p95[k], p99[k] = np.percentile(
+            values[bounds[k] : bounds[k + 1]], [50, 95, 99]
+        ).tolist()
+    return LatencyOverTime(window_s=float(window), count=counts.tolist(), p50=p50, p95=p95, p99=p99)
 
 
 def throughput(collector: MetricsCollector, horizon_s: float) -> Throughput:

@@ -89,3 +89,28 @@ def lttb(
 def _check_max_points(max_points: int) -> None:
     if max_points < MIN_POINTS:
         raise ValueError(f"max_points must be at least {MIN_POINTS}, got {max_points}")
+
+
+def merge_latency_windows(
+    count: Sequence[int], percentiles: Sequence[Sequence[float | None]], stride: int
+) -> tuple[list[int], list[list[float | None]]]:
+    """Merge runs of `stride` latency windows: counts add up, and each percentile becomes
+    the count-weighted mean of the windows' percentiles (a display approximation: the
+    exact percentile of a merged window needs the latencies themselves).
+
+    Returns the merged counts and one merged list per entry of `percentiles`.
+    """
+    counts = np.asarray(count, dtype=np.float64)
+    merged_counts: list[int] = []
+    merged: list[list[float | None]] = [[] for _ in percentiles]
+    for start in range(0, len(counts), stride):
+        weights = counts[start : start + stride]
+        total = float(weights.sum())
+        merged_counts.append(int(total))
+        for out, values in zip(merged, percentiles, strict=True):
+            window = np.array(
+                [np.nan if v is None else v for v in values[start : start + stride]],
+                dtype=np.float64,
+            )
+            out.append(float(np.nansum(window * weights) / total) if total else None)
+    return merged_counts, merged

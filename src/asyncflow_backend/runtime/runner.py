@@ -87,7 +87,15 @@ class SimulationRunner:
         probes = {(p.metric, p.component_id): p for p in model.sampler.probes}
         return SimulationResults(
             requests=analyzer.request_counts(model.collector),
-            latency=analyzer.latency_stats(model.collector.latencies),
+            latency=analyzer.latency_stats(model.collector.latencies).model_copy(
+                update={
+                    "over_time": analyzer.latency_over_time(
+                        model.collector.latencies,
+                        model.collector.completions_per_second,
+                        horizon,
+                    )
+                }
+            ),
             throughput=analyzer.throughput(model.collector, horizon),
             servers={
                 sid: analyzer.server_stats(

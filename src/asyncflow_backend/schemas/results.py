@@ -20,6 +20,25 @@ class Histogram(BaseModel):
     counts: list[int]
 
 
+class LatencyOverTime(BaseModel):
+    """Latency percentiles of the requests completed in each window [k w, (k + 1) w).
+
+    A window with no completion has null percentiles. `window_s` is a whole number
+    of seconds chosen so that a run has at most 2,000 windows.
+    """
+
+    window_s: float
+    count: list[int] = Field(description="Requests completed in each window.")
+    p50: list[float | None]
+    p95: list[float | None]
+    p99: list[float | None]
+    merged: bool = Field(
+        default=False,
+        description="True when windows were merged to fit `max_points`: each merged "
+        "percentile is then the count-weighted mean of the windows' (for display only).",
+    )
+
+
 class LatencyStats(BaseModel):
     """Latency of completed requests, in seconds (client to client)."""
 
@@ -33,6 +52,9 @@ class LatencyStats(BaseModel):
     p99: float | None
     max: float | None
     histogram: Histogram
+    over_time: LatencyOverTime | None = Field(
+        default=None, description="p50, p95 and p99 per window of simulated time."
+    )
 
 
 class Throughput(BaseModel):
