@@ -162,11 +162,14 @@ def test_the_charts_have_the_documented_names() -> None:
     assert PLOT_NAMES == (
         "dashboard",
         "latency",
+        "latency_over_time",
         "throughput",
         "ready_queue",
         "io_queue",
         "ram",
         "connections",
+        "pool_in_use",
+        "pool_waiting",
     )
 
 
@@ -202,7 +205,8 @@ def test_every_time_axis_shades_every_event_and_the_histogram_none(
     results: SimulationResults, events: list[EventInjection]
 ) -> None:
     axes = _axes_by_title(build_figure("dashboard", results, events=events))
-    assert len(axes) == 6
+    # No pools in this run: seven panels, the pool panel left out.
+    assert len(axes) == 7
     for title, ax in axes.items():
         expected = [] if title == "Latency distribution" else ["event-ev-spike", "event-ev-down"]
         assert sorted(_event_spans(ax)) == sorted(expected), title
@@ -283,6 +287,19 @@ def test_missing_data_gives_empty_charts_with_a_note(
     assert "no request completed" in _notes(axes["Latency distribution"])[0]
     for name in PLOT_NAMES:
         assert render_plot(name, empty_results, events=events).startswith(PNG_SIGNATURE)
+
+
+def test_latency_over_time_draws_each_percentile_per_window_in_milliseconds(
+    results: SimulationResults,
+) -> None:
+    (ax,) = build_figure("latency_over_time", results).axes
+    over_time = results.latency.over_time
+    assert over_time is not None
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"p50", "p95", "p99"}
+    first = next(k for k, p99 in enumerate(over_time.p99) if p99 is not None)
+    assert lines["p99"].get_ydata()[first] == pytest.approx(over_time.p99[first] * 1000)
+    assert ax.get_ylabel() == "latency (ms)"
 
 
 def test_charts_with_data_carry_no_note(results: SimulationResults) -> None:

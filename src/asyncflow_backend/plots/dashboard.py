@@ -6,7 +6,15 @@ from matplotlib.figure import Figure
 
 from asyncflow_backend.plots.events import event_legend_entries
 from asyncflow_backend.plots.latency import draw_latency
-from asyncflow_backend.plots.sampled import CONNECTIONS, IO_QUEUE, RAM, READY_QUEUE, draw_sampled
+from asyncflow_backend.plots.latency_over_time import draw_latency_over_time
+from asyncflow_backend.plots.sampled import (
+    CONNECTIONS,
+    IO_QUEUE,
+    POOL_WAITING,
+    RAM,
+    READY_QUEUE,
+    draw_sampled,
+)
 from asyncflow_backend.plots.throughput import draw_throughput
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
@@ -17,14 +25,22 @@ _EVENT_LEGEND_COLUMNS = 5
 def draw_dashboard(
     fig: Figure, results: SimulationResults, events: Sequence[EventInjection]
 ) -> None:
-    """A 3 x 2 grid: latency and throughput, then the two queues, then RAM and connections.
+    """A 4 x 2 grid: the latency distribution and latency over time, throughput and the
+    ready queue, the I/O queue and RAM, then connections and, for a run with connection
+    pools, the requests waiting for a connection.
 
     The injected events are captioned once, in a legend under the grid.
     """
-    grid = fig.subplots(3, 2)
+    grid = fig.subplots(4, 2)
     draw_latency(grid[0, 0], results)
-    draw_throughput(grid[0, 1], results, events, event_legend=False)
-    for ax, chart in zip(grid[1:].flat, (READY_QUEUE, IO_QUEUE, RAM, CONNECTIONS), strict=True):
+    draw_latency_over_time(grid[0, 1], results, events, event_legend=False)
+    draw_throughput(grid[1, 0], results, events, event_legend=False)
+    charts = [READY_QUEUE, IO_QUEUE, RAM, CONNECTIONS]
+    if results.pools:
+        charts.append(POOL_WAITING)
+    else:
+        fig.delaxes(grid[3, 1])
+    for ax, chart in zip(list(grid.flat)[3:], charts, strict=False):
         draw_sampled(ax, chart, results, events, event_legend=False)
     fig.suptitle(_headline(results), fontsize="large", fontweight="bold")
     if events:

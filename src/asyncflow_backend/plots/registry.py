@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from asyncflow_backend.metrics.catalogue import METRICS, MetricDefinition
 from asyncflow_backend.plots.dashboard import draw_dashboard
 from asyncflow_backend.plots.latency import draw_latency
+from asyncflow_backend.plots.latency_over_time import draw_latency_over_time
 from asyncflow_backend.plots.sampled import draw_sampled
 from asyncflow_backend.plots.style import DASHBOARD_FIGSIZE, SINGLE_FIGSIZE
 from asyncflow_backend.plots.throughput import draw_throughput
@@ -51,6 +52,7 @@ def _latency(ax: Axes, results: SimulationResults, _events: Events) -> None:
 _CHARTS: dict[str, Chart] = {
     "dashboard": Chart(DASHBOARD_FIGSIZE, draw_dashboard),
     "latency": _single(_latency),
+    "latency_over_time": _single(draw_latency_over_time),
     "throughput": _single(draw_throughput),
     **{d.chart: _single(partial(_sampled, d)) for d in METRICS.values()},
 }

@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from asyncflow_backend.config.constants import SampledMetric
-from asyncflow_backend.metrics.catalogue import METRICS, MetricDefinition
+from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind, MetricDefinition
 from asyncflow_backend.plots.events import shade_events
 from asyncflow_backend.plots.lines import band_alpha_for, band_legend_entry, draw_series
 from asyncflow_backend.plots.style import (
@@ -23,6 +23,7 @@ READY_QUEUE = METRICS[SampledMetric.READY_QUEUE_LEN]
 IO_QUEUE = METRICS[SampledMetric.EVENT_LOOP_IO_SLEEP]
 RAM = METRICS[SampledMetric.RAM_IN_USE]
 CONNECTIONS = METRICS[SampledMetric.EDGE_CONCURRENT_CONNECTION]
+POOL_WAITING = METRICS[SampledMetric.POOL_WAITING]
 
 
 def draw_sampled(
@@ -49,6 +50,8 @@ def draw_sampled(
         bucket_s = draw_series(ax, values, period, component_id, band_alpha=band_alpha)
     if components:
         ax.set_ylim(bottom=0.0)
+    elif chart.kind is ComponentKind.POOL and not results.pools:
+        no_data(ax, "no connection pool in this run")
     else:
         no_data(ax, f"'{chart.metric}' was not sampled")
     band = [band_legend_entry(bucket_s, band_alpha)] if bucket_s else []

@@ -6,7 +6,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 SINGLE_FIGSIZE = (10.0, 4.2)
-DASHBOARD_FIGSIZE = (15.0, 12.5)
+DASHBOARD_FIGSIZE = (15.0, 16.5)
 
 SPIKE_COLOUR = "#f28e2b"
 OUTAGE_COLOUR = "#d62728"
