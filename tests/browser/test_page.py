@@ -209,10 +209,21 @@ def test_submit_run_and_read_its_charts(server: str, watched: Watched, tmp_path:
     assert str(results["meta"]["seed"]) in stats
     assert page.locator("#servers-table tbody tr").count() == len(results["servers"])
     assert page.locator("#edges-table tbody tr").count() == len(results["edges"])
+    endpoints = sum(len(s["endpoints"]) for s in results["servers"].values())
+    assert page.locator("#endpoints-table tbody tr").count() == endpoints
+    assert page.locator("#pools").is_hidden()
     assert "slow-link" in page.inner_text("#events-list")
 
-    # Every chart drew its data.
-    charts = ["latency", "throughput", "ready_queue", "io_queue", "ram", "connections"]
+    # Every chart drew its data; without pools there is no pool chart.
+    charts = [
+        "latency",
+        "latency_over_time",
+        "throughput",
+        "ready_queue",
+        "io_queue",
+        "ram",
+        "connections",
+    ]
     for chart in charts:
         figure = page.locator(f'figure[data-chart="{chart}"]')
         assert int(figure.get_attribute("data-points") or 0) > 0, chart
@@ -220,6 +231,12 @@ def test_submit_run_and_read_its_charts(server: str, watched: Watched, tmp_path:
     assert page.get_attribute('figure[data-chart="ram"]', "data-series") == str(
         len(results["servers"])
     )
+    assert page.locator('figure[data-chart="pool_waiting"]').count() == 0
+    assert page.get_attribute('figure[data-chart="latency_over_time"]', "data-series") == "3"
+
+    # The spike shows in the p99 over time too: shaded inside its window.
+    inside_p99 = pixel_at(page, "latency_over_time", (SPIKE["start"] + SPIKE["end"]) / 2, 0.03)
+    assert inside_p99[0] > inside_p99[2] + 20, inside_p99
 
     # The spike window is shaded orange near the top of the time charts, and not outside it.
     inside = pixel_at(page, "throughput", (SPIKE["start"] + SPIKE["end"]) / 2, 0.03)

@@ -254,6 +254,43 @@ window.AsyncFlowCharts = (function () {
     });
   }
 
+  /* p50, p95 and p99 per window of simulated time, in ms; empty windows leave gaps. */
+  function latencyOverTime(container, results, events, imageLinks) {
+    const over = results.latency.over_time;
+    const title = "Latency over time";
+    if (!over || !over.count.some((c) => c > 0)) {
+      note(container, "latency_over_time", title, "No request completed.");
+      return;
+    }
+    const w = over.window_s;
+    const t = over.count.map((_, k) => k * w).concat([over.count.length * w]);
+    const ms = (values) => {
+      const y = values.map((v) => (v === null ? null : v * 1000));
+      return y.concat([y[y.length - 1]]);
+    };
+    const colours = { p50: "#4e79a7", p95: "#f28e2b", p99: "#e15759" };
+    draw(container, {
+      name: "latency_over_time",
+      title: title + " (" + AF.number(w, 0) + " s windows" + (over.merged ? ", merged for display" : "") + ")",
+      imageLinks: imageLinks,
+      xLabel: TIME_LABEL,
+      yLabel: "latency (ms)",
+      xName: "window",
+      xValue: (u, v) => (v === null || v === undefined ? "–" : "[" + AF.number(v, 0) + ", " + AF.number(v + w, 0) + ") s"),
+      series: ["p50", "p95", "p99"].map((name) => ({
+        label: name,
+        stroke: colours[name],
+        width: 1.5,
+        paths: uPlot.paths.stepped({ align: 1 }),
+        points: { show: false },
+        value: valueFormatter(2, "ms"),
+      })),
+      data: [t, ms(over.p50), ms(over.p95), ms(over.p99)],
+      plugins: [eventWindows(events)],
+      onDoubleClick: (u, handler, e) => handler(e),
+    });
+  }
+
   /* One sampled metric, one line per component; zooming refetches raw samples. */
   function sampled(container, run, spec) {
     const perComponent = (run.results.time_series.series || {})[spec.metric] || {};
@@ -354,6 +391,7 @@ window.AsyncFlowCharts = (function () {
   function drawAll(container, run) {
     const links = (name) => (fmt) => run.plotUrl(name, fmt);
     latencyHistogram(container, run.results, links("latency"));
+    latencyOverTime(container, run.results, run.events, links("latency_over_time"));
     throughput(container, run.results, run.events, links("throughput"));
     const series = run.results.time_series.series || {};
     for (const spec of sampledSpecs(run.metrics)) {

@@ -138,8 +138,26 @@
     const n = (v) => AF.number(v, 2);
     fillTable("servers-table", Object.keys(results.servers).sort().map((id) => {
       const s = results.servers[id];
-      return [id, AF.percent(s.cpu_utilisation), n(s.ready_queue_mean), n(s.ready_queue_max),
-        n(s.io_queue_mean), n(s.io_queue_max), AF.number(s.ram_mean_mb, 1), AF.number(s.ram_peak_mb, 1)];
+      return [id, AF.percent(s.cpu_utilisation), AF.number(s.cores, 0), n(s.ready_queue_mean), n(s.ready_queue_max),
+        n(s.io_queue_mean), n(s.io_queue_max), AF.number(s.ram_mean_mb, 1), AF.number(s.ram_peak_mb, 1),
+        AF.number(s.ram_mb, 0)];
+    }));
+    const ms = (v) => (v === null || v === undefined ? "–" : AF.number(v * 1000, 2));
+    const endpointRows = [];
+    for (const id of Object.keys(results.servers).sort()) {
+      const endpoints = results.servers[id].endpoints || {};
+      for (const name of Object.keys(endpoints)) {
+        const e = endpoints[name];
+        endpointRows.push([id + " " + name, AF.number(e.count, 0), ms(e.mean), ms(e.p50), ms(e.p95), ms(e.p99), ms(e.max)]);
+      }
+    }
+    fillTable("endpoints-table", endpointRows);
+    const pools = results.pools || {};
+    document.getElementById("pools").hidden = !Object.keys(pools).length;
+    fillTable("pools-table", Object.keys(pools).sort().map((id) => {
+      const p = pools[id];
+      return [id, AF.number(p.size, 0), AF.percent(p.utilisation), AF.number(p.acquired, 0), ms(p.wait_mean_s),
+        n(p.waiting_mean), n(p.waiting_max)];
     }));
     fillTable("edges-table", Object.keys(results.edges).sort().map((id) => {
       const e = results.edges[id];
