@@ -1,11 +1,6 @@
 """The state a request carries through the system."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from asyncflow_backend.runtime.steps import EndpointPlan
+from asyncflow_backend.runtime.steps import EndpointPlan
 
 
 class RequestState:

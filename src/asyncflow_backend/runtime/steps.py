@@ -1,34 +1,44 @@
 """Endpoint plans: what each step of an endpoint does, compiled for the hot path.
 
-A leaf module (it imports no actor), so that actors, the request state and the
-model builder can all share the plan types. Each step kind is a small class
-that runs itself on the primitives its host server offers (`StepHost`).
+A leaf module of the engine (it imports no other runtime module), so that
+actors, the request state and the model builder can all share the plan types.
+Each step kind is a small class that runs itself on the primitives its host
+server offers (`StepHost`), for any request type that says whether it holds a
+core (`Progress`).
 """
 
 from array import array
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from asyncflow_backend.resources import CoreSet
-from asyncflow_backend.runtime.request import RequestState
 from asyncflow_backend.samplers import Sampler
 
 
-class StepHost(Protocol):
+class Progress(Protocol):
+    """What a step needs to know of the request it runs."""
+
+    holds_core: bool
+
+
+R = TypeVar("R", bound=Progress)
+
+
+class StepHost(Protocol[R]):
     """What a server offers the steps it runs."""
 
-    cores: CoreSet[RequestState]
+    cores: CoreSet[R]
 
-    def burn(self, request: RequestState, seconds: float) -> None:
+    def burn(self, request: R, seconds: float) -> None:
         """Keep the request's core busy for `seconds`, then move the request on."""
 
-    def take_core(self, request: RequestState) -> None:
+    def take_core(self, request: R) -> None:
         """Grant callback: the request now holds a core; burn its current CPU step."""
 
-    def sleep(self, request: RequestState, seconds: float) -> None:
+    def sleep(self, request: R, seconds: float) -> None:
         """Wait `seconds` on I/O without a core, then move the request on."""
 
-    def wait_for_connection(self, request: RequestState, pool: int) -> None:
+    def wait_for_connection(self, request: R, pool: int) -> None:
         """Queue for a connection of pool number `pool`, then wait the current step's I/O
         holding it."""
 
@@ -40,11 +50,11 @@ class Step(Protocol):
     def duration(self) -> Sampler:
         """Draws the step's length in seconds."""
 
-    def run(self, host: StepHost, request: RequestState) -> None:
+    def run(self, host: StepHost[R], request: R) -> None:
         """Start the step; the host moves the request on when it ends."""
 
 
-def _let_go_of_core(host: StepHost, request: RequestState) -> None:
+def _let_go_of_core(host: StepHost[R], request: R) -> None:
     if request.holds_core:
         request.holds_core = False
         host.cores.release()
@@ -57,7 +67,7 @@ class CpuStep:
 
     duration: Sampler
 
-    def run(self, host: StepHost, request: RequestState) -> None:
+    def run(self, host: StepHost[R], request: R) -> None:
         """Burn on the request's core, or queue for one (the ready queue)."""
         if request.holds_core:
             host.burn(request, self.duration())
@@ -71,7 +81,7 @@ class IoStep:
 
     duration: Sampler
 
-    def run(self, host: StepHost, request: RequestState) -> None:
+    def run(self, host: StepHost[R], request: R) -> None:
         """Give the core back and sleep on the event loop."""
         if request.holds_core:
             request.holds_core = False
@@ -87,7 +97,7 @@ class PooledIoStep:
     pool: int
     """Index of the pool in the server's pool list."""
 
-    def run(self, host: StepHost, request: RequestState) -> None:
+    def run(self, host: StepHost[R], request: R) -> None:
         """Give the core back, queue for a connection, then sleep holding it."""
         _let_go_of_core(host, request)
         host.wait_for_connection(request, self.pool)
