@@ -132,6 +132,9 @@ def test_timeseries_views(api: httpx.Client, finished: dict[str, Any]) -> None:
 
 def test_the_api_and_the_cli_give_identical_numbers(api: httpx.Client, tmp_path: Path) -> None:
     scenario = make_scenario(rate=150, horizon=40)
+    # A pool that queues, so that its waits, series and summaries are compared too.
+    server = scenario["topology_graph"]["nodes"]["servers"][0]
+    server["server_resources"]["db_connection_pool"] = 1
     run = _submit(api, scenario, seed=2024)
     wait_for_status(api, run["id"], {"succeeded"})
     served = api.get(f"/api/v1/simulations/{run['id']}/results", params={"max_points": 100_000})
@@ -149,6 +152,8 @@ def test_the_api_and_the_cli_give_identical_numbers(api: httpx.Client, tmp_path:
     remote = served.json()
     for document in (local, remote):
         document["meta"].pop("wall_seconds")
+    assert remote["pools"]["srv:db"]["wait_mean_s"] > 0
+    assert remote["latency"]["over_time"]["count"]
     assert remote == local
 
 
