@@ -58,6 +58,44 @@ def poisson_workload(arrival_rate: float) -> dict[str, Any]:
     }
 
 
+def one_server(
+    arrival_rate: float,
+    steps: list[dict[str, Any]],
+    *,
+    horizon_s: float,
+    resources: dict[str, Any],
+    metrics: list[str],
+) -> Scenario:
+    """Poisson arrivals into one server with one endpoint of `steps`, over fixed links."""
+    return parse_scenario(
+        {
+            "rqs_input": poisson_workload(arrival_rate),
+            "topology_graph": {
+                "nodes": {
+                    "client": {"id": "client"},
+                    "servers": [
+                        {
+                            "id": "srv",
+                            "server_resources": resources,
+                            "endpoints": [{"endpoint_name": "/work", "steps": steps}],
+                        }
+                    ],
+                },
+                "edges": [
+                    fixed_latency_edge("gen-client", "gen", "client"),
+                    fixed_latency_edge("client-srv", "client", "srv"),
+                    fixed_latency_edge("srv-client", "srv", "client"),
+                ],
+            },
+            "sim_settings": {
+                "total_simulation_time": horizon_s,
+                "sample_period_s": SAMPLE_PERIOD_S,
+                "enabled_sample_metrics": metrics,
+            },
+        }
+    )
+
+
 def station(
     arrival_rate: float,
     cpu_time: float | dict[str, Any],
@@ -72,32 +110,12 @@ def station(
     ]
     if io_time is not None:
         steps.append({"kind": "io_wait", "step_operation": {"io_waiting_time": io_time}})
-    return parse_scenario(
-        {
-            "rqs_input": poisson_workload(arrival_rate),
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "servers": [
-                        {
-                            "id": "srv",
-                            "server_resources": {"cpu_cores": cores},
-                            "endpoints": [{"endpoint_name": "/work", "steps": steps}],
-                        }
-                    ],
-                },
-                "edges": [
-                    fixed_latency_edge("gen-client", "gen", "client"),
-                    fixed_latency_edge("client-srv", "client", "srv"),
-                    fixed_latency_edge("srv-client", "srv", "client"),
-                ],
-            },
-            "sim_settings": {
-                "total_simulation_time": horizon_s,
-                "sample_period_s": SAMPLE_PERIOD_S,
-                "enabled_sample_metrics": ["ready_queue_len", "event_loop_io_sleep"],
-            },
-        }
+    return one_server(
+        arrival_rate,
+        steps,
+        horizon_s=horizon_s,
+        resources={"cpu_cores": cores},
+        metrics=["ready_queue_len", "event_loop_io_sleep"],
     )
 
 

@@ -18,6 +18,7 @@ from queue_models import (
     estimate,
     exponential,
     fixed_latency_edge,
+    one_server,
     poisson_workload,
     simulate,
     station_response_times,
@@ -33,44 +34,13 @@ def pooled_station(
     arrival_rate: float, mean_io_s: float, pool: int, *, horizon_s: float
 ) -> Scenario:
     """One server whose only step is an exponential `io_db` wait behind `db_connection_pool`."""
-    return parse_scenario(
-        {
-            "rqs_input": poisson_workload(arrival_rate),
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "servers": [
-                        {
-                            "id": "srv",
-                            "server_resources": {"db_connection_pool": pool},
-                            "endpoints": [
-                                {
-                                    "endpoint_name": "/query",
-                                    "steps": [
-                                        {
-                                            "kind": "io_db",
-                                            "step_operation": {
-                                                "io_waiting_time": exponential(mean_io_s)
-                                            },
-                                        }
-                                    ],
-                                }
-                            ],
-                        }
-                    ],
-                },
-                "edges": [
-                    fixed_latency_edge("gen-client", "gen", "client"),
-                    fixed_latency_edge("client-srv", "client", "srv"),
-                    fixed_latency_edge("srv-client", "srv", "client"),
-                ],
-            },
-            "sim_settings": {
-                "total_simulation_time": horizon_s,
-                "sample_period_s": SAMPLE_PERIOD_S,
-                "enabled_sample_metrics": ["pool_in_use", "pool_waiting"],
-            },
-        }
+    query = {"kind": "io_db", "step_operation": {"io_waiting_time": exponential(mean_io_s)}}
+    return one_server(
+        arrival_rate,
+        [query],
+        horizon_s=horizon_s,
+        resources={"db_connection_pool": pool},
+        metrics=["pool_in_use", "pool_waiting"],
     )
 
 
