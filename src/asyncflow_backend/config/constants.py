@@ -99,3 +99,33 @@ DEFAULT_DROPOUT_RATE = 0.01
 DEFAULT_CPU_CORES = 1
 DEFAULT_RAM_MB = 1024
 MIN_RAM_MB = 256
+
+# Bounds of this engine, beyond which a number validates but cannot be simulated:
+# floats overflow, arrays are allocated per second of the horizon, sums of weights
+# reach infinity. Each is far above any system a scenario models.
+MAX_SIMULATION_TIME_S = 31_536_000
+"""One year: the engine keeps one completion counter per simulated second."""
+MAX_DURATION_S = 31_536_000
+"""Longest step duration, edge latency or spike, and the largest mean of a random one."""
+MAX_CPU_CORES = 1024
+MAX_RAM_MB = 1_073_741_824
+"""One pebibyte, in megabytes; also the largest `necessary_ram` of a step."""
+MAX_POOL_SIZE = 100_000
+"""Largest connection pool, `db_connection_pool` or one of `connection_pools`."""
+MAX_ACTIVE_USERS = 1_000_000_000
+MAX_REQUESTS_PER_MINUTE_PER_USER = 1_000_000
+MAX_WEIGHT = 1_000_000
+"""Largest weight of an endpoint (`probability`) or of a server behind a balancer."""
+MAX_RV_MEAN = 1_000_000_000
+"""Largest mean of any random variable; its field may bound it lower."""
+MAX_RV_VARIANCE = 1e18
+"""Largest variance of any random variable: a standard deviation of 10⁹."""
+
+# Ids and labels appear in paths, file names, charts and database columns: they are
+# short and readable. Ids fit the `component` column (255 characters) with room to spare.
+MAX_ID_LENGTH = 64
+ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+"""Letters, digits and `_ . : -`."""
+MAX_ENDPOINT_NAME_LENGTH = 128
+ENDPOINT_NAME_PATTERN = r"^[A-Za-z0-9_.:/{}-]+( [A-Za-z0-9_.:/{}-]+)*$"
+"""A route such as `/orders/{id}` or `GET /orders`: the id characters, `/ { }` and single spaces."""

@@ -22,6 +22,7 @@ from asyncflow_backend.schemas.results import (
     Histogram,
     LatencyOverTime,
     LatencyStats,
+    NonFiniteResultError,
     PoolStats,
     RequestCounts,
     ServerStats,
@@ -47,8 +48,13 @@ def request_counts(collector: MetricsCollector) -> RequestCounts:
 
 
 def latency_stats(latencies: "array[float]") -> LatencyStats:
-    """Moments, percentiles (linear interpolation) and a histogram of the latencies."""
+    """Moments, percentiles (linear interpolation) and a histogram of the latencies.
+
+    Raises `NonFiniteResultError` if a latency is NaN or infinite.
+    """
     values = np.frombuffer(latencies, dtype=np.float64) if len(latencies) else np.empty(0)
+    if not np.isfinite(values).all():
+        raise NonFiniteResultError(["latency"])
     if values.size == 0:
         return LatencyStats(
             count=0,

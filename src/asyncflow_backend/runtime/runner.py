@@ -4,13 +4,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from asyncflow_backend import engine_version
 from asyncflow_backend.metrics import analyzer
 from asyncflow_backend.runtime.model import SimulationModel
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.samplers.streams import draw_seed
 from asyncflow_backend.schemas.loading import ScenarioValidationError
-from asyncflow_backend.schemas.results import RunMeta, SimulationResults
+from asyncflow_backend.schemas.results import NonFiniteResultError, RunMeta, SimulationResults
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.validation import find_problems
 
@@ -65,7 +67,8 @@ class SimulationRunner:
     ) -> SimulationResults:
         """Simulate to the horizon in `slices` equal steps, calling `on_progress` after each.
 
-        Raises `SimulationCancelled` if the callback returns True. Slicing does not
+        Raises `SimulationCancelled` if the callback returns True, and
+        `NonFiniteResultError` if a measured number is NaN or infinite. Slicing does not
         change the results: the same seed gives the same numbers with any `slices`.
         """
         if self.model.env.now > 0:
@@ -79,7 +82,10 @@ class SimulationRunner:
             self._slices_run = k
             if on_progress is not None and on_progress(RunProgress(until, horizon)):
                 raise SimulationCancelled(RunProgress(until, horizon))
-        return self._results(time.perf_counter() - started)
+        try:
+            return self._results(time.perf_counter() - started)
+        except ValidationError as exc:
+            raise NonFiniteResultError.from_validation(exc) or exc from None
 
     def _results(self, wall_seconds: float) -> SimulationResults:
         model = self.model

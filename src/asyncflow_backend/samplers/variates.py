@@ -51,10 +51,7 @@ def batch_function(spec: RVConfig, rng: np.random.Generator) -> Callable[[int], 
         case Distribution.LOG_NORMAL:
             if mean == 0:
                 return None
-            # Parameters of the underlying normal that give this mean and variance.
-            sigma2 = math.log1p(variance / (mean * mean))
-            mu = math.log(mean) - sigma2 / 2
-            sigma = math.sqrt(sigma2)
+            mu, sigma = spec.log_normal_parameters()
             return lambda n: rng.lognormal(mu, sigma, n)
         case Distribution.UNIFORM:
             # Without a variance, the widest non-negative uniform with this mean.

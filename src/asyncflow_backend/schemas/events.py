@@ -4,8 +4,8 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from asyncflow_backend.config.constants import EventKind
-from asyncflow_backend.schemas.base import Number, PositiveFinite, StrictModel
+from asyncflow_backend.config.constants import MAX_DURATION_S, MAX_SIMULATION_TIME_S, EventKind
+from asyncflow_backend.schemas.base import Id, Number, PositiveFinite, StrictModel
 
 _END_OF = {
     EventKind.SERVER_DOWN: EventKind.SERVER_UP,
@@ -17,22 +17,22 @@ class EventStart(StrictModel):
     """Opens the window; a network spike says how many seconds it adds."""
 
     kind: Literal[EventKind.SERVER_DOWN, EventKind.NETWORK_SPIKE_START]
-    t_start: Number = Field(ge=0, allow_inf_nan=False)
-    spike_s: PositiveFinite | None = None
+    t_start: Number = Field(ge=0, le=MAX_SIMULATION_TIME_S, allow_inf_nan=False)
+    spike_s: PositiveFinite | None = Field(default=None, le=MAX_DURATION_S)
 
 
 class EventEnd(StrictModel):
     """Closes the window."""
 
     kind: Literal[EventKind.SERVER_UP, EventKind.NETWORK_SPIKE_END]
-    t_end: Number = Field(gt=0, allow_inf_nan=False)
+    t_end: Number = Field(gt=0, le=MAX_SIMULATION_TIME_S, allow_inf_nan=False)
 
 
 class EventInjection(StrictModel):
     """A window of simulated time during which an edge is slower or a server is down."""
 
-    event_id: str = Field(min_length=1)
-    target_id: str = Field(min_length=1)
+    event_id: Id
+    target_id: Id
     start: EventStart
     end: EventEnd
 

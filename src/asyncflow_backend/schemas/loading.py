@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from asyncflow_backend.schemas.base import shorten
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.validation import Loc, Problem, find_problems
 
@@ -98,6 +99,8 @@ def _problems_of(exc: ValidationError, data: Any) -> list[Problem]:
         loc = _clean_loc(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         owner = _owner_id(data, loc)
+        if owner:
+            owner = shorten(owner)
         if owner and owner not in message:
             message = f"{message} (in '{owner}')"
         problems.append(Problem(loc, message))
@@ -107,7 +110,12 @@ def _problems_of(exc: ValidationError, data: Any) -> list[Problem]:
 def _clean_loc(loc: tuple[int | str, ...]) -> Loc:
     # Union members add their class name to the path (`function-after[...]`, `RVConfig`);
     # users wrote field names, so keep only those.
-    return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and not p[:1].isupper()))
+    # An unknown key is part of the path: shorten it, it may be a megabyte long.
+    return tuple(
+        p if isinstance(p, int) else shorten(p)
+        for p in loc
+        if isinstance(p, int) or ("[" not in p and not p[:1].isupper())
+    )
 
 
 def _owner_id(data: Any, loc: Loc) -> str | None:

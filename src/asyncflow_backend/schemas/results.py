@@ -1,9 +1,59 @@
-"""The results document: the same JSON from `asyncflow run --json` and from the API."""
+"""The results document: the same JSON from `asyncflow run --json` and from the API.
 
-from pydantic import BaseModel, Field
+No number in it is ever NaN or infinite: JSON has no such values, SQLite
+would serve them as null and Postgres refuses them. Building a document with
+one raises `NonFiniteResultError`, which fails the run with that reason rather
+than storing a wrong number.
+"""
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
-class RequestCounts(BaseModel):
+class NonFiniteResultError(ValueError):
+    """A run measured a NaN or an infinite number; `paths` says where in the document."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        super().__init__(
+            f"the run measured a number that is not finite (NaN or infinity) at {shown}; "
+            "nothing was stored. The scenario's numbers are too extreme for the engine."
+        )
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError) -> "NonFiniteResultError | None":
+        """The error for a results model's failed validation, or None if it is not about
+        non-finite numbers (a bug, which should propagate as it is)."""
+        errors = exc.errors(include_url=False)
+        if not errors or any(error["type"] != "finite_number" for error in errors):
+            return None
+        prefix = _DOCUMENT_PATH.get(exc.title, exc.title)
+        return cls([".".join((prefix, *(str(p) for p in e["loc"]))).lstrip(".") for e in errors])
+
+
+_DOCUMENT_PATH = {
+    "SimulationResults": "",
+    "RequestCounts": "requests",
+    "LatencyStats": "latency",
+    "LatencyOverTime": "latency.over_time",
+    "Histogram": "latency.histogram",
+    "Throughput": "throughput",
+    "ServerStats": "servers.<id>",
+    "DurationStats": "servers.<id>.latency",
+    "PoolStats": "pools.<id>",
+    "EdgeStats": "edges.<id>",
+    "TimeSeries": "time_series",
+    "RunMeta": "meta",
+}
+
+
+class FiniteModel(BaseModel):
+    """A part of the results document: every float must be finite."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class RequestCounts(FiniteModel):
     """Where every generated request ended up: generated = completed + dropped + in_flight."""
 
     generated: int
@@ -13,14 +63,14 @@ class RequestCounts(BaseModel):
     dropped_at: dict[str, int] = Field(description="Dropped requests by edge id.")
 
 
-class Histogram(BaseModel):
+class Histogram(FiniteModel):
     """Latency histogram: `counts[i]` latencies fell in [edges[i], edges[i+1])."""
 
     edges: list[float]
     counts: list[int]
 
 
-class LatencyOverTime(BaseModel):
+class LatencyOverTime(FiniteModel):
     """Latency percentiles of the requests completed in each window [k w, (k + 1) w).
 
     A window with no completion has null percentiles. `window_s` is a whole number
@@ -39,7 +89,7 @@ class LatencyOverTime(BaseModel):
     )
 
 
-class LatencyStats(BaseModel):
+class LatencyStats(FiniteModel):
     """Latency of completed requests, in seconds (client to client)."""
 
     count: int
@@ -57,14 +107,14 @@ class LatencyStats(BaseModel):
     )
 
 
-class Throughput(BaseModel):
+class Throughput(FiniteModel):
     """Completions per second."""
 
     mean_rps: float
     per_second: list[int] = Field(description="Completions in each second [i, i+1) of the run.")
 
 
-class DurationStats(BaseModel):
+class DurationStats(FiniteModel):
     """Seconds spent somewhere (a server, an endpoint) by the requests that left it."""
 
     count: int
@@ -75,7 +125,7 @@ class DurationStats(BaseModel):
     max: float | None
 
 
-class ServerStats(BaseModel):
+class ServerStats(FiniteModel):
     """Summary of one server; queue statistics come from the sampled series."""
 
     cpu_utilisation: float = Field(description="Busy core-seconds / (cores x horizon).")
@@ -98,7 +148,7 @@ class ServerStats(BaseModel):
     )
 
 
-class PoolStats(BaseModel):
+class PoolStats(FiniteModel):
     """Summary of one connection pool (`server:pool`)."""
 
     size: int
@@ -111,7 +161,7 @@ class PoolStats(BaseModel):
     waiting_max: float | None
 
 
-class EdgeStats(BaseModel):
+class EdgeStats(FiniteModel):
     """Summary of one edge."""
 
     connections_mean: float | None
@@ -119,14 +169,14 @@ class EdgeStats(BaseModel):
     dropped: int
 
 
-class TimeSeries(BaseModel):
+class TimeSeries(FiniteModel):
     """Sampled series: `series[metric][component][k]` was read at t = k * sample_period_s."""
 
     sample_period_s: float
     series: dict[str, dict[str, list[float]]]
 
 
-class RunMeta(BaseModel):
+class RunMeta(FiniteModel):
     """How the run was made; everything needed to replay it."""
 
     engine_version: str
@@ -136,7 +186,7 @@ class RunMeta(BaseModel):
     events_processed: int
 
 
-class SimulationResults(BaseModel):
+class SimulationResults(FiniteModel):
     """Everything a run measured."""
 
     requests: RequestCounts

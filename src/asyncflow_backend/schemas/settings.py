@@ -6,6 +6,7 @@ from asyncflow_backend.config.constants import (
     DEFAULT_SAMPLE_PERIOD_S,
     DEFAULT_SIMULATION_TIME_S,
     MAX_SAMPLE_PERIOD_S,
+    MAX_SIMULATION_TIME_S,
     MIN_SAMPLE_PERIOD_S,
     MIN_SIMULATION_TIME_S,
     EventMetric,
@@ -20,6 +21,7 @@ class SimulationSettings(StrictModel):
     total_simulation_time: Number = Field(
         default=DEFAULT_SIMULATION_TIME_S,
         ge=MIN_SIMULATION_TIME_S,
+        le=MAX_SIMULATION_TIME_S,
         allow_inf_nan=False,
         description="Simulated seconds.",
     )

@@ -14,6 +14,11 @@ from asyncflow_backend.config.constants import (
     DEFAULT_CPU_CORES,
     DEFAULT_DROPOUT_RATE,
     DEFAULT_RAM_MB,
+    MAX_CPU_CORES,
+    MAX_DURATION_S,
+    MAX_POOL_SIZE,
+    MAX_RAM_MB,
+    MAX_WEIGHT,
     MIN_RAM_MB,
     CpuStepKind,
     IoStepKind,
@@ -22,13 +27,16 @@ from asyncflow_backend.config.constants import (
     StepOperation,
 )
 from asyncflow_backend.schemas.base import (
+    EndpointName,
+    Id,
     Integer,
     Number,
     PositiveFinite,
     PositiveInteger,
     StrictModel,
+    readable,
 )
-from asyncflow_backend.schemas.random_variables import RVConfig
+from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
 
 StepKind = CpuStepKind | IoStepKind | RamStepKind
 DB_POOL = "db"
@@ -64,9 +72,8 @@ class Step(StrictModel):
 
     kind: StepKind
     step_operation: dict[StepOperation, StepAmount]
-    pool: str | None = Field(
+    pool: Id | None = Field(
         default=None,
-        min_length=1,
         description="An I/O step only: the connection pool of the server whose connection "
         "the step holds for its wait. An `io_db` step of a server with "
         "`db_connection_pool` holds a connection of the pool `db` by default.",
@@ -98,6 +105,15 @@ class Step(StrictModel):
                 raise ValueError("necessary_ram must be a number of megabytes")
             if value.mean <= 0:
                 raise ValueError(f"the mean of '{expected}' must be greater than 0")
+            check_mean_at_most(value, MAX_DURATION_S, " s")
+        elif expected is StepOperation.NECESSARY_RAM and value > MAX_RAM_MB:
+            raise ValueError(
+                f"necessary_ram must be at most {MAX_RAM_MB} MB, got {readable(value)}"
+            )
+        elif expected is not StepOperation.NECESSARY_RAM and value > MAX_DURATION_S:
+            raise ValueError(
+                f"'{expected}' must be at most {MAX_DURATION_S} s, got {readable(value)}"
+            )
         return self
 
     @property
@@ -114,9 +130,10 @@ class Step(StrictModel):
 class Endpoint(StrictModel):
     """A route of a server, made of steps run in order."""
 
-    endpoint_name: str = Field(min_length=1)
+    endpoint_name: EndpointName
     probability: PositiveFinite | None = Field(
         default=None,
+        le=MAX_WEIGHT,
         description="Relative weight of this endpoint; endpoints without one share equally.",
     )
     steps: list[Step] = Field(min_length=1)
@@ -125,14 +142,15 @@ class Endpoint(StrictModel):
 class ServerResources(StrictModel):
     """Hardware of a server."""
 
-    cpu_cores: PositiveInteger = DEFAULT_CPU_CORES
-    ram_mb: Integer = Field(default=DEFAULT_RAM_MB, ge=MIN_RAM_MB)
+    cpu_cores: PositiveInteger = Field(default=DEFAULT_CPU_CORES, le=MAX_CPU_CORES)
+    ram_mb: Integer = Field(default=DEFAULT_RAM_MB, ge=MIN_RAM_MB, le=MAX_RAM_MB)
     db_connection_pool: PositiveInteger | None = Field(
         default=None,
+        le=MAX_POOL_SIZE,
         description="Connections to the database: each `io_db` step holds one for its wait "
         "and queues FIFO for a free one. The pool is named `db`.",
     )
-    connection_pools: dict[str, PositiveInteger] = Field(
+    connection_pools: dict[Id, Annotated[PositiveInteger, Field(le=MAX_POOL_SIZE)]] = Field(
         default_factory=dict,
         description="Named pools of connections (pool name: size) that I/O steps of this "
         "server hold by naming them in `pool`.",
@@ -147,7 +165,7 @@ class ServerResources(StrictModel):
 class Server(StrictModel):
     """A node that serves requests with its cores, RAM and endpoints."""
 
-    id: str = Field(min_length=1)
+    id: Id
     type: Literal["server"] = "server"
     server_resources: ServerResources = ServerResources()
     endpoints: list[Endpoint] = Field(min_length=1)
@@ -164,18 +182,18 @@ class Server(StrictModel):
 class Client(StrictModel):
     """Where requests enter the system and where they must come back to complete."""
 
-    id: str = Field(min_length=1)
+    id: Id
     type: Literal["client"] = "client"
 
 
 class LoadBalancer(StrictModel):
     """Spreads requests over the servers it covers."""
 
-    id: str = Field(min_length=1)
+    id: Id
     type: Literal["load_balancer"] = "load_balancer"
     algorithms: LoadBalancerAlgorithm = LoadBalancerAlgorithm.ROUND_ROBIN
-    server_covered: list[str] = Field(min_length=1)
-    weights: dict[str, PositiveFinite] | None = Field(
+    server_covered: list[Id] = Field(min_length=1)
+    weights: dict[Id, Annotated[PositiveFinite, Field(le=MAX_WEIGHT)]] | None = Field(
         default=None,
         description="`weighted_round_robin` only: relative share of each covered server "
         "(server id: weight); servers left out weigh 1.",
@@ -203,9 +221,9 @@ class TopologyNodes(StrictModel):
 class Edge(StrictModel):
     """A directed network link that delays, and may drop, the requests crossing it."""
 
-    id: str = Field(min_length=1)
-    source: str = Field(min_length=1)
-    target: str = Field(min_length=1)
+    id: Id
+    source: Id
+    target: Id
     latency: RVConfig
     edge_type: Literal["network_connection"] = "network_connection"
     dropout_rate: Number = Field(default=DEFAULT_DROPOUT_RATE, ge=0.0, le=1.0)
@@ -215,7 +233,7 @@ class Edge(StrictModel):
     def _positive_latency(cls, value: RVConfig) -> RVConfig:
         if value.mean <= 0:
             raise ValueError("the mean latency must be greater than 0")
-        return value
+        return check_mean_at_most(value, MAX_DURATION_S, " s")
 
 
 class TopologyGraph(StrictModel):

@@ -6,12 +6,14 @@ from pydantic import Field, field_validator
 
 from asyncflow_backend.config.constants import (
     DEFAULT_USER_SAMPLING_WINDOW_S,
+    MAX_ACTIVE_USERS,
+    MAX_REQUESTS_PER_MINUTE_PER_USER,
     MAX_USER_SAMPLING_WINDOW_S,
     MIN_USER_SAMPLING_WINDOW_S,
     Distribution,
 )
-from asyncflow_backend.schemas.base import Integer, StrictModel
-from asyncflow_backend.schemas.random_variables import RVConfig
+from asyncflow_backend.schemas.base import Id, Integer, StrictModel
+from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
 
 USER_DISTRIBUTIONS = {Distribution.POISSON, Distribution.NORMAL, Distribution.DETERMINISTIC}
 
@@ -19,7 +21,7 @@ USER_DISTRIBUTIONS = {Distribution.POISSON, Distribution.NORMAL, Distribution.DE
 class RqsGenerator(StrictModel):
     """Users re-drawn every `user_sampling_window` seconds, each calling at a Poisson rate."""
 
-    id: str = Field(min_length=1)
+    id: Id
     type: Literal["generator"] = "generator"
     avg_active_users: RVConfig
     avg_request_per_minute_per_user: RVConfig
@@ -36,7 +38,7 @@ class RqsGenerator(StrictModel):
         if value.distribution not in USER_DISTRIBUTIONS:
             allowed = ", ".join(sorted(USER_DISTRIBUTIONS))
             raise ValueError(f"distribution must be one of {allowed}")
-        return value
+        return check_mean_at_most(value, MAX_ACTIVE_USERS)
 
     @field_validator("avg_request_per_minute_per_user")
     @classmethod
@@ -45,4 +47,4 @@ class RqsGenerator(StrictModel):
             raise ValueError("distribution must be poisson (requests form a Poisson process)")
         if value.mean <= 0:
             raise ValueError("mean must be greater than 0")
-        return value
+        return check_mean_at_most(value, MAX_REQUESTS_PER_MINUTE_PER_USER)
