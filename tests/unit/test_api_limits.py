@@ -50,6 +50,7 @@ LIMITS: list[tuple[str, Any, Callable[[Scenario], None]]] = [
     ("max_horizon_s", 30, unchanged),
     ("max_expected_requests", 100, unchanged),  # ~19 requests/s at the peak for 60 s
     ("max_samples", 1_000, unchanged),  # 600 ticks x 6 series
+    ("max_scheduled_events", 1_000, unchanged),
 ]
 
 

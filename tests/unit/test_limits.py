@@ -5,7 +5,13 @@ from typing import Any
 import pytest
 
 from asyncflow_backend.schemas import parse_scenario
-from asyncflow_backend.schemas.limits import ScenarioLimits, check_limits, sampled_series_count
+from asyncflow_backend.schemas.limits import (
+    ScenarioLimits,
+    check_limits,
+    events_per_request,
+    sampled_series_count,
+    scheduled_events,
+)
 
 CPU = {"cpu_time": 0.001}
 IO = {"io_waiting_time": 0.01}
@@ -75,6 +81,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     )
     assert (limits.max_events, limits.max_horizon_s) == (200, 86_400)
     assert (limits.max_expected_requests, limits.max_samples) == (5_000_000, 5_000_000)
+    assert limits.max_scheduled_events == 100_000_000
 
 
 def test_a_horizon_over_the_limit_is_reported_on_the_horizon_field() -> None:
@@ -185,4 +192,90 @@ def test_every_exceeded_limit_is_reported_at_once() -> None:
         "sim_settings.total_simulation_time",
         "rqs_input",
         "sim_settings.sample_period_s",
+        "sim_settings",
     }
+
+
+def _run(data: dict[str, Any]) -> int:
+    from asyncflow_backend.runtime.runner import SimulationRunner
+
+    return SimulationRunner(parse_scenario(data), seed=3).run().meta.events_processed
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [[], ["ready_queue_len"], ["ready_queue_len", "edge_concurrent_connection"]],
+    ids=["no-metric", "one-metric", "two-metrics"],
+)
+def test_the_count_of_scheduled_events_bounds_what_the_engine_schedules(
+    metrics: list[str],
+) -> None:
+    data = scenario_data(
+        servers=2, horizon=60, users=5, sample_period_s=0.01, enabled_sample_metrics=metrics
+    )
+    data["events"] = [
+        {
+            "event_id": "spike",
+            "target_id": "client-lb",
+            "start": {"kind": "network_spike_start", "t_start": 10, "spike_s": 0.01},
+            "end": {"kind": "network_spike_end", "t_end": 20},
+        }
+    ]
+    counted = scheduled_events(parse_scenario(data))
+
+    processed = _run(data)
+
+    # 5 users x 1/s x 60 s = 300 requests of 2 + 3 edges + 2 steps = 7 events each.
+    assert counted.per_request == 7
+    assert counted.sampler_ticks == (6000 if metrics else 0)
+    assert counted.generator_windows == 1
+    assert counted.injections == 2
+    # The count uses the peak rate; with an exact user count that is the mean rate, which
+    # a Poisson stream of 300 arrivals exceeds by a few standard deviations at most.
+    assert 0.5 * counted.total <= processed <= 1.2 * counted.total
+
+
+def test_without_sampled_metrics_the_sampler_schedules_nothing() -> None:
+    # The 1 ms period over the horizon would be 600,000 ticks reading nothing.
+    data = scenario_data(horizon=600, users=0.1, sample_period_s=0.001, enabled_sample_metrics=[])
+
+    assert scheduled_events(parse_scenario(data)).sampler_ticks == 0
+    assert _run(data) < 2_000
+
+
+def test_events_per_request_follow_the_longest_route() -> None:
+    data = scenario_data(servers=2)
+    slow = data["topology_graph"]["nodes"]["servers"][1]["endpoints"]
+    slow.append(
+        {
+            "endpoint_name": "/long",
+            "steps": [{"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01}}] * 5
+            + [{"kind": "ram", "step_operation": {"necessary_ram": 10}}],
+        }
+    )
+
+    # Arrival, gen-client, client-lb, lb-srv, five I/O steps, srv-client; RAM costs no event.
+    assert events_per_request(parse_scenario(data)) == 10
+
+
+def test_scheduled_events_over_the_limit_name_every_source_and_the_variable() -> None:
+    data = scenario_data(horizon=1000, users=10, rpm=60, sample_period_s=0.1)
+
+    assert messages(data, max_scheduled_events=200_000) == {}
+    found = messages(data, max_scheduled_events=50_000)
+
+    message = found["sim_settings"]
+    assert message.startswith("80017 scheduled events (10000 requests x 7 events each")
+    assert "10000 sampler ticks" in message
+    assert message.endswith("exceeds the limit of 50000 (ASYNCFLOW_MAX_SCHEDULED_EVENTS)")
+
+
+def test_a_huge_horizon_is_printed_readably() -> None:
+    data = scenario_data(horizon=31_536_000, users=0.001)
+
+    found = messages(data)
+
+    assert found["sim_settings.total_simulation_time"] == (
+        "horizon 31536000 s exceeds the limit of 86400 s (ASYNCFLOW_MAX_HORIZON_S)"
+    )
+    assert all(len(message) < 400 for message in found.values())

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         ge=1,
         description="(horizon / sample_period_s) x number of sampled series.",
     )
+    max_scheduled_events: float = Field(
+        default=_DEFAULT_LIMITS.max_scheduled_events,
+        gt=0,
+        description="Events the engine would schedule: requests x events per request, "
+        "sampler ticks, generator windows and injection marks.",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -166,6 +172,7 @@ class Settings(BaseSettings):
             max_horizon_s=self.max_horizon_s,
             max_expected_requests=self.max_expected_requests,
             max_samples=self.max_samples,
+            max_scheduled_events=self.max_scheduled_events,
         )
 
 

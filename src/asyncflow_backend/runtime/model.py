@@ -75,7 +75,8 @@ class SimulationModel:
         model = cls(env, collector, nodes, edges, sampler)
         for generator in model.of_kind(RequestGenerator):
             env.process(generator.run())
-        env.process(sampler.run())
+        if sampler.probes:  # with nothing to read, its ticks would be pure cost
+            env.process(sampler.run())
         if scenario.events:
             EventInjector(env, edges, list(model.of_kind(LoadBalancerRuntime))).start(
                 scenario.events

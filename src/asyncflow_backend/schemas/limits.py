@@ -4,9 +4,12 @@ The limits are configuration (see `asyncflow_backend.config.settings`); each
 problem names the environment variable that raises the limit.
 """
 
+import math
 from dataclasses import dataclass
 
+from asyncflow_backend.config.constants import StepOperation
 from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind
+from asyncflow_backend.schemas.base import readable
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.validation import Problem
 
@@ -25,16 +28,95 @@ class ScenarioLimits:
     max_horizon_s: float = 86_400
     max_expected_requests: float = 5_000_000
     max_samples: int = 5_000_000
+    max_scheduled_events: float = 100_000_000
 
 
 def _var(field: str) -> str:
     return f"{_ENV_PREFIX}{field.upper()}"
 
 
-def _num(value: float) -> str:
-    """A number as a person writes it: no exponent, no trailing `.0`."""
-    value = float(value)
-    return f"{value:.0f}" if value.is_integer() or abs(value) >= 1e5 else f"{value:.6g}"
+_num = readable
+
+
+@dataclass(frozen=True)
+class ScheduledEvents:
+    """What the engine will schedule over the horizon, counted the way SimPy counts events.
+
+    `requests` uses the peak arrival rate and the longest route, so it is an
+    upper estimate: per request, one arrival, one timeout per edge crossed and
+    one per CPU or I/O step (RAM and cores are granted without an event).
+    """
+
+    sampler_ticks: float
+    """horizon / sample_period_s, or 0 when no metric is sampled (the sampler then does not run)."""
+    generator_windows: float
+    """horizon / user_sampling_window: one timeout at the end of each window."""
+    injections: int
+    """Two per injected event: the window opens, then closes."""
+    per_request: int
+    requests: float
+
+    @property
+    def total(self) -> float:
+        """Every event together."""
+        return (
+            self.sampler_ticks
+            + self.generator_windows
+            + self.injections
+            + self.requests * self.per_request
+        )
+
+
+def events_per_request(scenario: Scenario) -> int:
+    """Events of one request along the longest route: the arrival, each edge, each timed step.
+
+    Walks the graph from the client without recursion, so any number of nodes is safe.
+    """
+    graph = scenario.topology_graph
+    client = graph.nodes.client.id
+    out: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        out.setdefault(edge.source, []).append(edge.target)
+    own = {
+        server.id: max(
+            sum(1 for step in ep.steps if step.operation is not StepOperation.NECESSARY_RAM)
+            for ep in server.endpoints
+        )
+        for server in graph.nodes.servers
+    }
+    # cost[node]: events from arriving at `node` until the request is back at the client,
+    # computed children first by a depth-first walk with an explicit stack.
+    cost: dict[str, int] = {}
+    on_path = {client}
+    stack = [(client, iter(out.get(client, ())))]
+    while stack:
+        node, children = stack[-1]
+        child = next((t for t in children if t not in cost and t not in on_path), None)
+        if child is not None:
+            on_path.add(child)
+            stack.append((child, iter(out.get(child, ()))))
+            continue
+        stack.pop()
+        on_path.discard(node)
+        # Back at the client costs nothing more; a loop (refused by validation) counts once.
+        onward = max((1 + cost.get(t, 0) for t in out.get(node, ())), default=0)
+        cost[node] = own.get(node, 0) + onward
+    # The arrival itself and the edge from the generator to the client.
+    return 2 + cost[client]
+
+
+def scheduled_events(scenario: Scenario) -> ScheduledEvents:
+    """The events the engine will schedule for `scenario`, by source."""
+    settings = scenario.sim_settings
+    horizon = settings.total_simulation_time
+    sampled = sampled_series_count(scenario) > 0
+    return ScheduledEvents(
+        sampler_ticks=math.ceil(horizon / settings.sample_period_s) if sampled else 0,
+        generator_windows=math.ceil(horizon / scenario.rqs_input.user_sampling_window),
+        injections=2 * len(scenario.events or ()),
+        per_request=events_per_request(scenario),
+        requests=horizon * scenario.peak_arrival_rate,
+    )
 
 
 def sampled_series_count(scenario: Scenario) -> int:
@@ -104,5 +186,16 @@ def check_limits(scenario: Scenario, limits: ScenarioLimits) -> list[Problem]:
             ("sim_settings", "sample_period_s"),
             f"{_num(samples)} samples ({_num(horizon / period)} ticks x {series} series)",
             "max_samples",
+        )
+    events = scheduled_events(scenario)
+    if events.total > limits.max_scheduled_events:
+        over(
+            ("sim_settings",),
+            f"{_num(events.total)} scheduled events ({_num(events.requests)} requests x "
+            f"{events.per_request} events each on the longest route, "
+            f"{_num(events.sampler_ticks)} sampler ticks, "
+            f"{_num(events.generator_windows)} generator windows, "
+            f"{events.injections} injection marks)",
+            "max_scheduled_events",
         )
     return problems
