@@ -1,9 +1,11 @@
 """The `asyncflow` command: run and validate scenarios, serve the API, run workers."""
 
 import json
+import os
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,17 +17,46 @@ from asyncflow_backend.schemas.results import SimulationResults
 from asyncflow_backend.schemas.scenario import Scenario
 
 INVALID_INPUT = 2
+RUN_FAILED = 1
 
 app = typer.Typer(
     help="Discrete-event simulations of asynchronous backends.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's own help layout: Typer's rich panels print a type after every option,
+    # flags included (`--help <bool>`), as if they took a value.
+    rich_markup_mode=None,
 )
 console = Console()
 errors = Console(stderr=True)
 
-ScenarioPath = Annotated[Path, typer.Argument(help="Scenario file (.yml, .yaml or .json).")]
+ScenarioPath = Annotated[
+    Path, typer.Argument(help="Scenario file (.yml, .yaml or .json).", metavar="SCENARIO")
+]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from asyncflow_backend import engine_version
+
+        console.print(f"asyncflow {engine_version()}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Discrete-event simulations of asynchronous backends."""
 
 
 class PlotFiles(StrEnum):
@@ -54,7 +85,7 @@ def _load(path: Path) -> Scenario:
         raise typer.Exit(INVALID_INPUT) from None
 
 
-@app.command()
+@app.command(short_help="Check a scenario: every problem and warning, with its path.")
 def validate(scenario: ScenarioPath) -> None:
     """Check a scenario and report every problem with its path; exit 2 if invalid."""
     loaded = _load(scenario)
@@ -68,25 +99,45 @@ def validate(scenario: ScenarioPath) -> None:
     )
 
 
-@app.command()
+@app.command(short_help="Run a scenario and print a summary; write results and charts.")
 def run(
     scenario: ScenarioPath,
-    seed: Annotated[int | None, typer.Option(help="Seed; overrides the scenario's.", min=0)] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed; overrides the scenario's.", min=0, metavar="N")
+    ] = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write the results document here.")
+        Path | None,
+        typer.Option(
+            "--json",
+            help="Write the results document to FILE, creating its folders.",
+            metavar="FILE",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     plots_dir: Annotated[
-        Path | None, typer.Option("--plots", help="Write every chart into this directory.")
+        Path | None,
+        typer.Option(
+            "--plots", help="Write every chart into folder DIR, creating it.", metavar="DIR"
+        ),
     ] = None,
     plot_files: Annotated[
-        PlotFiles, typer.Option("--plot-format", help="Image format of the charts.")
+        PlotFiles,
+        typer.Option("--plot-format", help="Image format of the charts.", metavar="png|svg|both"),
     ] = PlotFiles.PNG,
 ) -> None:
-    """Run a scenario with a progress bar, print a summary, optionally write results and charts."""
+    """Run a scenario with a progress bar, print a summary, optionally write results and charts.
+
+    The output paths are checked, and missing folders created, before the run
+    starts: a path that cannot be written exits with status 2 and runs nothing.
+    """
     from asyncflow_backend.runtime.runner import SimulationRunner
+    from asyncflow_backend.schemas.results import NonFiniteResultError
 
     loaded = _load(scenario)
+    if json_out is not None:
+        _prepare_file(json_out, "--json")
+    if plots_dir is not None:
+        _prepare_folder(plots_dir, "--plots")
     runner = SimulationRunner(loaded, seed=seed)
     horizon = loaded.sim_settings.total_simulation_time
     with Progress(
@@ -99,13 +150,60 @@ def run(
         transient=True,
     ) as bar:
         task = bar.add_task("run", total=horizon)
-        results = runner.run(lambda p: bar.update(task, completed=p.simulated_s))
+        try:
+            results = runner.run(lambda p: bar.update(task, completed=p.simulated_s))
+        except NonFiniteResultError as exc:
+            errors.print(f"run failed: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(RUN_FAILED) from None
     _print_summary(results)
     if json_out is not None:
-        json_out.write_text(json.dumps(results.model_dump(mode="json")), encoding="utf-8")
+        document = json.dumps(results.model_dump(mode="json"))
+        _write(json_out, lambda: json_out.write_text(document, encoding="utf-8"))
         console.print(f"results written to {json_out}", soft_wrap=True)
     if plots_dir is not None:
         _write_plots(plots_dir, results, loaded, plot_files)
+
+
+def _refuse_path(option: str, path: Path, reason: str) -> NoReturn:
+    errors.print(f"{option} {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(INVALID_INPUT)
+
+
+def _make_folder(option: str, given: Path, folder: Path) -> None:
+    where = "" if folder == given else f"its folder {folder} "
+    if folder.exists() and not folder.is_dir():
+        _refuse_path(option, given, f"{where}is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _refuse_path(
+            option, given, f"cannot create {where or 'the folder '}({exc.strerror or exc})"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        _refuse_path(option, given, f"{where or 'the folder '}is not writable")
+
+
+def _prepare_file(path: Path, option: str) -> None:
+    """Create the folders of `path` and check it can be written, before anything runs."""
+    if path.is_dir():
+        _refuse_path(option, path, "is a folder; give a file name")
+    _make_folder(option, path, path.parent)
+    if path.exists() and not os.access(path, os.W_OK):
+        _refuse_path(option, path, "the file is not writable")
+
+
+def _prepare_folder(folder: Path, option: str) -> None:
+    """Create `folder` (and its parents) and check it can be written, before anything runs."""
+    _make_folder(option, folder, folder)
+
+
+def _write(path: Path, write: Callable[[], object]) -> None:
+    # The folder was checked before the run; a full disk can still fail the write.
+    try:
+        write()
+    except OSError as exc:
+        errors.print(f"cannot write {path}: {exc.strerror or exc}", markup=False, highlight=False)
+        raise typer.Exit(RUN_FAILED) from None
 
 
 def _write_plots(
@@ -115,24 +213,27 @@ def _write_plots(
     from asyncflow_backend.plots import PLOT_NAMES, render_plot
 
     formats = _IMAGE_FORMATS[files]
-    directory.mkdir(parents=True, exist_ok=True)
     for name in PLOT_NAMES:
         for fmt in formats:
             image = render_plot(name, results, events=scenario.events, fmt=fmt)
-            (directory / f"{name}.{fmt}").write_bytes(image)
+            target = directory / f"{name}.{fmt}"
+            _write(target, lambda target=target, image=image: target.write_bytes(image))
     console.print(f"{len(PLOT_NAMES) * len(formats)} charts written to {directory}")
 
 
-@app.command()
+@app.command(short_help="Serve the REST API and the web page.")
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on.", metavar="ADDRESS")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535, metavar="PORT")] = 8000,
     processes: Annotated[
         int,
         typer.Option(
             "--processes",
             "-p",
             min=1,
+            metavar="N",
             help="API processes sharing the port; more than one needs ASYNCFLOW_REDIS_URL.",
         ),
     ] = 1,
@@ -173,11 +274,13 @@ def serve(
     )
 
 
-@app.command()
+@app.command(short_help="Execute runs from the Redis queue.")
 def worker(
     processes: Annotated[
         int | None,
-        typer.Option("--processes", "-p", min=1, help="Worker processes; default one per CPU."),
+        typer.Option(
+            "--processes", "-p", min=1, metavar="N", help="Worker processes; default one per CPU."
+        ),
     ] = None,
 ) -> None:
     """Execute runs from the Redis queue (needs ASYNCFLOW_REDIS_URL) until stopped."""
@@ -199,7 +302,7 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("upgrade")
 def db_upgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    revision: Annotated[str, typer.Argument(help="Target revision.", metavar="REVISION")] = "head",
 ) -> None:
     """Create or migrate the tables of ASYNCFLOW_DATABASE_URL up to the latest revision."""
     from sqlalchemy.engine import make_url

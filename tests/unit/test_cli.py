@@ -258,3 +258,93 @@ def test_commands_that_need_redis_say_so_without_it(command: list[str]) -> None:
     assert done.returncode == INVALID_INPUT, done.stderr
     assert "ASYNCFLOW_REDIS_URL" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# output paths, checked before anything runs
+
+
+def test_run_creates_the_missing_folders_of_the_json_file(
+    scenario_file: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "no" / "such" / "dir" / "out.json"
+
+    result = invoke("run", scenario_file, "--seed", "1", "--quiet", "--json", target)
+
+    assert result.exit_code == 0, result.stderr
+    SimulationResults.model_validate_json(target.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("option", "make", "reason"),
+    [
+        ("--json", lambda tmp: (tmp / "a-file").touch() or tmp / "a-file" / "out.json", "a file"),
+        ("--json", lambda tmp: tmp, "is a folder"),
+        ("--plots", lambda tmp: (tmp / "a-file").touch() or tmp / "a-file", "a file"),
+        (
+            "--plots",
+            lambda tmp: (tmp / "a-file").touch() or tmp / "a-file" / "charts",
+            "cannot create the folder (Not a directory)",
+        ),
+    ],
+    ids=["json-under-a-file", "json-is-a-folder", "plots-is-a-file", "plots-under-a-file"],
+)
+def test_an_output_path_that_cannot_be_written_exits_2_before_simulating(
+    scenario_file: Path, tmp_path: Path, option: str, make: Any, reason: str
+) -> None:
+    target = make(tmp_path)
+
+    result = invoke("run", scenario_file, "--quiet", option, target)
+
+    assert result.exit_code == INVALID_INPUT
+    assert f"{option} {target}" in result.stderr
+    assert reason in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""  # nothing was simulated: no summary
+
+
+def test_run_writes_charts_into_an_existing_folder_again(
+    scenario_file: Path, tmp_path: Path
+) -> None:
+    charts = tmp_path / "charts"
+    for _ in range(2):
+        result = invoke("run", scenario_file, "--seed", "1", "--quiet", "--plots", charts)
+        assert result.exit_code == 0, result.stderr
+
+    assert (charts / "dashboard.png").stat().st_size > 0
+
+
+# help and version
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["validate"], ["serve"], ["worker"], ["db", "upgrade"]]
+)
+def test_help_shows_no_value_after_a_flag(command: list[str]) -> None:
+    result = invoke(*command, "--help")
+
+    assert result.exit_code == 0
+    assert "<bool>" not in result.stdout
+    assert "range>" not in result.stdout
+    assert "--help  " in result.stdout or "--help\n" in result.stdout
+
+
+def test_run_help_names_what_each_option_takes() -> None:
+    text = invoke("run", "--help").stdout
+
+    for shown in (
+        "--seed N",
+        "--json FILE",
+        "--plots DIR",
+        "-q, --quiet  ",
+        "--plot-format png|svg|both",
+    ):
+        assert shown in text
+
+
+def test_version_prints_the_installed_version() -> None:
+    from asyncflow_backend import engine_version
+
+    result = invoke("--version")
+
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"asyncflow {engine_version()}"
