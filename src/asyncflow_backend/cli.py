@@ -2,7 +2,6 @@
 
 import json
 import os
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn
@@ -85,10 +84,24 @@ def _load(path: Path) -> Scenario:
         raise typer.Exit(INVALID_INPUT) from None
 
 
+def _report_warnings(scenario: Scenario) -> None:
+    """Print on stderr, one per line, what is legal in `scenario` but probably not meant."""
+    from asyncflow_backend.schemas.warnings import find_warnings
+
+    for warning in find_warnings(scenario):
+        errors.print("[bold yellow]warning:[/] ", end="")
+        errors.print(str(warning), markup=False, highlight=False, soft_wrap=True)
+
+
 @app.command(short_help="Check a scenario: every problem and warning, with its path.")
 def validate(scenario: ScenarioPath) -> None:
-    """Check a scenario and report every problem with its path; exit 2 if invalid."""
+    """Check a scenario and report every problem with its path; exit 2 if invalid.
+
+    Warnings (legal input that is probably not meant) go to stderr and leave
+    the exit status at 0.
+    """
     loaded = _load(scenario)
+    _report_warnings(loaded)
     nodes = loaded.topology_graph.nodes
     console.print(
         f"[green]valid[/] {scenario}: {len(nodes.servers)} server(s), "
@@ -134,6 +147,7 @@ def run(
     from asyncflow_backend.schemas.results import NonFiniteResultError
 
     loaded = _load(scenario)
+    _report_warnings(loaded)
     if json_out is not None:
         _prepare_file(json_out, "--json")
     if plots_dir is not None:
@@ -157,8 +171,7 @@ def run(
             raise typer.Exit(RUN_FAILED) from None
     _print_summary(results)
     if json_out is not None:
-        document = json.dumps(results.model_dump(mode="json"))
-        _write(json_out, lambda: json_out.write_text(document, encoding="utf-8"))
+        _write(json_out, json.dumps(results.model_dump(mode="json")).encode("utf-8"))
         console.print(f"results written to {json_out}", soft_wrap=True)
     if plots_dir is not None:
         _write_plots(plots_dir, results, loaded, plot_files)
@@ -197,10 +210,10 @@ def _prepare_folder(folder: Path, option: str) -> None:
     _make_folder(option, folder, folder)
 
 
-def _write(path: Path, write: Callable[[], object]) -> None:
+def _write(path: Path, content: bytes) -> None:
     # The folder was checked before the run; a full disk can still fail the write.
     try:
-        write()
+        path.write_bytes(content)
     except OSError as exc:
         errors.print(f"cannot write {path}: {exc.strerror or exc}", markup=False, highlight=False)
         raise typer.Exit(RUN_FAILED) from None
@@ -217,7 +230,7 @@ def _write_plots(
         for fmt in formats:
             image = render_plot(name, results, events=scenario.events, fmt=fmt)
             target = directory / f"{name}.{fmt}"
-            _write(target, lambda target=target, image=image: target.write_bytes(image))
+            _write(target, image)
     console.print(f"{len(PLOT_NAMES) * len(formats)} charts written to {directory}")
 
 

@@ -145,3 +145,15 @@ async def test_docs_and_openapi_are_served(app: FastAPI) -> None:
     assert served == app.openapi()
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+def test_validation_and_submission_document_their_warnings(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    warning = {"$ref": "#/components/schemas/WarningItem"}
+    assert set(schemas["WarningItem"]["properties"]) == {"loc", "path", "msg"}
+    for name in ("ValidationReport", "SubmittedRun"):
+        assert schemas[name]["properties"]["warnings"]["items"] == warning, name
+    submit = document["paths"]["/api/v1/simulations"]["post"]["responses"]["202"]
+    assert submit["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SubmittedRun"
+    }

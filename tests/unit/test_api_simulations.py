@@ -392,3 +392,37 @@ async def test_validate_lists_problems_like_submit(client: httpx.AsyncClient) ->
     assert validated.status_code == submitted.status_code == 422
     assert validated.json() == submitted.json()
     assert validated.json()["detail"][0]["path"] == "topology_graph.edges[1].target"
+
+
+async def test_validate_and_submit_return_the_same_warnings(client: httpx.AsyncClient) -> None:
+    warned = copy.deepcopy(SMALL_SCENARIO)
+    warned["topology_graph"]["edges"][1]["latency"] = {"mean": 0.002}
+
+    validated = await client.post("/api/v1/scenarios/validate", json=warned)
+    submitted = await client.post("/api/v1/simulations", json=warned)
+
+    assert validated.status_code == 200
+    assert submitted.status_code == 202
+    warnings = validated.json()["warnings"]
+    assert submitted.json()["warnings"] == warnings
+    assert [(w["loc"], w["path"]) for w in warnings] == [
+        (["body", "topology_graph", "edges", 1, "latency"], "topology_graph.edges[1].latency"),
+        (["body", "topology_graph", "edges"], "topology_graph.edges"),
+    ]
+    assert "Poisson with mean 0.002 s" in warnings[0]["msg"]
+    assert "every edge drops 1%" in warnings[1]["msg"]
+    # The run goes ahead as written; its status document carries no warnings.
+    run = await wait_for(client, submitted.json()["id"], {"succeeded"})
+    assert "warnings" not in run
+
+
+async def test_a_scenario_without_surprises_has_an_empty_list_of_warnings(
+    client: httpx.AsyncClient,
+) -> None:
+    lossless = copy.deepcopy(SMALL_SCENARIO)
+    for edge in lossless["topology_graph"]["edges"]:
+        edge["dropout_rate"] = 0.0
+
+    validated = await client.post("/api/v1/scenarios/validate", json=lossless)
+
+    assert validated.json()["warnings"] == []

@@ -80,7 +80,8 @@ def test_validate_accepts_a_valid_file(scenario_file: Path) -> None:
     assert result.exit_code == 0
     assert "valid" in result.stdout
     assert "1 server(s), 3 edge(s)" in result.stdout
-    assert result.stderr == ""
+    # Its edges keep the default dropout: a warning, nothing else.
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == ["warning"]
 
 
 def test_validate_reports_every_problem_on_stderr(broken_file: Path) -> None:
@@ -348,3 +349,26 @@ def test_version_prints_the_installed_version() -> None:
 
     assert result.exit_code == 0
     assert result.stdout.strip() == f"asyncflow {engine_version()}"
+
+
+# warnings
+
+
+def test_validate_and_run_print_warnings_on_stderr_and_go_on(tmp_path: Path) -> None:
+    document = small_scenario(seed=1).to_dict()
+    document["topology_graph"]["edges"][1]["latency"] = {"mean": 0.002}
+    path = tmp_path / "warned.yml"
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+    checked = invoke("validate", path)
+    ran = invoke("run", path, "--quiet", "--json", tmp_path / "out.json")
+
+    for result in (checked, ran):
+        assert result.exit_code == 0, result.stderr
+        lines = result.stderr.splitlines()
+        assert (
+            "warning: topology_graph.edges[1].latency: edge 'client-srv': no distribution"
+            in (lines[0])
+        )
+        assert lines[1].startswith("warning: topology_graph.edges: no edge sets dropout_rate")
+    assert (tmp_path / "out.json").exists()

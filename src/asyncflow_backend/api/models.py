@@ -1,5 +1,6 @@
 """Response bodies of the API, declared so that the OpenAPI document matches every answer."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
@@ -7,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from asyncflow_backend.config.constants import SampledMetric
 from asyncflow_backend.db.repository import RunStatus
+from asyncflow_backend.schemas.validation import Problem
 
 
 class ErrorResponse(BaseModel):
@@ -38,6 +40,39 @@ class ProblemItem(BaseModel):
         description="`invalid_scenario`, `limit_exceeded`, or the parameter validator's code.",
         examples=["invalid_scenario"],
     )
+
+
+class WarningItem(BaseModel):
+    """Legal input that is almost never meant: it runs as written, and this says what it does."""
+
+    loc: list[str | int] = Field(
+        description="`body` then the path inside the scenario.",
+        examples=[["body", "topology_graph", "edges", 0, "latency"]],
+    )
+    path: str = Field(
+        description="`loc` written as a dotted path with list indices.",
+        examples=["topology_graph.edges[0].latency"],
+    )
+    msg: str = Field(
+        examples=[
+            "edge 'browser-api-1': no distribution given, so this duration is Poisson with "
+            "mean 0.002 s (AsyncFlow's default): every draw is a whole number of seconds, "
+            "100% of them 0 s; write distribution: exponential (or deterministic) for a "
+            "duration in fractions of a second"
+        ]
+    )
+
+    @classmethod
+    def of(cls, warnings: Iterable[Problem]) -> "list[WarningItem]":
+        """The items of `find_warnings`' answer, located under `body` like problems."""
+        return [cls(loc=["body", *w.loc], path=w.path, msg=w.message) for w in warnings]
+
+
+WARNINGS_DESCRIPTION = (
+    "Legal input that is probably not what was meant (a duration without a distribution, "
+    "the default dropout on every edge, a server offered more CPU work than it has cores); "
+    "empty when there is none. Nothing is refused for a warning."
+)
 
 
 class ValidationErrorResponse(BaseModel):
@@ -102,6 +137,12 @@ class RunView(BaseModel):
     links: RunLinks
 
 
+class SubmittedRun(RunView):
+    """202 from a submission: the new run, and the warnings its scenario raised."""
+
+    warnings: list[WarningItem] = Field(default_factory=list, description=WARNINGS_DESCRIPTION)
+
+
 class RunPage(BaseModel):
     """One page of runs, newest first."""
 
@@ -130,6 +171,7 @@ class ValidationReport(BaseModel):
 
     valid: Literal[True] = True
     summary: ScenarioSummary
+    warnings: list[WarningItem] = Field(default_factory=list, description=WARNINGS_DESCRIPTION)
 
 
 class SeriesView(BaseModel):

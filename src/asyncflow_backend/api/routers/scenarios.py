@@ -8,9 +8,11 @@ from asyncflow_backend.api.errors import INTERNAL_ERROR
 from asyncflow_backend.api.models import (
     ScenarioSummary,
     ValidationReport,
+    WarningItem,
 )
 from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
 from asyncflow_backend.api.scenario_input import receive_scenario
+from asyncflow_backend.schemas.warnings import find_warnings
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"], responses=INTERNAL_ERROR)
 
@@ -22,7 +24,10 @@ router = APIRouter(prefix="/scenarios", tags=["scenarios"], responses=INTERNAL_E
     openapi_extra=openapi.SCENARIO_REQUEST_BODY,
 )
 async def validate_scenario(request: Request, settings: SettingsDep) -> ValidationReport:
-    """Run every check `POST /api/v1/simulations` runs, limits included, and summarise."""
+    """Run every check `POST /api/v1/simulations` runs, limits included, and summarise.
+
+    `warnings` lists what is legal but probably not meant, as the submission does.
+    """
     scenario = await receive_scenario(request, settings.limits(), settings.max_body_bytes)
     nodes = scenario.topology_graph.nodes
     return ValidationReport(
@@ -36,5 +41,6 @@ async def validate_scenario(request: Request, settings: SettingsDep) -> Validati
             sample_period_s=scenario.sim_settings.sample_period_s,
             expected_requests=scenario.expected_requests,
             seed=scenario.seed,
-        )
+        ),
+        warnings=WarningItem.of(find_warnings(scenario)),
     )

@@ -24,7 +24,9 @@ from asyncflow_backend.api.models import (
     RunConflict,
     RunPage,
     RunView,
+    SubmittedRun,
     TimeSeriesView,
+    WarningItem,
 )
 from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
 from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
@@ -43,6 +45,7 @@ from asyncflow_backend.db.repository import RunRepository, RunStatus
 from asyncflow_backend.jobs import QueueUnavailableError
 from asyncflow_backend.samplers.streams import draw_seed
 from asyncflow_backend.schemas.results import SimulationResults
+from asyncflow_backend.schemas.warnings import find_warnings
 
 MAX_POINTS_DEFAULT = 1000
 MAX_POINTS_CEILING = 100_000
@@ -106,10 +109,11 @@ async def submit_simulation(
         int | None,
         Query(ge=0, lt=2**63, description="Seed of the run; overrides the scenario's `seed`."),
     ] = None,
-) -> RunView:
+) -> SubmittedRun:
     """Validate a scenario (JSON, or YAML with `Content-Type: application/yaml`) and queue it.
 
-    Nothing invalid is stored or queued. Without a `seed` here or in the
+    Nothing invalid is stored or queued; `warnings` lists what is legal but
+    probably not meant (it runs as written). Without a `seed` here or in the
     scenario, one is drawn now and reported, so every run can be replayed.
     """
     scenario = await receive_scenario(request, settings.limits(), settings.max_body_bytes)
@@ -124,7 +128,10 @@ async def submit_simulation(
             "the job queue is unavailable, so the run was not accepted; submit it again shortly"
         ) from None
     response.headers["Location"] = run_path(run.id)
-    return run_view(run)
+    return SubmittedRun(
+        **dict(run_view(run)),
+        warnings=WarningItem.of(find_warnings(scenario)),
+    )
 
 
 @router.get(

@@ -102,12 +102,13 @@ window.AsyncFlow = (function () {
   }
 
   /* Replaces the children of `list` with one item per located problem of a 422 answer. */
-  function showProblems(list, items) {
+  /* Problems, or with kind "warning" warnings: both have a path and a message. */
+  function showProblems(list, items, kind) {
     list.replaceChildren();
     for (const item of items) {
       const path = item.path || (item.loc || []).join(".") || "(scenario)";
       list.append(
-        el("li", { className: "problem", attrs: { "data-path": path } }, [
+        el("li", { className: kind || "problem", attrs: { "data-path": path } }, [
           el("code", { className: "path" }, breakable(path)),
           el("span", { className: "message", text: item.msg }),
         ])

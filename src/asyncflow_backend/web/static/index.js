@@ -19,6 +19,7 @@
   const checkStatus = document.getElementById("check-status");
   const checkSummary = document.getElementById("check-summary");
   const problems = document.getElementById("problems");
+  const warnings = document.getElementById("warnings");
 
   /* ---- editor ---- */
 
@@ -32,6 +33,8 @@
     checkSummary.hidden = true;
     problems.hidden = true;
     problems.replaceChildren();
+    warnings.hidden = true;
+    warnings.replaceChildren();
     editor.classList.remove("invalid");
   }
 
@@ -80,9 +83,15 @@
     }
   }
 
-  function showSummary(summary) {
+  function showSummary(summary, warned) {
     checkStatus.className = "ok";
     checkStatus.textContent = "Valid: the service would accept this scenario.";
+    if (warned.length > 0) {
+      checkStatus.textContent +=
+        " " + warned.length + (warned.length === 1 ? " warning" : " warnings") +
+        ": legal, runs as written, but probably not what you meant.";
+    }
+    AF.showProblems(warnings, warned, "warning");
     problems.hidden = true;
     editor.classList.remove("invalid");
     const facts = [
@@ -110,7 +119,7 @@
       "POST", "/api/v1/scenarios/validate", editor.value, AF.scenarioType(editor.value)
     );
     busy(false);
-    if (answer.ok) showSummary(answer.data.summary);
+    if (answer.ok) showSummary(answer.data.summary, answer.data.warnings || []);
     else showInvalid(answer);
   });
 

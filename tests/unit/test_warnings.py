@@ -1,0 +1,236 @@
+"""Warnings: legal input that is almost never meant gets a located warning, and still runs.
+
+Each warning names the field by its path, like a problem, and says what the
+engine will do with the input as written.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from asyncflow_backend.schemas import parse_scenario
+from asyncflow_backend.schemas.warnings import find_warnings
+
+EXAMPLES = Path(__file__).parents[2] / "example"
+LOSSLESS = {"dropout_rate": 0.0}
+
+
+def edge(source: str, target: str, **extra: Any) -> dict[str, Any]:
+    latency = {"mean": 0.001, "distribution": "exponential"}
+    return {"id": f"{source}-{target}", "source": source, "target": target, "latency": latency} | {
+        **LOSSLESS,
+        **extra,
+    }
+
+
+def server(sid: str, cpu: float | list[tuple[float, float]], cores: int = 1) -> dict[str, Any]:
+    """A server whose endpoints cost `cpu` seconds, or (weight, seconds) per endpoint."""
+    mix = [(None, cpu)] if isinstance(cpu, float) else cpu
+    return {
+        "id": sid,
+        "server_resources": {"cpu_cores": cores},
+        "endpoints": [
+            {
+                "endpoint_name": f"/e{i}",
+                **({"probability": weight} if weight is not None else {}),
+                "steps": [
+                    {"kind": "cpu_bound_operation", "step_operation": {"cpu_time": seconds}},
+                    {"kind": "io_db", "step_operation": {"io_waiting_time": 0.05}},
+                ],
+            }
+            for i, (weight, seconds) in enumerate(mix)
+        ],
+    }
+
+
+def single(rate: float, cpu: float | list[tuple[float, float]], cores: int = 1) -> dict[str, Any]:
+    """gen -> client -> srv -> client at `rate` requests/s, without losses."""
+    return {
+        "rqs_input": {
+            "id": "gen",
+            "avg_active_users": {"mean": rate, "distribution": "deterministic"},
+            "avg_request_per_minute_per_user": {"mean": 60},
+        },
+        "topology_graph": {
+            "nodes": {"client": {"id": "client"}, "servers": [server("srv", cpu, cores)]},
+            "edges": [edge("gen", "client"), edge("client", "srv"), edge("srv", "client")],
+        },
+        "sim_settings": {"total_simulation_time": 60},
+    }
+
+
+def balanced(rate: float, cpus: list[float], algorithm: str) -> dict[str, Any]:
+    ids = [f"srv-{i}" for i in range(len(cpus))]
+    return {
+        "rqs_input": {
+            "id": "gen",
+            "avg_active_users": {"mean": rate, "distribution": "deterministic"},
+            "avg_request_per_minute_per_user": {"mean": 60},
+        },
+        "topology_graph": {
+            "nodes": {
+                "client": {"id": "client"},
+                "load_balancer": {"id": "lb", "server_covered": ids, "algorithms": algorithm},
+                "servers": [server(sid, cpu) for sid, cpu in zip(ids, cpus, strict=True)],
+            },
+            "edges": [edge("gen", "client"), edge("client", "lb")]
+            + [edge("lb", sid) for sid in ids]
+            + [edge(sid, "client") for sid in ids],
+        },
+        "sim_settings": {"total_simulation_time": 60},
+    }
+
+
+def warned(data: dict[str, Any]) -> dict[str, str]:
+    return {w.path: w.message for w in find_warnings(parse_scenario(data))}
+
+
+def test_a_lossless_scenario_within_capacity_has_no_warning() -> None:
+    assert warned(single(rate=50, cpu=0.01)) == {}
+
+
+# durations without a distribution
+
+
+def test_an_edge_latency_without_a_distribution_is_a_warning_naming_it() -> None:
+    data = single(rate=50, cpu=0.01)
+    data["topology_graph"]["edges"][1]["latency"] = {"mean": 0.002}
+
+    found = warned(data)
+
+    message = found["topology_graph.edges[1].latency"]
+    assert message.startswith("edge 'client-srv': no distribution given, so this duration is ")
+    assert "Poisson with mean 0.002 s" in message
+    assert "whole number of seconds, 100% of them 0 s" in message
+    assert "distribution: exponential" in message
+
+
+def test_an_explicit_poisson_latency_is_what_was_asked_for() -> None:
+    data = single(rate=50, cpu=0.01)
+    data["topology_graph"]["edges"][1]["latency"] = {"mean": 0.002, "distribution": "poisson"}
+
+    assert warned(data) == {}
+
+
+def test_a_random_step_duration_without_a_distribution_is_a_warning_too() -> None:
+    data = single(rate=50, cpu=0.01)
+    steps = data["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"]
+    steps[1]["step_operation"] = {"io_waiting_time": {"mean": 0.05}}
+
+    found = warned(data)
+
+    path = "topology_graph.nodes.servers[0].endpoints[0].steps[1].step_operation.io_waiting_time"
+    assert "Poisson with mean 0.05 s" in found[path]
+    assert "95% of them 0 s" in found[path]
+
+
+# the default dropout
+
+
+def test_dropout_left_at_its_default_on_every_edge_is_one_warning() -> None:
+    data = single(rate=50, cpu=0.01)
+    for each in data["topology_graph"]["edges"]:
+        del each["dropout_rate"]
+
+    found = warned(data)
+
+    assert list(found) == ["topology_graph.edges"]
+    assert "every edge drops 1% of the requests" in found["topology_graph.edges"]
+    assert (
+        "about 3.0% of the requests are lost on a route of 3 edges" in found["topology_graph.edges"]
+    )
+
+
+def test_one_edge_with_a_dropout_rate_shows_dropout_was_considered() -> None:
+    data = single(rate=50, cpu=0.01)
+    for each in data["topology_graph"]["edges"][1:]:
+        del each["dropout_rate"]
+
+    assert warned(data) == {}
+
+
+# utilisation over 100%
+
+
+def test_a_server_offered_more_cpu_work_than_its_cores_is_a_warning() -> None:
+    # 100 requests/s x 12 ms = 1.2 core-seconds per second on one core.
+    found = warned(single(rate=100, cpu=0.012))
+
+    assert found == {
+        "topology_graph.nodes.servers[0]": "server 'srv' is offered 1.2 core-seconds of CPU "
+        "work per second (100 requests/s) for 1 core(s): utilisation 120%, above 100%, so "
+        "its ready queue grows without bound"
+    }
+
+
+def test_more_cores_bring_the_utilisation_under_100_percent() -> None:
+    assert warned(single(rate=100, cpu=0.012, cores=2)) == {}
+
+
+def test_utilisation_weighs_the_endpoint_mix() -> None:
+    # 100/s x (0.75 x 4 ms + 0.25 x 40 ms) = 1.3; an equal mix would give 2.2.
+    found = warned(single(rate=100, cpu=[(3.0, 0.004), (1.0, 0.04)]))
+
+    assert "offered 1.3 core-seconds" in found["topology_graph.nodes.servers[0]"]
+    assert warned(single(rate=100, cpu=[(9.0, 0.004), (1.0, 0.04)])) == {}  # 0.76
+
+
+def test_utilisation_counts_the_requests_lost_before_the_server() -> None:
+    data = single(rate=100, cpu=0.0105)  # 105% without losses
+    data["topology_graph"]["edges"][1]["dropout_rate"] = 0.1  # 90 requests/s reach it: 94.5%
+
+    assert warned(data) == {}
+
+
+def test_round_robin_splits_the_arrivals_evenly() -> None:
+    # 150/s dealt over three servers: 50/s each; only the 25 ms one is over (125%).
+    found = warned(balanced(150, [0.01, 0.025, 0.01], "round_robin"))
+
+    assert list(found) == ["topology_graph.nodes.servers[1]"]
+    assert "utilisation 125%" in found["topology_graph.nodes.servers[1]"]
+
+
+def test_least_connection_is_checked_over_its_pool_of_servers() -> None:
+    # It sends less to the slow server: 150/s x mean 15 ms over 3 cores is 75%, no warning.
+    assert warned(balanced(150, [0.01, 0.025, 0.01], "least_connection")) == {}
+
+    found = warned(balanced(300, [0.01, 0.025, 0.01], "least_connection"))
+
+    assert list(found) == ["topology_graph.nodes.load_balancer"]
+    assert "offered 4.5 core-seconds" in found["topology_graph.nodes.load_balancer"]
+    assert "for 3 cores: utilisation 150%" in found["topology_graph.nodes.load_balancer"]
+
+
+def test_warnings_never_refuse_a_scenario() -> None:
+    data = single(rate=1000, cpu=0.5)
+    data["topology_graph"]["edges"][0]["latency"] = {"mean": 0.002}
+    for each in data["topology_graph"]["edges"]:
+        del each["dropout_rate"]
+
+    scenario = parse_scenario(data)
+
+    assert len(find_warnings(scenario)) == 3
+
+
+@pytest.mark.parametrize(
+    "path", sorted(EXAMPLES.glob("*.y*ml")), ids=lambda p: p.name if isinstance(p, Path) else p
+)
+def test_the_examples_warn_only_about_the_default_dropout_they_document(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    found = warned(yaml.safe_load(text))
+
+    if found:
+        assert list(found) == ["topology_graph.edges"]
+        assert "default" in text.lower()
+        assert "dropout" in text.lower()
+
+
+def test_the_quickstart_says_it_drops_3_percent() -> None:
+    text = (EXAMPLES / "quickstart.yml").read_text(encoding="utf-8")
+
+    found = warned(yaml.safe_load(text))
+
+    assert "about 3.0% of the requests are lost" in found["topology_graph.edges"]
+    assert "3%" in text
