@@ -90,8 +90,8 @@ def screenshot(page: Page, tmp_path: Path, name: str) -> None:
     shutil.copyfile(path, f"/tmp/page-{name}.png")
 
 
-def shown_problems(page: Page) -> list[tuple[str, str]]:
-    items = page.locator("#problems li")
+def shown_problems(page: Page, selector: str = "#problems li") -> list[tuple[str, str]]:
+    items = page.locator(selector)
     return [
         (items.nth(i).locator(".path").inner_text(), items.nth(i).locator(".message").inner_text())
         for i in range(items.count())
@@ -125,6 +125,36 @@ def test_invalid_scenario_lists_the_api_problems(
     page.wait_for_selector("#problems li")
     assert shown_problems(page) == [(p["path"], p["msg"]) for p in expected]
     assert page.url == f"{server}/"
+
+
+def test_validate_lists_the_warnings_of_a_valid_scenario(
+    server: str, watched: Watched, tmp_path: Path
+) -> None:
+    page = watched.page
+    page.goto(f"{server}/")
+    document = scenario()
+    document["topology_graph"]["edges"][1]["latency"] = {"mean": 0.002}
+    text = yaml.safe_dump(document, sort_keys=False)
+    expected = httpx.post(
+        f"{server}/api/v1/scenarios/validate",
+        content=text,
+        headers={"Content-Type": "application/yaml"},
+    ).json()["warnings"]
+    assert len(expected) == 2
+
+    page.fill("#scenario", text)
+    page.click("#validate")
+    page.wait_for_selector("#warnings li.warning")
+
+    assert shown_problems(page, "#warnings li") == [(w["path"], w["msg"]) for w in expected]
+    assert page.inner_text("#check-status").startswith("Valid")
+    assert "2 warnings" in page.inner_text("#check-status")
+    assert page.locator("#problems").is_hidden()
+    screenshot(page, tmp_path, "warnings")
+
+    # Editing clears the check, warnings included.
+    page.fill("#scenario", text + "\n")
+    assert page.locator("#warnings").is_hidden()
 
 
 def test_examples_fill_the_editor(server: str, watched: Watched) -> None:
