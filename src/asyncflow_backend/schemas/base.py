@@ -71,14 +71,18 @@ def _readable_text(pattern: str, allowed: str) -> AfterValidator:
 
 Id = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_ID_LENGTH),
+    Field(min_length=1, max_length=MAX_ID_LENGTH, json_schema_extra={"pattern": ID_PATTERN}),
     _readable_text(ID_PATTERN, "letters, digits and _ . : - (no spaces)"),
 ]
 """The id of a node, an edge or an event, or a reference to one: at most 64 readable characters."""
 
 EndpointName = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_ENDPOINT_NAME_LENGTH),
+    Field(
+        min_length=1,
+        max_length=MAX_ENDPOINT_NAME_LENGTH,
+        json_schema_extra={"pattern": ENDPOINT_NAME_PATTERN},
+    ),
     _readable_text(
         ENDPOINT_NAME_PATTERN,
         "letters, digits, _ . : - / { } and single spaces between words",
