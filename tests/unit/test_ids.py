@@ -8,6 +8,7 @@ characters) and no id can make a chart, a page or a message huge.
 
 import copy
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,26 @@ def test_an_unknown_key_a_megabyte_long_is_shortened_in_the_path() -> None:
 
     assert loc[:4] == ("topology_graph", "nodes", "client", loc[3])
     assert len(text) < 400
+
+
+def test_charts_of_the_longest_ids_keep_their_layout() -> None:
+    from asyncflow_backend.plots import PLOT_NAMES, render_plot
+    from asyncflow_backend.runtime.runner import SimulationRunner
+
+    text = json.dumps(example())
+    for old in ("node-1", "node-2", "gateway", "storefront", "storefront-gateway"):
+        text = text.replace(f'"{old}"', f'"{(old + "-").ljust(MAX_ID_LENGTH, "x")}"')
+    data = json.loads(text)
+    for i, event in enumerate(data["events"]):
+        event["event_id"] = f"event-{i}-".ljust(MAX_ID_LENGTH, "w")
+    scenario = parse_scenario(data)
+    results = SimulationRunner(scenario, seed=1).run()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = [
+            render_plot(name, results, events=scenario.events, fmt="svg") for name in PLOT_NAMES
+        ]
+
+    assert [str(w.message) for w in caught] == []
+    assert max(len(image) for image in images) < 2_000_000

@@ -7,8 +7,11 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
 from asyncflow_backend.plots.style import OUTAGE_COLOUR, SPIKE_COLOUR
+from asyncflow_backend.schemas.base import shorten
 from asyncflow_backend.schemas.events import EventInjection
 
+LEGEND_LABEL_CHARS = 32
+"""Longest id in a legend or a caption: a 64-character id would squeeze the plot."""
 _SPAN_ALPHA = 0.16
 _ROW_HEIGHT = 0.075  # of the axes height, per row of captions
 _CAPTION_PT = 7.5
@@ -17,12 +20,18 @@ _GLYPH_WIDTH = 0.68
 
 
 def event_caption(event: EventInjection) -> str:
-    """What happened, to what: `ev-1: srv-1 down` or `ev-2: edge-3 +15 ms`."""
+    """What happened, to what: `ev-1: srv-1 down` or `ev-2: edge-3 +15 ms`.
+
+    Ids longer than `LEGEND_LABEL_CHARS` are shortened, so that a legend of
+    long ids does not squeeze the plot out of its figure.
+    """
+    what = f"{shorten(event.event_id, LEGEND_LABEL_CHARS)}: "
+    what += shorten(event.target_id, LEGEND_LABEL_CHARS)
     if event.is_outage:
-        return f"{event.event_id}: {event.target_id} down"
+        return f"{what} down"
     spike = event.start.spike_s or 0.0
     added = f"{spike * 1000:g} ms" if spike < 1 else f"{spike:g} s"
-    return f"{event.event_id}: {event.target_id} +{added}"
+    return f"{what} +{added}"
 
 
 def shade_events(ax: Axes, events: Sequence[EventInjection]) -> list[Patch]:
@@ -51,7 +60,7 @@ def shade_events(ax: Axes, events: Sequence[EventInjection]) -> list[Patch]:
             zorder=0,
             gid=f"event-{event.event_id}",
         )
-        text = " " + event.event_id
+        text = " " + shorten(event.event_id, LEGEND_LABEL_CHARS)
         text_end = start + len(text) * _GLYPH_WIDTH * _CAPTION_PT * seconds_per_point
         row = next((i for i, row_end in enumerate(row_ends) if row_end <= start), len(row_ends))
         if row == len(row_ends):

@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 
 from asyncflow_backend.config.constants import SampledMetric
 from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind, MetricDefinition
-from asyncflow_backend.plots.events import shade_events
+from asyncflow_backend.plots.events import LEGEND_LABEL_CHARS, shade_events
 from asyncflow_backend.plots.lines import band_alpha_for, band_legend_entry, draw_series
 from asyncflow_backend.plots.style import (
     TIME_LABEL,
@@ -16,6 +16,7 @@ from asyncflow_backend.plots.style import (
     no_data,
     style_axes,
 )
+from asyncflow_backend.schemas.base import shorten
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
 
@@ -47,7 +48,8 @@ def draw_sampled(
     band_alpha = band_alpha_for(len(components))
     for component_id, series in sorted(components.items()):
         values = np.asarray(series, dtype=float)
-        bucket_s = draw_series(ax, values, period, component_id, band_alpha=band_alpha)
+        label = shorten(component_id, LEGEND_LABEL_CHARS)
+        bucket_s = draw_series(ax, values, period, label, band_alpha=band_alpha)
     if components:
         ax.set_ylim(bottom=0.0)
     elif chart.kind is ComponentKind.POOL and not results.pools:
