@@ -59,6 +59,7 @@ LOG_NORMAL = "log_normal"
         ((*SERVER, "server_resources", "ram_mb"), HUGE_INT, "ram_mb"),
         ((*SERVER, "server_resources", "ram_mb"), 1.5e308, "ram_mb"),
         ((*SERVER, "server_resources", "db_connection_pool"), HUGE_INT, "db_connection_pool"),
+        ((*SERVER, "server_resources", "connection_pools"), {"pay": HUGE_INT}, "pay"),
         (("sim_settings", "total_simulation_time"), 1e308, "total_simulation_time"),
         (("sim_settings", "total_simulation_time"), 1e9, "total_simulation_time"),
         (("rqs_input", "avg_active_users"), {"mean": 1e300}, "mean"),

@@ -149,3 +149,29 @@ def test_charts_of_the_longest_ids_keep_their_layout() -> None:
 
     assert [str(w.message) for w in caught] == []
     assert max(len(image) for image in images) < 2_000_000
+
+
+@pytest.mark.parametrize("bad", ["a" * (MAX_ID_LENGTH + 1), "two words", "é"])
+def test_pool_names_and_balancer_weight_keys_are_ids_too(bad: str) -> None:
+    servers = ("topology_graph", "nodes", "servers", 0)
+    step = (*servers, "endpoints", 0, "steps", 0)
+    balancer = ("topology_graph", "nodes", "load_balancer")
+    data = example()
+    data = _set(data, (*servers, "server_resources", "connection_pools"), {bad: 2})
+    data = _set(data, (*step, "pool"), bad)
+    data = _set(data, (*balancer, "weights"), {bad: 2})
+    data = _set(data, (*balancer, "algorithms"), "weighted_round_robin")
+    data["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][0]["kind"] = "io_db"
+    data["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][0]["step_operation"] = {
+        "io_waiting_time": 0.01
+    }
+
+    problems = _problems(data)
+
+    for field in (
+        (*servers, "server_resources", "connection_pools"),
+        (*step, "pool"),
+        (*balancer, "weights"),
+    ):
+        assert any(loc[: len(field)] == field for loc, _ in problems), field
+    assert all(len(text) < 400 for _, text in problems)

@@ -184,23 +184,58 @@ def test_utilisation_counts_the_requests_lost_before_the_server() -> None:
     assert warned(data) == {}
 
 
-def test_round_robin_splits_the_arrivals_evenly() -> None:
+@pytest.mark.parametrize("policy", ["round_robin", "random"])
+def test_round_robin_and_random_split_the_arrivals_evenly(policy: str) -> None:
     # 150/s dealt over three servers: 50/s each; only the 25 ms one is over (125%).
-    found = warned(balanced(150, [0.01, 0.025, 0.01], "round_robin"))
+    found = warned(balanced(150, [0.01, 0.025, 0.01], policy))
 
     assert list(found) == ["topology_graph.nodes.servers[1]"]
     assert "utilisation 125%" in found["topology_graph.nodes.servers[1]"]
 
 
-def test_least_connection_is_checked_over_its_pool_of_servers() -> None:
-    # It sends less to the slow server: 150/s x mean 15 ms over 3 cores is 75%, no warning.
-    assert warned(balanced(150, [0.01, 0.025, 0.01], "least_connection")) == {}
+@pytest.mark.parametrize("policy", ["least_connection", "power_of_two_choices"])
+def test_adaptive_balancers_are_checked_over_their_pool_of_servers(policy: str) -> None:
+    # They send less to the slow server: 150/s x mean 15 ms over 3 cores is 75%, no warning.
+    assert warned(balanced(150, [0.01, 0.025, 0.01], policy)) == {}
 
-    found = warned(balanced(300, [0.01, 0.025, 0.01], "least_connection"))
+    found = warned(balanced(300, [0.01, 0.025, 0.01], policy))
 
     assert list(found) == ["topology_graph.nodes.load_balancer"]
     assert "offered 4.5 core-seconds" in found["topology_graph.nodes.load_balancer"]
     assert "for 3 cores: utilisation 150%" in found["topology_graph.nodes.load_balancer"]
+
+
+def test_weighted_round_robin_splits_by_weight() -> None:
+    data = balanced(200, [0.008, 0.008], "weighted_round_robin")
+    assert warned(data) == {}  # 100/s each: 80%
+
+    data["topology_graph"]["nodes"]["load_balancer"]["weights"] = {"srv-0": 3}
+    found = warned(data)
+
+    # srv-0 gets 3/4 of 200/s: 150/s x 8 ms = 120%; srv-1 50/s, 40%.
+    assert list(found) == ["topology_graph.nodes.servers[0]"]
+    assert "(150 requests/s)" in found["topology_graph.nodes.servers[0]"]
+
+
+def test_a_connection_pool_offered_more_than_its_size_is_a_warning() -> None:
+    data = single(rate=50, cpu=0.001)
+    server = data["topology_graph"]["nodes"]["servers"][0]
+    server["server_resources"] |= {"db_connection_pool": 2, "connection_pools": {"pay": 1}}
+    steps = server["endpoints"][0]["steps"]
+    steps[1]["kind"] = "io_db"  # holds `db` for 50 ms: 50/s x 0.05 s = 2.5 for 2
+    steps.append({"kind": "io_wait", "pool": "pay", "step_operation": {"io_waiting_time": 0.01}})
+
+    found = warned(data)
+
+    resources = "topology_graph.nodes.servers[0].server_resources"
+    assert list(found) == [f"{resources}.db_connection_pool"]
+    assert found[f"{resources}.db_connection_pool"] == (
+        "pool 'db' of server 'srv' is offered 2.5 connection-seconds per second for 2 "
+        "connection(s): utilisation 125%, above 100%, so the requests waiting for a "
+        "connection grow without bound"
+    )
+    steps[-1]["step_operation"]["io_waiting_time"] = 0.03  # 1.5 for 1
+    assert f"{resources}.connection_pools.pay" in warned(data)
 
 
 def test_warnings_never_refuse_a_scenario() -> None:

@@ -7,7 +7,8 @@ validation, so ids, routes and references are sound.
 """
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 from asyncflow_backend.config.constants import (
     DEFAULT_DROPOUT_RATE,
@@ -17,7 +18,7 @@ from asyncflow_backend.config.constants import (
 from asyncflow_backend.schemas.base import readable
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.topology import Server
+from asyncflow_backend.schemas.topology import DB_POOL, Server, Step
 from asyncflow_backend.schemas.validation import Loc, Problem
 
 SERVERS: Loc = ("topology_graph", "nodes", "servers")
@@ -89,22 +90,33 @@ def _hops_per_request(scenario: Scenario) -> int:
     return hops
 
 
+ADAPTIVE_POLICIES = {
+    LoadBalancerAlgorithm.LEAST_CONNECTION,
+    LoadBalancerAlgorithm.POWER_OF_TWO_CHOICES,
+}
+"""Balancers that send less to a busier server: only their servers' pooled load is known."""
+
+
 def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
-    """Servers whose offered CPU work exceeds their cores: their ready queue grows forever.
+    """Servers offered more CPU work than their cores, or more connection time than a pool
+    holds: their queues grow without bound.
 
     Offered load per server is λ_s x E[CPU time per request] / cores (utilisation of
     an M/G/c station, e.g. Kleinrock, *Queueing Systems* vol. 1, §2.1), with λ_s the
     mean arrival rate users x rpm / 60 thinned by the dropout of the edges before it
-    and split evenly by a round-robin balancer. The CPU time is the mean over the
-    endpoint mix of the declared CPU step means. A least-connection balancer moves
-    load between its servers, so only their pooled utilisation is checked.
+    and shared out by the balancer: evenly (round robin, random) or by `weights`
+    (weighted round robin). The CPU time is the mean over the endpoint mix of the
+    declared CPU step means; a pool's load is likewise the I/O time of the steps
+    that hold its connections over its size. A least-connection or
+    power-of-two-choices balancer sends less to a busier server, so only the pooled
+    CPU load of its servers is checked.
     """
     nodes = scenario.topology_graph.nodes
     arrivals = _arrival_rates(scenario)
     servers = {server.id: (i, server) for i, server in enumerate(nodes.servers)}
     pooled: set[str] = set()
     lb = nodes.load_balancer
-    if lb is not None and lb.algorithms is LoadBalancerAlgorithm.LEAST_CONNECTION:
+    if lb is not None and lb.algorithms in ADAPTIVE_POLICIES:
         pooled = set(lb.server_covered)
         work = sum(arrivals.get(s, 0.0) * _cpu_seconds(servers[s][1]) for s in pooled)
         cores = sum(servers[s][1].server_resources.cpu_cores for s in pooled)
@@ -118,11 +130,11 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
             )
     for server_id, (i, server) in servers.items():
         rate = arrivals.get(server_id, 0.0)
-        if server_id in pooled or rate == 0:
+        if rate == 0:
             continue
         cores = server.server_resources.cpu_cores
         work = rate * _cpu_seconds(server)
-        if work > cores:
+        if server_id not in pooled and work > cores:
             yield Problem(
                 (*SERVERS, i),
                 f"server '{server_id}' is offered {work:.3g} core-seconds of CPU work per "
@@ -130,20 +142,58 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
                 f"utilisation {work / cores:.0%}, above 100%, so its ready queue grows "
                 "without bound",
             )
+        yield from _overloaded_pools(i, server, rate)
+
+
+def _overloaded_pools(i: int, server: Server, rate: float) -> Iterator[Problem]:
+    resources = server.server_resources
+    for pool, size in resources.pool_sizes().items():
+        held = rate * _mean_seconds(server, partial(_holds, server, pool))
+        if held > size:
+            field = "db_connection_pool" if pool == DB_POOL else "connection_pools"
+            loc = (*SERVERS, i, "server_resources", field)
+            yield Problem(
+                loc if field == "db_connection_pool" else (*loc, pool),
+                f"pool '{pool}' of server '{server.id}' is offered {held:.3g} "
+                f"connection-seconds per second for {size} connection(s): utilisation "
+                f"{held / size:.0%}, above 100%, so the requests waiting for a connection "
+                "grow without bound",
+            )
+
+
+def _holds(server: Server, pool: str, step: Step) -> bool:
+    return server.pool_of(step) == pool
 
 
 def _cpu_seconds(server: Server) -> float:
     """Mean CPU seconds a request costs `server`, over its endpoint mix."""
+    return _mean_seconds(server, lambda step: step.operation is StepOperation.CPU_TIME)
+
+
+def _mean_seconds(server: Server, counted: Callable[[Step], bool]) -> float:
+    """Mean seconds per request of the `counted` steps of `server`, over its endpoint mix."""
     share = 1.0 / len(server.endpoints)
     weights = [endpoint.probability or share for endpoint in server.endpoints]
     total = sum(weights)
     seconds = 0.0
     for weight, endpoint in zip(weights, server.endpoints, strict=True):
         for step in endpoint.steps:
-            if step.operation is StepOperation.CPU_TIME:
+            if step.operation is not StepOperation.NECESSARY_RAM and counted(step):
                 value = step.value
                 seconds += weight / total * (value.mean if isinstance(value, RVConfig) else value)
     return seconds
+
+
+def _shares(scenario: Scenario) -> dict[str, float]:
+    """The share of the balancer's requests each covered server gets, in the long run."""
+    lb = scenario.topology_graph.nodes.load_balancer
+    if lb is None:
+        return {}
+    weights = {server_id: 1.0 for server_id in lb.server_covered}
+    if lb.algorithms is LoadBalancerAlgorithm.WEIGHTED_ROUND_ROBIN and lb.weights:
+        weights |= lb.weights
+    total = sum(weights.values())
+    return {server_id: weight / total for server_id, weight in weights.items()}
 
 
 def _arrival_rates(scenario: Scenario) -> dict[str, float]:
@@ -161,6 +211,8 @@ def _arrival_rates(scenario: Scenario) -> dict[str, float]:
         out.setdefault(edge.source, []).append((edge.target, 1 - edge.dropout_rate))
     _, kept = out[workload.id][0]  # the generator's one edge, to the client
     arriving: dict[str, float] = {client: rate * kept}
+    lb = graph.nodes.load_balancer
+    shares = _shares(scenario)
     waiting = _inbound_counts(out, client)
     ready = [client]
     while ready:
@@ -169,8 +221,9 @@ def _arrival_rates(scenario: Scenario) -> dict[str, float]:
         for target, kept in targets:
             if target == client:
                 continue
-            # A balancer deals its requests evenly; any other node has one out edge.
-            arriving[target] = arriving.get(target, 0.0) + arriving[node] / len(targets) * kept
+            # A balancer shares its requests out; any other node has one out edge.
+            share = shares.get(target, 0.0) if lb is not None and node == lb.id else 1.0
+            arriving[target] = arriving.get(target, 0.0) + arriving[node] * share * kept
             waiting[target] -= 1
             if waiting[target] == 0:
                 ready.append(target)
