@@ -70,7 +70,8 @@ class WarningItem(BaseModel):
 
 WARNINGS_DESCRIPTION = (
     "Legal input that is probably not what was meant (a duration without a distribution, "
-    "the default dropout on every edge, a server offered more CPU work than it has cores); "
+    "the default dropout on every edge, a server offered more CPU work than it has cores, "
+    "a connection pool offered more than its size); "
     "empty when there is none. Nothing is refused for a warning."
 )
 
