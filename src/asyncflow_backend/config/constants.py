@@ -41,6 +41,12 @@ class RamStepKind(StrEnum):
     RAM = "ram"
 
 
+class CallStepKind(StrEnum):
+    """Steps that send a sub-request to another node and wait for its answer."""
+
+    CALL = "call"
+
+
 class StepOperation(StrEnum):
     """The single key of a step's `step_operation` mapping."""
 

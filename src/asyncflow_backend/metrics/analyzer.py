@@ -35,15 +35,18 @@ MAX_LATENCY_WINDOWS = 2000
 
 
 def request_counts(collector: MetricsCollector) -> RequestCounts:
-    """Generated, completed, dropped and still in flight."""
+    """Generated, completed, dropped, failed and still in flight."""
     completed = collector.completed
     dropped = collector.dropped
+    failed = collector.failed
     return RequestCounts(
         generated=collector.generated,
         completed=completed,
         dropped=dropped,
-        in_flight=collector.generated - completed - dropped,
+        in_flight=collector.generated - completed - dropped - failed,
         dropped_at=dict(sorted(collector.dropped_at.items())),
+        failed=failed,
+        failed_at=dict(sorted(collector.failed_at.items())),
     )
 
 

@@ -20,6 +20,7 @@ class MetricsCollector:
         self.latencies = array("d")
         self.completions_per_second = [0] * (math.ceil(horizon_s) + 1)
         self.dropped_at: dict[str, int] = {}
+        self.failed_at: dict[str, int] = {}
 
     def record_completion(self, created_at: float) -> None:
         """A request came back to the client."""
@@ -30,6 +31,15 @@ class MetricsCollector:
     def record_drop(self, where: str) -> None:
         """A request was lost at the edge or node `where`."""
         self.dropped_at[where] = self.dropped_at.get(where, 0) + 1
+
+    def record_failure(self, where: str) -> None:
+        """A request failed because a call it made was lost at the edge `where`."""
+        self.failed_at[where] = self.failed_at.get(where, 0) + 1
+
+    @property
+    def failed(self) -> int:
+        """Requests that failed anywhere."""
+        return sum(self.failed_at.values())
 
     @property
     def completed(self) -> int:

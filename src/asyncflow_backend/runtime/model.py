@@ -18,6 +18,7 @@ from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.events import EventInjector
 from asyncflow_backend.runtime.kinds import NODE_KINDS
 from asyncflow_backend.samplers import RandomStreams
+from asyncflow_backend.schemas.calls import answering_servers, call_sites
 from asyncflow_backend.schemas.scenario import Scenario
 
 T = TypeVar("T")
@@ -51,10 +52,24 @@ class SimulationModel:
             for spec in kind.specs(scenario):
                 nodes[spec.id] = kind.build(spec, ctx)
 
+        # Calls: each answering server learns its callers, and the edges answers take end
+        # at the caller's reply port instead of its front door.
+        answers: set[tuple[str, str]] = set()
+        for site in call_sites(scenario):
+            for server_id in answering_servers(scenario, site.target):
+                server = nodes.get(server_id)
+                if not isinstance(server, ServerRuntime):
+                    raise BuildError(f"'{server_id}' answers calls but is not a server")
+                server.answer_calls_from(site.caller)
+                answers.add((server_id, site.caller))
+
         edges: dict[str, EdgeRuntime] = {}
         out_edges: dict[str, dict[str, EdgeRuntime]] = {node_id: {} for node_id in nodes}
         for spec in scenario.topology_graph.edges:
-            target = nodes.get(spec.target)
+            target: object = nodes.get(spec.target)
+            caller = target
+            if (spec.source, spec.target) in answers and isinstance(caller, ServerRuntime):
+                target = caller.reply_port
             if not isinstance(target, Node) or spec.source not in nodes:
                 raise BuildError(f"edge '{spec.id}' joins unknown or unreachable nodes")
             edge = EdgeRuntime.from_spec(spec, target, ctx)

@@ -1,6 +1,8 @@
 """The state a request carries through the system."""
 
-from asyncflow_backend.runtime.steps import EndpointPlan
+from typing import Protocol
+
+from asyncflow_backend.runtime.steps import CallSite, EndpointPlan
 
 
 class RequestState:
@@ -32,3 +34,30 @@ class RequestState:
         self.returning = False
         """True once the client has sent it on: its next visit to the client completes it."""
         self.holds_core = False
+
+    parent: "RequestState | None" = None
+    """The request whose call this one answers; None for a request from the client. A
+    class attribute here, a slot of `SubRequest`: requests from the client pay nothing."""
+
+
+class Caller(Protocol):
+    """The server a sub-request answers to."""
+
+    id: str
+
+    def call_lost(self, sub: "SubRequest", place: str) -> None:
+        """The sub-request was lost at `place`: the call fails, and its caller's request."""
+
+
+class SubRequest(RequestState):
+    """A request a server sends to another node by a `call` step, on behalf of `parent`."""
+
+    __slots__ = ("caller", "parent", "site")
+
+    def __init__(
+        self, created_at: float, parent: RequestState, caller: Caller, site: CallSite
+    ) -> None:
+        super().__init__(created_at)
+        self.parent = parent
+        self.caller = caller
+        self.site = site

@@ -12,7 +12,12 @@ from asyncflow_backend.runtime.model import SimulationModel
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.samplers.streams import draw_seed
 from asyncflow_backend.schemas.loading import ScenarioValidationError
-from asyncflow_backend.schemas.results import NonFiniteResultError, RunMeta, SimulationResults
+from asyncflow_backend.schemas.results import (
+    CallStats,
+    NonFiniteResultError,
+    RunMeta,
+    SimulationResults,
+)
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.validation import find_problems
 
@@ -131,6 +136,17 @@ class SimulationRunner:
                 )
                 for s in model.servers.values()
                 for pool in s.pools
+            },
+            calls={
+                site.id: CallStats(
+                    target=site.target,
+                    sent=site.sent,
+                    answered=site.answered,
+                    failed=site.failed,
+                    latency=analyzer.duration_stats([site.times]),
+                )
+                for s in model.servers.values()
+                for site in s.call_sites
             },
             time_series=analyzer.time_series(
                 self.scenario.sim_settings.sample_period_s, model.sampler.probes

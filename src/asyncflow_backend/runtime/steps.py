@@ -7,9 +7,10 @@ server offers (`StepHost`), for any request type that says whether it holds a
 core (`Progress`).
 """
 
+import itertools
 from array import array
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from asyncflow_backend.resources import CoreSet
 from asyncflow_backend.samplers import Sampler
@@ -41,6 +42,10 @@ class StepHost(Protocol[R]):
     def wait_for_connection(self, request: R, pool: int) -> None:
         """Queue for a connection of pool number `pool`, then wait the current step's I/O
         holding it."""
+
+    def call(self, request: R, step: "CallStep") -> None:
+        """Send a sub-request for `step` (holding a pool connection first if it names a
+        pool) and move the request on when the answer comes back."""
 
 
 class Step(Protocol):
@@ -101,6 +106,49 @@ class PooledIoStep:
         """Give the core back, queue for a connection, then sleep holding it."""
         _let_go_of_core(host, request)
         host.wait_for_connection(request, self.pool)
+
+
+class Sender(Protocol):
+    """Where a call's sub-requests are put on the wire: the edge to the called node."""
+
+    def send(self, request: Any) -> None:
+        """Put `request` on the wire."""
+
+
+class CallSite:
+    """One call step of a server, and what it measured: calls sent, answered, lost, and the
+    seconds from sending each sub-request to its answer."""
+
+    __slots__ = ("answered", "edge", "failed", "id", "sent", "target", "times")
+
+    def __init__(self, site_id: str, target: str) -> None:
+        self.id = site_id
+        self.target = target
+        self.edge: Sender | None = None
+        """The edge to `target`, set when the server is connected."""
+        self.sent = 0
+        self.answered = 0
+        self.failed = 0
+        self.times: array[float] = array("d")
+
+
+NO_TIME: Sampler = itertools.repeat(0.0).__next__
+
+
+@dataclass(frozen=True, slots=True)
+class CallStep:
+    """A call to another node: the request lets go of its core and waits, holding its RAM
+    (and a connection of pool number `pool`, if given), until the answer comes back."""
+
+    site: CallSite
+    pool: int | None = None
+    duration: Sampler = NO_TIME
+    """A call takes no time of its own: its length is the answer's."""
+
+    def run(self, host: StepHost[R], request: R) -> None:
+        """Give the core back and send the sub-request."""
+        _let_go_of_core(host, request)
+        host.call(request, self)
 
 
 @dataclass(frozen=True, slots=True)

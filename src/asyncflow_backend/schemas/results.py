@@ -41,6 +41,7 @@ _DOCUMENT_PATH = {
     "ServerStats": "servers.<id>",
     "DurationStats": "servers.<id>.latency",
     "PoolStats": "pools.<id>",
+    "CallStats": "calls.<id>",
     "EdgeStats": "edges.<id>",
     "TimeSeries": "time_series",
     "RunMeta": "meta",
@@ -54,13 +55,18 @@ class FiniteModel(BaseModel):
 
 
 class RequestCounts(FiniteModel):
-    """Where every generated request ended up: generated = completed + dropped + in_flight."""
+    """Where every generated request ended up:
+    generated = completed + dropped + failed + in_flight."""
 
     generated: int
     completed: int
     dropped: int
     in_flight: int = Field(description="Still in the system when the horizon was reached.")
     dropped_at: dict[str, int] = Field(description="Dropped requests by edge id.")
+    failed: int = Field(default=0, description="Requests that failed because a call was lost.")
+    failed_at: dict[str, int] = Field(
+        default_factory=dict, description="Failed requests by the edge that lost the call."
+    )
 
 
 class Histogram(FiniteModel):
@@ -148,6 +154,18 @@ class ServerStats(FiniteModel):
     )
 
 
+class CallStats(FiniteModel):
+    """One call step (`server:endpoint#step`): its sub-requests and their answers."""
+
+    target: str = Field(description="The server or load balancer called.")
+    sent: int
+    answered: int
+    failed: int = Field(description="Calls lost on an edge, going or coming back.")
+    latency: DurationStats = Field(
+        description="Seconds from sending each answered sub-request to its answer."
+    )
+
+
 class PoolStats(FiniteModel):
     """Summary of one connection pool (`server:pool`)."""
 
@@ -196,6 +214,9 @@ class SimulationResults(FiniteModel):
     edges: dict[str, EdgeStats]
     pools: dict[str, PoolStats] = Field(
         default_factory=dict, description="Connection pools by `server:pool`."
+    )
+    calls: dict[str, CallStats] = Field(
+        default_factory=dict, description="Call steps by `server:endpoint#step`."
     )
     time_series: TimeSeries
     meta: RunMeta

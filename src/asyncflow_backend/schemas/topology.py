@@ -20,6 +20,7 @@ from asyncflow_backend.config.constants import (
     MAX_RAM_MB,
     MAX_WEIGHT,
     MIN_RAM_MB,
+    CallStepKind,
     CpuStepKind,
     IoStepKind,
     LoadBalancerAlgorithm,
@@ -38,7 +39,7 @@ from asyncflow_backend.schemas.base import (
 )
 from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
 
-StepKind = CpuStepKind | IoStepKind | RamStepKind
+StepKind = CpuStepKind | IoStepKind | RamStepKind | CallStepKind
 DB_POOL = "db"
 """The pool `db_connection_pool` makes, which `io_db` steps hold unless they name another."""
 
@@ -47,7 +48,9 @@ _OPERATION_OF_KIND: dict[type[StepKind], StepOperation] = {
     IoStepKind: StepOperation.IO_WAITING_TIME,
     RamStepKind: StepOperation.NECESSARY_RAM,
 }
-_STEP_KINDS = [kind.value for kinds in _OPERATION_OF_KIND for kind in kinds]
+_STEP_KINDS = [kind.value for kinds in _OPERATION_OF_KIND for kind in kinds] + [
+    CallStepKind.CALL.value
+]
 
 
 def _amount_form(value: Any) -> str:
@@ -64,17 +67,24 @@ StepAmount = Annotated[
 
 
 class Step(StrictModel):
-    """One stage of an endpoint: CPU work, an I/O wait, or a RAM reservation.
+    """One stage of an endpoint: CPU work, an I/O wait, a RAM reservation, or a call.
 
     `step_operation` holds exactly one key, the one that fits `kind`. CPU and
     I/O durations may be a random variable instead of a number (an extension).
+    A `call` step (an extension) has no `step_operation`: it names its `target`.
     """
 
     kind: StepKind
-    step_operation: dict[StepOperation, StepAmount]
+    step_operation: dict[StepOperation, StepAmount] = Field(default_factory=dict)
+    target: Id | None = Field(
+        default=None,
+        description="A `call` step only: the server or load balancer the sub-request goes "
+        "to, over the edge from this server to it; the answer comes back over the edge "
+        "from the server that served it to this one.",
+    )
     pool: Id | None = Field(
         default=None,
-        description="An I/O step only: the connection pool of the server whose connection "
+        description="An I/O or call step only: the connection pool of the server whose connection "
         "the step holds for its wait. An `io_db` step of a server with "
         "`db_connection_pool` holds a connection of the pool `db` by default.",
     )
@@ -89,6 +99,14 @@ class Step(StrictModel):
 
     @model_validator(mode="after")
     def _operation_fits_kind(self) -> Self:
+        if self.kind is CallStepKind.CALL:
+            if self.target is None:
+                raise ValueError("a call step needs a 'target': the node it calls")
+            if self.step_operation:
+                raise ValueError("a call step takes no step_operation, only a 'target'")
+            return self
+        if self.target is not None:
+            raise ValueError(f"only a call step has a target, not '{self.kind}'")
         expected = _OPERATION_OF_KIND[type(self.kind)]
         keys = set(self.step_operation)
         if keys != {expected}:
@@ -98,7 +116,9 @@ class Step(StrictModel):
                 f"got {given}"
             )
         if self.pool is not None and not isinstance(self.kind, IoStepKind):
-            raise ValueError(f"only an I/O step may hold a pool connection, not '{self.kind}'")
+            raise ValueError(
+                f"only an I/O or call step may hold a pool connection, not '{self.kind}'"
+            )
         value = self.step_operation[expected]
         if isinstance(value, RVConfig):
             if expected is StepOperation.NECESSARY_RAM:
@@ -117,14 +137,18 @@ class Step(StrictModel):
         return self
 
     @property
-    def operation(self) -> StepOperation:
-        """The single operation key of this step."""
+    def operation(self) -> StepOperation | None:
+        """The single operation key of this step; None for a call step."""
+        if self.kind is CallStepKind.CALL:
+            return None
         return _OPERATION_OF_KIND[type(self.kind)]
 
     @property
     def value(self) -> float | RVConfig:
-        """The amount of the operation: seconds, a random duration, or megabytes."""
-        return self.step_operation[self.operation]
+        """The amount of the operation: seconds, a random duration, or megabytes (0 for a
+        call step, whose time is the answer's)."""
+        operation = self.operation
+        return 0.0 if operation is None else self.step_operation[operation]
 
 
 class Endpoint(StrictModel):

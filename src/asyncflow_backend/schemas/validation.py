@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from asyncflow_backend.config.constants import LoadBalancerAlgorithm, StepOperation
+from asyncflow_backend.schemas.calls import answering_servers, call_edges, call_sites
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.topology import DB_POOL
 
@@ -39,6 +40,7 @@ def find_problems(scenario: Scenario) -> list[Problem]:
     """Every cross-section problem of a structurally valid scenario."""
     problems = list(_duplicate_ids(scenario))
     problems += _edge_endpoints(scenario)
+    problems += _calls(scenario)
     if not problems:
         problems += _routes(scenario)
     problems += _events(scenario)
@@ -186,12 +188,86 @@ def _edge_endpoints(scenario: Scenario) -> Iterator[Problem]:
                 )
 
 
+def _calls(scenario: Scenario) -> Iterator[Problem]:
+    """Each call targets a server or a balancer over an edge, can be answered over an edge
+    back, and the calls form no cycle (a request would call itself forever)."""
+    nodes = scenario.topology_graph.nodes
+    servers = {s.id for s in nodes.servers}
+    lb = nodes.load_balancer
+    callable_ids = servers | ({lb.id} if lb is not None else set())
+    edges = {(e.source, e.target) for e in scenario.topology_graph.edges}
+    graph: dict[str, set[str]] = {}
+    for site in call_sites(scenario):
+        loc = (*site.loc, "target")
+        if site.target == site.caller:
+            yield Problem(loc, f"server '{site.caller}' calls itself")
+            continue
+        if site.target not in callable_ids:
+            yield Problem(
+                loc, f"'{site.target}' is not a server or a load balancer, so it cannot be called"
+            )
+            continue
+        if (site.caller, site.target) not in edges:
+            yield Problem(
+                loc,
+                f"server '{site.caller}' calls '{site.target}' but no edge goes from "
+                f"'{site.caller}' to '{site.target}'",
+            )
+        for server in answering_servers(scenario, site.target):
+            if (server, site.caller) not in edges:
+                yield Problem(
+                    loc,
+                    f"'{server}' answers calls from '{site.caller}' but no edge goes from "
+                    f"'{server}' to '{site.caller}'",
+                )
+            graph.setdefault(site.caller, set()).add(server)
+    cycle = _find_cycle(graph)
+    if cycle:
+        first = next(s for s in call_sites(scenario) if s.caller == cycle[0])
+        yield Problem(
+            (*first.loc, "target"),
+            f"the calls form a cycle: {' -> '.join(cycle)}; a request would never finish",
+        )
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """A cycle of `graph` as the list of its nodes, first repeated at the end; [] if none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return []
+
+
 def _routes(scenario: Scenario) -> Iterator[Problem]:
-    """Every request must be able to go generator -> client -> ... -> client, loop-free."""
+    """Every request must be able to go generator -> client -> ... -> client, loop-free.
+
+    Edges that calls use (`schemas.calls.call_edges`) are not routes and are left out.
+    """
     graph = scenario.topology_graph
+    calls = call_edges(scenario)
     out: dict[str, list[int]] = {}
     for i, edge in enumerate(graph.edges):
-        out.setdefault(edge.source, []).append(i)
+        if (edge.source, edge.target) not in calls:
+            out.setdefault(edge.source, []).append(i)
     nodes = graph.nodes
     client = nodes.client.id
     lb = nodes.load_balancer

@@ -9,7 +9,7 @@ from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, probes_for
 from asyncflow_backend.runtime.actors import Node
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.request import RequestState
+from asyncflow_backend.runtime.request import RequestState, SubRequest
 from asyncflow_backend.samplers import Sampler, variate
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.topology import Edge
@@ -61,7 +61,10 @@ class EdgeRuntime:
     def send(self, request: RequestState) -> None:
         """Put `request` on the wire; it reaches the target after the drawn delay."""
         if self._dropout_rate and self._uniform() < self._dropout_rate:
-            self._collector.record_drop(self.id)
+            if isinstance(request, SubRequest):
+                request.caller.call_lost(request, self.id)
+            else:
+                self._collector.record_drop(self.id)
             return
         self.open_connections += 1
         delay = self._latency() + self.spike_s

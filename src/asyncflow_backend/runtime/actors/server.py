@@ -9,15 +9,24 @@ from typing import cast
 import numpy as np
 import simpy
 
-from asyncflow_backend.config.constants import CpuStepKind, RamStepKind
+from asyncflow_backend.config.constants import CallStepKind, CpuStepKind, RamStepKind
 from asyncflow_backend.metrics.catalogue import POOL_METRICS, SERVER_METRICS
+from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, probes_for
 from asyncflow_backend.resources import ConnectionPool, CoreSet, RamPool
 from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.request import RequestState
-from asyncflow_backend.runtime.steps import CpuStep, EndpointPlan, IoStep, PooledIoStep, Step
+from asyncflow_backend.runtime.request import RequestState, SubRequest
+from asyncflow_backend.runtime.steps import (
+    CallSite,
+    CallStep,
+    CpuStep,
+    EndpointPlan,
+    IoStep,
+    PooledIoStep,
+    Step,
+)
 from asyncflow_backend.samplers import variate
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.random_variables import RVConfig
@@ -47,9 +56,11 @@ class ServerRuntime:
         ram_mb: float,
         endpoints: list[EndpointPlan],
         pick_endpoint: Callable[[], int],
+        collector: MetricsCollector,
         pools: list[ConnectionPool[RequestState]] | None = None,
     ) -> None:
         self.env = env
+        self._collector = collector
         self.id = server_id
         self.cores: CoreSet[RequestState] = CoreSet(cores)
         self.ram: RamPool[RequestState] = RamPool(ram_mb)
@@ -63,6 +74,17 @@ class ServerRuntime:
         self.in_service = 0
         """Requests admitted and not yet sent on: waiting for RAM, a core, or I/O, or running."""
         self._connection_granted = [partial(self._take_connection, pool) for pool in self.pools]
+        self._connection_for_call = [partial(self._call_with_connection, p) for p in self.pools]
+        self.call_sites: list[CallSite] = [
+            step.site for plan in endpoints for step in plan.steps if isinstance(step, CallStep)
+        ]
+        self.calls_waiting = 0
+        """Requests waiting for the answer to a call."""
+        self.callers: set[str] = set()
+        """Servers whose calls this one answers (`answer_calls_from`)."""
+        self.reply_edges: dict[str, EdgeRuntime] = {}
+        self.reply_port = _ReplyPort(self)
+        """Where answers to this server's calls are delivered."""
 
     @classmethod
     def from_spec(cls, spec: Server, ctx: BuildContext) -> "ServerRuntime":
@@ -82,6 +104,12 @@ class ServerRuntime:
             steps: list[Step] = []
             for s, step in enumerate(endpoint.steps):
                 value = step.value
+                if step.kind is CallStepKind.CALL:
+                    assert step.target is not None
+                    site = CallSite(f"{spec.id}:{endpoint.endpoint_name}#{s}", step.target)
+                    call_pool = names.index(step.pool) if step.pool in names else None
+                    steps.append(CallStep(site, call_pool))
+                    continue
                 if isinstance(step.kind, RamStepKind):
                     assert not isinstance(value, RVConfig)
                     ram += value
@@ -104,17 +132,38 @@ class ServerRuntime:
             spec.server_resources.ram_mb,
             plans,
             _endpoint_picker(spec, ctx.streams.generator(f"endpoint:{spec.id}")),
+            ctx.collector,
             pools,
         )
 
-    def connect(self, out_edges: Mapping[str, EdgeRuntime]) -> None:
-        """Take the edge answers leave by; a server no edge reaches may have none.
+    def answer_calls_from(self, caller: str) -> None:
+        """Declare that `caller` calls this server (directly or through a balancer), so the
+        edge to it carries answers."""
+        self.callers.add(caller)
 
-        Raises `BuildError` if more than one edge leaves the server.
+    def connect(self, out_edges: Mapping[str, EdgeRuntime]) -> None:
+        """Take the edges to the nodes this server calls, the edges answers to its callers
+        leave by, and the one edge its own answers leave by (a server no edge reaches, or
+        one that only answers calls, may have none).
+
+        Raises `BuildError` if a call or an answer has no edge, or if more than one other
+        edge leaves the server.
         """
-        if len(out_edges) > 1:
-            raise BuildError(f"server '{self.id}' has {len(out_edges)} out edges; it needs one")
-        self.out_edge = next(iter(out_edges.values()), None)
+        routes = dict(out_edges)
+        for site in self.call_sites:
+            edge = out_edges.get(site.target)
+            if edge is None:
+                raise BuildError(f"server '{self.id}' calls '{site.target}' but has no edge to it")
+            site.edge = edge
+            routes.pop(site.target, None)
+        for caller in self.callers:
+            edge = routes.pop(caller, None)
+            if edge is None:
+                raise BuildError(f"server '{self.id}' answers '{caller}' but has no edge to it")
+            self.reply_edges[caller] = edge
+        if len(routes) > 1:
+            raise BuildError(f"server '{self.id}' has {len(routes)} out edges; it needs one")
+        self.out_edge = next(iter(routes.values()), None)
 
     def probes(self, enabled: frozenset[str]) -> list[Probe]:
         """The server's enabled sampled metrics, then its pools'."""
@@ -190,6 +239,76 @@ class ServerRuntime:
         self.io_waiting += 1
         self.env.timeout(seconds, (request, pool)).callbacks.append(self._wake_from_pooled_io)
 
+    def call(self, request: RequestState, step: CallStep) -> None:
+        """Send the call's sub-request, holding a connection of its pool first if it names one."""
+        if step.pool is None:
+            self._send_call(request, step.site)
+        else:
+            request.waited_since = self.env.now
+            self.pools[step.pool].request(request, self._connection_for_call[step.pool])
+
+    def _call_with_connection(
+        self, pool: ConnectionPool[RequestState], request: RequestState
+    ) -> None:
+        now = self.env.now
+        pool.wait_seconds_total += now - request.waited_since
+        pool.waits += 1
+        # Held until the answer: its length is counted when it is given back.
+        request.waited_since = now
+        plan = request.plan
+        assert plan is not None
+        step = plan.steps[request.step_index - 1]
+        assert isinstance(step, CallStep)
+        self._send_call(request, step.site)
+
+    def _send_call(self, request: RequestState, site: CallSite) -> None:
+        site.sent += 1
+        self.calls_waiting += 1
+        assert site.edge is not None
+        site.edge.send(SubRequest(self.env.now, request, self, site))
+
+    def _end_call(self, sub: SubRequest) -> RequestState:
+        """Book-keeping common to an answered and a lost call: the waiting count and the
+        pool connection held for it. Returns the request that made the call."""
+        self.calls_waiting -= 1
+        parent = sub.parent
+        assert parent is not None
+        plan = parent.plan
+        assert plan is not None
+        step = plan.steps[parent.step_index - 1]
+        assert isinstance(step, CallStep)
+        if step.pool is not None:
+            pool = self.pools[step.pool]
+            pool.busy_seconds += self.env.now - parent.waited_since
+            pool.release()
+        return parent
+
+    def answered(self, sub: SubRequest) -> None:
+        """The answer to a call of this server arrived: the calling request carries on."""
+        site = sub.site
+        site.answered += 1
+        site.times.append(self.env.now - sub.created_at)
+        self._advance(self._end_call(sub))
+
+    def call_lost(self, sub: SubRequest, place: str) -> None:
+        """A call of this server was lost at `place` (an edge that dropped it, going or
+        coming back): the calling request fails, and so, up the chain, do the requests
+        whose calls it was answering. The caller learns of it at once."""
+        sub.site.failed += 1
+        self._fail(self._end_call(sub), place)
+
+    def _fail(self, request: RequestState, place: str) -> None:
+        plan = request.plan
+        assert plan is not None
+        request.plan = None
+        self.in_service -= 1
+        if plan.ram_mb:
+            self.ram.release(plan.ram_mb)
+        if isinstance(request, SubRequest):
+            request.caller.call_lost(request, place)
+        else:
+            self._collector.record_failure(place)
+
     def _step_done(self, event: simpy.Event) -> None:
         self._advance(cast(RequestState, event.value))
 
@@ -209,13 +328,16 @@ class ServerRuntime:
             self.cores.release()
         plan = request.plan
         assert plan is not None
-        assert self.out_edge is not None
         request.plan = None
         self.in_service -= 1
         plan.times.append(self.env._now - request.arrived_at)
         if plan.ram_mb:
             self.ram.release(plan.ram_mb)
-        self.out_edge.send(request)
+        if isinstance(request, SubRequest):
+            self.reply_edges[request.caller.id].send(request)
+        else:
+            assert self.out_edge is not None
+            self.out_edge.send(request)
 
 
 def _endpoint_picker(spec: Server, rng: np.random.Generator) -> Callable[[], int]:
@@ -229,3 +351,13 @@ def _endpoint_picker(spec: Server, rng: np.random.Generator) -> Callable[[], int
     uniform = batched(rng.random)
     last = len(cumulative) - 1
     return lambda: min(bisect.bisect_right(cumulative, uniform()), last)
+
+
+class _ReplyPort:
+    """The end of an answering edge: hands each answer to the server that called."""
+
+    __slots__ = ("id", "receive")
+
+    def __init__(self, server: ServerRuntime) -> None:
+        self.id = server.id
+        self.receive = server.answered

@@ -1,0 +1,64 @@
+"""The call graph of a scenario: which server calls which node, and the edges calls use.
+
+A `call` step of server A naming node T sends a sub-request over the edge A -> T
+and takes the answer back over the edge S -> A from the server S that served
+it (S = T, or each server a balancer T covers). Those edges carry calls, not
+routes: validation and the builder leave them out of the route checks.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from asyncflow_backend.config.constants import CallStepKind
+from asyncflow_backend.schemas.scenario import Scenario
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """One call step: who calls what, and where the step is in the scenario."""
+
+    caller: str
+    target: str
+    endpoint: str
+    step: int
+    loc: Loc
+
+    @property
+    def id(self) -> str:
+        """`caller:endpoint#step`, the key of the call site in the results."""
+        return f"{self.caller}:{self.endpoint}#{self.step}"
+
+
+def call_sites(scenario: Scenario) -> Iterator[CallSite]:
+    """Every call step of every server, in document order."""
+    for i, server in enumerate(scenario.topology_graph.nodes.servers):
+        for j, endpoint in enumerate(server.endpoints):
+            for k, step in enumerate(endpoint.steps):
+                if step.kind is CallStepKind.CALL and step.target is not None:
+                    yield CallSite(
+                        server.id,
+                        step.target,
+                        endpoint.endpoint_name,
+                        k,
+                        ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps", k),
+                    )
+
+
+def answering_servers(scenario: Scenario, target: str) -> list[str]:
+    """The servers that may answer a call to `target`: itself, or a balancer's servers."""
+    lb = scenario.topology_graph.nodes.load_balancer
+    if lb is not None and target == lb.id:
+        return list(lb.server_covered)
+    return [target]
+
+
+def call_edges(scenario: Scenario) -> set[tuple[str, str]]:
+    """(source, target) of every edge calls use: caller -> target and answerer -> caller."""
+    edges: set[tuple[str, str]] = set()
+    for site in call_sites(scenario):
+        edges.add((site.caller, site.target))
+        for server in answering_servers(scenario, site.target):
+            edges.add((server, site.caller))
+    return edges

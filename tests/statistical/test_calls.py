@@ -1,0 +1,119 @@
+"""Calls between services against queueing theory.
+
+A server that runs an exponential CPU step and then calls a second server is a
+tandem of two M/M/1 stations: the caller gives its core back while it waits,
+so its CPU is an M/M/1 queue of its own, and by Burke's theorem its departures
+are a Poisson stream into the called station (fixed links only shift it). With
+the call made by one endpoint of two, picked independently with probability
+p, the called station sees a Poisson stream of rate p lambda: an open Jackson
+network, whose mean response time is the sum over stations of the visits
+times 1 / (mu - lambda_i) (product form).
+"""
+
+from typing import Any
+
+import pytest
+from queue_models import (
+    EDGE_LATENCY_S,
+    SAMPLE_PERIOD_S,
+    assert_agrees,
+    estimate,
+    exponential,
+    fixed_latency_edge,
+    poisson_workload,
+    simulate,
+)
+
+from asyncflow_backend.metrics import theory
+from asyncflow_backend.schemas import Scenario, parse_scenario
+
+pytestmark = pytest.mark.statistical
+
+
+def cpu(service_rate: float) -> dict[str, Any]:
+    return {
+        "kind": "cpu_bound_operation",
+        "step_operation": {"cpu_time": exponential(1 / service_rate)},
+    }
+
+
+def caller_and_callee(
+    arrival_rate: float, api_rate: float, db_rate: float, call_share: float, horizon_s: float
+) -> Scenario:
+    """`api` serves every request; a share `call_share` of them then call `db`."""
+    endpoints: list[dict[str, Any]] = [
+        {
+            "endpoint_name": "/calls",
+            "probability": call_share,
+            "steps": [cpu(api_rate), {"kind": "call", "target": "db"}],
+        },
+    ]
+    if call_share < 1:
+        endpoints.append(
+            {"endpoint_name": "/local", "probability": 1 - call_share, "steps": [cpu(api_rate)]}
+        )
+    return parse_scenario(
+        {
+            "rqs_input": poisson_workload(arrival_rate),
+            "topology_graph": {
+                "nodes": {
+                    "client": {"id": "client"},
+                    "servers": [
+                        {"id": "api", "endpoints": endpoints},
+                        {
+                            "id": "db",
+                            "endpoints": [{"endpoint_name": "/query", "steps": [cpu(db_rate)]}],
+                        },
+                    ],
+                },
+                "edges": [
+                    fixed_latency_edge("gen-client", "gen", "client"),
+                    fixed_latency_edge("client-api", "client", "api"),
+                    fixed_latency_edge("api-client", "api", "client"),
+                    fixed_latency_edge("api-db", "api", "db"),
+                    fixed_latency_edge("db-api", "db", "api"),
+                ],
+            },
+            "sim_settings": {
+                "total_simulation_time": horizon_s,
+                "sample_period_s": SAMPLE_PERIOD_S,
+                "enabled_sample_metrics": ["ready_queue_len"],
+            },
+        }
+    )
+
+
+def test_a_call_makes_a_tandem_of_two_mm1_stations() -> None:
+    arrival_rate, api_rate, db_rate = 60.0, 100.0, 80.0
+    run = simulate(caller_and_callee(arrival_rate, api_rate, db_rate, 1.0, 4000.0), 401)
+    api = theory.mm1(arrival_rate, api_rate)
+    db = theory.mm1(arrival_rate, db_rate)
+
+    links = 5 * EDGE_LATENCY_S
+    assert_agrees(estimate(run.latencies - links), api.response + db.response, "tandem W")
+    call = run.results.calls["api:/calls#1"]
+    assert call.failed == 0
+    assert call.latency.mean == pytest.approx(db.response, rel=0.035)
+    assert_agrees(
+        estimate(run.series("ready_queue_len", "db")),
+        db.queue_length,
+        "db Lq",
+        max_relative_error=0.1,
+    )
+
+
+def test_a_call_from_one_endpoint_of_two_is_an_open_jackson_network() -> None:
+    arrival_rate, api_rate, db_rate, share = 60.0, 100.0, 40.0, 0.4
+    run = simulate(caller_and_callee(arrival_rate, api_rate, db_rate, share, 4000.0), 402)
+    api = theory.mm1(arrival_rate, api_rate)
+    db = theory.mm1(share * arrival_rate, db_rate)
+
+    expected = api.response + share * (db.response + 2 * EDGE_LATENCY_S)
+    assert_agrees(estimate(run.latencies - 3 * EDGE_LATENCY_S), expected, "Jackson W")
+    assert run.results.calls["api:/calls#1"].latency.mean == pytest.approx(db.response, rel=0.035)
+    assert_agrees(
+        estimate(run.series("ready_queue_len", "db")),
+        db.queue_length,
+        "db Lq",
+        max_relative_error=0.1,
+    )

@@ -1,0 +1,176 @@
+"""Calls between services: validation of the call graph, answers, lost calls, pools and
+balancers as called nodes."""
+
+from typing import Any
+
+import pytest
+
+from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
+from asyncflow_backend.schemas import parse_scenario
+from asyncflow_backend.schemas.loading import ScenarioValidationError
+
+
+def edge(source: str, target: str, dropout: float = 0.0) -> dict[str, Any]:
+    return {
+        "id": f"{source}-{target}",
+        "source": source,
+        "target": target,
+        "latency": {"mean": 0.001, "distribution": "deterministic"},
+        "dropout_rate": dropout,
+    }
+
+
+def server(server_id: str, *steps: dict[str, Any], **resources: Any) -> dict[str, Any]:
+    return {
+        "id": server_id,
+        "server_resources": resources,
+        "endpoints": [{"endpoint_name": "/", "steps": list(steps)}],
+    }
+
+
+def cpu(seconds: float) -> dict[str, Any]:
+    return {"kind": "cpu_bound_operation", "step_operation": {"cpu_time": seconds}}
+
+
+def call(target: str, **extra: Any) -> dict[str, Any]:
+    return {"kind": "call", "target": target, **extra}
+
+
+def document(
+    servers: list[dict[str, Any]], edges: list[dict[str, Any]], **nodes: Any
+) -> dict[str, Any]:
+    return {
+        "rqs_input": {
+            "id": "gen",
+            "avg_active_users": {"mean": 20, "distribution": "deterministic"},
+            "avg_request_per_minute_per_user": {"mean": 60},
+        },
+        "topology_graph": {
+            "nodes": {"client": {"id": "client"}, "servers": servers, **nodes},
+            "edges": [edge("gen", "client"), edge("client", "api"), edge("api", "client"), *edges],
+        },
+        "sim_settings": {"total_simulation_time": 60, "enabled_sample_metrics": []},
+    }
+
+
+def problems(doc: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ScenarioValidationError) as caught:
+        SimulationRunner(parse_scenario(doc))
+    return {p.path: p.message for p in caught.value.problems}
+
+
+THREE_TIERS = document(
+    [
+        server("api", cpu(0.001), call("cache"), cpu(0.001)),
+        server("cache", cpu(0.0005), call("db")),
+        server("db", cpu(0.002)),
+    ],
+    [edge("api", "cache"), edge("cache", "api"), edge("cache", "db"), edge("db", "cache")],
+)
+
+
+def test_a_chain_of_calls_answers_every_request_and_counts_each_call_site() -> None:
+    results = run_scenario(parse_scenario(THREE_TIERS), seed=1)
+    requests = results.requests
+    assert requests.failed == 0
+    assert requests.completed >= requests.generated - 2
+    api, cache = results.calls["api:/#1"], results.calls["cache:/#1"]
+    assert (api.target, cache.target) == ("cache", "db")
+    assert api.answered == cache.answered >= requests.completed
+    # The api's call waits for the cache, which waits for the db: 2 ms + 0.5 ms + 4 links.
+    assert api.latency.mean == pytest.approx(0.0005 + 0.002 + 0.004, rel=0.02)
+    assert results.servers["db"].latency is not None
+    assert results.servers["db"].latency.count == cache.answered
+
+
+def test_a_lost_call_fails_the_request_up_the_chain_with_its_place() -> None:
+    ram = {"kind": "ram", "step_operation": {"necessary_ram": 64}}
+    doc = document(
+        [server("api", ram, call("db")), server("db", cpu(0.001))],
+        [edge("api", "db"), edge("db", "api", dropout=0.5)],
+    )
+    runner = SimulationRunner(parse_scenario(doc), seed=2)
+    results = runner.run()
+    requests = results.requests
+    assert requests.failed == requests.failed_at["db-api"] > 0
+    assert results.calls["api:/#0"].failed == requests.failed
+    assert requests.generated == (
+        requests.completed + requests.dropped + requests.failed + requests.in_flight
+    )
+    # Everything the failed requests held is given back: only requests still in the
+    # server hold RAM at the end.
+    api = runner.model.servers["api"]
+    assert api.ram.in_use == 64 * api.in_service
+    assert api.in_service <= 2
+
+
+def test_a_call_holds_a_pool_connection_until_its_answer() -> None:
+    doc = document(
+        [
+            server("api", call("db", pool="db"), db_connection_pool=1),
+            server("db", {"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01}}),
+        ],
+        [edge("api", "db"), edge("db", "api")],
+    )
+    results = run_scenario(parse_scenario(doc), seed=3)
+    pool = results.pools["api:db"]
+    # 20/s holding the connection for 12 ms each (the I/O and two links): 24% busy.
+    assert pool.utilisation == pytest.approx(0.24, abs=0.02)
+    assert pool.acquired >= results.requests.completed
+
+
+def test_a_call_to_a_balancer_is_answered_by_the_server_that_served_it() -> None:
+    doc = document(
+        [server("api", call("db-lb")), server("db-1", cpu(0.001)), server("db-2", cpu(0.001))],
+        [
+            edge("api", "db-lb"),
+            edge("db-lb", "db-1"),
+            edge("db-lb", "db-2"),
+            edge("db-1", "api"),
+            edge("db-2", "api"),
+        ],
+        load_balancer={"id": "db-lb", "server_covered": ["db-1", "db-2"]},
+    )
+    results = run_scenario(parse_scenario(doc), seed=4)
+    counts = [results.servers[s].latency.count for s in ("db-1", "db-2")]  # type: ignore[union-attr]
+    assert abs(counts[0] - counts[1]) <= 1
+    assert results.requests.failed == 0
+
+
+def test_a_cycle_of_calls_is_refused_naming_it() -> None:
+    doc = document(
+        [server("api", call("a")), server("a", call("b")), server("b", call("a"))],
+        [edge("api", "a"), edge("a", "api"), edge("a", "b"), edge("b", "a")],
+    )
+    found = problems(doc)
+    assert any("a -> b -> a" in message for message in found.values()), found
+
+
+def test_calls_need_their_edges_both_ways_and_a_callable_target() -> None:
+    doc = document(
+        [server("api", call("db"), call("client"), call("api")), server("db", cpu(0.001))],
+        [edge("api", "db")],
+    )
+    found = problems(doc)
+    steps = "topology_graph.nodes.servers[0].endpoints[0].steps"
+    assert "no edge goes from 'db' to 'api'" in found[f"{steps}[0].target"]
+    assert "cannot be called" in found[f"{steps}[1].target"]
+    assert "calls itself" in found[f"{steps}[2].target"]
+
+
+def test_a_call_step_names_a_target_and_nothing_else() -> None:
+    with pytest.raises(ScenarioValidationError, match="needs a 'target'"):
+        parse_scenario(document([server("api", {"kind": "call"})], []))
+    with pytest.raises(ScenarioValidationError, match="takes no step_operation"):
+        parse_scenario(
+            document(
+                [
+                    server(
+                        "api", {"kind": "call", "target": "db", "step_operation": {"cpu_time": 1}}
+                    )
+                ],
+                [],
+            )
+        )
+    with pytest.raises(ScenarioValidationError, match="only a call step has a target"):
+        parse_scenario(document([server("api", {**cpu(0.001), "target": "db"})], []))
