@@ -93,7 +93,7 @@ def test_a_lost_call_fails_the_request_up_the_chain_with_its_place() -> None:
     results = runner.run()
     requests = results.requests
     assert requests.failed == requests.failed_at["db-api"] > 0
-    assert results.calls["api:/#0"].failed == requests.failed
+    assert results.calls["api:/#1"].failed == requests.failed
     assert requests.generated == (
         requests.completed + requests.dropped + requests.failed + requests.in_flight
     )
