@@ -178,7 +178,7 @@ def test_only_io_steps_hold_pools() -> None:
     document = balanced("round_robin", servers=1)
     steps = document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"]
     steps[0]["pool"] = "db"
-    with pytest.raises(ScenarioValidationError, match="only an I/O step"):
+    with pytest.raises(ScenarioValidationError, match="only an I/O or call step"):
         parse_scenario(document)
 
 

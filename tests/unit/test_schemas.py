@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel
 
 from asyncflow_backend.config.constants import (
+    CallStepKind,
     CpuStepKind,
     Distribution,
     EventKind,
@@ -842,6 +843,7 @@ def test_every_field_of_every_model_is_documented() -> None:
         CpuStepKind,
         IoStepKind,
         RamStepKind,
+        CallStepKind,
         StepOperation,
         LoadBalancerAlgorithm,
         EventKind,
