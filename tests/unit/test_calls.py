@@ -74,7 +74,7 @@ def test_a_chain_of_calls_answers_every_request_and_counts_each_call_site() -> N
     requests = results.requests
     assert requests.failed == 0
     assert requests.completed >= requests.generated - 2
-    api, cache = results.calls["api:/#1"], results.calls["cache:/#1"]
+    api, cache = results.calls["api:/#1->cache"], results.calls["cache:/#1->db"]
     assert (api.target, cache.target) == ("cache", "db")
     assert api.answered == cache.answered >= requests.completed
     # The api's call waits for the cache, which waits for the db: 2 ms + 0.5 ms + 4 links.
@@ -93,7 +93,7 @@ def test_a_lost_call_fails_the_request_up_the_chain_with_its_place() -> None:
     results = runner.run()
     requests = results.requests
     assert requests.failed == requests.failed_at["db-api"] > 0
-    assert results.calls["api:/#1"].failed == requests.failed
+    assert results.calls["api:/#1->db"].failed == requests.failed
     assert requests.generated == (
         requests.completed + requests.dropped + requests.failed + requests.in_flight
     )
@@ -158,7 +158,44 @@ def test_calls_need_their_edges_both_ways_and_a_callable_target() -> None:
     assert "calls itself" in found[f"{steps}[2].target"]
 
 
+def fan_out(wait_for: int | None, dropout: float = 0.0) -> dict[str, Any]:
+    """api calls four services at once; each waits 10, 20, 30 or 40 ms of I/O."""
+    services = [f"svc-{k}" for k in range(1, 5)]
+    step: dict[str, Any] = {"kind": "call", "targets": services}
+    if wait_for is not None:
+        step["wait_for"] = wait_for
+    servers = [server("api", step)]
+    edges = []
+    for k, name in enumerate(services, start=1):
+        wait = {"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01 * k}}
+        servers.append(server(name, wait))
+        edges += [edge("api", name), edge(name, "api", dropout=dropout if k == 4 else 0.0)]
+    return document(servers, edges)
+
+
+def test_parallel_calls_wait_for_all_or_the_first_k() -> None:
+    links = 0.005  # 1 ms each: generator, client to api, api back, and the call both ways
+    every = run_scenario(parse_scenario(fan_out(None)), seed=5)
+    first_two = run_scenario(parse_scenario(fan_out(2)), seed=5)
+    assert every.latency.mean == pytest.approx(0.040 + links, rel=1e-6)
+    assert first_two.latency.mean == pytest.approx(0.020 + links, rel=1e-6)
+    # Late answers still arrive and are counted at their call site.
+    assert first_two.calls["api:/#0->svc-4"].answered >= first_two.requests.completed
+
+
+def test_a_lost_parallel_call_fails_only_when_too_few_answers_can_come() -> None:
+    fails = run_scenario(parse_scenario(fan_out(None, dropout=0.5)), seed=6).requests
+    assert fails.failed > 0
+    survives = run_scenario(parse_scenario(fan_out(3, dropout=0.5)), seed=6).requests
+    assert survives.failed == 0
+    assert survives.completed >= survives.generated - 2
+
+
 def test_a_call_step_names_a_target_and_nothing_else() -> None:
+    with pytest.raises(ScenarioValidationError, match="wait_for is 3 but the step calls only 2"):
+        parse_scenario(
+            document([server("api", {"kind": "call", "targets": ["a", "b"], "wait_for": 3})], [])
+        )
     with pytest.raises(ScenarioValidationError, match="needs a 'target'"):
         parse_scenario(document([server("api", {"kind": "call"})], []))
     with pytest.raises(ScenarioValidationError, match="takes no step_operation"):
@@ -172,5 +209,5 @@ def test_a_call_step_names_a_target_and_nothing_else() -> None:
                 [],
             )
         )
-    with pytest.raises(ScenarioValidationError, match="only a call step has a target"):
+    with pytest.raises(ScenarioValidationError, match="only a call step has targets"):
         parse_scenario(document([server("api", {**cpu(0.001), "target": "db"})], []))

@@ -2,7 +2,7 @@
 
 from typing import Protocol
 
-from asyncflow_backend.runtime.steps import CallSite, EndpointPlan
+from asyncflow_backend.runtime.steps import CallSite, EndpointPlan, Join
 
 
 class RequestState:
@@ -52,12 +52,13 @@ class Caller(Protocol):
 class SubRequest(RequestState):
     """A request a server sends to another node by a `call` step, on behalf of `parent`."""
 
-    __slots__ = ("caller", "parent", "site")
+    __slots__ = ("caller", "join", "parent", "site")
 
     def __init__(
-        self, created_at: float, parent: RequestState, caller: Caller, site: CallSite
+        self, created_at: float, parent: RequestState, caller: Caller, site: CallSite, join: Join
     ) -> None:
         super().__init__(created_at)
         self.parent = parent
         self.caller = caller
         self.site = site
+        self.join = join

@@ -116,8 +116,8 @@ class Sender(Protocol):
 
 
 class CallSite:
-    """One call step of a server, and what it measured: calls sent, answered, lost, and the
-    seconds from sending each sub-request to its answer."""
+    """One target of a call step, and what it measured: calls sent, answered, lost, and
+    the seconds from sending each sub-request to its answer."""
 
     __slots__ = ("answered", "edge", "failed", "id", "sent", "target", "times")
 
@@ -135,12 +135,33 @@ class CallSite:
 NO_TIME: Sampler = itertools.repeat(0.0).__next__
 
 
+class Join:
+    """One execution of a call step: the answers it still waits for.
+
+    The step carries on once `needed` answers are in (all of them, or the first k),
+    and fails once so many sub-requests are lost that `needed` can no longer come.
+    Answers that come after either are counted at their call site and ignored.
+    """
+
+    __slots__ = ("answered", "done", "failed", "needed", "parent", "sent")
+
+    def __init__(self, parent: Any, sent: int, needed: int) -> None:
+        self.parent = parent
+        self.sent = sent
+        self.needed = needed
+        self.answered = 0
+        self.failed = 0
+        self.done = False
+
+
 @dataclass(frozen=True, slots=True)
 class CallStep:
-    """A call to another node: the request lets go of its core and waits, holding its RAM
-    (and a connection of pool number `pool`, if given), until the answer comes back."""
+    """Calls to other nodes, one sub-request per site, sent together: the request lets go
+    of its core and waits, holding its RAM (and a connection of pool number `pool`, if
+    given), until `wait_for` answers are back (fork-join when it is every site)."""
 
-    site: CallSite
+    sites: tuple[CallSite, ...]
+    wait_for: int
     pool: int | None = None
     duration: Sampler = NO_TIME
     """A call takes no time of its own: its length is the answer's."""

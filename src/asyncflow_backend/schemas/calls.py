@@ -17,7 +17,7 @@ Loc = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class CallSite:
-    """One call step: who calls what, and where the step is in the scenario."""
+    """One target of a call step: who calls what, and where it is written (`loc`)."""
 
     caller: str
     target: str
@@ -27,23 +27,21 @@ class CallSite:
 
     @property
     def id(self) -> str:
-        """`caller:endpoint#step`, the key of the call site in the results."""
-        return f"{self.caller}:{self.endpoint}#{self.step}"
+        """`caller:endpoint#step->target`, the key of the call site in the results."""
+        return f"{self.caller}:{self.endpoint}#{self.step}->{self.target}"
 
 
 def call_sites(scenario: Scenario) -> Iterator[CallSite]:
-    """Every call step of every server, in document order."""
+    """Every target of every call step of every server, in document order."""
     for i, server in enumerate(scenario.topology_graph.nodes.servers):
         for j, endpoint in enumerate(server.endpoints):
             for k, step in enumerate(endpoint.steps):
-                if step.kind is CallStepKind.CALL and step.target is not None:
-                    yield CallSite(
-                        server.id,
-                        step.target,
-                        endpoint.endpoint_name,
-                        k,
-                        ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps", k),
-                    )
+                if step.kind is not CallStepKind.CALL:
+                    continue
+                loc: Loc = ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps", k)
+                for n, target in enumerate(step.call_targets):
+                    where = (*loc, "target") if step.targets is None else (*loc, "targets", n)
+                    yield CallSite(server.id, target, endpoint.endpoint_name, k, where)
 
 
 def answering_servers(scenario: Scenario, target: str) -> list[str]:

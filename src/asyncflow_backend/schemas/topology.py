@@ -82,6 +82,17 @@ class Step(StrictModel):
         "to, over the edge from this server to it; the answer comes back over the edge "
         "from the server that served it to this one.",
     )
+    targets: list[Id] | None = Field(
+        default=None,
+        min_length=2,
+        description="A `call` step only, instead of `target`: nodes called in parallel, "
+        "one sub-request each, sent together.",
+    )
+    wait_for: PositiveInteger | None = Field(
+        default=None,
+        description="With `targets`: how many answers the step waits for (the first k); "
+        "all of them when left out (fork-join).",
+    )
     pool: Id | None = Field(
         default=None,
         description="An I/O or call step only: the connection pool of the server whose connection "
@@ -100,13 +111,25 @@ class Step(StrictModel):
     @model_validator(mode="after")
     def _operation_fits_kind(self) -> Self:
         if self.kind is CallStepKind.CALL:
-            if self.target is None:
-                raise ValueError("a call step needs a 'target': the node it calls")
+            if (self.target is None) == (self.targets is None):
+                raise ValueError(
+                    "a call step needs a 'target', or 'targets' to call several nodes at once"
+                )
             if self.step_operation:
                 raise ValueError("a call step takes no step_operation, only a 'target'")
+            if self.targets is not None:
+                if len(set(self.targets)) < len(self.targets):
+                    raise ValueError("a call step lists a target more than once")
+                if self.wait_for is not None and self.wait_for > len(self.targets):
+                    raise ValueError(
+                        f"wait_for is {self.wait_for} but the step calls only "
+                        f"{len(self.targets)} targets"
+                    )
+            elif self.wait_for is not None:
+                raise ValueError("wait_for goes with 'targets', the nodes called in parallel")
             return self
-        if self.target is not None:
-            raise ValueError(f"only a call step has a target, not '{self.kind}'")
+        if self.target is not None or self.targets is not None or self.wait_for is not None:
+            raise ValueError(f"only a call step has targets, not '{self.kind}'")
         expected = _OPERATION_OF_KIND[type(self.kind)]
         keys = set(self.step_operation)
         if keys != {expected}:
@@ -135,6 +158,18 @@ class Step(StrictModel):
                 f"'{expected}' must be at most {MAX_DURATION_S} s, got {readable(value)}"
             )
         return self
+
+    @property
+    def call_targets(self) -> list[str]:
+        """The nodes a call step calls (empty for other steps)."""
+        if self.targets is not None:
+            return list(self.targets)
+        return [self.target] if self.target is not None else []
+
+    @property
+    def answers_needed(self) -> int:
+        """How many answers a call step waits for."""
+        return self.wait_for if self.wait_for is not None else len(self.call_targets)
 
     @property
     def operation(self) -> StepOperation | None:

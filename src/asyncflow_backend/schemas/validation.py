@@ -198,7 +198,7 @@ def _calls(scenario: Scenario) -> Iterator[Problem]:
     edges = {(e.source, e.target) for e in scenario.topology_graph.edges}
     graph: dict[str, set[str]] = {}
     for site in call_sites(scenario):
-        loc = (*site.loc, "target")
+        loc = site.loc
         if site.target == site.caller:
             yield Problem(loc, f"server '{site.caller}' calls itself")
             continue
@@ -225,7 +225,7 @@ def _calls(scenario: Scenario) -> Iterator[Problem]:
     if cycle:
         first = next(s for s in call_sites(scenario) if s.caller == cycle[0])
         yield Problem(
-            (*first.loc, "target"),
+            first.loc,
             f"the calls form a cycle: {' -> '.join(cycle)}; a request would never finish",
         )
 

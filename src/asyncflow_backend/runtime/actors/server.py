@@ -24,6 +24,7 @@ from asyncflow_backend.runtime.steps import (
     CpuStep,
     EndpointPlan,
     IoStep,
+    Join,
     PooledIoStep,
     Step,
 )
@@ -76,7 +77,11 @@ class ServerRuntime:
         self._connection_granted = [partial(self._take_connection, pool) for pool in self.pools]
         self._connection_for_call = [partial(self._call_with_connection, p) for p in self.pools]
         self.call_sites: list[CallSite] = [
-            step.site for plan in endpoints for step in plan.steps if isinstance(step, CallStep)
+            site
+            for plan in endpoints
+            for step in plan.steps
+            if isinstance(step, CallStep)
+            for site in step.sites
         ]
         self.calls_waiting = 0
         """Requests waiting for the answer to a call."""
@@ -105,10 +110,12 @@ class ServerRuntime:
             for s, step in enumerate(endpoint.steps):
                 value = step.value
                 if step.kind is CallStepKind.CALL:
-                    assert step.target is not None
-                    site = CallSite(f"{spec.id}:{endpoint.endpoint_name}#{s}", step.target)
+                    sites = tuple(
+                        CallSite(f"{spec.id}:{endpoint.endpoint_name}#{s}->{target}", target)
+                        for target in step.call_targets
+                    )
                     call_pool = names.index(step.pool) if step.pool in names else None
-                    steps.append(CallStep(site, call_pool))
+                    steps.append(CallStep(sites, step.answers_needed, call_pool))
                     continue
                 if isinstance(step.kind, RamStepKind):
                     assert not isinstance(value, RVConfig)
@@ -240,9 +247,9 @@ class ServerRuntime:
         self.env.timeout(seconds, (request, pool)).callbacks.append(self._wake_from_pooled_io)
 
     def call(self, request: RequestState, step: CallStep) -> None:
-        """Send the call's sub-request, holding a connection of its pool first if it names one."""
+        """Send the call's sub-requests, holding a connection of its pool first if it names one."""
         if step.pool is None:
-            self._send_call(request, step.site)
+            self._send_calls(request, step)
         else:
             request.waited_since = self.env.now
             self.pools[step.pool].request(request, self._connection_for_call[step.pool])
@@ -253,49 +260,65 @@ class ServerRuntime:
         now = self.env.now
         pool.wait_seconds_total += now - request.waited_since
         pool.waits += 1
-        # Held until the answer: its length is counted when it is given back.
+        # Held until the answers: its length is counted when it is given back.
         request.waited_since = now
+        self._send_calls(request, self._current_call(request))
+
+    def _current_call(self, request: RequestState) -> CallStep:
         plan = request.plan
         assert plan is not None
         step = plan.steps[request.step_index - 1]
         assert isinstance(step, CallStep)
-        self._send_call(request, step.site)
+        return step
 
-    def _send_call(self, request: RequestState, site: CallSite) -> None:
-        site.sent += 1
+    def _send_calls(self, request: RequestState, step: CallStep) -> None:
         self.calls_waiting += 1
-        assert site.edge is not None
-        site.edge.send(SubRequest(self.env.now, request, self, site))
+        now = self.env.now
+        join = Join(request, len(step.sites), step.wait_for)
+        for site in step.sites:
+            site.sent += 1
+            assert site.edge is not None
+            site.edge.send(SubRequest(now, request, self, site, join))
 
-    def _end_call(self, sub: SubRequest) -> RequestState:
-        """Book-keeping common to an answered and a lost call: the waiting count and the
-        pool connection held for it. Returns the request that made the call."""
+    def _end_call(self, request: RequestState) -> None:
+        """Book-keeping common to a call that got its answers and one that failed: the
+        waiting count and the pool connection held for it."""
         self.calls_waiting -= 1
-        parent = sub.parent
-        assert parent is not None
-        plan = parent.plan
-        assert plan is not None
-        step = plan.steps[parent.step_index - 1]
-        assert isinstance(step, CallStep)
-        if step.pool is not None:
-            pool = self.pools[step.pool]
-            pool.busy_seconds += self.env.now - parent.waited_since
+        pool_index = self._current_call(request).pool
+        if pool_index is not None:
+            pool = self.pools[pool_index]
+            pool.busy_seconds += self.env.now - request.waited_since
             pool.release()
-        return parent
 
     def answered(self, sub: SubRequest) -> None:
-        """The answer to a call of this server arrived: the calling request carries on."""
+        """An answer to a call of this server arrived; with enough answers in, the calling
+        request carries on."""
         site = sub.site
         site.answered += 1
         site.times.append(self.env.now - sub.created_at)
-        self._advance(self._end_call(sub))
+        join = sub.join
+        join.answered += 1
+        if join.done or join.answered < join.needed:
+            return
+        join.done = True
+        parent = join.parent
+        self._end_call(parent)
+        self._advance(parent)
 
     def call_lost(self, sub: SubRequest, place: str) -> None:
-        """A call of this server was lost at `place` (an edge that dropped it, going or
-        coming back): the calling request fails, and so, up the chain, do the requests
-        whose calls it was answering. The caller learns of it at once."""
+        """A sub-request of this server was lost at `place` (an edge that dropped it,
+        going or coming back). Once too many are lost for the call to get its answers,
+        the calling request fails, and so, up the chain, do the requests whose calls it
+        was answering. The caller learns of it at once."""
         sub.site.failed += 1
-        self._fail(self._end_call(sub), place)
+        join = sub.join
+        join.failed += 1
+        if join.done or join.sent - join.failed >= join.needed:
+            return
+        join.done = True
+        parent = join.parent
+        self._end_call(parent)
+        self._fail(parent, place)
 
     def _fail(self, request: RequestState, place: str) -> None:
         plan = request.plan

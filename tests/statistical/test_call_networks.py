@@ -7,7 +7,9 @@ are a Poisson stream into the called station (fixed links only shift it). With
 the call made by one endpoint of two, picked independently with probability
 p, the called station sees a Poisson stream of rate p lambda: an open Jackson
 network, whose mean response time is the sum over stations of the visits
-times 1 / (mu - lambda_i) (product form).
+times 1 / (mu - lambda_i) (product form). Two calls sent at once to services
+that answer after independent exponential waits return, joined, at the
+maximum of the two, and with `wait_for: 1` at their minimum.
 """
 
 from typing import Any
@@ -91,7 +93,7 @@ def test_a_call_makes_a_tandem_of_two_mm1_stations() -> None:
 
     links = 5 * EDGE_LATENCY_S
     assert_agrees(estimate(run.latencies - links), api.response + db.response, "tandem W")
-    call = run.results.calls["api:/calls#1"]
+    call = run.results.calls["api:/calls#1->db"]
     assert call.failed == 0
     assert call.latency.mean == pytest.approx(db.response, rel=0.035)
     assert_agrees(
@@ -110,10 +112,79 @@ def test_a_call_from_one_endpoint_of_two_is_an_open_jackson_network() -> None:
 
     expected = api.response + share * (db.response + 2 * EDGE_LATENCY_S)
     assert_agrees(estimate(run.latencies - 3 * EDGE_LATENCY_S), expected, "Jackson W")
-    assert run.results.calls["api:/calls#1"].latency.mean == pytest.approx(db.response, rel=0.035)
+    assert run.results.calls["api:/calls#1->db"].latency.mean == pytest.approx(
+        db.response, rel=0.035
+    )
     assert_agrees(
         estimate(run.series("ready_queue_len", "db")),
         db.queue_length,
         "db Lq",
         max_relative_error=0.1,
     )
+
+
+def fork_join(wait_for: int | None, means: tuple[float, float], horizon_s: float) -> Scenario:
+    """`api` calls two services at once; each answers after an exponential I/O wait (no
+    queue, so each answer time is exactly that exponential)."""
+    step: dict[str, Any] = {"kind": "call", "targets": ["left", "right"]}
+    if wait_for is not None:
+        step["wait_for"] = wait_for
+    branches = [
+        {
+            "id": name,
+            "endpoints": [
+                {
+                    "endpoint_name": "/",
+                    "steps": [
+                        {
+                            "kind": "io_wait",
+                            "step_operation": {"io_waiting_time": exponential(mean)},
+                        }
+                    ],
+                }
+            ],
+        }
+        for name, mean in zip(("left", "right"), means, strict=True)
+    ]
+    edges = [
+        fixed_latency_edge("gen-client", "gen", "client"),
+        fixed_latency_edge("client-api", "client", "api"),
+        fixed_latency_edge("api-client", "api", "client"),
+    ]
+    for name in ("left", "right"):
+        edges += [
+            fixed_latency_edge(f"api-{name}", "api", name),
+            fixed_latency_edge(f"{name}-api", name, "api"),
+        ]
+    return parse_scenario(
+        {
+            "rqs_input": poisson_workload(50.0),
+            "topology_graph": {
+                "nodes": {
+                    "client": {"id": "client"},
+                    "servers": [
+                        {"id": "api", "endpoints": [{"endpoint_name": "/", "steps": [step]}]},
+                        *branches,
+                    ],
+                },
+                "edges": edges,
+            },
+            "sim_settings": {"total_simulation_time": horizon_s, "enabled_sample_metrics": []},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("wait_for", "seed"),
+    [pytest.param(None, 403, id="join-all"), pytest.param(1, 404, id="first-1")],
+)
+def test_fork_join_of_two_exponential_calls_waits_for_their_maximum_or_minimum(
+    wait_for: int | None, seed: int
+) -> None:
+    """E[max(X, Y)] = 1/a + 1/b - 1/(a + b) and E[min(X, Y)] = 1/(a + b) for independent
+    exponentials of rates a and b."""
+    means = (0.02, 0.03)
+    a, b = 1 / means[0], 1 / means[1]
+    run = simulate(fork_join(wait_for, means, horizon_s=1600.0), seed)
+    exact = 1 / (a + b) if wait_for == 1 else 1 / a + 1 / b - 1 / (a + b)
+    assert_agrees(estimate(run.latencies - 5 * EDGE_LATENCY_S), exact, "fork-join W")
