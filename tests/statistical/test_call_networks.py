@@ -188,3 +188,59 @@ def test_fork_join_of_two_exponential_calls_waits_for_their_maximum_or_minimum(
     run = simulate(fork_join(wait_for, means, horizon_s=1600.0), seed)
     exact = 1 / (a + b) if wait_for == 1 else 1 / a + 1 / b - 1 / (a + b)
     assert_agrees(estimate(run.latencies - 5 * EDGE_LATENCY_S), exact, "fork-join W")
+
+
+def test_a_cache_thins_the_arrivals_at_the_database_behind_it() -> None:
+    """A lookup that misses with probability 1 - h calls an M/M/1 database: the misses
+    are an independent thinning of a Poisson stream, so the database is an M/M/1 at
+    (1 - h) lambda, and W = (1 - h) (W_db + two links)."""
+    arrival_rate, db_rate, hit_ratio = 100.0, 50.0, 0.7
+    lookup = {
+        "kind": "cache",
+        "hit_ratio": hit_ratio,
+        "hit": [{"kind": "io_cache", "step_operation": {"io_waiting_time": 0.0005}}],
+        "miss": [{"kind": "call", "target": "db"}],
+    }
+    scenario = parse_scenario(
+        {
+            "rqs_input": poisson_workload(arrival_rate),
+            "topology_graph": {
+                "nodes": {
+                    "client": {"id": "client"},
+                    "servers": [
+                        {"id": "api", "endpoints": [{"endpoint_name": "/", "steps": [lookup]}]},
+                        {
+                            "id": "db",
+                            "endpoints": [{"endpoint_name": "/q", "steps": [cpu(db_rate)]}],
+                        },
+                    ],
+                },
+                "edges": [
+                    fixed_latency_edge("gen-client", "gen", "client"),
+                    fixed_latency_edge("client-api", "client", "api"),
+                    fixed_latency_edge("api-client", "api", "client"),
+                    fixed_latency_edge("api-db", "api", "db"),
+                    fixed_latency_edge("db-api", "db", "api"),
+                ],
+            },
+            "sim_settings": {
+                "total_simulation_time": 3000.0,
+                "sample_period_s": SAMPLE_PERIOD_S,
+                "enabled_sample_metrics": ["ready_queue_len"],
+            },
+        }
+    )
+    run = simulate(scenario, 405)
+    db = theory.mm1((1 - hit_ratio) * arrival_rate, db_rate)
+
+    expected = hit_ratio * 0.0005 + (1 - hit_ratio) * (db.response + 2 * EDGE_LATENCY_S)
+    assert_agrees(estimate(run.latencies - 3 * EDGE_LATENCY_S), expected, "cache W")
+    call = run.results.calls["api:/#0.miss.0->db"]
+    assert call.sent / run.results.requests.generated == pytest.approx(1 - hit_ratio, abs=0.01)
+    assert call.latency.mean == pytest.approx(db.response, rel=0.035)
+    assert_agrees(
+        estimate(run.series("ready_queue_len", "db")),
+        db.queue_length,
+        "db Lq",
+        max_relative_error=0.1,
+    )

@@ -211,3 +211,47 @@ def test_a_call_step_names_a_target_and_nothing_else() -> None:
         )
     with pytest.raises(ScenarioValidationError, match="only a call step has targets"):
         parse_scenario(document([server("api", {**cpu(0.001), "target": "db"})], []))
+
+
+def test_a_cache_step_runs_its_hit_or_its_miss_steps() -> None:
+    lookup = {
+        "kind": "cache",
+        "hit_ratio": 0.75,
+        "hit": [cpu(0.001)],
+        "miss": [call("db"), cpu(0.002)],
+    }
+    doc = document(
+        [server("api", lookup, cpu(0.0001)), server("db", cpu(0.001))],
+        [edge("api", "db"), edge("db", "api")],
+    )
+    results = run_scenario(parse_scenario(doc), seed=7)
+    misses = results.calls["api:/#0.miss.0->db"].sent
+    assert misses / results.requests.generated == pytest.approx(0.25, abs=0.03)
+    assert results.requests.failed == 0
+    # Hits: 1 + 0.1 ms on the server; misses: the call (1 ms + 2 links), 2 + 0.1 ms.
+    api = results.servers["api"].latency
+    assert api is not None
+    # (plus a little queueing for the core at 3% utilisation).
+    assert api.mean == pytest.approx(0.75 * 0.0011 + 0.25 * (0.003 + 0.0021), rel=0.1)
+
+
+def test_cache_steps_are_checked_where_they_are_written() -> None:
+    ram_in_branch = {
+        "kind": "cache",
+        "hit_ratio": 0.5,
+        "miss": [{"kind": "ram", "step_operation": {"necessary_ram": 10}}],
+    }
+    with pytest.raises(ScenarioValidationError, match="RAM steps belong to the endpoint"):
+        parse_scenario(document([server("api", ram_in_branch)], []))
+    unknown_pool = {
+        "kind": "cache",
+        "hit_ratio": 0.5,
+        "miss": [{"kind": "io_db", "pool": "nope", "step_operation": {"io_waiting_time": 0.01}}],
+    }
+    found = problems(document([server("api", unknown_pool)], []))
+    assert (
+        "no pool 'nope'"
+        in found["topology_graph.nodes.servers[0].endpoints[0].steps[0].miss[0].pool"]
+    )
+    with pytest.raises(ScenarioValidationError, match="needs a 'hit_ratio'"):
+        parse_scenario(document([server("api", {"kind": "cache"})], []))

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel
 
 from asyncflow_backend.config.constants import (
+    CacheStepKind,
     CallStepKind,
     CpuStepKind,
     Distribution,
@@ -844,6 +845,7 @@ def test_every_field_of_every_model_is_documented() -> None:
         IoStepKind,
         RamStepKind,
         CallStepKind,
+        CacheStepKind,
         StepOperation,
         LoadBalancerAlgorithm,
         EventKind,

@@ -47,6 +47,12 @@ class CallStepKind(StrEnum):
     CALL = "call"
 
 
+class CacheStepKind(StrEnum):
+    """Steps that look something up in a cache: a hit runs some steps, a miss others."""
+
+    CACHE = "cache"
+
+
 class StepOperation(StrEnum):
     """The single key of a step's `step_operation` mapping."""
 

@@ -20,6 +20,8 @@ class Progress(Protocol):
     """What a step needs to know of the request it runs."""
 
     holds_core: bool
+    step_index: int
+    """Index of the next step to run in the plan."""
 
 
 R = TypeVar("R", bound=Progress)
@@ -42,6 +44,9 @@ class StepHost(Protocol[R]):
     def wait_for_connection(self, request: R, pool: int) -> None:
         """Queue for a connection of pool number `pool`, then wait the current step's I/O
         holding it."""
+
+    def advance(self, request: R) -> None:
+        """Run the request's next step (the one at its `step_index`), or finish it."""
 
     def call(self, request: R, step: "CallStep") -> None:
         """Send a sub-request for `step` (holding a pool connection first if it names a
@@ -170,6 +175,38 @@ class CallStep:
         """Give the core back and send the sub-request."""
         _let_go_of_core(host, request)
         host.call(request, self)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheLookup:
+    """A cache step compiled to a branch: on a hit (probability `hit_ratio`) the request
+    runs on into the hit steps that follow; on a miss it jumps to `miss_at`. The hit steps
+    end with a `JumpTo` past the miss steps."""
+
+    hit_ratio: float
+    uniform: Sampler
+    miss_at: int
+    duration: Sampler = NO_TIME
+    """A lookup takes no time of its own: its branches' steps do."""
+
+    def run(self, host: StepHost[R], request: R) -> None:
+        """Draw hit or miss and go on with the branch."""
+        if self.uniform() >= self.hit_ratio:
+            request.step_index = self.miss_at
+        host.advance(request)
+
+
+@dataclass(frozen=True, slots=True)
+class JumpTo:
+    """The end of a cache step's hit steps: skip the miss steps."""
+
+    index: int
+    duration: Sampler = NO_TIME
+
+    def run(self, host: StepHost[R], request: R) -> None:
+        """Go on after the cache step."""
+        request.step_index = self.index
+        host.advance(request)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from asyncflow_backend.config.constants import CallStepKind
 from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.topology import walk_steps
 
 Loc = tuple[str | int, ...]
 
@@ -22,23 +23,29 @@ class CallSite:
     caller: str
     target: str
     endpoint: str
-    step: int
+    step: str
+    """The step's label in its endpoint: its index, or `2.miss.0` inside a cache step."""
     loc: Loc
 
     @property
     def id(self) -> str:
         """`caller:endpoint#step->target`, the key of the call site in the results."""
-        return f"{self.caller}:{self.endpoint}#{self.step}->{self.target}"
+        return call_site_id(self.caller, self.endpoint, self.step, self.target)
+
+
+def call_site_id(caller: str, endpoint: str, step: str, target: str) -> str:
+    """The key of a call site in the results: `caller:endpoint#step->target`."""
+    return f"{caller}:{endpoint}#{step}->{target}"
 
 
 def call_sites(scenario: Scenario) -> Iterator[CallSite]:
     """Every target of every call step of every server, in document order."""
     for i, server in enumerate(scenario.topology_graph.nodes.servers):
         for j, endpoint in enumerate(server.endpoints):
-            for k, step in enumerate(endpoint.steps):
+            where_steps: Loc = ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps")
+            for k, loc, step in walk_steps(endpoint.steps, where_steps):
                 if step.kind is not CallStepKind.CALL:
                     continue
-                loc: Loc = ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps", k)
                 for n, target in enumerate(step.call_targets):
                     where = (*loc, "target") if step.targets is None else (*loc, "targets", n)
                     yield CallSite(server.id, target, endpoint.endpoint_name, k, where)

@@ -1,5 +1,6 @@
 """The system under study: a client, an optional load balancer, servers and edges."""
 
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -20,6 +21,7 @@ from asyncflow_backend.config.constants import (
     MAX_RAM_MB,
     MAX_WEIGHT,
     MIN_RAM_MB,
+    CacheStepKind,
     CallStepKind,
     CpuStepKind,
     IoStepKind,
@@ -39,7 +41,7 @@ from asyncflow_backend.schemas.base import (
 )
 from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
 
-StepKind = CpuStepKind | IoStepKind | RamStepKind | CallStepKind
+StepKind = CpuStepKind | IoStepKind | RamStepKind | CallStepKind | CacheStepKind
 DB_POOL = "db"
 """The pool `db_connection_pool` makes, which `io_db` steps hold unless they name another."""
 
@@ -49,7 +51,8 @@ _OPERATION_OF_KIND: dict[type[StepKind], StepOperation] = {
     RamStepKind: StepOperation.NECESSARY_RAM,
 }
 _STEP_KINDS = [kind.value for kinds in _OPERATION_OF_KIND for kind in kinds] + [
-    CallStepKind.CALL.value
+    CallStepKind.CALL.value,
+    CacheStepKind.CACHE.value,
 ]
 
 
@@ -93,6 +96,20 @@ class Step(StrictModel):
         description="With `targets`: how many answers the step waits for (the first k); "
         "all of them when left out (fork-join).",
     )
+    hit_ratio: Number | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="A `cache` step only: the probability that a lookup hits.",
+    )
+    hit: list["Step"] = Field(
+        default_factory=list, description="A `cache` step only: the steps run on a hit."
+    )
+    miss: list["Step"] = Field(
+        default_factory=list,
+        description="A `cache` step only: the steps run on a miss (a call to the database, "
+        "then a write back, say).",
+    )
     pool: Id | None = Field(
         default=None,
         description="An I/O or call step only: the connection pool of the server whose connection "
@@ -110,6 +127,19 @@ class Step(StrictModel):
 
     @model_validator(mode="after")
     def _operation_fits_kind(self) -> Self:
+        if self.kind is CacheStepKind.CACHE:
+            if self.hit_ratio is None:
+                raise ValueError("a cache step needs a 'hit_ratio'")
+            if self.step_operation or self.call_targets or self.pool is not None:
+                raise ValueError("a cache step takes only hit_ratio, hit and miss")
+            for branch in (self.hit, self.miss):
+                if any(isinstance(step.kind, RamStepKind) for step in branch):
+                    raise ValueError(
+                        "RAM steps belong to the endpoint, not to a cache step's hit or miss"
+                    )
+            return self
+        if self.hit_ratio is not None or self.hit or self.miss:
+            raise ValueError(f"only a cache step has hit_ratio, hit and miss, not '{self.kind}'")
         if self.kind is CallStepKind.CALL:
             if (self.target is None) == (self.targets is None):
                 raise ValueError(
@@ -173,8 +203,8 @@ class Step(StrictModel):
 
     @property
     def operation(self) -> StepOperation | None:
-        """The single operation key of this step; None for a call step."""
-        if self.kind is CallStepKind.CALL:
+        """The single operation key of this step; None for a call or a cache step."""
+        if self.kind is CallStepKind.CALL or self.kind is CacheStepKind.CACHE:
             return None
         return _OPERATION_OF_KIND[type(self.kind)]
 
@@ -184,6 +214,20 @@ class Step(StrictModel):
         call step, whose time is the answer's)."""
         operation = self.operation
         return 0.0 if operation is None else self.step_operation[operation]
+
+
+def walk_steps(
+    steps: list[Step], loc: tuple[str | int, ...] = (), label: str = ""
+) -> Iterator[tuple[str, tuple[str | int, ...], Step]]:
+    """Every step, cache branches included, depth first in document order, with its label
+    (`2`, or `2.miss.0` for the first step of the miss branch of step 2) and its location
+    under `loc`."""
+    for k, step in enumerate(steps):
+        step_label = f"{label}.{k}" if label else str(k)
+        step_loc = (*loc, k)
+        yield step_label, step_loc, step
+        for branch, steps_of_branch in (("hit", step.hit), ("miss", step.miss)):
+            yield from walk_steps(steps_of_branch, (*step_loc, branch), f"{step_label}.{branch}")
 
 
 class Endpoint(StrictModel):

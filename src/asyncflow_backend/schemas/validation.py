@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from asyncflow_backend.config.constants import LoadBalancerAlgorithm, StepOperation
 from asyncflow_backend.schemas.calls import answering_servers, call_edges, call_sites
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.topology import DB_POOL
+from asyncflow_backend.schemas.topology import DB_POOL, walk_steps
 
 Loc = tuple[str | int, ...]
 
@@ -62,12 +62,12 @@ def _pools(scenario: Scenario) -> Iterator[Problem]:
             )
         pools = resources.pool_sizes()
         for j, endpoint in enumerate(server.endpoints):
-            for k, step in enumerate(endpoint.steps):
+            steps_loc = ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps")
+            for _, loc, step in walk_steps(endpoint.steps, steps_loc):
                 if step.pool is not None and step.pool not in pools:
                     known = ", ".join(sorted(pools)) or "none"
-                    step_loc = ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps")
                     yield Problem(
-                        (*step_loc, k, "pool"),
+                        (*loc, "pool"),
                         f"server '{server.id}' has no pool '{step.pool}' (its pools: {known})",
                     )
 

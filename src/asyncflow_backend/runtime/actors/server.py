@@ -9,7 +9,12 @@ from typing import cast
 import numpy as np
 import simpy
 
-from asyncflow_backend.config.constants import CallStepKind, CpuStepKind, RamStepKind
+from asyncflow_backend.config.constants import (
+    CacheStepKind,
+    CallStepKind,
+    CpuStepKind,
+    RamStepKind,
+)
 from asyncflow_backend.metrics.catalogue import POOL_METRICS, SERVER_METRICS
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, probes_for
@@ -19,19 +24,23 @@ from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState, SubRequest
 from asyncflow_backend.runtime.steps import (
+    CacheLookup,
     CallSite,
     CallStep,
     CpuStep,
     EndpointPlan,
     IoStep,
     Join,
+    JumpTo,
     PooledIoStep,
     Step,
 )
 from asyncflow_backend.samplers import variate
 from asyncflow_backend.samplers.variates import batched
+from asyncflow_backend.schemas.calls import call_site_id
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.topology import Server
+from asyncflow_backend.schemas.topology import Step as SpecStep
 
 
 class ServerRuntime:
@@ -106,32 +115,14 @@ class ServerRuntime:
         plans = []
         for e, endpoint in enumerate(spec.endpoints):
             ram = 0.0
-            steps: list[Step] = []
-            for s, step in enumerate(endpoint.steps):
+            for step in endpoint.steps:
                 value = step.value
-                if step.kind is CallStepKind.CALL:
-                    sites = tuple(
-                        CallSite(f"{spec.id}:{endpoint.endpoint_name}#{s}->{target}", target)
-                        for target in step.call_targets
-                    )
-                    call_pool = names.index(step.pool) if step.pool in names else None
-                    steps.append(CallStep(sites, step.answers_needed, call_pool))
-                    continue
                 if isinstance(step.kind, RamStepKind):
                     assert not isinstance(value, RVConfig)
                     ram += value
-                    continue
-                duration = variate(value, ctx.streams.generator(f"step:{spec.id}:{e}:{s}"))
-                pool = spec.pool_of(step)
-                if isinstance(step.kind, CpuStepKind):
-                    steps.append(CpuStep(duration))
-                elif pool is None:
-                    steps.append(IoStep(duration))
-                elif pool in names:
-                    steps.append(PooledIoStep(duration, names.index(pool)))
-                else:
-                    raise BuildError(f"server '{spec.id}' has no pool '{pool}'")
-            plans.append(EndpointPlan(e, endpoint.endpoint_name, ram, tuple(steps)))
+            compiler = _PlanCompiler(spec, endpoint.endpoint_name, e, names, ctx)
+            compiler.add(endpoint.steps)
+            plans.append(EndpointPlan(e, endpoint.endpoint_name, ram, tuple(compiler.steps)))
         return cls(
             ctx.env,
             spec.id,
@@ -201,6 +192,10 @@ class ServerRuntime:
             self.ram.request(request, self._advance, plan.ram_mb)
         else:
             self._advance(request)
+
+    def advance(self, request: RequestState) -> None:
+        """Run the request's next step, or finish it."""
+        self._advance(request)
 
     def _advance(self, request: RequestState) -> None:
         plan = request.plan
@@ -384,3 +379,65 @@ class _ReplyPort:
     def __init__(self, server: ServerRuntime) -> None:
         self.id = server.id
         self.receive = server.answered
+
+
+class _PlanCompiler:
+    """Turns an endpoint's steps into a flat plan: a cache step becomes a `CacheLookup`,
+    its hit steps, a `JumpTo` past its miss steps, then its miss steps.
+
+    Each timed step draws from its own stream, named by its label in the endpoint
+    (`step:{server}:{endpoint index}:{label}`), so adding a step elsewhere does not
+    change this one's draws.
+    """
+
+    def __init__(
+        self, spec: Server, endpoint: str, index: int, pools: list[str], ctx: BuildContext
+    ) -> None:
+        self.spec = spec
+        self.endpoint = endpoint
+        self.index = index
+        self.pools = pools
+        self.ctx = ctx
+        self.steps: list[Step] = []
+
+    def add(self, steps: list[SpecStep], label: str = "") -> None:
+        for k, step in enumerate(steps):
+            self._add_one(step, f"{label}.{k}" if label else str(k))
+
+    def _stream(self, label: str) -> np.random.Generator:
+        return self.ctx.streams.generator(f"step:{self.spec.id}:{self.index}:{label}")
+
+    def _add_one(self, step: SpecStep, label: str) -> None:
+        if isinstance(step.kind, RamStepKind):
+            return
+        if step.kind is CacheStepKind.CACHE:
+            assert step.hit_ratio is not None
+            at = len(self.steps)
+            self.steps.append(JumpTo(-1))  # the lookup, once the miss steps' start is known
+            self.add(step.hit, f"{label}.hit")
+            jump = len(self.steps)
+            self.steps.append(JumpTo(-1))
+            miss_at = len(self.steps)
+            self.add(step.miss, f"{label}.miss")
+            uniform = batched(self._stream(label).random)
+            self.steps[at] = CacheLookup(float(step.hit_ratio), uniform, miss_at)
+            self.steps[jump] = JumpTo(len(self.steps))
+            return
+        pool = self.spec.pool_of(step)
+        pool_index = self.pools.index(pool) if pool in self.pools else None
+        if step.kind is CallStepKind.CALL:
+            sites = tuple(
+                CallSite(call_site_id(self.spec.id, self.endpoint, label, target), target)
+                for target in step.call_targets
+            )
+            self.steps.append(CallStep(sites, step.answers_needed, pool_index))
+            return
+        duration = variate(step.value, self._stream(label))
+        if isinstance(step.kind, CpuStepKind):
+            self.steps.append(CpuStep(duration))
+        elif pool is None:
+            self.steps.append(IoStep(duration))
+        elif pool_index is not None:
+            self.steps.append(PooledIoStep(duration, pool_index))
+        else:
+            raise BuildError(f"server '{self.spec.id}' has no pool '{pool}'")
