@@ -1,6 +1,6 @@
 """The state a request carries through the system."""
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from asyncflow_backend.runtime.steps import CallSite, EndpointPlan, Join
 
@@ -38,6 +38,18 @@ class RequestState:
     parent: "RequestState | None" = None
     """The request whose call this one answers; None for a request from the client. A
     class attribute here, a slot of `SubRequest`: requests from the client pay nothing."""
+
+
+class Fired(Protocol):
+    """A triggered SimPy event as a callback reads it: its value is what the actor put in.
+
+    Reading it through this protocol needs no `typing.cast`, which is a real function
+    call, and these callbacks run for every hop of every request.
+    """
+
+    @property
+    def value(self) -> Any:
+        """What the event was triggered with: a request, or a (request, pool) pair."""
 
 
 class Caller(Protocol):

@@ -1,7 +1,5 @@
 """Network links."""
 
-from typing import cast
-
 import simpy
 
 from asyncflow_backend.metrics.catalogue import EDGE_METRICS
@@ -9,7 +7,7 @@ from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, probes_for
 from asyncflow_backend.runtime.actors import Node
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.request import RequestState, SubRequest
+from asyncflow_backend.runtime.request import Fired, RequestState, SubRequest
 from asyncflow_backend.samplers import Sampler, variate
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.topology import Edge
@@ -70,6 +68,7 @@ class EdgeRuntime:
         delay = self._latency() + self.spike_s
         self.env.timeout(delay, request).callbacks.append(self._deliver)
 
-    def _deliver(self, event: simpy.Event) -> None:
+    def _deliver(self, event: Fired) -> None:
         self.open_connections -= 1
-        self.target.receive(cast(RequestState, event.value))
+        request: RequestState = event.value
+        self.target.receive(request)

@@ -4,7 +4,6 @@ import bisect
 import itertools
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import cast
 
 import numpy as np
 import simpy
@@ -22,7 +21,7 @@ from asyncflow_backend.resources import ConnectionPool, CoreSet, RamPool
 from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.request import RequestState, SubRequest
+from asyncflow_backend.runtime.request import Fired, RequestState, SubRequest
 from asyncflow_backend.runtime.steps import (
     CacheLookup,
     CallSite,
@@ -327,15 +326,17 @@ class ServerRuntime:
         else:
             self._collector.record_failure(place)
 
-    def _step_done(self, event: simpy.Event) -> None:
-        self._advance(cast(RequestState, event.value))
+    def _step_done(self, event: Fired) -> None:
+        self._advance(event.value)
 
-    def _wake_from_io(self, event: simpy.Event) -> None:
+    def _wake_from_io(self, event: Fired) -> None:
         self.io_waiting -= 1
-        self._advance(cast(RequestState, event.value))
+        self._advance(event.value)
 
-    def _wake_from_pooled_io(self, event: simpy.Event) -> None:
-        request, pool = cast(tuple[RequestState, ConnectionPool[RequestState]], event.value)
+    def _wake_from_pooled_io(self, event: Fired) -> None:
+        request: RequestState
+        pool: ConnectionPool[RequestState]
+        request, pool = event.value
         self.io_waiting -= 1
         pool.release()
         self._advance(request)
