@@ -355,6 +355,8 @@ def _print_summary(results: SimulationResults) -> None:
     console.print(_endpoints_table(results))
     if results.pools:
         console.print(_pools_table(results))
+    if results.calls:
+        console.print(_calls_table(results))
 
 
 def _worst_window(results: SimulationResults) -> str | None:
@@ -406,6 +408,22 @@ def _endpoints_table(results: SimulationResults) -> Table:
                 _fmt(times.p95),
                 _fmt(times.p99),
             )
+    return table
+
+
+def _calls_table(results: SimulationResults) -> Table:
+    table = Table(title="Calls")
+    for header in ("call site", "sent", "answered", "failed", "mean", "p99"):
+        table.add_column(header, justify="left" if header == "call site" else "right")
+    for site_id, stats in results.calls.items():
+        table.add_row(
+            site_id,
+            f"{stats.sent:,}",
+            f"{stats.answered:,}",
+            f"{stats.failed:,}",
+            _fmt(stats.latency.mean),
+            _fmt(stats.latency.p99),
+        )
     return table
 
 
