@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import parse_scenario
 from asyncflow_backend.schemas.limits import (
     ScenarioLimits,
@@ -279,3 +280,28 @@ def test_a_huge_horizon_is_printed_readably() -> None:
         "horizon 31536000 s exceeds the limit of 86400 s (ASYNCFLOW_MAX_HORIZON_S)"
     )
     assert all(len(message) < 400 for message in found.values())
+
+
+def test_events_per_request_count_calls_and_cache_misses() -> None:
+    data = scenario_data(servers=2)
+    nodes = data["topology_graph"]["nodes"]
+    io = {"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01}}
+    lookup = {
+        "kind": "cache",
+        "hit_ratio": 0.9,
+        "hit": [io],
+        "miss": [{"kind": "call", "target": "db"}, io],
+    }
+    nodes["servers"][0]["endpoints"] = [{"endpoint_name": "/", "steps": [lookup]}]
+    nodes["servers"].append({"id": "db", "endpoints": [{"endpoint_name": "/q", "steps": [io, io]}]})
+    latency = {"mean": 0.001, "distribution": "deterministic"}
+    data["topology_graph"]["edges"] += [
+        {"id": "srv-0-db", "source": "srv-0", "target": "db", "latency": latency},
+        {"id": "db-srv-0", "source": "db", "target": "srv-0", "latency": latency},
+    ]
+    scenario = parse_scenario(data)
+
+    # Arrival, gen-client, client-lb, lb-srv-0, then the miss: two edges and the db's two
+    # steps for the call, one I/O step; srv-0-client.
+    assert events_per_request(scenario) == 4 + (2 + 2) + 1 + 1
+    SimulationRunner(scenario)  # a valid scenario

@@ -7,10 +7,12 @@ problem names the environment variable that raises the limit.
 import math
 from dataclasses import dataclass
 
-from asyncflow_backend.config.constants import StepOperation
+from asyncflow_backend.config.constants import CacheStepKind, CallStepKind, StepOperation
 from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind
 from asyncflow_backend.schemas.base import readable
+from asyncflow_backend.schemas.calls import answering_servers, call_edges
 from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.topology import Step
 from asyncflow_backend.schemas.validation import Problem
 
 _ENV_PREFIX = "ASYNCFLOW_"
@@ -67,6 +69,44 @@ class ScheduledEvents:
         )
 
 
+def _visit_costs(scenario: Scenario) -> dict[str, int]:
+    """Events of one visit to each server on its costliest endpoint: one per timed step, and
+    per call the two edges and the called server's own visit (calls nest; the call graph
+    is acyclic once valid, and a cycle met here counts once)."""
+    servers = {server.id: server for server in scenario.topology_graph.nodes.servers}
+    costs: dict[str, int] = {}
+
+    def steps_cost(steps: list[Step], visiting: set[str]) -> int:
+        total = 0
+        for step in steps:
+            if step.kind is CacheStepKind.CACHE:
+                total += max(steps_cost(step.hit, visiting), steps_cost(step.miss, visiting))
+            elif step.kind is CallStepKind.CALL:
+                for target in step.call_targets:
+                    answering = answering_servers(scenario, target)
+                    total += 2 + max(
+                        (visit(s, visiting) for s in answering if s in servers), default=0
+                    )
+            elif step.operation is not StepOperation.NECESSARY_RAM:
+                total += 1
+        return total
+
+    def visit(server_id: str, visiting: set[str]) -> int:
+        if server_id in costs:
+            return costs[server_id]
+        if server_id in visiting:
+            return 0
+        visiting.add(server_id)
+        cost = max(steps_cost(ep.steps, visiting) for ep in servers[server_id].endpoints)
+        visiting.discard(server_id)
+        costs[server_id] = cost
+        return cost
+
+    for server_id in servers:
+        visit(server_id, set())
+    return costs
+
+
 def events_per_request(scenario: Scenario) -> int:
     """Events of one request along the longest route: the arrival, each edge, each timed step.
 
@@ -74,16 +114,12 @@ def events_per_request(scenario: Scenario) -> int:
     """
     graph = scenario.topology_graph
     client = graph.nodes.client.id
+    calls = call_edges(scenario)
     out: dict[str, list[str]] = {}
     for edge in graph.edges:
-        out.setdefault(edge.source, []).append(edge.target)
-    own = {
-        server.id: max(
-            sum(1 for step in ep.steps if step.operation is not StepOperation.NECESSARY_RAM)
-            for ep in server.endpoints
-        )
-        for server in graph.nodes.servers
-    }
+        if (edge.source, edge.target) not in calls:
+            out.setdefault(edge.source, []).append(edge.target)
+    own = _visit_costs(scenario)
     # cost[node]: events from arriving at `node` until the request is back at the client,
     # computed children first by a depth-first walk with an explicit stack.
     cost: dict[str, int] = {}

@@ -18,7 +18,7 @@ from asyncflow_backend.config.constants import (
 from asyncflow_backend.schemas.base import readable
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.topology import DB_POOL, Server, Step
+from asyncflow_backend.schemas.topology import DB_POOL, Server, Step, walk_steps
 from asyncflow_backend.schemas.validation import Loc, Problem
 
 SERVERS: Loc = ("topology_graph", "nodes", "servers")
@@ -36,11 +36,17 @@ def _implicit_distributions(scenario: Scenario) -> Iterator[Problem]:
     """A duration written `{mean: 0.002}` is Poisson, AsyncFlow's default: whole seconds."""
     for i, server in enumerate(scenario.topology_graph.nodes.servers):
         for j, endpoint in enumerate(server.endpoints):
-            for k, step in enumerate(endpoint.steps):
-                value = step.value
-                if isinstance(value, RVConfig) and "distribution" not in value.model_fields_set:
-                    loc = (*SERVERS, i, "endpoints", j, "steps", k, "step_operation")
-                    yield Problem((*loc, step.operation.value), _poisson_duration(value.mean))
+            steps = (*SERVERS, i, "endpoints", j, "steps")
+            for _, loc, step in walk_steps(endpoint.steps, steps):
+                value, operation = step.value, step.operation
+                if (
+                    isinstance(value, RVConfig)
+                    and operation is not None
+                    and "distribution" not in value.model_fields_set
+                ):
+                    yield Problem(
+                        (*loc, "step_operation", operation.value), _poisson_duration(value.mean)
+                    )
     for i, edge in enumerate(scenario.topology_graph.edges):
         if "distribution" not in edge.latency.model_fields_set:
             yield Problem(
