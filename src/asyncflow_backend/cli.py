@@ -1,6 +1,7 @@
 """The `asyncflow` command: run and validate scenarios, serve the API, run workers."""
 
 import json
+import math
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -10,10 +11,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from asyncflow_backend.schemas.loading import ScenarioValidationError, load_scenario_file
 from asyncflow_backend.schemas.results import SimulationResults
-from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.scenario import Scenario, name_from_file
 
 INVALID_INPUT = 2
 RUN_FAILED = 1
@@ -169,12 +171,13 @@ def run(
         except NonFiniteResultError as exc:
             errors.print(f"run failed: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(RUN_FAILED) from None
-    _print_summary(results)
+    name = loaded.name or name_from_file(scenario.name)
+    _print_summary(results, name, loaded.description)
     if json_out is not None:
         _write(json_out, json.dumps(results.model_dump(mode="json")).encode("utf-8"))
         console.print(f"results written to {json_out}", soft_wrap=True)
     if plots_dir is not None:
-        _write_plots(plots_dir, results, loaded, plot_files)
+        _write_plots(plots_dir, results, loaded, name, plot_files)
 
 
 def _refuse_path(option: str, path: Path, reason: str) -> NoReturn:
@@ -220,7 +223,11 @@ def _write(path: Path, content: bytes) -> None:
 
 
 def _write_plots(
-    directory: Path, results: SimulationResults, scenario: Scenario, files: PlotFiles
+    directory: Path,
+    results: SimulationResults,
+    scenario: Scenario,
+    scenario_name: str | None,
+    files: PlotFiles,
 ) -> None:
     # matplotlib takes a while to import: only runs that ask for charts pay for it.
     from asyncflow_backend.plots import PLOT_NAMES, render_plot
@@ -228,9 +235,10 @@ def _write_plots(
     formats = _IMAGE_FORMATS[files]
     for name in PLOT_NAMES:
         for fmt in formats:
-            image = render_plot(name, results, events=scenario.events, fmt=fmt)
-            target = directory / f"{name}.{fmt}"
-            _write(target, image)
+            image = render_plot(
+                name, results, events=scenario.events, scenario_name=scenario_name, fmt=fmt
+            )
+            _write(directory / f"{name}.{fmt}", image)
     console.print(f"{len(PLOT_NAMES) * len(formats)} charts written to {directory}")
 
 
@@ -329,22 +337,45 @@ def db_upgrade(
     console.print(f"database {shown} upgraded to {revision}", markup=False, highlight=False)
 
 
+def _sig(value: float, digits: int = 3) -> str:
+    """`value` to `digits` significant digits, without an exponent below a million:
+    0.00123 reads `0.00123`, 1234.5 reads `1,234` and 2.0 reads `2`, so no small value
+    rounds to 0."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude >= 6 or magnitude < -6:
+        return f"{value:.{digits}g}"
+    decimals = max(0, digits - 1 - magnitude)
+    text = f"{round(value, decimals):,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _fmt(value: float | None, scale: float = 1000.0, unit: str = "ms") -> str:
-    return "-" if value is None else f"{value * scale:,.2f} {unit}"
+    return "-" if value is None else f"{_sig(value * scale)} {unit}"
 
 
-def _print_summary(results: SimulationResults) -> None:
+def _print_summary(
+    results: SimulationResults, name: str | None = None, description: str | None = None
+) -> None:
+    """The run's totals, then a table each for its servers, endpoints and pools; `name`
+    titles it and `description` follows it."""
     req, lat, meta = results.requests, results.latency, results.meta
-    table = Table(title="Results", show_header=False)
+    # Text, not markup: a name such as "[red]x" is shown as written.
+    table = Table(
+        title=Text(f"Results: {name}" if name else "Results", style="bold"),
+        caption=Text(description) if description else None,
+        show_header=False,
+    )
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("requests generated", f"{req.generated:,}")
     table.add_row("completed", f"{req.completed:,}")
     table.add_row("dropped", f"{req.dropped:,}")
     table.add_row("in flight at the end", f"{req.in_flight:,}")
-    table.add_row("throughput", f"{results.throughput.mean_rps:,.2f} req/s")
-    for name in ("mean", "p50", "p95", "p99", "max"):
-        table.add_row(f"latency {name}", _fmt(getattr(lat, name)))
+    table.add_row("throughput", f"{_sig(results.throughput.mean_rps)} req/s")
+    for stat in ("mean", "p50", "p95", "p99", "max"):
+        table.add_row(f"latency {stat}", _fmt(getattr(lat, stat)))
     worst = _worst_window(results)
     if worst is not None:
         table.add_row("worst window p99", worst)
@@ -372,26 +403,45 @@ def _worst_window(results: SimulationResults) -> str | None:
     return f"{_fmt(p99)} in [{start:g}, {start + over_time.window_s:g}) s"
 
 
+SUMMARY_MAX_SERVERS = 12
+"""Servers listed in the summary, busiest first; the rest are counted in a last row."""
+
+
+def _percent(fraction: float) -> str:
+    return f"{_sig(fraction * 100)} %"
+
+
 def _servers_table(results: SimulationResults) -> Table:
-    table = Table(title="Servers")
-    for header in ("server", "CPU", "ready queue mean / max", "RAM peak / capacity", "time p99"):
+    table = Table(title="Servers, busiest first")
+    headers = ("server", "CPU of cores", "ready queue mean / max", "RAM peak / capacity", "p99")
+    for header in headers:
         table.add_column(header, justify="left" if header == "server" else "right")
-    for server_id, stats in results.servers.items():
-        ram = "-" if stats.ram_peak_mb is None else f"{stats.ram_peak_mb:,.0f}"
-        capacity = "-" if stats.ram_mb is None else f"{stats.ram_mb:,.0f} MB"
-        queue = (
-            "-"
-            if stats.ready_queue_mean is None
-            else f"{stats.ready_queue_mean:.3g} / {stats.ready_queue_max or 0:.3g}"
-        )
+    ranked = sorted(results.servers.items(), key=lambda item: (-item[1].cpu_utilisation, item[0]))
+    for server_id, stats in ranked[:SUMMARY_MAX_SERVERS]:
         table.add_row(
-            server_id,
-            f"{stats.cpu_utilisation:.1%} of {stats.cores}",
-            queue,
-            f"{ram} / {capacity}",
+            Text(server_id),
+            f"{_percent(stats.cpu_utilisation)} of {stats.cores}",
+            _mean_max(stats.ready_queue_mean, stats.ready_queue_max),
+            _ram(stats.ram_peak_mb, stats.ram_mb),
             _fmt(stats.latency.p99 if stats.latency else None),
         )
+    rest = len(ranked) - SUMMARY_MAX_SERVERS
+    if rest > 0:
+        table.add_row(f"... and {rest} more (--json has them all)", "", "", "", "")
     return table
+
+
+def _mean_max(mean: float | None, peak: float | None) -> str:
+    return "-" if mean is None else f"{_sig(mean)} / {_sig(peak or 0.0)}"
+
+
+def _ram(peak_mb: float | None, capacity_mb: float | None) -> str:
+    """`peak / capacity MB (share)`: how close the server came to running out."""
+    peak = "-" if peak_mb is None else _sig(peak_mb)
+    if capacity_mb is None:
+        return f"{peak} / - MB"
+    share = "" if peak_mb is None else f" ({_percent(peak_mb / capacity_mb)})"
+    return f"{peak} / {_sig(capacity_mb)} MB{share}"
 
 
 def _endpoints_table(results: SimulationResults) -> Table:
@@ -401,8 +451,8 @@ def _endpoints_table(results: SimulationResults) -> Table:
     for server_id, stats in results.servers.items():
         for name, times in stats.endpoints.items():
             table.add_row(
-                server_id,
-                name,
+                Text(server_id),
+                Text(name),
                 f"{times.count:,}",
                 _fmt(times.mean),
                 _fmt(times.p95),
@@ -432,13 +482,12 @@ def _pools_table(results: SimulationResults) -> Table:
     for header in ("pool", "size", "utilisation", "mean wait", "waiting mean / max"):
         table.add_column(header, justify="left" if header == "pool" else "right")
     for pool_id, stats in results.pools.items():
-        waiting = (
-            "-"
-            if stats.waiting_mean is None
-            else f"{stats.waiting_mean:.3g} / {stats.waiting_max or 0:.3g}"
-        )
         table.add_row(
-            pool_id, str(stats.size), f"{stats.utilisation:.1%}", _fmt(stats.wait_mean_s), waiting
+            Text(pool_id),
+            str(stats.size),
+            _percent(stats.utilisation),
+            _fmt(stats.wait_mean_s),
+            _mean_max(stats.waiting_mean, stats.waiting_max),
         )
     return table
 

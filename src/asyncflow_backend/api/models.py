@@ -110,6 +110,7 @@ class RunView(BaseModel):
                     "finished_at": None,
                     "error": None,
                     "seed": 7,
+                    "name": "ram_pressure",
                     "cancel_requested": False,
                     "attempts": 1,
                     "links": {
@@ -133,6 +134,9 @@ class RunView(BaseModel):
     finished_at: datetime | None
     error: str | None = Field(description="Why the run failed; null unless `status` is failed.")
     seed: int | None = Field(description="The seed the run uses; replaying it gives the same.")
+    name: str | None = Field(
+        default=None, description="The scenario's `name` (or the file name it was sent from)."
+    )
     cancel_requested: bool
     attempts: int = Field(ge=0, description="How many times a worker started the run.")
     links: RunLinks

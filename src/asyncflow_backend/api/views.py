@@ -57,6 +57,7 @@ def run_view(run: Run) -> RunView:
         finished_at=run.finished_at,
         error=run.error,
         seed=run.seed,
+        name=scenario_name(run),
         cancel_requested=run.cancel_requested,
         attempts=run.attempts,
         links=RunLinks(
@@ -66,6 +67,12 @@ def run_view(run: Run) -> RunView:
             cancel=f"{path}/cancel",
         ),
     )
+
+
+def scenario_name(run: Run) -> str | None:
+    """The `name` of the scenario the run was accepted with, if it has one."""
+    name = run.scenario.get("name") if isinstance(run.scenario, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def results_document(

@@ -23,7 +23,10 @@ _EVENT_LEGEND_COLUMNS = 5
 
 
 def draw_dashboard(
-    fig: Figure, results: SimulationResults, events: Sequence[EventInjection]
+    fig: Figure,
+    results: SimulationResults,
+    events: Sequence[EventInjection],
+    scenario_name: str | None = None,
 ) -> None:
     """A 4 x 2 grid: the latency distribution and latency over time, throughput and the
     ready queue, the I/O queue and RAM, then connections and, for a run with connection
@@ -42,7 +45,9 @@ def draw_dashboard(
         fig.delaxes(grid[3, 1])
     for ax, chart in zip(list(grid.flat)[3:], charts, strict=False):
         draw_sampled(ax, chart, results, events, event_legend=False)
-    fig.suptitle(_headline(results), fontsize="large", fontweight="bold")
+    fig.suptitle(
+        _headline(results, scenario_name), fontsize="large", fontweight="bold", parse_math=False
+    )
     if events:
         fig.legend(
             handles=event_legend_entries(events),
@@ -55,10 +60,11 @@ def draw_dashboard(
         )
 
 
-def _headline(results: SimulationResults) -> str:
+def _headline(results: SimulationResults, scenario_name: str | None) -> str:
     requests, meta = results.requests, results.meta
+    named = f"{scenario_name}: " if scenario_name else ""
     return (
-        f"{meta.simulated_seconds:g} s simulated (seed {meta.seed}): "
+        f"{named}{meta.simulated_seconds:g} s simulated (seed {meta.seed}): "
         f"{requests.completed:,} of {requests.generated:,} requests completed, "
         f"{requests.dropped:,} dropped, {results.throughput.mean_rps:,.1f} req/s"
     )

@@ -15,7 +15,7 @@ from asyncflow_backend.plots.dashboard import draw_dashboard
 from asyncflow_backend.plots.latency import draw_latency
 from asyncflow_backend.plots.latency_over_time import draw_latency_over_time
 from asyncflow_backend.plots.sampled import draw_sampled
-from asyncflow_backend.plots.style import DASHBOARD_FIGSIZE, SINGLE_FIGSIZE
+from asyncflow_backend.plots.style import DASHBOARD_FIGSIZE, SINGLE_FIGSIZE, run_caption
 from asyncflow_backend.plots.throughput import draw_throughput
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
@@ -29,12 +29,16 @@ class Chart:
     """A named chart: how big its figure is and what draws into it."""
 
     figsize: tuple[float, float]
-    draw: Callable[[Figure, SimulationResults, Events], None]
+    draw: Callable[[Figure, SimulationResults, Events, str | None], None]
 
 
 def _single(draw_on_axes: Callable[[Axes, SimulationResults, Events], None]) -> Chart:
-    def draw(fig: Figure, results: SimulationResults, events: Events) -> None:
+    def draw(fig: Figure, results: SimulationResults, events: Events, name: str | None) -> None:
         draw_on_axes(fig.add_subplot(), results, events)
+        # An image saved on its own still says which run it shows.
+        fig.suptitle(
+            run_caption(results, name), x=0.01, ha="left", fontsize="small", parse_math=False
+        )
 
     return Chart(SINGLE_FIGSIZE, draw)
 
@@ -69,14 +73,21 @@ class UnknownPlotError(ValueError):
         self.valid_names = PLOT_NAMES
 
 
-def build_figure(name: str, results: SimulationResults, *, events: Events | None = None) -> Figure:
-    """The figure of chart `name`, drawn and not yet rendered."""
+def build_figure(
+    name: str,
+    results: SimulationResults,
+    *,
+    events: Events | None = None,
+    scenario_name: str | None = None,
+) -> Figure:
+    """The figure of chart `name`, drawn and not yet rendered; its title names the scenario
+    (`scenario_name`, if any) and the seed."""
     chart = _CHARTS.get(name)
     if chart is None:
         raise UnknownPlotError(name)
     fig = Figure(figsize=chart.figsize, layout="constrained")
     FigureCanvasAgg(fig)
-    chart.draw(fig, results, events or ())
+    chart.draw(fig, results, events or (), scenario_name)
     return fig
 
 
@@ -85,6 +96,7 @@ def render_plot(
     results: SimulationResults,
     *,
     events: Events | None = None,
+    scenario_name: str | None = None,
     fmt: PlotFormat = "png",
     dpi: int = 110,
 ) -> bytes:
@@ -93,7 +105,7 @@ def render_plot(
     Uses the object API on the Agg canvas only (no pyplot, no global figure
     registry), so concurrent calls from several threads do not share state.
     """
-    fig = build_figure(name, results, events=events)
+    fig = build_figure(name, results, events=events, scenario_name=scenario_name)
     buffer = BytesIO()
     # No creation date or version stamp: the same results give the same PNG bytes. SVG
     # element ids stay salted at random unless the process sets rcParams["svg.hashsalt"].

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
+from asyncflow_backend.schemas.results import SimulationResults
+
 SINGLE_FIGSIZE = (10.0, 4.2)
 DASHBOARD_FIGSIZE = (15.0, 16.5)
 
@@ -14,6 +16,40 @@ MEAN_COLOUR = "#333333"
 NOTE_COLOUR = "#777777"
 
 TIME_LABEL = "simulated time (s)"
+
+COMPONENT_PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#d62728",
+)
+"""Colours of the components' lines, in order (matplotlib's tab10 with its red last, so the
+first nine never read as an outage's shading). The page draws with the same list."""
+
+
+def run_caption(results: SimulationResults, scenario_name: str | None) -> str:
+    """`name · seed N`, or `seed N` for a scenario without a name: which run a chart shows."""
+    seed = f"seed {results.meta.seed}"
+    return f"{scenario_name} · {seed}" if scenario_name else seed
+
+
+def component_colours(results: SimulationResults) -> dict[str, str]:
+    """One colour per server, edge and pool of a run, the same in every chart of it.
+
+    Each kind is numbered in the sorted order of its ids (servers, edges and pools
+    never share a chart), so the page, which numbers them the same way, agrees.
+    """
+    colours: dict[str, str] = {}
+    for ids in (results.servers, results.edges, results.pools):
+        for k, component_id in enumerate(sorted(ids)):
+            colours[component_id] = COMPONENT_PALETTE[k % len(COMPONENT_PALETTE)]
+    return colours
 
 
 def style_axes(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:

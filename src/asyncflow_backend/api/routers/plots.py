@@ -15,7 +15,7 @@ from asyncflow_backend.api.auth import OwnerDep
 from asyncflow_backend.api.dependencies import AutocommitRepositoryDep
 from asyncflow_backend.api.errors import COMMON_RESPONSES, ApiError, RunStateConflict
 from asyncflow_backend.api.models import ErrorResponse, RunConflict
-from asyncflow_backend.api.views import find_run
+from asyncflow_backend.api.views import find_run, scenario_name
 from asyncflow_backend.db.repository import RunStatus
 from asyncflow_backend.plots import PLOT_NAMES, render_plot
 from asyncflow_backend.schemas.events import EventInjection
@@ -91,7 +91,9 @@ async def get_plot(
     if document is None:
         raise RunStateConflict(state, f"run {run.id} is {state.value}; its results are not stored")
     raw_events = run.scenario.get("events") or []
-    image = await run_in_threadpool(_render, name, document, raw_events, image_format)
+    image = await run_in_threadpool(
+        _render, name, document, raw_events, image_format, scenario_name(run)
+    )
     return Response(
         content=image,
         media_type=MEDIA_TYPES[image_format],
@@ -103,9 +105,13 @@ async def get_plot(
 
 
 def _render(
-    name: str, document: dict[str, Any], raw_events: list[Any], image_format: Literal["png", "svg"]
+    name: str,
+    document: dict[str, Any],
+    raw_events: list[Any],
+    image_format: Literal["png", "svg"],
+    title: str | None,
 ) -> bytes:
     """Parse the stored results and events and draw the chart (CPU-bound: in a thread)."""
     results = SimulationResults.model_validate(document)
     events = [EventInjection.model_validate(raw) for raw in raw_events]
-    return render_plot(name, results, events=events, fmt=image_format)
+    return render_plot(name, results, events=events, scenario_name=title, fmt=image_format)

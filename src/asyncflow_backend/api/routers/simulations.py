@@ -45,6 +45,7 @@ from asyncflow_backend.db.repository import RunRepository, RunStatus
 from asyncflow_backend.jobs import QueueUnavailableError
 from asyncflow_backend.samplers.streams import draw_seed
 from asyncflow_backend.schemas.results import SimulationResults
+from asyncflow_backend.schemas.scenario import ScenarioName
 from asyncflow_backend.schemas.warnings import find_warnings
 
 MAX_POINTS_DEFAULT = 1000
@@ -109,6 +110,13 @@ async def submit_simulation(
         int | None,
         Query(ge=0, lt=2**63, description="Seed of the run; overrides the scenario's `seed`."),
     ] = None,
+    default_name: Annotated[
+        ScenarioName | None,
+        Query(
+            description="Name of the run when the scenario has no `name` (the page sends the "
+            "file's name)."
+        ),
+    ] = None,
 ) -> SubmittedRun:
     """Validate a scenario (JSON, or YAML with `Content-Type: application/yaml`) and queue it.
 
@@ -119,7 +127,10 @@ async def submit_simulation(
     scenario = await receive_scenario(request, settings.limits(), settings.max_body_bytes)
     if seed is None:
         seed = scenario.seed if scenario.seed is not None else draw_seed()
-    run = await repository.create(scenario.model_dump(mode="json"), seed=seed, owner=owner)
+    document = scenario.model_dump(mode="json")
+    if document.get("name") is None and default_name is not None:
+        document["name"] = default_name
+    run = await repository.create(document, seed=seed, owner=owner)
     try:
         await dispatcher.submit(run.id)
     except QueueUnavailableError:
