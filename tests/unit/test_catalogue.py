@@ -25,12 +25,19 @@ def test_summary_fields_and_charts_exist(definition: object) -> None:
     assert d.mean_field in fields
     assert d.max_field in fields
     assert d.chart in PLOT_NAMES
+    assert d.capacity_field is None or d.capacity_field in fields
 
 
 def test_the_page_gets_the_table_without_readers() -> None:
     rows = catalogue_document()
     assert [row["metric"] for row in rows] == [m.value for m in SampledMetric]
     assert all(
-        set(row) == {"metric", "kind", "unit", "title", "mean_field", "max_field", "chart"}
+        set(row)
+        == {"metric", "kind", "unit", "title", "mean_field", "max_field", "chart", "capacity_field"}
         for row in rows
     )
+
+
+def test_ram_and_pool_connections_have_their_ceiling() -> None:
+    capacities = {d.chart: d.capacity_field for d in METRICS.values() if d.capacity_field}
+    assert capacities == {"ram": "ram_mb", "pool_in_use": "size"}

@@ -270,7 +270,9 @@ def test_sampled_charts_draw_one_line_per_component_over_the_horizon(
 ) -> None:
     axes = _axes_by_title(build_figure("dashboard", results))
     ram = axes["RAM in use"]
-    assert sorted(line.get_label() for line in ram.get_lines()) == ["srv-1", "srv-2"]
+    # Capacity lines are not series: matplotlib keeps `_`-labelled artists out of legends.
+    series = [line.get_label() for line in ram.get_lines() if not line.get_label().startswith("_")]
+    assert sorted(series) == ["srv-1", "srv-2"]
     assert ram.get_xlim() == (0.0, HORIZON_S)
     assert ram.get_ylabel() == "MB"
     connections = axes["Open connections per edge"]
@@ -377,7 +379,10 @@ def test_cli_plot_format_picks_the_files(
 ) -> None:
     calls: list[tuple[str, str, int]] = []
 
-    def fake_render(name: str, results: Any, *, events: Any = None, fmt: str = "png") -> bytes:
+    def fake_render(
+        name: str, results: Any, *, events: Any = None, scenario_name: Any = None, fmt: str = "png"
+    ) -> bytes:
+        assert scenario_name == "scenario"  # the file's name, the scenario having none
         calls.append((name, fmt, len(events or [])))
         return fmt.encode()
 

@@ -79,6 +79,9 @@ class MetricDefinition(Generic[G]):
     """Field of the component's summary with the peak."""
     chart: str
     """Name of the chart that shows it (`/plots/{chart}`, the page's chart)."""
+    capacity_field: str | None = None
+    """Field of the component's summary with the ceiling of the metric (a server's `ram_mb`,
+    a pool's `size`), drawn as a capacity line; None for a metric without one."""
 
 
 SERVER_METRICS: tuple[MetricDefinition[ServerGauges], ...] = (
@@ -111,6 +114,7 @@ SERVER_METRICS: tuple[MetricDefinition[ServerGauges], ...] = (
         "ram_mean_mb",
         "ram_peak_mb",
         "ram",
+        capacity_field="ram_mb",
     ),
 )
 
@@ -137,6 +141,7 @@ POOL_METRICS: tuple[MetricDefinition[PoolGauges], ...] = (
         "in_use_mean",
         "in_use_max",
         "pool_in_use",
+        capacity_field="size",
     ),
     MetricDefinition(
         SampledMetric.POOL_WAITING,
@@ -155,7 +160,7 @@ METRICS: dict[SampledMetric, MetricDefinition[Any]] = {d.metric: d for d in _ALL
 """Every sampled metric by name, in the order charts show them."""
 
 
-def catalogue_document() -> list[dict[str, str]]:
+def catalogue_document() -> list[dict[str, str | None]]:
     """The table without its readers, as JSON-ready rows (the web page reads this)."""
     return [
         {
@@ -166,6 +171,7 @@ def catalogue_document() -> list[dict[str, str]]:
             "mean_field": d.mean_field,
             "max_field": d.max_field,
             "chart": d.chart,
+            "capacity_field": d.capacity_field,
         }
         for d in METRICS.values()
     ]

@@ -1,10 +1,15 @@
 """Drawing one time series: the raw line when it is short, a min-max band and mean when long."""
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.patches import Patch
+from matplotlib.legend import Legend
+from matplotlib.legend_handler import HandlerBase
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.transforms import Transform
 
 from asyncflow_backend.metrics.downsampling import FloatArray, bucket_means, bucket_stride
 
@@ -70,6 +75,49 @@ def band_alpha_for(lines: int) -> float:
     return max(_MIN_BAND_ALPHA, _BAND_ALPHA / math.sqrt(max(1, lines)))
 
 
-def band_legend_entry(bucket_s: float, alpha: float = _BAND_ALPHA) -> Patch:
-    """A legend entry saying what the shaded bands around the lines are."""
-    return Patch(color="grey", alpha=alpha, label=f"min-max per {bucket_s:.3g} s")
+class BandKey(Patch):
+    """The legend entry of the min-max bands: a swatch in each band's colour, side by side."""
+
+    def __init__(self, colours: Sequence[str], alpha: float, label: str) -> None:
+        super().__init__(color=colours[0] if colours else None, alpha=alpha, label=label)
+        self.colours = list(colours)
+
+
+class _BandKeyHandler(HandlerBase):
+    def create_artists(
+        self,
+        legend: Legend,
+        orig_handle: Artist,
+        xdescent: float,
+        ydescent: float,
+        width: float,
+        height: float,
+        fontsize: float,
+        trans: Transform,
+    ) -> list[Artist]:
+        assert isinstance(orig_handle, BandKey)
+        colours = orig_handle.colours or [str(orig_handle.get_facecolor())]
+        step = width / len(colours)
+        return [
+            Rectangle(
+                (-xdescent + k * step, -ydescent),
+                step,
+                height,
+                color=colour,
+                alpha=orig_handle.get_alpha(),
+                linewidth=0,
+                transform=trans,
+            )
+            for k, colour in enumerate(colours)
+        ]
+
+
+Legend.update_default_handler_map({BandKey: _BandKeyHandler()})
+
+
+def band_legend_entry(
+    bucket_s: float, colours: Sequence[str], alpha: float = _BAND_ALPHA
+) -> BandKey:
+    """A legend entry saying what the shaded bands around the lines are, its swatch in the
+    colours of the bands (one part per line)."""
+    return BandKey(colours, alpha, f"min-max per {bucket_s:.3g} s")

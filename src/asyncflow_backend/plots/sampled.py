@@ -1,17 +1,23 @@
 """Sampled series over time: queues and RAM per server, open connections per edge."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.transforms import blended_transform_factory
 
 from asyncflow_backend.config.constants import SampledMetric
 from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind, MetricDefinition
 from asyncflow_backend.plots.events import LEGEND_LABEL_CHARS, shade_events
 from asyncflow_backend.plots.lines import band_alpha_for, band_legend_entry, draw_series
 from asyncflow_backend.plots.style import (
+    COMPONENT_PALETTE,
+    MEAN_COLOUR,
     TIME_LABEL,
+    component_colours,
     legend_beside,
     no_data,
     style_axes,
@@ -25,6 +31,7 @@ IO_QUEUE = METRICS[SampledMetric.EVENT_LOOP_IO_SLEEP]
 RAM = METRICS[SampledMetric.RAM_IN_USE]
 CONNECTIONS = METRICS[SampledMetric.EDGE_CONCURRENT_CONNECTION]
 POOL_WAITING = METRICS[SampledMetric.POOL_WAITING]
+_CAPACITY_STYLE = (0, (5, 3))
 
 
 def draw_sampled(
@@ -37,7 +44,11 @@ def draw_sampled(
 ) -> None:
     """One line per component over the horizon; long series as bucket means in a min-max band.
 
-    `event_legend` as in `draw_throughput`.
+    Each component keeps its colour of every chart of the run (`component_colours`); a
+    metric with a ceiling (RAM, pool connections) draws each component's capacity as a
+    dashed line of its colour (components sharing a ceiling share a dark line), labelled at
+    the right. `event_legend` as in
+    `draw_throughput`.
     """
     style_axes(ax, chart.title, TIME_LABEL, chart.unit)
     ax.set_xlim(0.0, results.meta.simulated_seconds)
@@ -46,16 +57,68 @@ def draw_sampled(
     bucket_s: float | None = None
     components = {name: series for name, series in per_component.items() if series}
     band_alpha = band_alpha_for(len(components))
+    colours = component_colours(results)
+    drawn: list[str] = []
     for component_id, series in sorted(components.items()):
         values = np.asarray(series, dtype=float)
         label = shorten(component_id, LEGEND_LABEL_CHARS)
-        bucket_s = draw_series(ax, values, period, label, band_alpha=band_alpha)
+        colour = colours.get(component_id, COMPONENT_PALETTE[0])
+        drawn.append(colour)
+        bucket_s = draw_series(ax, values, period, label, colour=colour, band_alpha=band_alpha)
+    capacity = _draw_capacities(ax, chart, results, sorted(components), colours)
     if components:
         ax.set_ylim(bottom=0.0)
     elif chart.kind is ComponentKind.POOL and not results.pools:
         no_data(ax, "no connection pool in this run")
     else:
         no_data(ax, f"'{chart.metric}' was not sampled")
-    band = [band_legend_entry(bucket_s, band_alpha)] if bucket_s else []
+    band: list[Artist] = [band_legend_entry(bucket_s, drawn, band_alpha)] if bucket_s else []
     shaded = shade_events(ax, events)
-    legend_beside(ax, band + (shaded if event_legend else []))
+    legend_beside(ax, [*band, *capacity, *(shaded if event_legend else [])])
+
+
+def _draw_capacities(
+    ax: Axes,
+    chart: MetricDefinition[Any],
+    results: SimulationResults,
+    component_ids: list[str],
+    colours: dict[str, str],
+) -> list[Line2D]:
+    """Dashed capacity lines, each labelled with its value; the legend entry that explains
+    them, or nothing when the metric has no ceiling."""
+    if chart.capacity_field is None or not component_ids:
+        return []
+    by_kind: dict[ComponentKind, Mapping[str, object]] = {
+        ComponentKind.SERVER: results.servers,
+        ComponentKind.EDGE: results.edges,
+        ComponentKind.POOL: results.pools,
+    }
+    summaries = by_kind[chart.kind]
+    by_value: dict[float, list[str]] = {}
+    for component_id in component_ids:
+        summary = summaries.get(component_id)
+        value = getattr(summary, chart.capacity_field, None) if summary is not None else None
+        if value is not None:
+            by_value.setdefault(float(value), []).append(component_id)
+    to_text = blended_transform_factory(ax.transAxes, ax.transData)
+    for value, owners in sorted(by_value.items()):
+        # Components with the same ceiling share one line, so no label covers another.
+        colour = colours.get(owners[0], COMPONENT_PALETTE[0]) if len(owners) == 1 else MEAN_COLOUR
+        ax.axhline(value, color=colour, linestyle=_CAPACITY_STYLE, linewidth=1.2, zorder=1)
+        ax.text(
+            0.995,
+            value,
+            f"{', '.join(owners)}: {value:,.6g} {chart.unit}",
+            transform=to_text,
+            ha="right",
+            va="bottom",
+            fontsize="x-small",
+            color=colour,
+            parse_math=False,
+            clip_on=False,
+            gid="capacity",
+        )
+    drawn = bool(by_value)
+    if not drawn:
+        return []
+    return [Line2D([], [], color=MEAN_COLOUR, linestyle=_CAPACITY_STYLE, label="capacity")]

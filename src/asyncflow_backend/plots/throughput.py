@@ -46,6 +46,6 @@ def draw_throughput(
         mean, color=MEAN_COLOUR, linestyle="--", linewidth=1.2, label=f"mean {mean:,.1f} req/s"
     )
     ax.set_ylim(bottom=0.0)
-    band = [band_legend_entry(bucket_s)] if bucket_s else []
+    band = [band_legend_entry(bucket_s, [_LINE_COLOUR])] if bucket_s else []
     shaded = shade_events(ax, events)
-    legend_beside(ax, band + (shaded if event_legend else []))
+    legend_beside(ax, [*band, *(shaded if event_legend else [])])
