@@ -21,6 +21,7 @@ from asyncflow_backend.api.dependencies import AutocommitRepositoryDep, Settings
 from asyncflow_backend.api.views import run_key
 from asyncflow_backend.metrics.catalogue import catalogue_document
 from asyncflow_backend.plots import PLOT_NAMES
+from asyncflow_backend.plots.style import COMPONENT_PALETTE
 from asyncflow_backend.web.examples import load_examples
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -94,6 +95,7 @@ async def run_page(
                 "runId": key,
                 "plots": list(PLOT_NAMES),
                 "metrics": catalogue_document(),
+                "palette": list(COMPONENT_PALETTE),
                 "maxPoints": RESULTS_MAX_POINTS,
                 "pollMs": RUNS_POLL_MS,
             },

@@ -20,12 +20,16 @@ window.AsyncFlowCharts = (function () {
   const REFINE_MAX_POINTS = 4000;
   const REFINE_DELAY_MS = 200;
   const TIME_LABEL = "simulated time (s)";
+  // A chart with more components than this opens as small multiples, one per component.
+  const SPLIT_ABOVE = 4;
+  const MULTIPLE_HEIGHT = 150;
 
   /* Every chart drawn, by name, so that tests and the console can inspect them. */
   const plots = {};
 
-  /* A uPlot plugin that shades event windows under the data and tags them with their id. */
-  function eventWindows(events) {
+  /* A uPlot plugin that shades event windows under the data and tags them with their id
+   * (unless `untagged`: small multiples have no room for the ids). */
+  function eventWindows(events, untagged) {
     function visible(u) {
       const min = u.scales.x.min;
       const max = u.scales.x.max;
@@ -53,20 +57,31 @@ window.AsyncFlowCharts = (function () {
           }),
         ],
         draw: [
-          (u) => clipped(u, (ctx) => {
+          (u) => untagged || clipped(u, (ctx) => {
             const pad = 4 * uPlot.pxRatio;
             ctx.font = "600 " + Math.round(11 * uPlot.pxRatio) + "px system-ui, sans-serif";
             ctx.textAlign = "left";
             ctx.textBaseline = "top";
-            let row = 0;
-            let rowEnd = -Infinity;
-            for (const ev of visible(u)) {
+            // Each id goes on the first row where it clears the ids already there, so
+            // events close in time stack their ids instead of printing them over each other.
+            const rowEnds = [];
+            const placed = visible(u).slice().sort((a, b) => a.start - b.start);
+            const boxes = [];
+            for (const ev of placed) {
               const x = Math.max(u.bbox.left, u.valToPos(ev.start, "x", true)) + pad;
-              row = x < rowEnd ? row + 1 : 0;
+              let row = rowEnds.findIndex((end) => end <= x);
+              if (row < 0) row = rowEnds.push(0) - 1;
+              const w = ctx.measureText(ev.id).width;
+              rowEnds[row] = x + w + pad;
+              const y = u.bbox.top + pad + row * 14 * uPlot.pxRatio;
+              // On a light box, so the id reads on its own shading and over the lines.
+              ctx.fillStyle = "rgba(255, 255, 255, 0.8)";
+              ctx.fillRect(x - 2 * uPlot.pxRatio, y - uPlot.pxRatio, w + 4 * uPlot.pxRatio, 13 * uPlot.pxRatio);
               ctx.fillStyle = EVENT_TEXT[ev.kind];
-              ctx.fillText(ev.id, x, u.bbox.top + pad + row * 14 * uPlot.pxRatio);
-              rowEnd = x + ctx.measureText(ev.id).width + pad;
+              ctx.fillText(ev.id, x, y);
+              boxes.push({ id: ev.id, x: x / uPlot.pxRatio, y: y / uPlot.pxRatio, w: w / uPlot.pxRatio, h: 12 });
             }
+            u.eventLabels = boxes;
           }),
         ],
       },
@@ -95,13 +110,15 @@ window.AsyncFlowCharts = (function () {
               ctx.moveTo(x, u.bbox.top);
               ctx.lineTo(x, u.bbox.top + u.bbox.height);
               ctx.stroke();
-              // The label sits on a light box so that bars under it do not hide it.
+              // The label sits on a light box so that bars under it do not hide it, right
+              // of its line, or left of it where the plot ends.
               const y = u.bbox.top + 2 * px + mark.row * 15 * px;
               const w = ctx.measureText(mark.label).width;
+              const left = x + w + 6 * px > u.bbox.left + u.bbox.width ? x - w - 6 * px : x;
               ctx.fillStyle = "rgba(255, 255, 255, 0.85)";
-              ctx.fillRect(x + 2 * px, y - px, w + 4 * px, 13 * px);
+              ctx.fillRect(left + 2 * px, y - px, w + 4 * px, 13 * px);
               ctx.fillStyle = mark.colour;
-              ctx.fillText(mark.label, x + 4 * px, y);
+              ctx.fillText(mark.label, left + 4 * px, y);
             }
             ctx.restore();
           },
@@ -110,8 +127,27 @@ window.AsyncFlowCharts = (function () {
     };
   }
 
-  /* The figure around a chart: title, image links and the element uPlot draws into. */
-  function frame(container, name, title, imageLinks) {
+  /* Buttons that switch a chart between views: [{value, label}], `current` pressed.
+   * onPick(value) redraws the chart. */
+  function viewButtons(name, choices, current, onPick) {
+    const group = AF.el("span", { className: "views", attrs: { role: "group", "aria-label": "view of " + name } });
+    for (const choice of choices) {
+      const button = AF.el("button", {
+        text: choice.label,
+        attrs: { type: "button", "data-view": choice.value, "aria-pressed": String(choice.value === current) },
+      });
+      button.addEventListener("click", () => {
+        for (const b of group.children) b.setAttribute("aria-pressed", String(b === button));
+        onPick(choice.value);
+      });
+      group.append(button);
+    }
+    return group;
+  }
+
+  /* The figure around a chart: title, view buttons, image links and the element uPlot
+   * draws into. */
+  function frame(container, name, title, imageLinks, views) {
     const links = AF.el("span", { className: "image-links" });
     if (imageLinks) {
       for (const fmt of ["png", "svg"]) {
@@ -119,8 +155,11 @@ window.AsyncFlowCharts = (function () {
       }
     }
     const target = AF.el("div", { className: "plot" });
+    const caption = [AF.el("span", { className: "chart-title", text: title })];
+    if (views) caption.push(views);
+    caption.push(links);
     const figure = AF.el("figure", { className: "chart", attrs: { "data-chart": name } }, [
-      AF.el("figcaption", {}, [AF.el("span", { className: "chart-title", text: title }), links]),
+      AF.el("figcaption", {}, caption),
       target,
     ]);
     container.append(figure);
@@ -142,20 +181,31 @@ window.AsyncFlowCharts = (function () {
     return [Math.min(0, min), top];
   }
 
-  /* Draws `data` ([x, ...ys]) with uPlot in a new figure; keeps it sized to its column. */
+  /* Draws `data` ([x, ...ys]) with uPlot in a new figure, or in `spec.parts` (a figure
+   * already made, emptied first); keeps it sized to its column. `spec.yScale` replaces the
+   * zero-based linear y scale, `spec.yTop` is a value the y range must reach (a capacity). */
   function draw(container, spec) {
-    const parts = frame(container, spec.name, spec.title, spec.imageLinks);
+    const parts = spec.parts || frame(container, spec.name, spec.title, spec.imageLinks, spec.views);
+    if (!spec.keep) parts.target.replaceChildren();
+    const height = spec.height || HEIGHT;
+    const yTop = spec.yTop || 0;
     const opts = {
       width: width(parts.target),
-      height: HEIGHT,
-      scales: { x: { time: false }, y: { range: zeroBased } },
+      height: height,
+      scales: {
+        x: { time: false },
+        y: spec.yScale || { range: (u, min, max) => zeroBased(u, min, Math.max(max, yTop)) },
+      },
       axes: [
         { label: spec.xLabel, stroke: "#444", grid: { stroke: "#eee" }, ticks: { stroke: "#ddd" } },
-        { label: spec.yLabel, stroke: "#444", grid: { stroke: "#eee" }, ticks: { stroke: "#ddd" }, size: 56 },
+        Object.assign(
+          { label: spec.yLabel, stroke: "#444", grid: { stroke: "#eee" }, ticks: { stroke: "#ddd" }, size: 56 },
+          spec.yAxis || {}
+        ),
       ],
       series: [{ label: spec.xName, value: spec.xValue }].concat(spec.series),
-      cursor: { drag: { x: true, y: false, setScale: true }, bind: {} },
-      legend: { live: true },
+      cursor: { drag: { x: true, y: false, setScale: true }, bind: {}, sync: spec.sync ? { key: spec.sync } : undefined },
+      legend: { live: true, show: spec.legend !== false },
       plugins: spec.plugins || [],
       hooks: spec.hooks || {},
     };
@@ -164,21 +214,48 @@ window.AsyncFlowCharts = (function () {
     }
     const plot = new uPlot(opts, spec.data, parts.target);
     if (spec.xRange) plot.setScale("x", { min: spec.xRange[0], max: spec.xRange[1] });
-    plots[spec.name] = plot;
-    parts.figure.dataset.points = String(spec.data[0].length);
-    parts.figure.dataset.series = String(spec.data.length - 1);
-    new ResizeObserver(() => {
+    plots[spec.plotKey || spec.name] = plot;
+    if (!spec.plotKey) {
+      parts.figure.dataset.points = String(spec.data[0].length);
+      parts.figure.dataset.series = String(spec.data.length - 1);
+    }
+    const observer = new ResizeObserver(() => {
+      if (!plot.root.isConnected) {
+        observer.disconnect();
+        return;
+      }
       const w = width(parts.target);
-      if (w !== plot.width) plot.setSize({ width: w, height: HEIGHT });
-    }).observe(parts.target);
+      if (w !== plot.width) plot.setSize({ width: w, height: height });
+    });
+    observer.observe(parts.target);
     return { plot: plot, figure: parts.figure };
   }
 
-  function valueFormatter(digits, unit) {
-    return (u, v) => (v === null || v === undefined ? "–" : AF.number(v, digits) + (unit ? " " + unit : ""));
+  /* Legend values: whole counts with `significant` 0, else that many significant digits. */
+  function valueFormatter(significant, unit) {
+    const show = (v) => (significant === 0 ? AF.count(v) : AF.number(v, significant));
+    return (u, v) => (v === null || v === undefined ? "–" : show(v) + (unit ? " " + unit : ""));
   }
 
-  /* Latency histogram: bars per bin (in ms) with the p50, p95 and p99 marked. */
+  /* Removes the charts drawn under `name` (and its small multiples `name:component`). */
+  function forget(name) {
+    for (const key of Object.keys(plots)) {
+      if (key === name || key.startsWith(name + ":")) {
+        plots[key].destroy();
+        delete plots[key];
+      }
+    }
+  }
+
+  const LATENCY_VIEWS = [
+    { value: "log", label: "Log" },
+    { value: "linear", label: "Linear" },
+    { value: "cdf", label: "CDF" },
+  ];
+
+  /* Latency distribution, in ms, with the p50, p95 and p99 marked, in three views: the
+   * histogram on a log count axis (first, so the tail shows), on a linear axis, and the
+   * cumulative share of requests (CDF). */
   function latencyHistogram(container, results, imageLinks) {
     const hist = results.latency.histogram;
     const title = "Latency distribution";
@@ -192,32 +269,72 @@ window.AsyncFlowCharts = (function () {
     const xRange = [hist.edges[0] * 1000, hist.edges[hist.edges.length - 1] * 1000];
     const lat = results.latency;
     const ms = (s) => (s === null ? null : s * 1000);
-    draw(container, {
-      name: "latency",
-      title: title,
-      imageLinks: imageLinks,
-      xLabel: "latency (ms)",
-      yLabel: "requests",
-      xName: "latency",
-      xValue: (u, v) => (v === null || v === undefined ? "–" : AF.number(v - binMs / 2, 2) + "–" + AF.number(v + binMs / 2, 2) + " ms"),
-      series: [{
-        label: "requests",
-        stroke: PALETTE[0],
-        fill: "rgba(31, 119, 180, 0.55)",
-        width: 0,
-        paths: uPlot.paths.bars({ size: [1, Infinity, 1], gap: 1 }),
-        points: { show: false },
-        value: valueFormatter(0),
-      }],
-      data: [centres, hist.counts],
-      plugins: [markers([
-        { value: ms(lat.p50), label: "p50", colour: "#333", row: 0 },
-        { value: ms(lat.p95), label: "p95", colour: "#b85c00", row: 1 },
-        { value: ms(lat.p99), label: "p99", colour: "#b71c1c", row: 2 },
-      ])],
-      xRange: xRange,
-      onDoubleClick: (u) => u.setScale("x", { min: xRange[0], max: xRange[1] }),
-    });
+    const total = hist.counts.reduce((a, b) => a + b, 0);
+    const marks = [
+      { value: ms(lat.p50), label: "p50", colour: "#333", row: 0 },
+      { value: ms(lat.p95), label: "p95", colour: "#b85c00", row: 1 },
+      { value: ms(lat.p99), label: "p99", colour: "#b71c1c", row: 2 },
+    ];
+    const parts = frame(container, "latency", title, imageLinks, viewButtons("latency", LATENCY_VIEWS, "log", show));
+
+    function show(view) {
+      forget("latency");
+      parts.figure.dataset.view = view;
+      const common = {
+        name: "latency",
+        parts: parts,
+        xLabel: "latency (ms)",
+        plugins: [markers(marks.map((m) => Object.assign({}, m, {
+          label: m.label + " " + AF.ms(m.value === null ? null : m.value / 1000),
+        })))],
+        xRange: xRange,
+        onDoubleClick: (u) => u.setScale("x", { min: xRange[0], max: xRange[1] }),
+      };
+      if (view === "cdf") {
+        // Share of requests at or under each bin edge, joined by straight lines (requests
+        // spread evenly inside a bin).
+        let running = 0;
+        const shares = [0].concat(hist.counts.map((c) => (running += c) / total));
+        draw(container, Object.assign(common, {
+          yLabel: "requests at or under (%)",
+          xName: "latency",
+          xValue: (u, v) => (v === null || v === undefined ? "–" : "≤ " + AF.number(v) + " ms"),
+          series: [{
+            label: "share",
+            stroke: PALETTE[0],
+            width: 1.5,
+            points: { show: false },
+            value: (u, v) => (v === null || v === undefined ? "–" : AF.number(v * 100) + " %"),
+          }],
+          yScale: { range: [0, 1.02] },
+          yAxis: { values: (u, ticks) => ticks.map((t) => AF.number(t * 100) + " %") },
+          data: [hist.edges.map((e) => e * 1000), shares],
+        }));
+        return;
+      }
+      const log = view === "log";
+      // A log axis has no zero: empty bins are left out rather than drawn to -infinity.
+      const counts = log ? hist.counts.map((c) => (c > 0 ? c : null)) : hist.counts;
+      draw(container, Object.assign(common, {
+        yLabel: log ? "requests (log scale)" : "requests",
+        xName: "latency",
+        xValue: (u, v) => (v === null || v === undefined ? "–" : AF.number(v - binMs / 2) + "–" + AF.number(v + binMs / 2) + " ms"),
+        series: [{
+          label: "requests",
+          stroke: PALETTE[0],
+          fill: "rgba(31, 119, 180, 0.55)",
+          width: 0,
+          paths: uPlot.paths.bars({ size: [1, Infinity, 1], gap: 1 }),
+          points: { show: false },
+          value: valueFormatter(0),
+          fillTo: log ? (u) => u.scales.y.min : 0,
+        }],
+        yScale: log ? { distr: 3, log: 10 } : undefined,
+        data: [centres, counts],
+      }));
+    }
+
+    show("log");
   }
 
   /* Completions in each simulated second, as steps. */
@@ -271,19 +388,19 @@ window.AsyncFlowCharts = (function () {
     const colours = { p50: "#4e79a7", p95: "#f28e2b", p99: "#e15759" };
     draw(container, {
       name: "latency_over_time",
-      title: title + " (" + AF.number(w, 0) + " s windows" + (over.merged ? ", merged for display" : "") + ")",
+      title: title + " (" + AF.number(w) + " s windows" + (over.merged ? ", merged for display" : "") + ")",
       imageLinks: imageLinks,
       xLabel: TIME_LABEL,
       yLabel: "latency (ms)",
       xName: "window",
-      xValue: (u, v) => (v === null || v === undefined ? "–" : "[" + AF.number(v, 0) + ", " + AF.number(v + w, 0) + ") s"),
+      xValue: (u, v) => (v === null || v === undefined ? "–" : "[" + AF.number(v, 4) + ", " + AF.number(v + w, 4) + ") s"),
       series: ["p50", "p95", "p99"].map((name) => ({
         label: name,
         stroke: colours[name],
         width: 1.5,
         paths: uPlot.paths.stepped({ align: 1 }),
         points: { show: false },
-        value: valueFormatter(2, "ms"),
+        value: valueFormatter(3, "ms"),
       })),
       data: [t, ms(over.p50), ms(over.p95), ms(over.p99)],
       plugins: [eventWindows(events)],
@@ -340,23 +457,89 @@ window.AsyncFlowCharts = (function () {
       u.root.closest("figure").dataset.points = String(first.t.length);
     }
 
-    const drawn = draw(container, {
+    const colourOf = (c) => run.colours[c] || PALETTE[0];
+    const ceilings = capacityLines(run.results, spec, components, colourOf);
+    const yTop = Math.max(0, ...ceilings.map((line) => line.value));
+    const views = components.length > 1
+      ? viewButtons(spec.name, [{ value: "overlay", label: "Together" }, { value: "split", label: "One each" }],
+        components.length > SPLIT_ABOVE ? "split" : "overlay", show)
+      : null;
+    const parts = frame(container, spec.name, spec.title, spec.imageLinks, views);
+
+    function show(view) {
+      forget(spec.name);
+      state.request++;
+      state.refined = false;
+      parts.figure.dataset.view = view;
+      parts.figure.dataset.resolution = period > rawPeriod * 1.0001 ? "buckets" : "raw";
+      if (view === "split") split();
+      else overlay();
+    }
+
+    /* Small multiples: one chart per component, the same y range, zoom and cursor shared. */
+    function split() {
+      const grid = AF.el("div", { className: "multiples" });
+      parts.target.replaceChildren(grid);
+      let top = yTop;
+      for (const c of components) for (const v of perComponent[c]) if (v !== null && v > top) top = v;
+      const range = [0, top > 0 ? top * 1.08 : 1];
+      let syncing = false;
+      components.forEach((c, i) => {
+        const cell = AF.el("div", { className: "multiple", attrs: { "data-component": c } });
+        const target = AF.el("div", { className: "plot" });
+        cell.append(AF.el("p", { className: "multiple-title", text: c }), target);
+        grid.append(cell);
+        draw(container, {
+          name: spec.name,
+          plotKey: spec.name + ":" + c,
+          parts: { figure: parts.figure, target: target },
+          height: MULTIPLE_HEIGHT,
+          xLabel: "",
+          yLabel: spec.yLabel,
+          xName: "t",
+          xValue: valueFormatter(4, "s"),
+          series: [{ label: c, stroke: colourOf(c), width: 1.25, points: { show: false }, value: valueFormatter(3, spec.unit) }],
+          data: [t, full[i + 1]],
+          yScale: { range: range },
+          sync: "multiples-" + spec.name,
+          legend: false,
+          plugins: [eventWindows(run.events, true), capacityPlugin(ceilings.filter((line) => line.owners.includes(c)))],
+          hooks: {
+            setScale: [(u, key) => {
+              if (key !== "x" || syncing) return;
+              syncing = true;
+              for (const other of components) {
+                const p = plots[spec.name + ":" + other];
+                if (p && p !== u) p.setScale("x", { min: u.scales.x.min, max: u.scales.x.max });
+              }
+              syncing = false;
+            }],
+          },
+          onDoubleClick: (u, handler, e) => handler(e),
+        });
+      });
+      parts.figure.dataset.points = String(t.length);
+      parts.figure.dataset.series = String(components.length);
+    }
+
+    function overlay() {
+      draw(container, {
       name: spec.name,
-      title: spec.title,
-      imageLinks: spec.imageLinks,
+      parts: parts,
       xLabel: TIME_LABEL,
       yLabel: spec.yLabel,
       xName: "t",
-      xValue: valueFormatter(3, "s"),
-      series: components.map((c, i) => ({
+      xValue: valueFormatter(4, "s"),
+      series: components.map((c) => ({
         label: c,
-        stroke: PALETTE[i % PALETTE.length],
+        stroke: colourOf(c),
         width: 1.25,
         points: { show: false },
-        value: valueFormatter(2, spec.unit),
+        value: valueFormatter(3, spec.unit),
       })),
       data: full,
-      plugins: [eventWindows(run.events)],
+      yTop: yTop,
+      plugins: [eventWindows(run.events), capacityPlugin(ceilings)],
       hooks: { setScale: [(u, key) => { if (key === "x") refineLater(u); }] },
       onDoubleClick: (u, handler, e) => {
         state.request++;
@@ -370,7 +553,62 @@ window.AsyncFlowCharts = (function () {
         }
       },
     });
-    drawn.figure.dataset.resolution = period > rawPeriod * 1.0001 ? "buckets" : "raw";
+    }
+
+    show(components.length > 1 && components.length > SPLIT_ABOVE ? "split" : "overlay");
+  }
+
+  /* The ceilings of a metric's components (a server's RAM, a pool's size), one line per
+   * distinct value: [{value, owners, colour, label}]; components sharing a ceiling share a
+   * dark line, so no label covers another. */
+  function capacityLines(results, spec, components, colourOf) {
+    if (!spec.capacity) return [];
+    const summaries = { server: results.servers, edge: results.edges, pool: results.pools || {} }[spec.kind] || {};
+    const byValue = new Map();
+    for (const c of components) {
+      const value = (summaries[c] || {})[spec.capacity];
+      if (value === null || value === undefined) continue;
+      if (!byValue.has(value)) byValue.set(value, []);
+      byValue.get(value).push(c);
+    }
+    return Array.from(byValue, ([value, owners]) => ({
+      value: value,
+      owners: owners,
+      colour: owners.length === 1 ? colourOf(owners[0]) : "#333",
+      label: owners.join(", ") + ": " + AF.number(value, 4) + (spec.yLabel ? " " + spec.yLabel : "") + " capacity",
+    }));
+  }
+
+  /* A uPlot plugin that draws dashed horizontal capacity lines, labelled at their right end. */
+  function capacityPlugin(lines) {
+    return {
+      hooks: {
+        draw: [
+          (u) => {
+            const ctx = u.ctx;
+            const px = uPlot.pxRatio;
+            ctx.save();
+            ctx.font = "600 " + Math.round(11 * px) + "px system-ui, sans-serif";
+            ctx.textAlign = "right";
+            ctx.textBaseline = "bottom";
+            for (const line of lines) {
+              const y = Math.round(u.valToPos(line.value, "y", true));
+              if (y < u.bbox.top || y > u.bbox.top + u.bbox.height) continue;
+              ctx.strokeStyle = line.colour;
+              ctx.setLineDash([6 * px, 4 * px]);
+              ctx.lineWidth = 1.5 * px;
+              ctx.beginPath();
+              ctx.moveTo(u.bbox.left, y);
+              ctx.lineTo(u.bbox.left + u.bbox.width, y);
+              ctx.stroke();
+              ctx.fillStyle = line.colour;
+              ctx.fillText(line.label, u.bbox.left + u.bbox.width - 4 * px, y - 2 * px);
+            }
+            ctx.restore();
+          },
+        ],
+      },
+    };
   }
 
   function pad(values, length) {
@@ -382,14 +620,27 @@ window.AsyncFlowCharts = (function () {
   function sampledSpecs(metrics) {
     return (metrics || []).map((m) => ({
       name: m.chart, metric: m.metric, title: m.title, yLabel: m.unit, unit: m.unit === "MB" ? "MB" : "",
+      kind: m.kind, capacity: m.capacity_field,
     }));
   }
 
+  /* One colour per server, edge and pool, the same in every chart of the run and in its
+   * images: each kind numbered in the sorted order of its ids, as the server's plots do. */
+  function componentColours(results, palette) {
+    const colours = {};
+    for (const group of [results.servers || {}, results.edges || {}, results.pools || {}]) {
+      Object.keys(group).sort().forEach((id, k) => { colours[id] = palette[k % palette.length]; });
+    }
+    return colours;
+  }
+
   /* Draws every chart of a succeeded run into `container`.
-   * run: {id, results, events, rawPeriod, metrics, plotUrl(name, fmt)}; `metrics` is the
-   * catalogue of sampled metrics, and a metric no component sampled draws nothing. */
+   * run: {id, results, events, rawPeriod, metrics, palette, plotUrl(name, fmt)}; `metrics`
+   * is the catalogue of sampled metrics (a metric no component sampled draws nothing),
+   * `palette` the components' colours in order (the images' palette). */
   function drawAll(container, run) {
     const links = (name) => (fmt) => run.plotUrl(name, fmt);
+    run.colours = componentColours(run.results, run.palette && run.palette.length ? run.palette : PALETTE);
     latencyHistogram(container, run.results, links("latency"));
     latencyOverTime(container, run.results, run.events, links("latency_over_time"));
     throughput(container, run.results, run.events, links("throughput"));
@@ -401,5 +652,5 @@ window.AsyncFlowCharts = (function () {
     }
   }
 
-  return { drawAll: drawAll, plots: plots };
+  return { drawAll: drawAll, plots: plots, componentColours: componentColours };
 })();

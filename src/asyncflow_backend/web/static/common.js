@@ -117,22 +117,33 @@ window.AsyncFlow = (function () {
     list.hidden = items.length === 0;
   }
 
-  function number(value, digits) {
-    if (value === null || value === undefined || Number.isNaN(value)) return "–";
-    return Number(value).toLocaleString(undefined, {
-      maximumFractionDigits: digits === undefined ? 2 : digits,
-      minimumFractionDigits: 0,
-    });
+  /* A number to `significant` digits (3 by default), grouped, never in exponent form:
+   * 0.000123 reads "0.000123" (no small value rounds to 0), 12.345 reads "12.3", and a
+   * number with more integer digits than that keeps them all (12,345.6 reads "12,346"). */
+  function number(value, significant) {
+    if (value === null || value === undefined || Number.isNaN(Number(value))) return "–";
+    const v = Number(value);
+    const digits = significant || 3;
+    if (v === 0 || Math.abs(v) >= Math.pow(10, digits)) {
+      return v.toLocaleString(undefined, { maximumFractionDigits: 0 });
+    }
+    return v.toLocaleString(undefined, { maximumSignificantDigits: digits });
+  }
+
+  /* A whole count, grouped: 12,345. */
+  function count(value) {
+    if (value === null || value === undefined || Number.isNaN(Number(value))) return "–";
+    return Number(value).toLocaleString(undefined, { maximumFractionDigits: 0 });
   }
 
   function ms(seconds) {
     if (seconds === null || seconds === undefined) return "–";
-    return number(seconds * 1000, seconds * 1000 < 10 ? 2 : 1) + " ms";
+    return number(seconds * 1000) + " ms";
   }
 
   function percent(fraction) {
     if (fraction === null || fraction === undefined) return "–";
-    return number(fraction * 100, 1) + " %";
+    return number(fraction * 100) + " %";
   }
 
   function clock(iso) {
@@ -147,7 +158,7 @@ window.AsyncFlow = (function () {
     if (!fromIso) return "–";
     const end = toIso ? new Date(toIso) : new Date();
     const seconds = Math.max(0, (end - new Date(fromIso)) / 1000);
-    if (seconds < 60) return number(seconds, 1) + " s";
+    if (seconds < 60) return number(seconds, 2) + " s";
     const minutes = Math.floor(seconds / 60);
     return minutes + " min " + Math.round(seconds - minutes * 60) + " s";
   }
@@ -192,6 +203,7 @@ window.AsyncFlow = (function () {
     errorText: errorText,
     showProblems: showProblems,
     number: number,
+    count: count,
     ms: ms,
     percent: percent,
     clock: clock,

@@ -20,6 +20,13 @@
   const checkSummary = document.getElementById("check-summary");
   const problems = document.getElementById("problems");
   const warnings = document.getElementById("warnings");
+  // The name a run gets when its scenario has none: the example's or the uploaded file's.
+  let fileName = exampleSelect.value || "";
+
+  /* `ram_pressure` for `ram_pressure.yml`: the default name of a run. */
+  function stem(name) {
+    return name.replace(/^.*[\\/]/, "").replace(/\.(ya?ml|json)$/i, "").trim();
+  }
 
   /* ---- editor ---- */
 
@@ -42,6 +49,7 @@
     const example = examples[exampleSelect.value];
     if (!example) return;
     editor.value = example.text;
+    fileName = exampleSelect.value;
     exampleDescription.textContent = example.description;
     showFormat();
     resetCheck("Example loaded; validate it or run it.");
@@ -51,6 +59,7 @@
     const file = upload.files && upload.files[0];
     if (!file) return;
     editor.value = await file.text();
+    fileName = file.name;
     exampleDescription.textContent = "Uploaded " + file.name + ".";
     upload.value = "";
     showFormat();
@@ -101,8 +110,8 @@
       ["load balancer", summary.load_balancer ? "yes" : "no"],
       ["events", summary.events],
       ["horizon", AF.number(summary.horizon_s) + " s"],
-      ["sampled every", AF.number(summary.sample_period_s, 4) + " s"],
-      ["requests expected", "~" + AF.number(summary.expected_requests, 0)],
+      ["sampled every", AF.number(summary.sample_period_s) + " s"],
+      ["requests expected", "~" + AF.count(summary.expected_requests)],
       ["seed", summary.seed === null ? "drawn per run" : summary.seed],
     ];
     checkSummary.replaceChildren();
@@ -127,8 +136,10 @@
     event.preventDefault();
     busy(true);
     resetCheck("Submitting…");
-    let url = "/api/v1/simulations";
-    if (seedInput.value.trim() !== "") url += "?seed=" + encodeURIComponent(seedInput.value.trim());
+    const query = new URLSearchParams();
+    if (seedInput.value.trim() !== "") query.set("seed", seedInput.value.trim());
+    if (stem(fileName)) query.set("default_name", stem(fileName));
+    const url = "/api/v1/simulations" + (query.toString() ? "?" + query.toString() : "");
     const answer = await AF.api("POST", url, editor.value, AF.scenarioType(editor.value));
     if (answer.status === 202 && answer.data && answer.data.id) {
       checkStatus.className = "ok";
@@ -157,6 +168,7 @@
     ]);
     const cells = {
       id: AF.el("td", { className: "run-id" }, [AF.el("code", {}, [link])]),
+      name: AF.el("td", { className: "run-name" }),
       status: AF.el("span", { className: "badge" }),
       bar: bar,
       percent: AF.el("span", { className: "percent" }),
@@ -166,6 +178,7 @@
     };
     const row = AF.el("tr", { attrs: { "data-run-id": run.id } }, [
       cells.id,
+      cells.name,
       AF.el("td", {}, [cells.status]),
       AF.el("td", { className: "progress-col" }, [cells.bar, cells.percent]),
       cells.created,
@@ -177,6 +190,8 @@
 
   function updateRow(entry, run) {
     const c = entry.cells;
+    c.name.textContent = run.name || "–";
+    c.name.title = run.name || "";
     AF.setBadge(c.status, run.status);
     if (run.error) c.status.title = run.error;
     const done = run.status === "succeeded" ? 1 : run.progress;
@@ -227,7 +242,40 @@
     window.setTimeout(pollRuns, pollMs);
   }
 
+  /* ---- edit and run again: `/?from=<run id>&seed=kept|fresh` ---- */
+
+  /* Opens the scenario of a run in the editor, with the run's seed or none (a fresh one). */
+  async function openRun(params) {
+    const id = params.get("from");
+    const answer = await AF.api("GET", AF.runUrl(id) + "/scenario");
+    if (!answer.ok) {
+      resetCheck("The scenario of run " + id + " could not be read: " + AF.errorText(answer));
+      checkStatus.className = "error";
+      return;
+    }
+    const stored = answer.data;
+    const kept = params.get("seed") === "kept";
+    const run = kept ? await AF.api("GET", AF.runUrl(id)) : null;
+    // The sections in the order the docs give them (a database may store keys sorted);
+    // unset fields and the seed (the field below says which one runs) left out.
+    const order = ["name", "description", "rqs_input", "topology_graph", "sim_settings", "events"];
+    const scenario = {};
+    for (const key of order.concat(Object.keys(stored))) {
+      if (key !== "seed" && stored[key] !== null && stored[key] !== undefined) scenario[key] = stored[key];
+    }
+    editor.value = JSON.stringify(scenario, null, 2);
+    seedInput.value = run && run.ok && run.data.seed !== null ? String(run.data.seed) : "";
+    fileName = "";
+    exampleDescription.textContent = "The scenario of run " + id.slice(0, 8)
+      + (scenario.name ? " (" + scenario.name + ")" : "") + ", "
+      + (kept ? "with its seed: the same run again unless you edit it." : "with a fresh seed.");
+    showFormat();
+    resetCheck("Scenario loaded; edit it, then validate or run it.");
+  }
+
   statusFilter.addEventListener("change", refreshRuns);
+  const params = new URLSearchParams(window.location.search);
+  if (params.get("from")) openRun(params);
   showFormat();
   pollRuns();
 })();

@@ -33,12 +33,20 @@
     }
   }
 
+  function showName(name) {
+    const node = document.getElementById("run-name");
+    node.textContent = name || "";
+    node.hidden = !name;
+    if (name) document.title = "AsyncFlow: " + name + " (run " + runId.slice(0, 8) + ")";
+  }
+
   function showRun(run) {
+    showName(run.name);
     AF.setBadge(statusBadge, run.status);
     AF.setProgress(progress, run.status === "succeeded" ? 1 : run.progress, run.status);
     setFacts([
       ["progress", Math.round((run.status === "succeeded" ? 1 : run.progress) * 100) + " %"],
-      ["simulated", AF.number(run.simulated_s, 1) + " s"],
+      ["simulated", AF.number(run.simulated_s) + " s"],
       ["created", AF.clock(run.created_at)],
       ["started", AF.clock(run.started_at)],
       ["finished", AF.clock(run.finished_at)],
@@ -102,10 +110,10 @@
     const dropped = Object.entries(r.dropped_at || {}).map(([edge, n]) => edge + ": " + n).join(", ");
     document.getElementById("stats").replaceChildren(
       statGroup("Requests", [
-        stat("generated", AF.number(r.generated, 0)),
-        stat("completed", AF.number(r.completed, 0)),
-        stat("dropped", AF.number(r.dropped, 0), dropped || "none"),
-        stat("in flight at the end", AF.number(r.in_flight, 0)),
+        stat("generated", AF.count(r.generated)),
+        stat("completed", AF.count(r.completed)),
+        stat("dropped", AF.count(r.dropped), dropped || "none"),
+        stat("in flight at the end", AF.count(r.in_flight)),
       ]),
       statGroup("Latency", [
         stat("mean", AF.ms(lat.mean)),
@@ -116,10 +124,10 @@
         stat("max", AF.ms(lat.max)),
       ]),
       statGroup("Run", [
-        stat("throughput", AF.number(results.throughput.mean_rps, 1) + " req/s"),
-        stat("simulated", AF.number(meta.simulated_seconds, 1) + " s"),
-        stat("wall time", AF.number(meta.wall_seconds, 2) + " s"),
-        stat("events processed", AF.number(meta.events_processed, 0)),
+        stat("throughput", AF.number(results.throughput.mean_rps) + " req/s"),
+        stat("simulated", AF.number(meta.simulated_seconds) + " s"),
+        stat("wall time", AF.number(meta.wall_seconds) + " s"),
+        stat("events processed", AF.count(meta.events_processed)),
         stat("seed", String(meta.seed)),
         stat("engine", meta.engine_version),
       ])
@@ -135,20 +143,20 @@
   }
 
   function showTables(results) {
-    const n = (v) => AF.number(v, 2);
+    const n = (v) => AF.number(v);
     fillTable("servers-table", Object.keys(results.servers).sort().map((id) => {
       const s = results.servers[id];
-      return [id, AF.percent(s.cpu_utilisation), AF.number(s.cores, 0), n(s.ready_queue_mean), n(s.ready_queue_max),
-        n(s.io_queue_mean), n(s.io_queue_max), AF.number(s.ram_mean_mb, 1), AF.number(s.ram_peak_mb, 1),
-        AF.number(s.ram_mb, 0)];
+      return [id, AF.percent(s.cpu_utilisation), AF.count(s.cores), n(s.ready_queue_mean), n(s.ready_queue_max),
+        n(s.io_queue_mean), n(s.io_queue_max), AF.number(s.ram_mean_mb), AF.number(s.ram_peak_mb),
+        AF.count(s.ram_mb)];
     }));
-    const ms = (v) => (v === null || v === undefined ? "–" : AF.number(v * 1000, 2));
+    const ms = (v) => (v === null || v === undefined ? "–" : AF.number(v * 1000));
     const endpointRows = [];
     for (const id of Object.keys(results.servers).sort()) {
       const endpoints = results.servers[id].endpoints || {};
       for (const name of Object.keys(endpoints)) {
         const e = endpoints[name];
-        endpointRows.push([id + " " + name, AF.number(e.count, 0), ms(e.mean), ms(e.p50), ms(e.p95), ms(e.p99), ms(e.max)]);
+        endpointRows.push([id + " " + name, AF.count(e.count), ms(e.mean), ms(e.p50), ms(e.p95), ms(e.p99), ms(e.max)]);
       }
     }
     fillTable("endpoints-table", endpointRows);
@@ -156,20 +164,23 @@
     document.getElementById("pools").hidden = !Object.keys(pools).length;
     fillTable("pools-table", Object.keys(pools).sort().map((id) => {
       const p = pools[id];
-      return [id, AF.number(p.size, 0), AF.percent(p.utilisation), AF.number(p.acquired, 0), ms(p.wait_mean_s),
+      return [id, AF.count(p.size), AF.percent(p.utilisation), AF.count(p.acquired), ms(p.wait_mean_s),
         n(p.waiting_mean), n(p.waiting_max)];
     }));
     fillTable("edges-table", Object.keys(results.edges).sort().map((id) => {
       const e = results.edges[id];
-      return [id, n(e.connections_mean), n(e.connections_max), AF.number(e.dropped, 0)];
+      return [id, n(e.connections_mean), n(e.connections_max), AF.count(e.dropped)];
     }));
   }
 
-  /* The injected events, as the windows the charts shade, and the raw sample period.
-   * Without them the charts are still drawn, unshaded. */
+  /* The injected events, as the windows the charts shade, the raw sample period and the
+   * description. Without them the charts are still drawn, unshaded. */
   async function readScenario() {
     const answer = await AF.api("GET", AF.runUrl(runId) + "/scenario");
     if (!answer.ok) return;
+    const description = document.getElementById("run-description");
+    description.textContent = answer.data.description || "";
+    description.hidden = !answer.data.description;
     samplePeriodS = answer.data.sim_settings.sample_period_s;
     events = (answer.data.events || []).map((ev) => ({
       id: ev.event_id,
@@ -188,7 +199,7 @@
       const what = ev.kind === "outage" ? ev.target + " down" : ev.target + " +" + AF.ms(ev.spikeS);
       list.append(AF.el("li", { className: "event-" + ev.kind }, [
         AF.el("strong", { text: ev.id }),
-        AF.el("span", { text: " " + what + ", " + AF.number(ev.start, 2) + "–" + AF.number(ev.end, 2) + " s" }),
+        AF.el("span", { text: " " + what + ", " + AF.number(ev.start) + "–" + AF.number(ev.end) + " s" }),
       ]));
     }
     list.hidden = events.length === 0;
@@ -203,7 +214,6 @@
       return;
     }
     const results = answer.data;
-    await readScenario();
     document.getElementById("results").hidden = false;
     document.getElementById("results-link").hidden = false;
     document.getElementById("dashboard-link").hidden = false;
@@ -216,10 +226,11 @@
       events: events,
       rawPeriod: samplePeriodS,
       metrics: config.metrics,
+      palette: config.palette,
       plotUrl: plotUrl,
     });
     document.body.dataset.state = "ready";
   }
 
-  poll();
+  readScenario().then(poll);
 })();
