@@ -74,9 +74,6 @@ window.AsyncFlowCharts = (function () {
               const w = ctx.measureText(ev.id).width;
               rowEnds[row] = x + w + pad;
               const y = u.bbox.top + pad + row * 14 * uPlot.pxRatio;
-              // On a light box, so the id reads on its own shading and over the lines.
-              ctx.fillStyle = "rgba(255, 255, 255, 0.8)";
-              ctx.fillRect(x - 2 * uPlot.pxRatio, y - uPlot.pxRatio, w + 4 * uPlot.pxRatio, 13 * uPlot.pxRatio);
               ctx.fillStyle = EVENT_TEXT[ev.kind];
               ctx.fillText(ev.id, x, y);
               boxes.push({ id: ev.id, x: x / uPlot.pxRatio, y: y / uPlot.pxRatio, w: w / uPlot.pxRatio, h: 12 });
