@@ -14,13 +14,20 @@ from asyncflow_backend.metrics.catalogue import METRICS, MetricDefinition
 from asyncflow_backend.plots.dashboard import draw_dashboard
 from asyncflow_backend.plots.latency import draw_latency
 from asyncflow_backend.plots.latency_over_time import draw_latency_over_time
-from asyncflow_backend.plots.sampled import draw_sampled
+from asyncflow_backend.plots.sampled import (
+    MULTIPLE_COLUMNS,
+    SPLIT_ABOVE,
+    draw_sampled,
+    draw_sampled_multiples,
+    sampled_components,
+)
 from asyncflow_backend.plots.style import DASHBOARD_FIGSIZE, SINGLE_FIGSIZE, run_caption
 from asyncflow_backend.plots.throughput import draw_throughput
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
 
 PlotFormat = Literal["png", "svg"]
+MULTIPLE_ROW_INCHES = 2.2
 Events = Sequence[EventInjection]
 
 
@@ -43,7 +50,31 @@ def _single(draw_on_axes: Callable[[Axes, SimulationResults, Events], None]) -> 
     return Chart(SINGLE_FIGSIZE, draw)
 
 
-def _sampled(
+def _sampled(definition: MetricDefinition[Any]) -> Chart:
+    """One axes for a few components; small multiples, in a taller figure, for many."""
+    single = _single(partial(_overlaid, definition))
+
+    def draw(fig: Figure, results: SimulationResults, events: Events, name: str | None) -> None:
+        components = sampled_components(definition, results)
+        if len(components) <= SPLIT_ABOVE:
+            single.draw(fig, results, events, name)
+            return
+        rows = -(-len(components) // MULTIPLE_COLUMNS)
+        fig.set_size_inches(SINGLE_FIGSIZE[0], MULTIPLE_ROW_INCHES * rows + 1.2)
+        draw_sampled_multiples(fig, definition, results, events)
+        fig.suptitle(
+            f"{definition.title} ({run_caption(results, name)})",
+            x=0.01,
+            ha="left",
+            fontsize="medium",
+            fontweight="bold",
+            parse_math=False,
+        )
+
+    return Chart(SINGLE_FIGSIZE, draw)
+
+
+def _overlaid(
     definition: MetricDefinition[Any], ax: Axes, results: SimulationResults, events: Events
 ) -> None:
     draw_sampled(ax, definition, results, events)
@@ -58,7 +89,7 @@ _CHARTS: dict[str, Chart] = {
     "latency": _single(_latency),
     "latency_over_time": _single(draw_latency_over_time),
     "throughput": _single(draw_throughput),
-    **{d.chart: _single(partial(_sampled, d)) for d in METRICS.values()},
+    **{d.chart: _sampled(d) for d in METRICS.values()},
 }
 
 PLOT_NAMES: tuple[str, ...] = tuple(_CHARTS)
