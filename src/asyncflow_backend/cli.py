@@ -412,8 +412,12 @@ def _percent(fraction: float) -> str:
 
 
 def _servers_table(results: SimulationResults) -> Table:
-    table = Table(title="Servers, busiest first")
-    headers = ("server", "CPU of cores", "ready queue mean / max", "RAM peak / capacity", "p99")
+    # Short headers, explained in the caption, keep each row on one line in 80 columns.
+    table = Table(
+        title="Servers, busiest first",
+        caption="ready queue: mean / max requests waiting for a core; RAM: peak / capacity",
+    )
+    headers = ("server", "CPU of cores", "ready queue", "RAM", "time p99")
     for header in headers:
         table.add_column(header, justify="left" if header == "server" else "right")
     ranked = sorted(results.servers.items(), key=lambda item: (-item[1].cpu_utilisation, item[0]))
@@ -440,7 +444,7 @@ def _ram(peak_mb: float | None, capacity_mb: float | None) -> str:
     peak = "-" if peak_mb is None else _sig(peak_mb)
     if capacity_mb is None:
         return f"{peak} / - MB"
-    share = "" if peak_mb is None else f" ({_percent(peak_mb / capacity_mb)})"
+    share = "" if peak_mb is None else f" ({_sig(peak_mb / capacity_mb * 100, 2)} %)"
     return f"{peak} / {_sig(capacity_mb)} MB{share}"
 
 
