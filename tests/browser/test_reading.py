@@ -254,3 +254,21 @@ def test_edit_and_run_again_with_the_same_or_a_fresh_seed(
     page.wait_for_function("document.getElementById('scenario').value.includes('rqs_input')")
     assert page.input_value("#seed") == ""
     assert '"seed"' not in page.input_value("#scenario")
+
+
+def test_an_edited_example_keeps_its_name_and_a_pasted_scenario_has_none(
+    server: str, watched: Watched
+) -> None:
+    page = watched.page
+    page.goto(f"{server}/")
+    page.select_option("#example", "single_server.yml")
+    text = page.input_value("#scenario")
+    page.fill("#scenario", text.replace("total_simulation_time: ", "total_simulation_time: 1", 1))
+    run_id = submit_and_wait(page)
+    assert httpx.get(f"{server}/api/v1/simulations/{run_id}").json()["name"] == "single_server"
+
+    page.goto(f"{server}/")
+    page.fill("#scenario", yaml.safe_dump(scenario(), sort_keys=False))
+    run_id = submit_and_wait(page)
+    assert httpx.get(f"{server}/api/v1/simulations/{run_id}").json()["name"] is None
+    assert page.locator("#run-name").is_hidden()

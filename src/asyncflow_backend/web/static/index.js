@@ -20,8 +20,20 @@
   const checkSummary = document.getElementById("check-summary");
   const problems = document.getElementById("problems");
   const warnings = document.getElementById("warnings");
-  // The name a run gets when its scenario has none: the example's or the uploaded file's.
+  // The name a run gets when its scenario has none: the example's or the uploaded file's,
+  // and the text that file put in the editor.
   let fileName = exampleSelect.value || "";
+  let fileText = editor.value;
+
+  /* The file's name while the editor still holds mostly that file (at least half of its
+   * lines): a scenario pasted over an example is not named after the example. */
+  function defaultName() {
+    const lines = fileText.split("\n").map((l) => l.trim()).filter((l) => l);
+    if (!fileName || !lines.length) return "";
+    const present = new Set(editor.value.split("\n").map((l) => l.trim()));
+    const kept = lines.filter((l) => present.has(l)).length;
+    return kept * 2 >= lines.length ? stem(fileName) : "";
+  }
 
   /* `ram_pressure` for `ram_pressure.yml`: the default name of a run. */
   function stem(name) {
@@ -50,6 +62,7 @@
     if (!example) return;
     editor.value = example.text;
     fileName = exampleSelect.value;
+    fileText = example.text;
     exampleDescription.textContent = example.description;
     showFormat();
     resetCheck("Example loaded; validate it or run it.");
@@ -60,6 +73,7 @@
     if (!file) return;
     editor.value = await file.text();
     fileName = file.name;
+    fileText = editor.value;
     exampleDescription.textContent = "Uploaded " + file.name + ".";
     upload.value = "";
     showFormat();
@@ -138,7 +152,7 @@
     resetCheck("Submitting…");
     const query = new URLSearchParams();
     if (seedInput.value.trim() !== "") query.set("seed", seedInput.value.trim());
-    if (stem(fileName)) query.set("default_name", stem(fileName));
+    if (defaultName()) query.set("default_name", defaultName());
     const url = "/api/v1/simulations" + (query.toString() ? "?" + query.toString() : "");
     const answer = await AF.api("POST", url, editor.value, AF.scenarioType(editor.value));
     if (answer.status === 202 && answer.data && answer.data.id) {
