@@ -121,6 +121,36 @@ def test_named_pools_and_weights_reach_the_document() -> None:
     assert server.endpoints[0].steps[0].pool == "cache"
 
 
+def test_fan_out_equals_the_yaml_file() -> None:
+    services = {"users": 0.010, "orders": 0.015, "stock": 0.020, "prices": 0.030}
+    fixed, near = deterministic(0.001), deterministic(0.0002)
+    builder = (
+        ScenarioBuilder()
+        .generator("gen", users=deterministic(100), rpm=60)
+        .client("client")
+        .server("gateway", cores=2)
+        .endpoint("/dashboard")
+        .parse(0.0005)
+        .call(*services)
+        .cpu(0.001)
+    )
+    for name, mean in services.items():
+        builder.server(name).endpoint(f"/{name.rstrip('s') if name == 'users' else name}")
+        builder.io("io_db", exponential(mean))
+    builder.chain("gen", "client", "gateway", "client", latency=fixed, dropout=0.0)
+    for name in services:
+        builder.chain("gateway", name, "gateway", latency=near, dropout=0.0)
+    builder.settings(horizon=300, sample_period=0.05)
+    assert builder.build() == load_scenario_file(EXAMPLES / "fan_out.yml")
+
+
+def test_a_call_names_its_targets_and_how_many_answers_it_waits_for() -> None:
+    with pytest.raises(BuilderUsageError, match="at least one target"):
+        ScenarioBuilder().call()
+    with pytest.raises(BuilderUsageError, match="a 'call' step needs a server"):
+        ScenarioBuilder().call("db")
+
+
 def test_events_equal_the_yaml_file() -> None:
     builder = (
         ScenarioBuilder()

@@ -21,6 +21,7 @@ from asyncflow_backend.builder.random_variables import Amount, as_document
 from asyncflow_backend.config.constants import (
     DEFAULT_CPU_CORES,
     DEFAULT_RAM_MB,
+    CallStepKind,
     CpuStepKind,
     Distribution,
     EventKind,
@@ -168,21 +169,45 @@ class ScenarioBuilder:
         holding a connection of the server's pool `pool` if given."""
         return self._step(str(kind), StepOperation.IO_WAITING_TIME, waiting_time, pool=pool)
 
+    def call(self, *targets: str, wait_for: int | None = None, pool: str | None = None) -> Self:
+        """A call step: sub-requests to `targets` (servers or the balancer), sent together.
+
+        The request waits for `wait_for` answers (all when omitted), holding a connection
+        of its server's pool `pool` if given. Each call needs the edge to its target and
+        an edge back from each server that may answer.
+        """
+        if not targets:
+            raise BuilderUsageError("call(...) needs at least one target")
+        step: dict[str, Any] = {"kind": CallStepKind.CALL.value}
+        if len(targets) == 1:
+            step["target"] = targets[0]
+        else:
+            step["targets"] = list(targets)
+        if wait_for is not None:
+            step["wait_for"] = wait_for
+        if pool is not None:
+            step["pool"] = pool
+        return self._append(step)
+
+    def _append(self, step: dict[str, Any]) -> Self:
+        if not self._servers or not self._servers[-1]["endpoints"]:
+            raise BuilderUsageError(
+                f"a '{step['kind']}' step needs a server(...) and an endpoint(...) declared "
+                "before it"
+            )
+        self._servers[-1]["endpoints"][-1]["steps"].append(step)
+        return self
+
     def _step(
         self, kind: str, operation: StepOperation, amount: Amount, *, pool: str | None = None
     ) -> Self:
-        if not self._servers or not self._servers[-1]["endpoints"]:
-            raise BuilderUsageError(
-                f"a '{kind}' step needs a server(...) and an endpoint(...) declared before it"
-            )
         step: dict[str, Any] = {
             "kind": kind,
             "step_operation": {operation.value: as_document(amount)},
         }
         if pool is not None:
             step["pool"] = pool
-        self._servers[-1]["endpoints"][-1]["steps"].append(step)
-        return self
+        return self._append(step)
 
     # Edges.
 
