@@ -1,5 +1,6 @@
 """The FastAPI application: routers, error handlers and the lifespan of its resources."""
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from asyncflow_backend.config.settings import Settings, get_settings
 from asyncflow_backend.db.migrate import upgrade_database
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs import make_dispatcher
+from asyncflow_backend.jobs.sweep import StrandedRunSweeper
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +44,9 @@ TAGS = [
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for `settings` (default: from `ASYNCFLOW_*` variables).
 
-    The database engine, the job dispatcher and the submission rate limiter
-    are created when the application starts and closed when it stops.
+    The database engine, the job dispatcher, the submission rate limiter and
+    the sweep for stranded runs (`jobs.sweep`) are created when the
+    application starts and closed when it stops.
     """
     config = settings if settings is not None else get_settings()
 
@@ -63,12 +66,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 # a shared server database is migrated by `asyncflow db upgrade`.
                 await upgrade_database(database)
             await dispatcher.start()
+            sweeper = asyncio.create_task(
+                StrandedRunSweeper(config, database, dispatcher).run(), name="stranded-run sweep"
+            )
             app.state.service = Service(config, database, dispatcher, limiter)
             # Everything alive now (modules, schemas, routes) lives as long as
             # the process: keep it out of the collector's full passes, which
             # otherwise stall every request in flight for a few hundred ms.
             gc.freeze()
             yield
+            sweeper.cancel()
             await dispatcher.stop()
         finally:
             if limiter is not None:

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         default=3, ge=1, description="Executions a run may start before it is given up."
     )
+    stranded_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A run queued this long, or running with a lease that ran out this long "
+        "ago, and with no message in the job queue (Redis lost it, or a pool lost it), is "
+        "queued again; the API looks every half of this.",
+    )
     worker_heartbeat_timeout_s: float = Field(
         default=60.0,
         gt=0,

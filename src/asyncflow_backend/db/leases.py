@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select, update
+from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asyncflow_backend.db.models import Run, RunResult, RunSeries, utc_now
@@ -196,6 +196,31 @@ class RunLeases:
         )
         await self.session.commit()
         return affected_rows(requeued)
+
+    async def stranded_ids(self, unattended_since: datetime) -> list[str]:
+        """Ids of runs nobody has attended to since `unattended_since`, oldest first.
+
+        That is: queued and created before it, or running under a lease that
+        ran out before it. Whether a queue message still covers them is the
+        caller's question (`jobs.sweep`).
+        """
+        ids = await self.session.scalars(
+            select(Run.id)
+            .where(
+                or_(
+                    and_(
+                        Run.status == RunStatus.QUEUED.value,
+                        Run.created_at < unattended_since,
+                    ),
+                    and_(
+                        Run.status == RunStatus.RUNNING.value,
+                        or_(Run.lease_until.is_(None), Run.lease_until < unattended_since),
+                    ),
+                )
+            )
+            .order_by(Run.created_at, Run.id)
+        )
+        return list(ids)
 
     async def queued_ids(self) -> list[str]:
         """Ids of queued runs, oldest first."""

@@ -25,6 +25,13 @@ class JobDispatcher(Protocol):
     async def ping(self) -> bool:
         """True if runs can be queued now."""
 
+    async def runs_in_queue(self) -> set[str] | None:
+        """Ids of runs the queue holds a message for: waiting, delayed or being executed.
+
+        None if it cannot tell right now (then nothing is queued again).
+        Raises `QueueUnavailableError` if the queue does not answer.
+        """
+
 
 def make_dispatcher(settings: Settings, database: Database) -> JobDispatcher:
     """The Redis queue if `redis_url` is set, else a process pool inside this process."""

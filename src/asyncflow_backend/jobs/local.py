@@ -40,6 +40,8 @@ class LocalPoolDispatcher:
         self._recovering = False
         self._breaks_in_a_row = 0
         self._error_retries: dict[str, int] = {}
+        # Runs handed to the pool and not yet done with, or waiting to be handed again.
+        self._in_pool: set[str] = set()
 
     async def start(self) -> None:
         """Start the pool, then resume what a previous process of this node left behind."""
@@ -67,11 +69,18 @@ class LocalPoolDispatcher:
             future = pool.submit(execute_run, run_id, self.settings)
         except (BrokenProcessPool, RuntimeError) as exc:
             raise QueueUnavailableError(f"the local worker pool is unavailable: {exc}") from exc
+        self._in_pool.add(run_id)
         future.add_done_callback(lambda done: self._on_done(done, pool, run_id))
 
     async def ping(self) -> bool:
         """True while the pool can take runs (False while it is being replaced)."""
         return self._pool is not None and self._pool is not self._broken_pool
+
+    async def runs_in_queue(self) -> set[str] | None:
+        """Runs handed to the pool and not done with; None while the pool is replaced."""
+        if not await self.ping():
+            return None
+        return set(self._in_pool)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # Spawned, not forked: a fork of the API would inherit its event loop,
@@ -111,6 +120,8 @@ class LocalPoolDispatcher:
             if execution.retry_after_s is not None:
                 delay = execution.retry_after_s
                 self._call_soon(lambda: self._resubmit_later(execution.run_id, delay))
+            else:
+                self._call_soon(lambda: self._in_pool.discard(run_id))
 
     def _call_soon(self, callback: Callable[[], object]) -> None:
         loop = self._loop
@@ -136,6 +147,7 @@ class LocalPoolDispatcher:
         if self._loop is None:
             return  # stopped meanwhile
         self._pool = self._new_pool()
+        self._in_pool.clear()
         task = asyncio.ensure_future(self._resume())
         task.add_done_callback(_log_failure)
 
@@ -143,6 +155,7 @@ class LocalPoolDispatcher:
         retries = self._error_retries.get(run_id, 0) + 1
         if retries > MAX_ERROR_RETRIES:
             self._error_retries.pop(run_id, None)
+            self._in_pool.discard(run_id)  # the stranded-run sweep will try again
             log.error("run %s could not be executed, left queued: %s", run_id, error)
             return
         self._error_retries[run_id] = retries

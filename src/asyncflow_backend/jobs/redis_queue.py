@@ -15,7 +15,10 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq import Message
 from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+from dramatiq.common import dq_name
+from dramatiq.errors import DecodeError
 from dramatiq.middleware import Retries, TimeLimit
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
@@ -110,6 +113,30 @@ class RedisDispatcher:
             await asyncio.to_thread(self.actor.send, run_id)
         except redis.RedisError as exc:
             raise QueueUnavailableError(f"the job queue is unavailable: {exc}") from exc
+
+    async def runs_in_queue(self) -> set[str]:
+        """Ids of runs with a message in Redis: queued, delayed, or fetched and not yet acked."""
+        try:
+            return await asyncio.to_thread(self._runs_in_queue)
+        except redis.RedisError as exc:
+            raise QueueUnavailableError(f"the job queue is unavailable: {exc}") from exc
+
+    def _runs_in_queue(self) -> set[str]:
+        # Dramatiq keeps every message's data in a hash per queue until it is acked
+        # (dramatiq/brokers/redis/dispatch.lua). A delayed message moves from the
+        # delay queue to the main queue, added there before it is removed here:
+        # reading the delay queue first never misses one in transit.
+        namespace, queue = self.settings.queue_name, self.settings.queue_name
+        run_ids: set[str] = set()
+        for name in (dq_name(queue), queue):  # type: ignore[no-untyped-call]
+            for _, data in self.broker.client.hscan_iter(f"{namespace}:{name}.msgs", count=1000):
+                try:
+                    message = Message.decode(data)
+                except DecodeError:
+                    continue
+                if message.args:
+                    run_ids.add(str(message.args[0]))
+        return run_ids
 
     async def ping(self) -> bool:
         """True if Redis answers."""
