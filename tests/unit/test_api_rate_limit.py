@@ -1,4 +1,4 @@
-"""Submissions are limited per API key (per address when open): 429 with Retry-After."""
+"""Submissions and validations are limited per API key (per address when open): 429."""
 
 from collections.abc import AsyncIterator
 
@@ -13,7 +13,7 @@ from asyncflow_backend.config.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-KEYS = ("first-key-5d1c", "second-key-9ae0")
+KEYS = ("first-key-5d1c", "second-key-9ae0", "third-key-77b2")
 # Long runs that stay queued behind each other: the test is about accepting them.
 QUEUED = {**SMALL_SCENARIO, "sim_settings": {"total_simulation_time": 2_000}}
 
@@ -64,12 +64,25 @@ async def test_invalid_submissions_use_the_allowance_too(client: httpx.AsyncClie
     assert answers == [422, 422, 429]
 
 
-async def test_reading_and_validating_are_not_limited(client: httpx.AsyncClient) -> None:
+async def test_reading_is_not_limited(client: httpx.AsyncClient) -> None:
     headers = {"X-API-Key": KEYS[0]}
     for _ in range(5):
         assert (await client.get("/api/v1/simulations", headers=headers)).status_code == 200
-        validated = await client.post("/api/v1/scenarios/validate", json=QUEUED, headers=headers)
-        assert validated.status_code == 200
+
+
+async def test_validating_uses_the_same_allowance(client: httpx.AsyncClient) -> None:
+    # Validation parses and checks as much as a submission does, so it costs the same.
+    headers = {"X-API-Key": KEYS[2]}
+    answers = [
+        (await client.post("/api/v1/scenarios/validate", json=QUEUED, headers=headers)).status_code
+        for _ in range(2)
+    ]
+    answers.append((await submit(client, KEYS[2])).status_code)
+    refused = await client.post("/api/v1/scenarios/validate", json=QUEUED, headers=headers)
+
+    assert answers == [200, 200, 202]
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,7 @@
-"""How many runs a caller may submit: `ASYNCFLOW_SUBMIT_RATE_LIMIT` per API key.
+"""How many scenarios a caller may submit or validate: `ASYNCFLOW_SUBMIT_RATE_LIMIT` per API key.
+
+Validating a scenario parses and checks it as submitting does, so both
+spend the same allowance.
 
 Counting is done by the `limits` library with its moving-window strategy: a
 caller may submit N runs in any window of the configured length, never more
@@ -38,7 +41,8 @@ class RateLimited(ApiError):
 
     def __init__(self, limit: str, retry_after_s: int) -> None:
         super().__init__(
-            f"too many submissions: the limit is {limit} (ASYNCFLOW_SUBMIT_RATE_LIMIT); "
+            f"too many scenarios submitted or validated: the limit is {limit} "
+            "(ASYNCFLOW_SUBMIT_RATE_LIMIT); "
             f"retry in {retry_after_s} s"
         )
         self.retry_after_s = retry_after_s
@@ -108,7 +112,7 @@ def caller_of(request: Request, owner: str | None) -> str:
 
 
 async def limit_submissions(request: Request, owner: OwnerDep) -> None:
-    """Dependency of submitting routes: spends one submission of the caller's allowance."""
+    """Dependency of the routes that read a scenario: spends one of the caller's allowance."""
     limiter = get_service(request).limiter
     if limiter is not None:
         await limiter.hit(caller_of(request, owner))

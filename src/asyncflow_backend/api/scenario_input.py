@@ -7,13 +7,11 @@ are checked before anything is stored. Each step reports every problem it
 finds, located by path.
 """
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import yaml
 from starlette.requests import Request
 
 from asyncflow_backend.api.errors import (
@@ -26,9 +24,8 @@ from asyncflow_backend.api.errors import (
 from asyncflow_backend.schemas.limits import ScenarioLimits, check_limits
 from asyncflow_backend.schemas.loading import (
     ScenarioValidationError,
-    load_yaml,
+    decode_text,
     parse_scenario,
-    parse_scenario_text,
 )
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.validation import Loc, Problem
@@ -82,6 +79,7 @@ async def receive_scenario(request: Request, limits: ScenarioLimits, max_bytes: 
     `max_bytes` bounds the body and, as a count of values, the decoded document.
     """
     fmt = body_format(request.headers.get("content-type"))
+    refuse_encoded(request.headers.get("content-encoding"))
     body = await read_body(request, max_bytes)
     if fmt == JSON and len(body) <= INLINE_JSON_BYTES:
         return decode_scenario(body, fmt, limits, max_bytes)
@@ -111,27 +109,48 @@ def _reject(message: str) -> ScenarioRejected:
     return ScenarioRejected([(Problem((), message), INVALID_SCENARIO)])
 
 
-def _load(body: bytes, fmt: str) -> Any:
+COMPRESSED_PREFIXES = {
+    b"\x1f\x8b": "gzip",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"PK\x03\x04": "zip",
+}
+
+
+def _text_of(body: bytes) -> str:
+    """The body as text, or 415: a scenario is UTF-8 text, never compressed or binary."""
+    for prefix, kind in COMPRESSED_PREFIXES.items():
+        if body.startswith(prefix):
+            raise UnsupportedMediaType(
+                f"the body is {kind}-compressed; send the scenario as uncompressed UTF-8 text"
+            )
     try:
-        text = body.decode("utf-8-sig")  # a byte-order mark is not an error
+        return body.decode("utf-8-sig")  # a byte-order mark is not an error
     except UnicodeDecodeError as exc:
-        raise _reject(f"the body is not UTF-8 text (bad byte at offset {exc.start})") from None
+        raise UnsupportedMediaType(
+            f"the body is not UTF-8 text (bad byte at offset {exc.start}); "
+            "send the scenario as UTF-8 JSON or YAML"
+        ) from None
+
+
+def _load(body: bytes, fmt: str) -> Any:
+    text = _text_of(body)
     if not text.strip():
         raise _reject("the body is empty; send a scenario")
     try:
-        return json.loads(text) if fmt == JSON else load_yaml(text)
-    except RecursionError:
-        raise _reject("the document is nested too deeply") from None
-    except (json.JSONDecodeError, yaml.YAMLError):
-        pass  # worded below, with its line and column
-    except (ValueError, TypeError, OverflowError) as exc:
-        # YAML scalars that look like dates or numbers but are out of range.
-        raise _reject(f"the body is not valid {fmt.upper()}: {exc}") from None
-    try:
-        parse_scenario_text(text, JSON if fmt == JSON else None)
+        return decode_text(text, JSON if fmt == JSON else YAML)
     except ScenarioValidationError as exc:
         raise ScenarioRejected([(p, INVALID_SCENARIO) for p in exc.problems]) from None
-    raise _reject(f"the body is not valid {fmt.upper()}")
+
+
+def refuse_encoded(content_encoding: str | None) -> None:
+    """415 for a compressed body (`Content-Encoding` other than identity), before reading it."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding and encoding != "identity":
+        raise UnsupportedMediaType(
+            f"cannot read a body with Content-Encoding '{encoding}'; send the scenario uncompressed"
+        )
 
 
 @dataclass(frozen=True)

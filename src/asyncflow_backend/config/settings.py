@@ -114,8 +114,8 @@ class Settings(BaseSettings):
     )
     submit_rate_limit: str = Field(
         default="120/minute",
-        description="Submissions allowed per API key (or per client address when the "
-        "API is open), e.g. 60/minute or 10/second; shared through Redis when it is "
+        description="Scenarios submitted or validated per API key (or per client address "
+        "when the API is open), e.g. 60/minute or 10/second; shared through Redis when it is "
         "configured. Empty: no limit.",
     )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(

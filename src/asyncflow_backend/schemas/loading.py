@@ -3,7 +3,7 @@
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import ValidationError
@@ -13,8 +13,11 @@ from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.validation import Loc, Problem, find_problems
 
 __all__ = [
+    "DuplicateKeyError",
     "Problem",
     "ScenarioValidationError",
+    "decode_text",
+    "load_json",
     "load_scenario_file",
     "load_yaml",
     "parse_scenario",
@@ -22,24 +25,152 @@ __all__ = [
 ]
 
 
-class ScenarioYamlLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading `1e-3` as a number as YAML 1.2 and JSON do.
+_YamlBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser where PyYAML was built with it (about ten times faster), else PyYAML's own."""
 
-    YAML 1.1 wants a dot in a float (`1.0e-3`), so PyYAML reads `1e-3` as text,
-    which the scenario's strict number fields would then refuse.
-    """
-
-
-ScenarioYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
+CORE_TAGS = tuple(
+    f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "str", "seq", "map")
 )
 
 
+class DuplicateKeyError(ValueError):
+    """A mapping of a JSON document holds the same key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key '{key}'")
+        self.key = key
+
+
+class ScenarioYamlLoader(_YamlBase):  # type: ignore[misc]
+    """Scenario YAML as the YAML 1.2 core schema reads it, with no aliases and no duplicate keys.
+
+    PyYAML follows YAML 1.1, where `1:30` is the number 90, `yes` is true,
+    `012` is octal and `1e-3` is text; here they are the text `1:30`, the
+    text `yes`, 12 and 0.001, as in YAML 1.2 and JSON. Tags other than the
+    core ones (`!!binary`, `!!timestamp`, `!!set`, ...) are refused, and so
+    are aliases (`*name`): a few aliases can stand for billions of values,
+    and a scenario never needs them. Refusing at the first alias keeps the
+    cost of reading a document proportional to its size.
+
+    Raises `yaml.YAMLError` (with a mark: line and column) for all of these.
+    """
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+    yaml_constructors: ClassVar[dict[str | None, Any]] = {
+        **{tag: yaml.SafeLoader.yaml_constructors[tag] for tag in CORE_TAGS},
+        # Any other tag: "could not determine a constructor", rather than read as text.
+        None: yaml.constructor.SafeConstructor.construct_undefined,
+    }
+    yaml_multi_constructors: ClassVar[dict[str, Any]] = {}
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects or node in self.recursive_objects:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "YAML aliases (*name) are not supported; the value anchored here is used "
+                "again: write it out in full",
+                node.start_mark,
+            )
+        return super().construct_object(node, deep)
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a mapping, found {type(node).__name__}", node.start_mark
+            )
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in mapping
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    "a key must be text or a number, not a list or a mapping",
+                    key_node.start_mark,
+                ) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"duplicate key '{key}'",
+                    key_node.start_mark,
+                )
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = str(self.construct_scalar(node))
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text, 10)
+
+
+ScenarioYamlLoader.add_constructor("tag:yaml.org,2002:int", ScenarioYamlLoader.construct_yaml_int)
+
+# The YAML 1.2 core schema's resolvers (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+for _tag, _pattern, _first in (
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+.0123456789"),
+    ),
+):
+    ScenarioYamlLoader.add_implicit_resolver(
+        f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), _first
+    )
+
+
 def load_yaml(text: str) -> Any:
-    """YAML text as data, with `ScenarioYamlLoader` (no Python objects)."""
+    """YAML text as data, read by `ScenarioYamlLoader`; raises `yaml.YAMLError`."""
     return yaml.load(text, Loader=ScenarioYamlLoader)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in mapping:
+            raise DuplicateKeyError(key)
+        mapping[key] = value
+    return mapping
+
+
+def load_json(text: str) -> Any:
+    """JSON text as data; raises `json.JSONDecodeError`, or `DuplicateKeyError` naming a key."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
+def decode_text(text: str, fmt: str | None = None) -> Any:
+    """JSON (`fmt` "json") or YAML text as data, or `ScenarioValidationError` saying where not.
+
+    Reading is linear in the size of the text: no aliases, no tags beyond the core ones.
+    """
+    try:
+        return load_json(text) if fmt == "json" else load_yaml(text)
+    except json.JSONDecodeError as exc:
+        raise ScenarioValidationError(
+            [Problem((), f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
+        ) from None
+    except DuplicateKeyError as exc:
+        raise ScenarioValidationError([Problem((), f"invalid JSON: {exc}")]) from None
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        reason = getattr(exc, "problem", None) or "not valid YAML"
+        raise ScenarioValidationError([Problem((), f"invalid YAML{where}: {reason}")]) from None
+    except RecursionError:
+        raise ScenarioValidationError([Problem((), "the document is nested too deeply")]) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        kind = "JSON" if fmt == "json" else "YAML"
+        raise ScenarioValidationError([Problem((), f"invalid {kind}: {exc}")]) from None
 
 
 class ScenarioValidationError(ValueError):
@@ -67,20 +198,7 @@ def parse_scenario(data: Any) -> Scenario:
 
 def parse_scenario_text(text: str, fmt: str | None = None) -> Scenario:
     """Decode YAML or JSON text (YAML when `fmt` is None: JSON is YAML too) and validate it."""
-    try:
-        data = json.loads(text) if fmt == "json" else load_yaml(text)
-    except json.JSONDecodeError as exc:
-        raise ScenarioValidationError(
-            [Problem((), f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
-        ) from None
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        reason = getattr(exc, "problem", None) or "not valid YAML"
-        raise ScenarioValidationError([Problem((), f"invalid YAML{where}: {reason}")]) from None
-    return parse_scenario(data)
+    return parse_scenario(decode_text(text, fmt))
 
 
 def load_scenario_file(path: str | Path) -> Scenario:
