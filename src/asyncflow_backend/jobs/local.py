@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,7 @@ from asyncflow_backend.db.leases import RunLeases
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs.dispatcher import QueueUnavailableError
 from asyncflow_backend.jobs.execution import Execution, execute_run
+from asyncflow_backend.jobs.orphans import die_with_parent
 from asyncflow_backend.jobs.worker import lower_priority
 
 log = logging.getLogger(__name__)
@@ -88,8 +90,8 @@ class LocalPoolDispatcher:
         return ProcessPoolExecutor(
             max_workers=self.settings.local_workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=lower_priority,
-            initargs=(self.settings.worker_nice, self.settings.worker_sched_idle),
+            initializer=start_pool_process,
+            initargs=(os.getpid(), self.settings.worker_nice, self.settings.worker_sched_idle),
         )
 
     async def _resume(self) -> None:
@@ -170,6 +172,12 @@ class LocalPoolDispatcher:
 
         if self._loop is not None:
             self._loop.call_later(delay_s, resubmit)
+
+
+def start_pool_process(parent_pid: int, niceness: int, sched_idle: bool) -> None:
+    """Initializer of each pool process: end with the API process, run at a low priority."""
+    die_with_parent(parent_pid)
+    lower_priority(niceness, sched_idle)
 
 
 def _log_failure(task: "asyncio.Future[None]") -> None:
