@@ -197,6 +197,25 @@ class RunLeases:
         await self.session.commit()
         return affected_rows(requeued)
 
+    async def release_process(self, worker_id_prefix: str) -> int:
+        """End now the leases held by one dead process (its worker ids share the prefix).
+
+        Only for a process known to be dead (its parent reaped it): its runs
+        may then be claimed at once instead of when their leases run out.
+        Returns how many runs were released.
+        """
+        released = await self.session.execute(
+            update(Run)
+            .where(
+                Run.status == RunStatus.RUNNING.value,
+                Run.worker_id.startswith(worker_id_prefix, autoescape=True),
+            )
+            .values(lease_until=utc_now())
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.commit()
+        return affected_rows(released)
+
     async def stranded_ids(self, unattended_since: datetime) -> list[str]:
         """Ids of runs nobody has attended to since `unattended_since`, oldest first.
 

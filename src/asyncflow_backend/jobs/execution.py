@@ -98,7 +98,12 @@ def slices_for(scenario: Scenario) -> int:
 
 def new_worker_id() -> str:
     """Identifies one execution attempt: host, process and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{worker_id_prefix(os.getpid())}{uuid.uuid4().hex[:8]}"
+
+
+def worker_id_prefix(pid: int) -> str:
+    """How the worker ids of every execution by process `pid` of this host begin."""
+    return f"{socket.gethostname()}:{pid}:"
 
 
 class _DatabaseLoop:

@@ -4,7 +4,6 @@ import contextlib
 import os
 from pathlib import Path
 
-BROKER = "asyncflow_backend.jobs.broker_entry:broker"
 AUTOGROUP = Path("/proc/self/autogroup")
 
 
@@ -41,26 +40,20 @@ def run_worker(processes: int | None = None, queue_name: str | None = None) -> i
 
     Each process runs one simulation at a time (one thread: simulations are
     CPU-bound) and fetches one message at a time, so it never holds back a
-    run that another idle worker could start. A worker that is killed has
-    its run delivered again (see `asyncflow_backend.jobs.redis_queue`).
-    SIGTERM stops the workers after their current runs. The processes run
-    at a lower CPU priority (`worker_nice`, `worker_sched_idle`), inherited
-    from this one, so that an API sharing the host answers promptly while
-    they simulate.
+    run that another idle worker could start. A worker process that dies is
+    replaced, and its run delivered again at once (see
+    `asyncflow_backend.jobs.supervisor`). SIGTERM or SIGINT stops the
+    workers after their current runs. The processes run at a lower CPU
+    priority (`worker_nice`, `worker_sched_idle`), inherited from this one,
+    so that an API sharing the host answers promptly while they simulate.
     """
-    # Read by dramatiq when its worker module is imported, so set before that.
+    # Read by dramatiq when its worker module is imported, so set before that
+    # (the worker processes inherit the environment).
     os.environ.setdefault("dramatiq_queue_prefetch", "1")
-    from dramatiq import cli as dramatiq_cli
-
     from asyncflow_backend.config.settings import get_settings
+    from asyncflow_backend.jobs.supervisor import WorkerSupervisor
 
     settings = get_settings()
-    queue = queue_name or settings.queue_name
     lower_priority(settings.worker_nice, settings.worker_sched_idle)
     count = processes or os.cpu_count() or 1
-    parser = dramatiq_cli.make_argument_parser()  # type: ignore[no-untyped-call]
-    args = parser.parse_args(
-        [BROKER, "--processes", str(count), "--threads", "1", "--queues", queue, "--path"]
-    )
-    code: int = dramatiq_cli.main(args)  # type: ignore[no-untyped-call]
-    return code
+    return WorkerSupervisor(settings, queue_name or settings.queue_name, count).run()
