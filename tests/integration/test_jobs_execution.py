@@ -11,6 +11,7 @@ from run_support import LONG_RUN, make_scenario, wait_for_run
 
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.leases import RunLeases
+from asyncflow_backend.db.models import RunSeries
 from asyncflow_backend.db.repository import RunRepository, RunStatus
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs import Execution, execute_run
@@ -155,3 +156,46 @@ async def test_the_queue_time_limit_backstop_fails_the_run_with_the_wall_time_re
     assert (execution.outcome, execution.status) == (Outcome.FINISHED, RunStatus.FAILED)
     run = await _run(database, run_id)
     assert run.error == "exceeded the wall-time limit of 600 s (ASYNCFLOW_RUN_TIME_LIMIT_S)"
+
+
+async def test_results_that_cannot_be_stored_fail_the_run_at_once_with_the_reason(
+    database: Database,
+) -> None:
+    # A row already holding one of the run's series: storing the results breaks a
+    # unique constraint, as an over-long id broke a column's length on Postgres.
+    # Nothing about it changes between attempts, so there must be only one.
+    run_id = await _create(database, make_scenario(horizon=20), seed=5)
+    async with database.session() as session:
+        session.add(
+            RunSeries(
+                run_id=run_id,
+                metric="ram_in_use",
+                component="srv",
+                sample_period_s=0.1,
+                values=[0.0],
+            )
+        )
+        await session.commit()
+
+    execution = await _execute(database, run_id)
+
+    assert (execution.outcome, execution.status) == (Outcome.FINISHED, RunStatus.FAILED)
+    run = await _run(database, run_id)
+    assert (run.status, run.attempts) == (RunStatus.FAILED, 1)
+    assert run.error.startswith("could not store the results: ")
+    assert "unique" in run.error.lower()
+    assert "INSERT" not in run.error  # the driver's reason, not the statement
+    async with database.session() as session:
+        assert await RunRepository(session).get_results(run_id) is None
+
+
+def test_database_errors_are_told_apart_by_whether_a_retry_can_help() -> None:
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+    from asyncflow_backend.jobs.execution import is_transient
+
+    assert is_transient(OperationalError("SELECT 1", {}, ConnectionRefusedError()))
+    assert is_transient(ConnectionResetError())
+    assert not is_transient(IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not is_transient(DataError("INSERT", {}, Exception("value too long")))
+    assert not is_transient(ValueError("out of range"))

@@ -19,6 +19,9 @@ from enum import StrEnum
 from types import TracebackType
 from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
 from asyncflow_backend.config.settings import ENV_PREFIX, Settings, get_settings
 from asyncflow_backend.db.leases import Claim, LeaseLost, OwnedElsewhere, RunLeases
 from asyncflow_backend.db.models import utc_now
@@ -82,6 +85,37 @@ def one_line(exc: BaseException) -> str:
     first = text.splitlines()[0] if text else ""
     line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     return line[:MAX_ERROR_CHARS]
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,  # connection refused or lost, server shutting down, deadlock, timeout
+    InterfaceError,
+    DisconnectionError,
+    PoolTimeoutError,
+    OSError,
+)
+"""Errors that say nothing about the run: another attempt may well succeed."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for an error of the database's availability rather than of the run's data.
+
+    Constraint violations, out-of-range or too-long values and values the
+    driver cannot encode (`IntegrityError`, `DataError`, `TypeError`...) are
+    deterministic: the same results would fail the same way every time.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+def reason(exc: BaseException) -> str:
+    """The driver's own error for a database error (no SQL, no parameters), else `one_line`."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        # asyncpg's error hides behind the adapter's; aiosqlite's is the original.
+        inner = exc.orig.__cause__ or exc.orig
+        return one_line(inner)
+    return one_line(exc)
 
 
 def slices_for(scenario: Scenario) -> int:
@@ -252,12 +286,23 @@ def _execute(db: _DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
     except WallTimeExceeded as exc:
         return _finish(db, claim, RunStatus.FAILED, str(exc))
     except Exception as exc:
+        if is_transient(exc):
+            raise  # the queue retries the message; the run is claimed again after its lease
         log.exception("run %s failed", claim.run_id)
         return _finish(db, claim, RunStatus.FAILED, one_line(exc))
 
-    document = results.model_dump(mode="json", exclude={"time_series": {"series"}})
-    series = results.time_series.series
-    stored = db.call(lambda leases: leases.succeed(claim.run_id, claim.worker_id, document, series))
+    try:
+        document = results.model_dump(mode="json", exclude={"time_series": {"series"}})
+        series = results.time_series.series
+        stored = db.call(
+            lambda leases: leases.succeed(claim.run_id, claim.worker_id, document, series)
+        )
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        # The same results would fail the same way on every attempt: say why, now.
+        log.exception("run %s: its results could not be stored", claim.run_id)
+        return _finish(db, claim, RunStatus.FAILED, f"could not store the results: {reason(exc)}")
     if not stored:
         return Execution(claim.run_id, Outcome.LOST)
     log.info("run %s: succeeded in %.2f s", claim.run_id, results.meta.wall_seconds)
