@@ -1,6 +1,7 @@
 """The simulations API end to end in-process: SQLite file, local worker pool, real runs."""
 
 import copy
+import gzip
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -170,21 +171,34 @@ async def test_timeseries_without_filters_lists_every_series(
     expected = {(m, c) for m, comps in full["time_series"]["series"].items() for c in comps}
     assert {(s["metric"], s["component"]) for s in view["series"]} == expected
     assert all(not s["downsampled"] and s["points_in_window"] == 600 for s in view["series"])
-    unknown = await client.get(
-        f"/api/v1/simulations/{finished['id']}/timeseries", params={"component": "nope"}
-    )
-    assert unknown.json()["series"] == []
 
 
-async def test_timeseries_window_ending_before_it_starts_is_empty(
+@pytest.mark.parametrize(
+    "params",
+    [{"component": "nope"}, {"component": "api-1", "metric": "edge_concurrent_connection"}],
+)
+async def test_timeseries_of_a_component_without_series_is_404(
+    client: httpx.AsyncClient, finished: dict[str, Any], params: dict[str, str]
+) -> None:
+    unknown = await client.get(f"/api/v1/simulations/{finished['id']}/timeseries", params=params)
+    assert unknown.status_code == 404
+    assert f"for component '{params['component']}'" in unknown.json()["detail"]
+
+
+async def test_timeseries_window_ending_before_it_starts_is_422(
     client: httpx.AsyncClient, finished: dict[str, Any]
 ) -> None:
     answer = await client.get(
         f"/api/v1/simulations/{finished['id']}/timeseries", params={"start": 5, "end": 1}
     )
-    assert answer.status_code == 200
-    assert all(s["t"] == s["values"] == [] for s in answer.json()["series"])
-    assert all(s["points_in_window"] == 0 for s in answer.json()["series"])
+    assert answer.status_code == 422
+    (problem,) = answer.json()["detail"]
+    assert problem["loc"] == ["query", "end"]
+    assert "must not be before start" in problem["msg"]
+    same = await client.get(
+        f"/api/v1/simulations/{finished['id']}/timeseries", params={"start": 1, "end": 1}
+    )
+    assert same.status_code == 200
 
 
 async def test_yaml_with_a_seed_override_gives_the_numbers_of_json_with_that_seed(
@@ -305,6 +319,54 @@ async def test_unknown_runs_are_404_everywhere(client: httpx.AsyncClient, run_id
         answer = await client.request(method, path)
         assert answer.status_code == 404, (method, path, answer.text)
         assert "no simulation run" in answer.json()["detail"]
+
+
+async def test_a_404_does_not_echo_a_huge_id(client: httpx.AsyncClient) -> None:
+    huge = "x" * 10_000
+    for path in (f"/api/v1/simulations/{huge}", f"/runs/{huge}"):
+        answer = await client.get(path)
+        assert answer.status_code == 404
+        assert len(answer.text) < 5_000
+        assert "x" * 65 not in answer.text
+        assert "(10000 characters)" in answer.text
+
+
+async def test_head_answers_like_get_without_a_body(
+    client: httpx.AsyncClient, finished: dict[str, Any]
+) -> None:
+    for path in (
+        "/health",
+        f"/api/v1/simulations/{finished['id']}",
+        "/api/v1/simulations",
+        "/",
+        "/openapi.json",
+    ):
+        got = await client.get(path)
+        head = await client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers["content-length"] == got.headers["content-length"], path
+    missing = await client.head("/api/v1/simulations/not-a-run")
+    assert (missing.status_code, missing.content) == (404, b"")
+    refused = await client.put("/api/v1/simulations")
+    assert refused.status_code == 405
+    assert "HEAD" in refused.headers["allow"]
+
+
+async def test_a_compressed_body_is_415(client: httpx.AsyncClient) -> None:
+    body = gzip.compress(json.dumps(SMALL_SCENARIO).encode())
+    declared = await client.post(
+        "/api/v1/scenarios/validate",
+        content=body,
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    undeclared = await client.post(
+        "/api/v1/scenarios/validate", content=body, headers={"content-type": "application/json"}
+    )
+    assert declared.status_code == undeclared.status_code == 415
+    assert "Content-Encoding 'gzip'" in declared.json()["detail"]
+    assert "gzip-compressed" in undeclared.json()["detail"]
 
 
 async def test_list_is_newest_first_paginated_and_filtered(

@@ -12,6 +12,7 @@ from asyncflow_backend import engine_version, web
 from asyncflow_backend.api.auth import UNAUTHORIZED, request_owner
 from asyncflow_backend.api.dependencies import Service
 from asyncflow_backend.api.errors import install_error_handlers
+from asyncflow_backend.api.head import HeadAsGetMiddleware
 from asyncflow_backend.api.openapi import install_openapi
 from asyncflow_backend.api.rate_limit import SubmissionLimiter
 from asyncflow_backend.api.routers import health, plots, scenarios, simulations
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(HeadAsGetMiddleware)
     install_security(app, config)
     app.include_router(health.router)
     for router in (simulations.router, scenarios.router, plots.router):

@@ -51,13 +51,22 @@ class ApiError(Exception):
         return {}
 
 
+MAX_ECHOED_CHARS = 64
+"""Most characters of a client's own input an error message repeats."""
+
+
+def clip(text: str, limit: int = MAX_ECHOED_CHARS) -> str:
+    """`text` as an error may echo it: at most `limit` characters, then an ellipsis."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 class RunNotFound(ApiError):
     """404: no run has this id."""
 
     status_code = status.HTTP_404_NOT_FOUND
 
     def __init__(self, run_id: str) -> None:
-        super().__init__(f"no simulation run with id {run_id}")
+        super().__init__(f"no simulation run with id {clip(run_id)}")
 
 
 class RunStateConflict(ApiError):
@@ -173,6 +182,8 @@ def _allowed_methods(request: Request) -> set[str]:
         scope = {**request.scope, "method": method}
         if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
             allowed.add(method)
+    if "GET" in allowed:
+        allowed.add("HEAD")  # answered as GET without its body (api.head)
     return allowed
 
 

@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from asyncflow_backend import engine_version
 from asyncflow_backend.api.dependencies import AutocommitRepositoryDep, SettingsDep
+from asyncflow_backend.api.errors import clip
 from asyncflow_backend.api.views import run_key
 from asyncflow_backend.metrics.catalogue import catalogue_document
 from asyncflow_backend.plots import PLOT_NAMES
@@ -82,7 +83,7 @@ async def run_page(
         return templates.TemplateResponse(
             request,
             "not_found.html",
-            {"run_id": run_id, "api_key_required": keyed},
+            {"run_id": clip(run_id), "api_key_required": keyed},
             status_code=404,
         )
     return templates.TemplateResponse(

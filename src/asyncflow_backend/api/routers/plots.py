@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from asyncflow_backend.api.auth import OwnerDep
 from asyncflow_backend.api.dependencies import AutocommitRepositoryDep
-from asyncflow_backend.api.errors import COMMON_RESPONSES, ApiError, RunStateConflict
+from asyncflow_backend.api.errors import COMMON_RESPONSES, ApiError, RunStateConflict, clip
 from asyncflow_backend.api.models import ErrorResponse, RunConflict
 from asyncflow_backend.api.views import find_run, scenario_name
 from asyncflow_backend.db.repository import RunStatus
@@ -34,7 +34,7 @@ class PlotNotFound(ApiError):
     status_code = status.HTTP_404_NOT_FOUND
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"unknown plot '{name}'; valid names: {', '.join(PLOT_NAMES)}")
+        super().__init__(f"unknown plot '{clip(name)}'; valid names: {', '.join(PLOT_NAMES)}")
 
 
 def _image_content() -> dict[str, Any]:

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from asyncflow_backend.api import openapi
 from asyncflow_backend.api.auth import OwnerDep
@@ -15,9 +16,11 @@ from asyncflow_backend.api.dependencies import (
 )
 from asyncflow_backend.api.errors import (
     COMMON_RESPONSES,
+    ApiError,
     RunNotFound,
     RunStateConflict,
     ServiceUnavailable,
+    clip,
 )
 from asyncflow_backend.api.models import (
     ErrorResponse,
@@ -76,7 +79,20 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
         "description": "No run has this id (or it belongs to another API key).",
     }
 }
+SERIES_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {
+        "model": ErrorResponse,
+        "description": "No run has this id (or it belongs to another API key), or the run "
+        "has no series of this component.",
+    }
+}
 router = APIRouter(prefix="/simulations", tags=["simulations"], responses=COMMON_RESPONSES)
+
+
+class SeriesNotFound(ApiError):
+    """404: the run has no series of the component asked for."""
+
+    status_code = status.HTTP_404_NOT_FOUND
 
 
 @router.post(
@@ -231,7 +247,7 @@ async def get_results(
     "/{run_id}/timeseries",
     summary="A window of a run's sampled series",
     responses={
-        **NOT_FOUND,
+        **SERIES_NOT_FOUND,
         status.HTTP_409_CONFLICT: {
             "model": RunConflict,
             "description": "The run has not succeeded (yet).",
@@ -260,14 +276,30 @@ async def get_timeseries(
 
     LTTB keeps real samples, the first and the last of the window among them,
     chosen to preserve the shape (spikes included); `t` gives their times.
-    A window with `end` before `start` holds no samples.
+    `end` before `start` is a 422; a `component` the run has no series of
+    (of this `metric`, if given) is a 404.
     """
+    if end is not None and end < start:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "end"),
+                    "msg": f"end ({end:g}) must not be before start ({start:g})",
+                    "type": "value_error",
+                }
+            ]
+        )
     run = await find_run(repository, run_id, owner)
     if run.status != RunStatus.SUCCEEDED:
         raise _conflict(run, "its series exist only once it has succeeded")
     rows = await repository.get_series(
         run.id, metric=metric.value if metric else None, component=component
     )
+    if component is not None and not rows:
+        of_metric = f" of metric {metric.value}" if metric else ""
+        raise SeriesNotFound(
+            f"run {run.id} has no series{of_metric} for component {clip(component)!r}"
+        )
     views = await anyio.to_thread.run_sync(
         lambda: [series_window(row, start, end, max_points) for row in rows]
     )
