@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from asyncflow_backend.api.headers import security_headers
@@ -209,6 +210,13 @@ async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     return await _unexpected(request, exc)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # Not an error: the client closed the connection before its body arrived
+    # (a cancelled upload). Nobody reads the answer; uvicorn drops it.
+    logger.info("client went away during %s %s", request.method, request.url.path)
+    return Response(status_code=status.HTTP_400_BAD_REQUEST)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     body = ErrorResponse(detail="internal error; the incident was logged")
@@ -230,6 +238,7 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register every handler on `app`; the most specific exception class wins."""
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(ScenarioRejected, _scenario_rejected)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(ApiError, _api_error)
