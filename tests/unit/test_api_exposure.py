@@ -101,7 +101,24 @@ async def test_pages_get_the_strict_policy_and_docs_their_own(client: httpx.Asyn
     inline = re.findall(r"<script>(.*?)</script>", docs.text, flags=re.DOTALL)
     assert len(inline) == 1
     assert policy.count("'sha256-") == 1
-    assert "https://cdn.jsdelivr.net" in policy
+    assert "http" not in policy  # nothing from elsewhere
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_doc_pages_load_only_assets_the_service_serves(
+    client: httpx.AsyncClient, page: str
+) -> None:
+    html = (await client.get(page)).text
+    urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    urls += re.findall(r"""(?:url|spec-url)\s*:\s*['"]([^'"]+)['"]""", html)
+    assert urls
+    assert not [url for url in urls if "//" in url], urls  # no CDN, no font service
+    for url in urls:
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.content, url
+    scripts = re.findall(r"""<script src=["']([^"']+)["']""", html)
+    assert all(url.startswith("/docs-assets/") for url in scripts)
 
 
 async def test_api_json_is_never_cached_and_images_keep_their_own_policy(
