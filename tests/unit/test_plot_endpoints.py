@@ -1,5 +1,6 @@
 """Chart images of a run: PNG and SVG of every chart, events shaded, 404 and 409 answers."""
 
+import asyncio
 import copy
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -164,3 +165,28 @@ async def test_the_plot_route_is_documented(client: httpx.AsyncClient) -> None:
     content = operation["responses"]["200"]["content"]
     assert set(content) == {"image/png", "image/svg+xml"}
     assert {"404", "409"} <= set(operation["responses"])
+
+
+async def test_a_chart_is_drawn_once_for_many_requests(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncflow_backend.api.routers import plots
+
+    submitted = await client.post("/api/v1/simulations", json=scenario_with_events())
+    run_id = (await wait_for(client, submitted.json()["id"], {"succeeded"}))["id"]
+
+    drawn: list[str] = []
+    real = plots._render
+
+    def counting(name: str, *args: Any) -> bytes:
+        drawn.append(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(plots, "_render", counting)
+    path = plot_path(run_id, "throughput") + "?format=svg"
+    answers = [await client.get(path) for _ in range(3)]
+    answers += await asyncio.gather(*(client.get(plot_path(run_id, "ram")) for _ in range(4)))
+
+    assert [a.status_code for a in answers] == [200] * 7
+    assert len({a.content for a in answers[:3]}) == len({a.content for a in answers[3:]}) == 1
+    assert sorted(drawn) == ["ram", "throughput"]

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 
 from asyncflow_backend import engine_version, web
 from asyncflow_backend.api.auth import UNAUTHORIZED, request_owner
+from asyncflow_backend.api.chart_cache import ChartCache
 from asyncflow_backend.api.dependencies import Service
 from asyncflow_backend.api.errors import install_error_handlers
 from asyncflow_backend.api.head import HeadAsGetMiddleware
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sweeper = asyncio.create_task(
                 StrandedRunSweeper(config, database, dispatcher).run(), name="stranded-run sweep"
             )
-            app.state.service = Service(config, database, dispatcher, limiter)
+            charts = ChartCache(int(config.chart_cache_mb * 2**20))
+            app.state.service = Service(config, database, dispatcher, limiter, charts)
             # Everything alive now (modules, schemas, routes) lives as long as
             # the process: keep it out of the collector's full passes, which
             # otherwise stall every request in flight for a few hundred ms.

@@ -7,13 +7,14 @@ infrastructure themselves and tests can swap the whole `Service`.
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from asyncflow_backend.api.chart_cache import ChartCache
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.repository import RunRepository
 from asyncflow_backend.db.session import Database
@@ -27,12 +28,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Service:
-    """The long-lived parts of a running API; `limiter` is None when submissions are unlimited."""
+    """The long-lived parts of a running API; `limiter` is None when submissions are unlimited,
+    and `charts` keeps rendered charts."""
 
     settings: Settings
     database: Database
     dispatcher: JobDispatcher
     limiter: "SubmissionLimiter | None" = None
+    charts: ChartCache = field(default_factory=lambda: ChartCache(0))
 
 
 def get_service(request: Request) -> Service:

@@ -104,6 +104,14 @@ class Settings(BaseSettings):
         "so the API answers at once even while every core simulates. No effect elsewhere.",
     )
 
+    chart_cache_mb: float = Field(
+        default=64.0,
+        ge=0,
+        le=100_000,
+        description="Memory each API process keeps rendered charts in (PNG and SVG of "
+        "succeeded runs, least recently used out first); 0: charts are drawn every time.",
+    )
+
     # Access and exposure.
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

@@ -2,17 +2,18 @@
 
 The charts are the ones `asyncflow run --plots` writes, drawn with matplotlib
 from the stored results at full resolution, with the scenario's injected
-events shaded. Rendering takes tens of milliseconds of CPU, so it runs in a
-worker thread and never blocks the event loop.
+events shaded. Rendering takes tens of milliseconds of CPU or more, so it
+runs in a worker thread and never blocks the event loop; rendered charts are
+cached, and a client that went away gets nothing drawn (`api.chart_cache`).
 """
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from asyncflow_backend.api.auth import OwnerDep
-from asyncflow_backend.api.dependencies import AutocommitRepositoryDep
+from asyncflow_backend.api.dependencies import AutocommitRepositoryDep, get_service
 from asyncflow_backend.api.errors import COMMON_RESPONSES, ApiError, RunStateConflict, clip
 from asyncflow_backend.api.models import ErrorResponse, RunConflict
 from asyncflow_backend.api.views import find_run, scenario_name
@@ -62,6 +63,7 @@ def _image_content() -> dict[str, Any]:
     },
 )
 async def get_plot(
+    request: Request,
     run_id: Annotated[str, Path(description="The id returned when the run was submitted.")],
     name: Annotated[
         str,
@@ -87,13 +89,21 @@ async def get_plot(
         raise RunStateConflict(
             state, f"run {run.id} is {state.value}; its charts exist only once it has succeeded"
         )
-    document = await repository.get_document(run.id)
-    if document is None:
-        raise RunStateConflict(state, f"run {run.id} is {state.value}; its results are not stored")
-    raw_events = run.scenario.get("events") or []
-    image = await run_in_threadpool(
-        _render, name, document, raw_events, image_format, scenario_name(run)
-    )
+    key = (run.id, name, image_format)
+    charts = get_service(request).charts
+    image = charts.get(key)
+    if image is None:
+        document = await repository.get_document(run.id)
+        if document is None:
+            raise RunStateConflict(
+                state, f"run {run.id} is {state.value}; its results are not stored"
+            )
+        raw_events = run.scenario.get("events") or []
+        image = await charts.get_or_render(
+            key,
+            partial(_render, name, document, raw_events, image_format, scenario_name(run)),
+            request.is_disconnected,
+        )
     return Response(
         content=image,
         media_type=MEDIA_TYPES[image_format],
