@@ -115,6 +115,6 @@ async def test_unknown_paths_and_methods_answer_json(client: httpx.AsyncClient) 
     wrong = await client.put("/api/v1/simulations")
     assert wrong.status_code == 405
     assert wrong.json() == {"detail": "Method Not Allowed"}
-    assert wrong.headers["allow"] == "GET, POST"
+    assert wrong.headers["allow"] == "GET, HEAD, POST"
     run = await client.options(f"/api/v1/simulations/{'0' * 32}")
-    assert run.headers["allow"] == "DELETE, GET"
+    assert run.headers["allow"] == "DELETE, GET, HEAD"
