@@ -208,32 +208,43 @@ def test_nul_and_lone_surrogates_are_refused() -> None:
     )
 
 
-def test_yaml_alias_bombs_are_refused_at_the_first_alias() -> None:
+def test_yaml_alias_bombs_are_refused_before_anything_is_built() -> None:
     lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     bomb = "\n".join(lines).encode()
     assert len(bomb) < 1000
     (problem,) = _rejected(bomb, YAML)
-    assert "invalid YAML at line 1, column 5: YAML aliases (*name) are not supported" in problem
+    assert "more than 10000 values once its YAML aliases (*name) are expanded" in problem
+    assert "invalid YAML at line 4" in problem  # a3: 11,111 values, the first too many
 
 
-def test_every_yaml_alias_is_refused_even_a_small_one() -> None:
+def test_the_alias_budget_grows_with_the_text_not_beyond() -> None:
+    aliased = "base: &b [" + ", ".join(["1"] * 100) + "]\nuse: [" + ", ".join(["*b"] * 60) + "]\n"
+    assert len(aliased) < 10_000
+    assert load_yaml(aliased)["use"][59] == [1] * 100  # 6,162 values: within 10,000
+    padded = aliased + "# " + "-" * 20_000 + "\n"
+    more = aliased.replace(", ".join(["*b"] * 60), ", ".join(["*b"] * 120))
+    assert len(load_yaml(padded + more.split("\n")[1].replace("use", "more"))["more"]) == 120
+    with pytest.raises(yaml.YAMLError, match="more than 10000 values"):
+        load_yaml(more)
+
+
+def test_yaml_aliases_within_the_budget_are_fine() -> None:
     document = yaml.safe_dump(SMALL_SCENARIO, default_flow_style=None, sort_keys=False)
     latency = "latency: {mean: 0.002, distribution: exponential}"
     assert document.count(latency) == 3
     anchored = document.replace(
         latency, "latency: &hop {mean: 0.002, distribution: exponential}", 1
     )
-    assert decode_scenario(anchored.encode(), YAML, LIMITS, MAX_VALUES) == parse_scenario(
-        SMALL_SCENARIO
-    )  # an anchor alone is harmless
-    (problem,) = _rejected(anchored.replace(latency, "latency: *hop").encode(), YAML)
-    assert "YAML aliases (*name) are not supported" in problem
+    anchored = anchored.replace(latency, "latency: *hop")
+    assert "*hop" in anchored
+    scenario = decode_scenario(anchored.encode(), YAML, LIMITS, MAX_VALUES)
+    assert scenario == parse_scenario(SMALL_SCENARIO)
 
 
 def test_a_recursive_yaml_alias_is_refused() -> None:
     (problem,) = _rejected(b"a: &a [1, *a]\n", YAML)
-    assert "YAML aliases (*name) are not supported" in problem
+    assert "refers to a value that holds it" in problem
 
 
 def test_the_document_walk_reports_at_most_fifty_problems() -> None:

@@ -41,16 +41,71 @@ class DuplicateKeyError(ValueError):
         self.key = key
 
 
+MIN_EXPANDED_VALUES = 10_000
+"""Values any YAML document may expand to, however short its text."""
+
+
+def check_expansion(root: yaml.Node, max_values: int) -> None:
+    """Refuse a node graph that holds more than `max_values` nodes once aliases are expanded.
+
+    Linear in the number of distinct nodes: each node's expanded size is
+    computed once, from its children's, without recursion. A node that
+    contains itself (`&a [*a]`) is refused too. Raises
+    `yaml.constructor.ConstructorError` marked at the node that overflows.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if not children_done:
+            if id(node) in on_path:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    "a YAML alias (*name) refers to a value that holds it",
+                    node.start_mark,
+                )
+            on_path.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        on_path.discard(id(node))
+        size = 1 + sum(sizes[id(child)] for child in children)
+        if size > max_values:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"the document holds more than {max_values} values once its YAML aliases "
+                "(*name) are expanded; write it with fewer aliases or make it smaller",
+                node.start_mark,
+            )
+        sizes[id(node)] = size
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 class ScenarioYamlLoader(_YamlBase):  # type: ignore[misc]
-    """Scenario YAML as the YAML 1.2 core schema reads it, with no aliases and no duplicate keys.
+    """Scenario YAML as the YAML 1.2 core schema reads it, aliases bounded, no duplicate keys.
 
     PyYAML follows YAML 1.1, where `1:30` is the number 90, `yes` is true,
     `012` is octal and `1e-3` is text; here they are the text `1:30`, the
     text `yes`, 12 and 0.001, as in YAML 1.2 and JSON. Tags other than the
-    core ones (`!!binary`, `!!timestamp`, `!!set`, ...) are refused, and so
-    are aliases (`*name`): a few aliases can stand for billions of values,
-    and a scenario never needs them. Refusing at the first alias keeps the
-    cost of reading a document proportional to its size.
+    core ones (`!!binary`, `!!timestamp`, `!!set`, ...) are refused.
+    Aliases (`*name`, which `yaml.dump` writes for a shared object) are
+    read, but a few of them can stand for billions of values: the document,
+    aliases expanded, may hold at most as many values as its text has
+    characters (`check_expansion`, counted on the parsed nodes before
+    anything is built), so reading costs what the text's size suggests.
 
     Raises `yaml.YAMLError` (with a mark: line and column) for all of these.
     """
@@ -63,16 +118,16 @@ class ScenarioYamlLoader(_YamlBase):  # type: ignore[misc]
     }
     yaml_multi_constructors: ClassVar[dict[str, Any]] = {}
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        if node in self.constructed_objects or node in self.recursive_objects:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                "YAML aliases (*name) are not supported; the value anchored here is used "
-                "again: write it out in full",
-                node.start_mark,
-            )
-        return super().construct_object(node, deep)
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.max_values = max(MIN_EXPANDED_VALUES, len(stream))
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        check_expansion(node, self.max_values)
+        return self.construct_document(node)
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
         if not isinstance(node, yaml.MappingNode):
