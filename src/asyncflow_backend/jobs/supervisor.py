@@ -88,7 +88,12 @@ class WorkerSupervisor:
         self.settings = settings
         self.queue = queue
         self.count = count
-        self.context = multiprocessing.get_context("spawn")
+        # Forked, as Dramatiq's own command does: a fork starts at once with every module
+        # already imported, where a spawned interpreter would import them all again, which
+        # takes long at the low CPU priority workers run at. The supervisor holds no
+        # threads or connections when it forks.
+        methods = multiprocessing.get_all_start_methods()
+        self.context: Any = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         self._stopping = False
 
     def run(self) -> int:
