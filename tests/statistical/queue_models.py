@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from asyncflow_backend.metrics.theory import Estimate, QueueMetrics, batch_means, round_robin_share
+from asyncflow_backend.metrics.theory import QueueMetrics, round_robin_share
 from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import Scenario, parse_scenario
 from asyncflow_backend.schemas.results import SimulationResults
+from asyncflow_backend.statistics import Estimate, batch_means
 
 EDGE_LATENCY_S = 1e-6
 SAMPLE_PERIOD_S = 0.1

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from queue_models import BalancedPair, assert_agrees, estimate, simulate
 
-from asyncflow_backend.metrics import theory
+from asyncflow_backend.statistics import Estimate
 
 pytestmark = pytest.mark.statistical
 
@@ -36,7 +36,7 @@ def test_littles_law_and_round_robin_queues() -> None:
     )
     running = sum(results.servers[s].cpu_utilisation for s in system.servers)
     sampled = estimate(waiting_or_travelling)
-    in_system = theory.Estimate(sampled.mean + running, sampled.standard_error, sampled.batches)
+    in_system = Estimate(sampled.mean + running, sampled.standard_error, sampled.batches)
 
     little = results.throughput.mean_rps * float(run.latencies.mean())
     assert_agrees(in_system, little, "time-average L vs throughput x mean latency")

@@ -1,4 +1,4 @@
-"""Queueing theory the engine is checked against, and the estimate to compare it with.
+"""Queueing theory the engine is checked against (estimates live in `asyncflow_backend.statistics`).
 
 Notation, for one station fed at arrival rate lambda (requests per second):
 
@@ -241,41 +241,3 @@ def duration_moments(spec: float | RVConfig) -> Moments:
             width = high - low
             return Moments(high**2 / (2 * width), high**3 / (3 * width))
     raise ValueError(f"unsupported distribution {spec.distribution}")  # pragma: no cover
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A simulated mean with its standard error."""
-
-    mean: float
-    standard_error: float
-    batches: int
-
-    def relative_error(self, exact: float) -> float:
-        """(estimate - exact) / exact."""
-        return (self.mean - exact) / exact
-
-    def agrees_with(self, exact: float, z: float = 3.0) -> bool:
-        """True if `exact` lies within z standard errors of the estimate."""
-        return abs(self.mean - exact) <= z * self.standard_error
-
-
-def batch_means(samples: np.ndarray, batches: int = 30, warmup_fraction: float = 0.1) -> Estimate:
-    """The steady-state mean of a correlated output sequence, by the method of batch means.
-
-    Successive response times of a queue are correlated, so their plain standard
-    error is far too small. The first `warmup_fraction` of the samples (the
-    transient from an empty system) is dropped, the rest is cut into `batches`
-    consecutive batches of equal size, and the batch averages, nearly independent
-    when each batch is much longer than the queue's memory, give the standard
-    error s / √batches.
-    """
-    values = np.asarray(samples, dtype=np.float64)
-    kept = values[int(len(values) * warmup_fraction) :]
-    size = len(kept) // batches
-    if size < 2:
-        raise ValueError(f"{len(values)} samples are too few for {batches} batches")
-    averages = kept[: size * batches].reshape(batches, size).mean(axis=1)
-    return Estimate(
-        float(averages.mean()), float(averages.std(ddof=1) / math.sqrt(batches)), batches
-    )
