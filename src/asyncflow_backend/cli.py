@@ -317,6 +317,59 @@ def worker(
     raise typer.Exit(run_worker(processes))
 
 
+ExperimentPath = Annotated[
+    Path, typer.Argument(help="Experiment file (.yml, .yaml or .json); see docs/experiments.md.")
+]
+
+
+@app.command()
+def experiment(
+    file: ExperimentPath,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the experiment's report here.")
+    ] = None,
+    processes: Annotated[
+        int, typer.Option("--processes", "-p", min=1, help="Replications run at once.")
+    ] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run replications, a sweep or a capacity search; print means with confidence intervals."""
+    from asyncflow_backend.experiments import (
+        ExperimentValidationError,
+        load_experiment_file,
+        prepare,
+        run_experiment,
+    )
+    from asyncflow_backend.experiments.summary_table import print_report
+
+    try:
+        prepared = prepare(load_experiment_file(file))
+    except ExperimentValidationError as exc:
+        errors.print(f"[bold red]invalid experiment[/] {file}:", soft_wrap=True)
+        for problem in exc.problems:
+            errors.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(INVALID_INPUT) from None
+    with Progress(
+        TextColumn("[bold]replications[/]"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeElapsedColumn(),
+        console=errors,
+        disable=quiet,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("experiment", total=prepared.spec.replications)
+        report = run_experiment(
+            prepared,
+            processes=processes,
+            on_progress=lambda done, planned: bar.update(task, completed=done, total=planned),
+        )
+    print_report(console, report)
+    if json_out is not None:
+        json_out.write_text(report.model_dump_json(), encoding="utf-8")
+        console.print(f"report written to {json_out}", soft_wrap=True)
+
+
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -150,3 +150,28 @@ def test_duration_moments_match_what_the_samplers_draw(spec: RVConfig) -> None:
 def test_duration_moments_of_a_number() -> None:
     moments = theory.duration_moments(0.5)
     assert (moments.mean, moments.second, moments.variance, moments.scv) == (0.5, 0.25, 0, 0)
+
+
+def test_mmc_response_time_of_one_core_is_mm1s_exponential() -> None:
+    t = 0.05
+    assert theory.mmc_response_survival(t, 70, 100, 1) == pytest.approx(math.exp(-30 * t))
+    assert theory.mmc_response_quantile(0.95, 70, 100, 1) == pytest.approx(math.log(20) / 30)
+
+
+def test_mmc_response_quantile_against_a_monte_carlo_of_its_parts() -> None:
+    # Wait: 0 with probability 1 - C, else exponential of rate c mu - lambda; plus the service.
+    arrival, mu, cores = 170.0, 100.0, 2
+    waits = theory.erlang_c(cores, arrival / mu)
+    rng = np.random.default_rng(8)
+    n = 400_000
+    wait = np.where(rng.random(n) < waits, rng.exponential(1 / (cores * mu - arrival), n), 0.0)
+    response = wait + rng.exponential(1 / mu, n)
+    p95 = theory.mmc_response_quantile(0.95, arrival, mu, cores)
+    assert float(np.mean(response > p95)) == pytest.approx(0.05, abs=0.002)
+    assert theory.mmc_response_survival(0.0, arrival, mu, cores) == pytest.approx(1.0)
+
+
+def test_mmc_response_survival_where_the_two_rates_meet() -> None:
+    # theta = c mu - lambda = mu: the sum of two exponentials is Erlang-2.
+    near = theory.mmc_response_survival(0.02, 100.0 + 1e-7, 100.0, 2)
+    assert theory.mmc_response_survival(0.02, 100.0, 100.0, 2) == pytest.approx(near, rel=1e-5)

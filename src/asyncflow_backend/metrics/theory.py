@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import optimize
 
 from asyncflow_backend.config.constants import Distribution
 from asyncflow_backend.schemas.random_variables import RVConfig
@@ -112,6 +113,53 @@ def mmc(arrival_rate: float, service_rate: float, servers: int) -> QueueMetrics:
     rho = _stable_utilisation(arrival_rate, 1 / service_rate, servers)
     wait = erlang_c(servers, arrival_rate / service_rate) / (servers * service_rate - arrival_rate)
     return QueueMetrics(arrival_rate, rho, wait, wait + 1 / service_rate)
+
+
+def mmc_response_survival(
+    t: float, arrival_rate: float, service_rate: float, servers: int
+) -> float:
+    """P(response time > t) in an M/M/c FIFO queue.
+
+    An arrival waits with probability C = C(c, lambda/mu) (Erlang C), and then for
+    an exponential time of rate theta = c mu - lambda; its service is exponential
+    of rate mu, independent of the wait (Gross, Shortle, Thompson and Harris,
+    *Fundamentals of Queueing Theory*, 4th ed., section 2.3). So
+    P(T > t) = (1 - C) e^(-mu t) + C P(E_theta + E_mu > t), where the sum of the two
+    exponentials has P(> t) = (theta e^(-mu t) - mu e^(-theta t)) / (theta - mu),
+    or (1 + mu t) e^(-mu t) when theta = mu. With c = 1 this is e^(-(mu - lambda) t).
+    Raises `ValueError` if the queue is unstable.
+    """
+    _stable_utilisation(arrival_rate, 1 / service_rate, servers)
+    waits = erlang_c(servers, arrival_rate / service_rate)
+    theta = servers * service_rate - arrival_rate
+    mu = service_rate
+    if math.isclose(theta, mu):
+        both = (1 + mu * t) * math.exp(-mu * t)
+    else:
+        both = (theta * math.exp(-mu * t) - mu * math.exp(-theta * t)) / (theta - mu)
+    return (1 - waits) * math.exp(-mu * t) + waits * both
+
+
+def mmc_response_quantile(
+    probability: float, arrival_rate: float, service_rate: float, servers: int
+) -> float:
+    """The `probability` quantile of the M/M/c response time (say 0.95 for p95), in seconds.
+
+    Solves `mmc_response_survival(t) = 1 - probability` by Brent's method
+    (scipy's `brentq`); the survival function falls monotonically from 1.
+    Raises `ValueError` if the queue is unstable or the probability not in (0, 1).
+    """
+    if not 0 < probability < 1:
+        raise ValueError(f"probability must be in (0, 1), got {probability}")
+    target = 1 - probability
+
+    def excess(t: float) -> float:
+        return mmc_response_survival(t, arrival_rate, service_rate, servers) - target
+
+    high = 1 / service_rate
+    while excess(high) > 0:
+        high *= 2
+    return float(optimize.brentq(excess, 0.0, high, xtol=1e-12))
 
 
 def mg1(arrival_rate: float, mean_service: float, second_moment: float) -> QueueMetrics:

@@ -1,0 +1,138 @@
+"""One replication's headline metrics, after its warm-up, from a run and its results document.
+
+Metric names, all in SI units (seconds, requests per second, fractions, counts):
+
+- `latency.mean`, `latency.p50`, `latency.p95`, `latency.p99`: response times of
+  the requests completed after the warm-up;
+- `throughput.mean_rps`: those completions over the simulated time after the warm-up;
+- `servers.<id>.cpu_utilisation`: busy core-seconds over cores x horizon, the whole run;
+- `requests.<outcome>`: every count of the results document's `requests`
+  (`generated`, `completed`, `dropped`, `in_flight`, ...), the whole run;
+- `requests.loss_fraction`: requests that ended other than completed, over generated.
+
+The warm-up is a fixed number of simulated seconds, or detected by MSER-5 on
+the response times in completion order; either way the replication reports
+where it cut (`warmup_s`) and how many completions it left out (`discarded`).
+"""
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from asyncflow_backend.runtime.runner import RunProgress, SimulationRunner
+from asyncflow_backend.schemas.results import RequestCounts, SimulationResults
+from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.statistics import mser5
+
+LATENCY_METRICS = ("latency.mean", "latency.p50", "latency.p95", "latency.p99")
+THROUGHPUT_METRIC = "throughput.mean_rps"
+LOSS_METRIC = "requests.loss_fraction"
+REQUEST_COUNTS = tuple(
+    name for name, field in RequestCounts.model_fields.items() if field.annotation is int
+)
+"""Every count the results document has: new ways for a request to end join by themselves."""
+
+Warmup = float | Literal["mser5"]
+
+
+def metric_names(scenario: Scenario) -> list[str]:
+    """Every metric a replication of `scenario` reports, in display order."""
+    servers = [f"servers.{s.id}.cpu_utilisation" for s in scenario.topology_graph.nodes.servers]
+    counts = [f"requests.{name}" for name in REQUEST_COUNTS]
+    return [*LATENCY_METRICS, THROUGHPUT_METRIC, *servers, *counts, LOSS_METRIC]
+
+
+class Replication(BaseModel):
+    """One replication: its index, its seed, where its warm-up ended, and its metrics."""
+
+    index: int = Field(description="From 0; the seed is child `index` of the root seed.")
+    seed: int
+    warmup_s: float = Field(description="Simulated seconds left out at the start.")
+    discarded: int = Field(description="Completions left out as warm-up.")
+    wall_seconds: float
+    metrics: dict[str, float | None] = Field(
+        description="Metric name to value; None when nothing was measured (no completions)."
+    )
+
+
+class ReplicationObserver:
+    """A progress callback that notes completions over simulated time, then measures the run.
+
+    Pass it (or call it from) the runner's progress callback; it never asks the
+    run to stop. The fixed warm-up is cut at the first progress report at or
+    after `warmup_s`, so the runner's slices set its resolution (reported).
+    """
+
+    def __init__(self, runner: SimulationRunner, warmup: Warmup) -> None:
+        # The runner's collector is where per-request latencies are; the results
+        # document keeps only their summary, which cannot leave the warm-up out.
+        self._collector = runner.model.collector
+        self._warmup = warmup
+        self._times = [0.0]
+        self._completed = [0]
+
+    def __call__(self, progress: RunProgress) -> bool:
+        self._times.append(progress.simulated_s)
+        self._completed.append(self._collector.completed)
+        return False
+
+    def _cut(self, latencies: np.ndarray) -> tuple[float, int]:
+        if self._warmup == "mser5":
+            discarded = mser5(latencies)
+            # The time of that completion, to the resolution of the progress reports.
+            slot = int(np.searchsorted(self._completed, discarded, side="left"))
+            return self._times[min(slot, len(self._times) - 1)], discarded
+        if self._warmup <= 0:
+            return 0.0, 0
+        slot = int(np.searchsorted(self._times, self._warmup - 1e-9, side="left"))
+        slot = min(slot, len(self._times) - 1)
+        return self._times[slot], self._completed[slot]
+
+    def measure(self, index: int, results: SimulationResults) -> Replication:
+        """The replication's metrics; call once the run has finished."""
+        raw = self._collector.latencies
+        latencies = np.frombuffer(raw, dtype=np.float64) if len(raw) else np.empty(0)
+        warmup_s, discarded = self._cut(latencies)
+        kept = latencies[discarded:]
+        metrics: dict[str, float | None] = dict.fromkeys(LATENCY_METRICS)
+        if kept.size:
+            p50, p95, p99 = np.percentile(kept, [50, 95, 99]).tolist()
+            metrics |= {
+                "latency.mean": float(kept.mean()),
+                "latency.p50": p50,
+                "latency.p95": p95,
+                "latency.p99": p99,
+            }
+        horizon = results.meta.simulated_seconds
+        measured_s = horizon - warmup_s
+        metrics[THROUGHPUT_METRIC] = kept.size / measured_s if measured_s > 0 else None
+        for server_id, stats in results.servers.items():
+            metrics[f"servers.{server_id}.cpu_utilisation"] = stats.cpu_utilisation
+        counts = results.requests
+        for name in REQUEST_COUNTS:
+            metrics[f"requests.{name}"] = float(getattr(counts, name))
+        ended = counts.generated - counts.in_flight
+        metrics[LOSS_METRIC] = (
+            (ended - counts.completed) / counts.generated if counts.generated else None
+        )
+        return Replication(
+            index=index,
+            seed=results.meta.seed,
+            warmup_s=warmup_s,
+            discarded=discarded,
+            wall_seconds=results.meta.wall_seconds,
+            metrics=metrics,
+        )
+
+
+def run_replication(scenario: Scenario, index: int, seed: int, warmup: Warmup) -> Replication:
+    """Run `scenario` at `seed` in this process and measure it.
+
+    Raises what `SimulationRunner` raises (`ScenarioValidationError` for a scenario
+    that fails the cross-section checks).
+    """
+    runner = SimulationRunner(scenario, seed=seed)
+    observer = ReplicationObserver(runner, warmup)
+    results = runner.run(observer, slices=1000)
+    return observer.measure(index, results)

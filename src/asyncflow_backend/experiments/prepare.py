@@ -1,0 +1,219 @@
+"""Checking an experiment before it runs, and building the scenario of each point.
+
+Everything that can be known before the first replication is checked here,
+so that a mistake is a list of located problems (exit 2, or 422), never a
+failure halfway: the scenario, the seed, metric names, the warm-up against
+the horizon, every sweep path and every sweep point's scenario, the search's
+load field.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from asyncflow_backend.experiments.measure import metric_names
+from asyncflow_backend.experiments.paths import PathError, read_path, with_overrides
+from asyncflow_backend.experiments.plan import (
+    DEFAULT_SEARCH_REPLICATIONS,
+    LOAD_PATHS,
+    Point,
+    sweep_points,
+)
+from asyncflow_backend.experiments.spec import ExperimentSpec
+from asyncflow_backend.samplers.streams import draw_seed
+from asyncflow_backend.schemas.loading import (
+    ScenarioValidationError,
+    load_yaml,
+    parse_scenario,
+)
+from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.validation import Loc, Problem
+
+MAX_SWEEP_POINTS = 1000
+
+
+class ExperimentValidationError(ValueError):
+    """An experiment was rejected; `problems` lists every reason with its path."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class PreparedExperiment:
+    """A checked experiment: its spec, base scenario (data and model), root seed and metrics."""
+
+    spec: ExperimentSpec
+    base: dict[str, Any]
+    scenario: Scenario
+    seed: int
+    metrics: list[str]
+    _scenarios: dict[str, Scenario] = field(default_factory=dict)
+
+    def scenario_of(self, point: Point) -> Scenario:
+        """The scenario of `point`; raises `ScenarioValidationError` or `PathError` if invalid."""
+        key = point.key
+        if key not in self._scenarios:
+            self._scenarios[key] = (
+                parse_scenario(with_overrides(self.base, point.overrides))
+                if point.values
+                else self.scenario
+            )
+        return self._scenarios[key]
+
+    def check(self, point: Point) -> str | None:
+        """Why `point` cannot run, or None."""
+        try:
+            self.scenario_of(point)
+        except ScenarioValidationError as exc:
+            return "; ".join(str(p) for p in exc.problems[:3])
+        except PathError as exc:
+            return str(exc)
+        return None
+
+
+def _spec_problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc: Loc = tuple(
+            p for p in error["loc"] if isinstance(p, int) or ("[" not in p and not p[:1].isupper())
+        )
+        problems.append(Problem(loc, error["msg"].removeprefix("Value error, ")))
+    return problems
+
+
+def parse_experiment(data: Any) -> ExperimentSpec:
+    """Validate decoded data into an `ExperimentSpec` (its scenario is checked by `prepare`).
+
+    Raises `ExperimentValidationError` listing every problem by path.
+    """
+    if not isinstance(data, dict):
+        raise ExperimentValidationError([Problem((), "an experiment must be a mapping")])
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ExperimentValidationError(_spec_problems(exc)) from None
+
+
+def load_experiment_file(path: str | Path) -> ExperimentSpec:
+    """Read an experiment file (YAML or JSON); a `scenario` given as text is a path to a file.
+
+    The scenario path is relative to the experiment file's folder. Raises
+    `ExperimentValidationError` for an unreadable or invalid file.
+    """
+    file = Path(path)
+    try:
+        data = load_yaml(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ExperimentValidationError([Problem((), f"cannot read {file}: {exc}")]) from None
+    if isinstance(data, dict) and isinstance(data.get("scenario"), str):
+        scenario_file = file.parent / data["scenario"]
+        try:
+            data["scenario"] = load_yaml(scenario_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            problem = Problem(("scenario",), f"cannot read {scenario_file}: {exc}")
+            raise ExperimentValidationError([problem]) from None
+    return parse_experiment(data)
+
+
+def prepare(spec: ExperimentSpec, *, max_replications: int | None = None) -> PreparedExperiment:
+    """Check `spec` against its scenario and fix its root seed.
+
+    The root seed is the experiment's, else the scenario's, else a fresh one.
+    `max_replications` caps the most replications the experiment may run (the
+    service's limit). Raises `ExperimentValidationError` listing every problem.
+    """
+    try:
+        scenario = parse_scenario(spec.scenario)
+    except ScenarioValidationError as exc:
+        raise ExperimentValidationError(
+            [Problem(("scenario", *p.loc), p.message) for p in exc.problems]
+        ) from None
+    metrics = metric_names(scenario)
+    problems: list[Problem] = []
+    known = ", ".join(metrics)
+    for loc, name in _metric_fields(spec):
+        if name not in metrics:
+            problems.append(Problem(loc, f"unknown metric '{name}'; known: {known}"))
+    horizon = scenario.sim_settings.total_simulation_time
+    if not isinstance(spec.warmup_s, str) and spec.warmup_s >= horizon:
+        problems.append(Problem(("warmup_s",), f"must be shorter than the horizon ({horizon:g} s)"))
+    prepared = PreparedExperiment(
+        spec, dict(spec.scenario), scenario, _root_seed(spec, scenario), metrics
+    )
+    problems += _plan_problems(prepared)
+    cap = most_replications(spec)
+    if max_replications is not None and cap > max_replications:
+        problems.append(
+            Problem(
+                (),
+                f"the experiment may run up to {cap} replications, more than the limit of "
+                f"{max_replications}",
+            )
+        )
+    if problems:
+        raise ExperimentValidationError(problems)
+    return prepared
+
+
+def _root_seed(spec: ExperimentSpec, scenario: Scenario) -> int:
+    if spec.seed is not None:
+        return spec.seed
+    return scenario.seed if scenario.seed is not None else draw_seed()
+
+
+def _metric_fields(spec: ExperimentSpec) -> list[tuple[Loc, str]]:
+    fields: list[tuple[Loc, str]] = []
+    if spec.until_precise is not None:
+        fields.append((("until_precise", "metric"), spec.until_precise.metric))
+    if spec.search is not None:
+        fields.append((("search", "objective", "metric"), spec.search.objective.metric))
+    return fields
+
+
+def _plan_problems(prepared: PreparedExperiment) -> list[Problem]:
+    spec = prepared.spec
+    problems: list[Problem] = []
+    if spec.search is not None:
+        try:
+            value = read_path(prepared.base, LOAD_PATHS[spec.search.load])
+        except PathError as exc:
+            return [Problem(("search", "load"), str(exc))]
+        if not isinstance(value, int | float) or value <= 0:
+            problems.append(Problem(("search", "load"), "the load field must be a number > 0"))
+        return problems
+    if spec.sweep is None:
+        return problems
+    for i, parameter in enumerate(spec.sweep):
+        try:
+            read_path(prepared.base, parameter.path)
+        except PathError as exc:
+            problems.append(Problem(("sweep", i, "path"), str(exc)))
+    if problems:
+        return problems
+    points = sweep_points(spec)
+    if len(points) > MAX_SWEEP_POINTS:
+        return [Problem(("sweep",), f"{len(points)} points, more than {MAX_SWEEP_POINTS}")]
+    for point in points:
+        error = prepared.check(point)
+        if error is not None:
+            where = ", ".join(f"{p}={v!r}" for p, v in point.values)
+            problems.append(Problem(("sweep",), f"at {where}: {error}"))
+    return problems
+
+
+def most_replications(spec: ExperimentSpec) -> int:
+    """The most replications `spec` can run, all points together."""
+    per_point = spec.replications
+    if spec.until_precise is not None:
+        per_point = spec.until_precise.max_replications
+    if spec.search is not None:
+        cap = spec.search.max_replications or DEFAULT_SEARCH_REPLICATIONS * spec.replications
+        return cap * spec.search.max_points
+    points = 1
+    for parameter in spec.sweep or []:
+        points *= len(parameter.points())
+    return per_point * points
