@@ -21,7 +21,7 @@ from asyncflow_backend.db.session import Database
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"runs", "run_results", "run_series"}
+TABLES = {"runs", "run_results", "run_series", "experiments", "replication_results"}
 
 
 def _inspect(url: str, look: Callable[[Connection], Any]) -> Any:

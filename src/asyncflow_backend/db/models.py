@@ -1,4 +1,4 @@
-"""The tables: a run, its results document and its sampled time series."""
+"""The tables: a run, its results document and its sampled time series; experiments."""
 
 import uuid
 from datetime import UTC, datetime
@@ -76,6 +76,51 @@ class Run(Base):
     owner: Mapped[str | None] = mapped_column(String(255), index=True)
     worker_id: Mapped[str | None] = mapped_column(String(255))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    experiment_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    """Set when the run is replication `replication` of point `point_key` of an experiment."""
+    point_key: Mapped[str | None] = mapped_column(Text)
+    replication: Mapped[int | None] = mapped_column(Integer)
+
+
+class Experiment(Base):
+    """Many runs of one scenario and their aggregate (see `asyncflow_backend.experiments`).
+
+    `spec` is the experiment document with its scenario inline; `seed` its root
+    seed. `report` is the latest report, partial while the experiment runs.
+    Its replications are runs whose `experiment_id` is this id.
+    """
+
+    __tablename__ = "experiments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_run_id)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str | None] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    replications_done: Mapped[int] = mapped_column(Integer, default=0)
+    replications_planned: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+
+
+class ReplicationResult(Base):
+    """What one replication measured (an `experiments.Replication`), stored with its results."""
+
+    __tablename__ = "replication_results"
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    experiment_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    point_key: Mapped[str] = mapped_column(Text)
+    replication: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
 
 
 class RunResult(Base):
