@@ -16,7 +16,7 @@ from asyncflow_backend.api.errors import install_error_handlers
 from asyncflow_backend.api.head import HeadAsGetMiddleware
 from asyncflow_backend.api.openapi import install_openapi
 from asyncflow_backend.api.rate_limit import SubmissionLimiter
-from asyncflow_backend.api.routers import health, plots, scenarios, simulations
+from asyncflow_backend.api.routers import experiments, health, plots, scenarios, simulations
 from asyncflow_backend.api.security import install_security
 from asyncflow_backend.api.views import API_PREFIX
 from asyncflow_backend.config.settings import Settings, get_settings
@@ -39,6 +39,10 @@ Every 422 lists each problem with its path in the scenario.
 TAGS = [
     {"name": "simulations", "description": "Submit, follow, read and cancel runs."},
     {"name": "scenarios", "description": "Check a scenario without running it."},
+    {
+        "name": "experiments",
+        "description": "Replications with confidence intervals, sweeps and capacity searches.",
+    },
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
@@ -98,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HeadAsGetMiddleware)
     install_security(app, config)
     app.include_router(health.router)
-    for router in (simulations.router, scenarios.router, plots.router):
+    for router in (simulations.router, scenarios.router, plots.router, experiments.router):
         # Every /api/v1 route needs a key when keys are configured.
         app.include_router(
             router,

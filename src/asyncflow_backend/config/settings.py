@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         "sampler ticks, generator windows and injection marks.",
     )
 
+    max_experiment_replications: int = Field(
+        default=10_000,
+        ge=2,
+        description="Most replications one experiment may run, counting every sweep point "
+        "and every search step at its cap.",
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _keep_key_digests(cls, value: Any) -> Any:

@@ -13,7 +13,14 @@ from typing import Any
 from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from asyncflow_backend.db.models import Run, RunResult, RunSeries, utc_now
+from asyncflow_backend.db.models import (
+    Experiment,
+    ReplicationResult,
+    Run,
+    RunResult,
+    RunSeries,
+    utc_now,
+)
 from asyncflow_backend.db.repository import RunStatus, affected_rows, unattended
 from asyncflow_backend.db.types import UTCDateTime
 
@@ -32,6 +39,10 @@ class Claim:
     seed: int | None
     cancel_requested: bool
     attempts: int
+    experiment_id: str | None = None
+    """Set when the run is replication `replication` of point `point_key` of an experiment."""
+    point_key: str | None = None
+    replication: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,14 +82,30 @@ class RunLeases:
                 attempts=Run.attempts + 1,
                 started_at=func.coalesce(Run.started_at, literal(now, UTCDateTime())),
             )
-            .returning(Run.scenario, Run.seed, Run.cancel_requested, Run.attempts)
+            .returning(
+                Run.scenario,
+                Run.seed,
+                Run.cancel_requested,
+                Run.attempts,
+                Run.experiment_id,
+                Run.point_key,
+                Run.replication,
+            )
             .execution_options(synchronize_session=False)
         )
         row = claimed.one_or_none()
         await self.session.commit()
         if row is not None:
             return Claim(
-                run_id, worker_id, row.scenario, row.seed, row.cancel_requested, row.attempts
+                run_id,
+                worker_id,
+                row.scenario,
+                row.seed,
+                row.cancel_requested,
+                row.attempts,
+                row.experiment_id,
+                row.point_key,
+                row.replication,
             )
         current = (
             await self.session.execute(select(Run.status, Run.lease_until).where(Run.id == run_id))
@@ -122,12 +149,14 @@ class RunLeases:
         worker_id: str,
         document: dict[str, Any],
         series: dict[str, dict[str, list[float]]],
+        replication: dict[str, Any] | None = None,
     ) -> bool:
         """Store the results and mark the run succeeded, in one transaction.
 
         `document` is the results document without `time_series.series`, and
-        `series` those series. Nothing is stored unless this worker still owns
-        the run; returns whether it was stored.
+        `series` those series; `replication`, for a replication of an
+        experiment, what it measured. Nothing is stored unless this worker
+        still owns the run; returns whether it was stored.
         """
         meta = document["meta"]
         finished = await self.session.execute(
@@ -147,6 +176,20 @@ class RunLeases:
         if affected_rows(finished) != 1:
             await self.session.rollback()
             return False
+        if replication is not None:
+            owner = await self.session.execute(
+                select(Run.experiment_id, Run.point_key, Run.replication).where(Run.id == run_id)
+            )
+            row = owner.one()
+            self.session.add(
+                ReplicationResult(
+                    run_id=run_id,
+                    experiment_id=row.experiment_id,
+                    point_key=row.point_key,
+                    replication=row.replication,
+                    document=replication,
+                )
+            )
         period = document["time_series"]["sample_period_s"]
         stored = {**document, "time_series": {**document["time_series"]}}
         stored["time_series"]["components"] = {
@@ -249,6 +292,20 @@ class RunLeases:
             .order_by(Run.created_at, Run.id)
         )
         return list(ids)
+
+    async def experiment_spec(self, experiment_id: str) -> dict[str, Any] | None:
+        """The document of an experiment (for a replication's warm-up), or None if it is gone."""
+        spec: dict[str, Any] | None = await self.session.scalar(
+            select(Experiment.spec).where(Experiment.id == experiment_id)
+        )
+        return spec
+
+    async def experiment_of(self, run_id: str) -> str | None:
+        """The experiment a run is a replication of, or None."""
+        found: str | None = await self.session.scalar(
+            select(Run.experiment_id).where(Run.id == run_id)
+        )
+        return found
 
     async def _update_owned(self, run_id: str, worker_id: str, **values: Any) -> bool:
         updated = await self.session.execute(

@@ -60,6 +60,7 @@ class Run(Base):
     """
 
     __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("experiment_id", "point_key", "replication"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_run_id)
     status: Mapped[str] = mapped_column(String(16), index=True)

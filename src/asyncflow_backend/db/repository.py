@@ -82,8 +82,11 @@ class RunRepository:
         offset: int,
         owner: str | None = None,
     ) -> tuple[builtins.list[Run], int]:
-        """One page of runs, newest first, and the number of runs that match in all."""
-        conditions = []
+        """One page of runs, newest first, and the number of runs that match in all.
+
+        Replications of experiments are left out: their experiment lists them.
+        """
+        conditions: builtins.list[ColumnElement[bool]] = [Run.experiment_id.is_(None)]
         if status is not None:
             conditions.append(Run.status == status.value)
         if owner is not None:

@@ -23,6 +23,7 @@ from asyncflow_backend.experiments.plan import (
 )
 from asyncflow_backend.experiments.spec import ExperimentSpec
 from asyncflow_backend.samplers.streams import draw_seed
+from asyncflow_backend.schemas.limits import ScenarioLimits, check_limits
 from asyncflow_backend.schemas.loading import (
     ScenarioValidationError,
     load_yaml,
@@ -51,17 +52,23 @@ class PreparedExperiment:
     scenario: Scenario
     seed: int
     metrics: list[str]
+    limits: ScenarioLimits | None = None
+    """Size limits every point's scenario must keep (the service's), if any."""
     _scenarios: dict[str, Scenario] = field(default_factory=dict)
 
     def scenario_of(self, point: Point) -> Scenario:
         """The scenario of `point`; raises `ScenarioValidationError` or `PathError` if invalid."""
         key = point.key
         if key not in self._scenarios:
-            self._scenarios[key] = (
+            scenario = (
                 parse_scenario(with_overrides(self.base, point.overrides))
                 if point.values
                 else self.scenario
             )
+            breached = [] if self.limits is None else check_limits(scenario, self.limits)
+            if breached:
+                raise ScenarioValidationError(breached)
+            self._scenarios[key] = scenario
         return self._scenarios[key]
 
     def check(self, point: Point) -> str | None:
@@ -119,12 +126,18 @@ def load_experiment_file(path: str | Path) -> ExperimentSpec:
     return parse_experiment(data)
 
 
-def prepare(spec: ExperimentSpec, *, max_replications: int | None = None) -> PreparedExperiment:
+def prepare(
+    spec: ExperimentSpec,
+    *,
+    max_replications: int | None = None,
+    limits: ScenarioLimits | None = None,
+) -> PreparedExperiment:
     """Check `spec` against its scenario and fix its root seed.
 
     The root seed is the experiment's, else the scenario's, else a fresh one.
-    `max_replications` caps the most replications the experiment may run (the
-    service's limit). Raises `ExperimentValidationError` listing every problem.
+    `max_replications` caps the most replications the experiment may run, and
+    `limits` the size of every point's scenario (the service's limits). Raises
+    `ExperimentValidationError` listing every problem.
     """
     try:
         scenario = parse_scenario(spec.scenario)
@@ -142,8 +155,12 @@ def prepare(spec: ExperimentSpec, *, max_replications: int | None = None) -> Pre
     if not isinstance(spec.warmup_s, str) and spec.warmup_s >= horizon:
         problems.append(Problem(("warmup_s",), f"must be shorter than the horizon ({horizon:g} s)"))
     prepared = PreparedExperiment(
-        spec, dict(spec.scenario), scenario, _root_seed(spec, scenario), metrics
+        spec, dict(spec.scenario), scenario, _root_seed(spec, scenario), metrics, limits
     )
+    if limits is not None:
+        problems += [
+            Problem(("scenario", *p.loc), p.message) for p in check_limits(scenario, limits)
+        ]
     problems += _plan_problems(prepared)
     cap = most_replications(spec)
     if max_replications is not None and cap > max_replications:
@@ -157,6 +174,24 @@ def prepare(spec: ExperimentSpec, *, max_replications: int | None = None) -> Pre
     if problems:
         raise ExperimentValidationError(problems)
     return prepared
+
+
+def restore(
+    data: dict[str, Any], seed: int, limits: ScenarioLimits | None = None
+) -> PreparedExperiment:
+    """An experiment checked by `prepare` before it was stored, read back with its root seed.
+
+    Raises `ExperimentValidationError` if the document no longer validates
+    (for example after an upgrade that tightened the scenario language).
+    """
+    spec = parse_experiment(data)
+    try:
+        scenario = parse_scenario(spec.scenario)
+    except ScenarioValidationError as exc:
+        raise ExperimentValidationError(exc.problems) from None
+    return PreparedExperiment(
+        spec, dict(spec.scenario), scenario, seed, metric_names(scenario), limits
+    )
 
 
 def _root_seed(spec: ExperimentSpec, scenario: Scenario) -> int:

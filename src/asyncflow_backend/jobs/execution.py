@@ -27,7 +27,13 @@ from asyncflow_backend.db.leases import Claim, LeaseLost, OwnedElsewhere, RunLea
 from asyncflow_backend.db.models import utc_now
 from asyncflow_backend.db.repository import RunStatus
 from asyncflow_backend.db.session import Database
-from asyncflow_backend.runtime.runner import RunProgress, SimulationCancelled, SimulationRunner
+from asyncflow_backend.experiments.measure import ReplicationObserver
+from asyncflow_backend.runtime.runner import (
+    ProgressCallback,
+    RunProgress,
+    SimulationCancelled,
+    SimulationRunner,
+)
 from asyncflow_backend.samplers.streams import draw_seed
 from asyncflow_backend.schemas.limits import sampled_series_count
 from asyncflow_backend.schemas.loading import ScenarioValidationError, parse_scenario
@@ -65,6 +71,8 @@ class Execution:
     outcome: Outcome
     status: RunStatus | None = None
     retry_after_s: float | None = None
+    experiment_id: str | None = None
+    """The experiment this run is a replication of: its plan may need more runs now."""
 
 
 class WallTimeExceeded(Exception):
@@ -252,7 +260,18 @@ def _finish(db: _DatabaseLoop, claim: Claim, status: RunStatus, error: str | Non
     if not recorded:
         return Execution(claim.run_id, Outcome.LOST)
     log.info("run %s: %s%s", claim.run_id, status, f" ({error})" if error else "")
-    return Execution(claim.run_id, Outcome.FINISHED, status)
+    return Execution(claim.run_id, Outcome.FINISHED, status, experiment_id=claim.experiment_id)
+
+
+def _replication_observer(
+    db: _DatabaseLoop, claim: Claim, runner: SimulationRunner
+) -> ReplicationObserver | None:
+    """For a replication of an experiment, what measures it after its warm-up; else None."""
+    experiment_id = claim.experiment_id
+    if experiment_id is None:
+        return None
+    spec = db.call(lambda leases: leases.experiment_spec(experiment_id)) or {}
+    return ReplicationObserver(runner, spec.get("warmup_s", 0.0))
 
 
 def _execute(db: _DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
@@ -277,7 +296,12 @@ def _execute(db: _DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
         db.call(lambda leases: leases.record_seed(claim.run_id, claim.worker_id, seed))
     try:
         runner = SimulationRunner(scenario, seed=seed)
-        results = runner.run(_Reporter(db, claim, settings), slices=slices_for(scenario))
+        reporter = _Reporter(db, claim, settings)
+        observer = _replication_observer(db, claim, runner)
+        progress: ProgressCallback = (
+            reporter if observer is None else lambda p: bool(observer(p)) or reporter(p)
+        )
+        results = runner.run(progress, slices=slices_for(scenario))
     except SimulationCancelled:
         return _finish(db, claim, RunStatus.CANCELLED, None)
     except LeaseLost:
@@ -294,8 +318,15 @@ def _execute(db: _DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
     try:
         document = results.model_dump(mode="json", exclude={"time_series": {"series"}})
         series = results.time_series.series
+        replication = (
+            None
+            if observer is None or claim.replication is None
+            else observer.measure(claim.replication, results).model_dump(mode="json")
+        )
         stored = db.call(
-            lambda leases: leases.succeed(claim.run_id, claim.worker_id, document, series)
+            lambda leases: leases.succeed(
+                claim.run_id, claim.worker_id, document, series, replication
+            )
         )
     except Exception as exc:
         if is_transient(exc):
@@ -306,4 +337,6 @@ def _execute(db: _DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
     if not stored:
         return Execution(claim.run_id, Outcome.LOST)
     log.info("run %s: succeeded in %.2f s", claim.run_id, results.meta.wall_seconds)
-    return Execution(claim.run_id, Outcome.FINISHED, RunStatus.SUCCEEDED)
+    return Execution(
+        claim.run_id, Outcome.FINISHED, RunStatus.SUCCEEDED, experiment_id=claim.experiment_id
+    )

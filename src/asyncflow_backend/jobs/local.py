@@ -17,10 +17,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.db.experiments import ExperimentRepository
 from asyncflow_backend.db.leases import RunLeases
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs.dispatcher import QueueUnavailableError
 from asyncflow_backend.jobs.execution import Execution, execute_run
+from asyncflow_backend.jobs.experiments import advance
 from asyncflow_backend.jobs.orphans import die_with_parent
 from asyncflow_backend.jobs.worker import lower_priority
 
@@ -103,6 +105,11 @@ class LocalPoolDispatcher:
             log.warning("%d interrupted run(s) queued again", requeued)
         for run_id in queued:
             await self.submit(run_id)
+        # Replications may have finished after the last plan, as this node stopped.
+        async with self.database.session() as session:
+            experiments = await ExperimentRepository(session).unfinished_ids()
+        for experiment_id in experiments:
+            await self.advance(experiment_id)
 
     def _on_done(self, future: "Future[Execution]", pool: ProcessPoolExecutor, run_id: str) -> None:
         # Called on a thread of the pool: hand anything to do to the event loop.
@@ -124,6 +131,18 @@ class LocalPoolDispatcher:
                 self._call_soon(lambda: self._resubmit_later(execution.run_id, delay))
             else:
                 self._call_soon(lambda: self._in_pool.discard(run_id))
+            experiment_id = execution.experiment_id
+            if experiment_id is not None:
+                self._call_soon(lambda: self._advance_soon(experiment_id))
+
+    def _advance_soon(self, experiment_id: str) -> None:
+        task = asyncio.ensure_future(self.advance(experiment_id))
+        task.add_done_callback(_log_failure)
+
+    async def advance(self, experiment_id: str) -> None:
+        """Let an experiment plan its next replications after one finished, and queue them."""
+        for run_id in await advance(self.database, experiment_id, self.settings.limits()):
+            await self.submit(run_id)
 
     def _call_soon(self, callback: Callable[[], object]) -> None:
         loop = self._loop

@@ -23,8 +23,11 @@ from dramatiq.middleware import Retries, TimeLimit
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.db.leases import RunLeases
+from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs.dispatcher import QueueUnavailableError
-from asyncflow_backend.jobs.execution import execute_run
+from asyncflow_backend.jobs.execution import Execution, Outcome, execute_run
+from asyncflow_backend.jobs.experiments import advance, unclaimed_runs
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,8 @@ def build_broker(settings: Settings) -> tuple[RedisBroker, Any]:
         execution = execute_run(run_id, settings, interrupts=(TimeLimitExceeded,))
         if execution.retry_after_s is not None:
             actor.send_with_options(args=(run_id,), delay=int(execution.retry_after_s * 1000))
+        for next_run in follow_experiment(execution, settings):
+            actor.send(next_run)
 
     actor = dramatiq.actor(
         execute_message,
@@ -88,6 +93,40 @@ def build_broker(settings: Settings) -> tuple[RedisBroker, Any]:
         time_limit=backstop_time_limit_ms(settings),
     )
     return broker, actor
+
+
+def follow_experiment(execution: Execution, settings: Settings) -> list[str]:
+    """After a run, the runs to queue for its experiment (none if it is not a replication).
+
+    The message is acknowledged only after this returns, so a worker killed
+    between planning and sending has the message delivered again: the run is
+    then skipped as finished, and the experiment's runs that no worker has
+    started are queued again (a duplicate message for a run is harmless).
+    """
+    if execution.outcome is Outcome.FINISHED and execution.experiment_id is None:
+        return []
+    if execution.outcome not in (Outcome.FINISHED, Outcome.SKIPPED):
+        return []
+
+    async def follow() -> list[str]:
+        database = Database(settings.database_url)
+        try:
+            experiment_id = execution.experiment_id
+            if execution.outcome is Outcome.FINISHED:
+                if experiment_id is None:
+                    return []
+                return await advance(database, experiment_id, settings.limits())
+            async with database.session() as session:
+                experiment_id = await RunLeases(session).experiment_of(execution.run_id)
+            if experiment_id is None:
+                return []
+            return await advance(database, experiment_id, settings.limits()) + await unclaimed_runs(
+                database, experiment_id
+            )
+        finally:
+            await database.dispose()
+
+    return asyncio.run(follow())
 
 
 class RedisDispatcher:

@@ -52,6 +52,11 @@ def upgrade() -> None:
             ondelete="CASCADE",
         )
         batch.create_index("ix_runs_experiment_id", ["experiment_id"])
+        # One run per replication of a point, whoever plans it first.
+        batch.create_unique_constraint(
+            "uq_runs_experiment_id_point_key_replication",
+            ["experiment_id", "point_key", "replication"],
+        )
 
     op.create_table(
         "replication_results",
@@ -80,6 +85,7 @@ def downgrade() -> None:
     op.drop_index("ix_replication_results_experiment_id", table_name="replication_results")
     op.drop_table("replication_results")
     with op.batch_alter_table("runs") as batch:
+        batch.drop_constraint("uq_runs_experiment_id_point_key_replication", type_="unique")
         batch.drop_index("ix_runs_experiment_id")
         batch.drop_constraint("fk_runs_experiment_id_experiments", type_="foreignkey")
         batch.drop_column("replication")

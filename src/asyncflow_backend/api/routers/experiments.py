@@ -1,0 +1,238 @@
+"""/api/v1/experiments: submit experiments, follow them with their partial reports, cancel them."""
+
+import json
+from typing import Annotated, Any
+
+import anyio
+import yaml
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from asyncflow_backend.api.auth import OwnerDep
+from asyncflow_backend.api.dependencies import DispatcherDep, ServiceDep, SettingsDep
+from asyncflow_backend.api.errors import (
+    COMMON_RESPONSES,
+    INVALID_SCENARIO,
+    ApiError,
+    ScenarioRejected,
+    ServiceUnavailable,
+)
+from asyncflow_backend.api.experiment_models import (
+    ExperimentLinks,
+    ExperimentPage,
+    ExperimentView,
+)
+from asyncflow_backend.api.models import ErrorResponse
+from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
+from asyncflow_backend.api.scenario_input import JSON, body_format, document_problems, read_body
+from asyncflow_backend.api.views import API_PREFIX, run_key
+from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.db.experiments import ExperimentRepository
+from asyncflow_backend.db.models import Experiment
+from asyncflow_backend.db.repository import RunStatus
+from asyncflow_backend.experiments.prepare import (
+    ExperimentValidationError,
+    PreparedExperiment,
+    parse_experiment,
+    prepare,
+)
+from asyncflow_backend.experiments.report import ExperimentReport
+from asyncflow_backend.jobs import QueueUnavailableError
+from asyncflow_backend.jobs.experiments import start_experiment
+from asyncflow_backend.schemas.loading import load_yaml
+from asyncflow_backend.schemas.validation import Problem
+
+PAGE_SIZE_DEFAULT = 20
+PAGE_SIZE_MAX = 100
+
+ExperimentId = Annotated[str, Path(description="The id returned when it was submitted.")]
+
+router = APIRouter(prefix="/experiments", tags=["experiments"], responses=COMMON_RESPONSES)
+
+
+class ExperimentNotFound(ApiError):
+    """404: no experiment has this id (or it belongs to another API key)."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+
+    def __init__(self, experiment_id: str) -> None:
+        super().__init__(f"no experiment with id {experiment_id}")
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {
+        "model": ErrorResponse,
+        "description": "No experiment has this id (or it belongs to another API key).",
+    }
+}
+
+
+def experiment_path(experiment_id: str) -> str:
+    """Where an experiment's status lives; the `Location` of a submitted one."""
+    return f"{API_PREFIX}/experiments/{experiment_id}"
+
+
+def experiment_view(experiment: Experiment, *, with_report: bool) -> ExperimentView:
+    """The status document of an experiment."""
+    path = experiment_path(experiment.id)
+    planned = experiment.replications_planned
+    done = experiment.replications_done
+    report = experiment.report if with_report else None
+    kind = "replications"
+    if experiment.spec.get("sweep"):
+        kind = "sweep"
+    elif experiment.spec.get("search"):
+        kind = "search"
+    return ExperimentView(
+        id=experiment.id,
+        status=RunStatus(experiment.status),
+        kind=kind,
+        seed=experiment.seed,
+        progress=1.0 if experiment.status == RunStatus.SUCCEEDED else done / max(1, planned),
+        replications_done=done,
+        replications_planned=planned,
+        created_at=experiment.created_at,
+        finished_at=experiment.finished_at,
+        error=experiment.error,
+        links=ExperimentLinks(
+            self_=path, cancel=f"{path}/cancel", page=f"/experiments/{experiment.id}"
+        ),
+        report=None if report is None else ExperimentReport.model_validate(report),
+    )
+
+
+def _rejected(problems: list[Problem]) -> ScenarioRejected:
+    return ScenarioRejected([(p, INVALID_SCENARIO) for p in problems])
+
+
+def _decode(body: bytes, fmt: str, settings: Settings) -> PreparedExperiment:
+    """The checked experiment in `body`, or `ScenarioRejected` listing every problem."""
+    try:
+        text = body.decode("utf-8-sig")
+        data = json.loads(text) if fmt == JSON else load_yaml(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError, RecursionError) as exc:
+        reason = type(exc).__name__ if isinstance(exc, RecursionError) else str(exc).split("\n")[0]
+        raise _rejected([Problem((), f"the body is not valid {fmt.upper()}: {reason}")]) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _rejected([Problem((), f"the body is not valid {fmt.upper()}: {exc}")]) from None
+    problems = document_problems(data, settings.max_body_bytes)
+    if problems:
+        raise _rejected(problems)
+    if isinstance(data, dict) and isinstance(data.get("scenario"), str):
+        message = "the scenario must be given inline, not as a path, to the API"
+        raise _rejected([Problem(("scenario",), message)])
+    try:
+        return prepare(
+            parse_experiment(data),
+            max_replications=settings.max_experiment_replications,
+            limits=settings.limits(),
+        )
+    except ExperimentValidationError as exc:
+        raise _rejected(exc.problems) from None
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Submit an experiment",
+    response_description="Stored, and its first replications queued; follow `Location`.",
+    responses={
+        status.HTTP_422_UNPROCESSABLE_CONTENT: {
+            "description": "The experiment or its scenario is invalid, or over a limit "
+            "(ASYNCFLOW_MAX_EXPERIMENT_REPLICATIONS among them); every problem by path."
+        },
+        status.HTTP_429_TOO_MANY_REQUESTS: {"model": ErrorResponse, **RATE_LIMITED_RESPONSE},
+    },
+)
+async def submit_experiment(
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    owner: OwnerDep,
+    _quota: SubmissionQuota,
+) -> ExperimentView:
+    """Check an experiment document (JSON, or YAML with `Content-Type: application/yaml`;
+    see docs/experiments.md) and queue its replications as runs.
+
+    The scenario goes inline. Nothing invalid is stored or queued.
+    """
+    fmt = body_format(request.headers.get("content-type"))
+    body = await read_body(request, settings.max_body_bytes)
+    prepared = await anyio.to_thread.run_sync(_decode, body, fmt, settings)
+    document = prepared.spec.model_dump(mode="json")
+    experiment, run_ids = await start_experiment(
+        service.database, document, seed=prepared.seed, owner=owner, limits=settings.limits()
+    )
+    try:
+        for run_id in run_ids:
+            await dispatcher.submit(run_id)
+    except QueueUnavailableError:
+        async with service.database.session() as session:
+            await ExperimentRepository(session).request_cancel(experiment.id)
+        raise ServiceUnavailable(
+            "the job queue is unavailable, so the experiment was cancelled; submit it again"
+        ) from None
+    response.headers["Location"] = experiment_path(experiment.id)
+    async with service.database.autocommit() as session:
+        stored = await ExperimentRepository(session).get(experiment.id)
+    return experiment_view(stored or experiment, with_report=True)
+
+
+@router.get("", summary="List experiments, newest first")
+async def list_experiments(
+    service: ServiceDep,
+    owner: OwnerDep,
+    status_filter: Annotated[
+        RunStatus | None, Query(alias="status", description="Only experiments in this status.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX, description="Page size.")] = (
+        PAGE_SIZE_DEFAULT
+    ),
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Experiments to skip.")] = 0,
+) -> ExperimentPage:
+    """One page of the caller's experiments (without their reports) and how many match."""
+    async with service.database.autocommit() as session:
+        found, total = await ExperimentRepository(session).list(
+            status=status_filter, limit=limit, offset=offset, owner=owner
+        )
+    return ExperimentPage(
+        items=[experiment_view(e, with_report=False) for e in found],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{experiment_id}", summary="Status and report of an experiment", responses=NOT_FOUND)
+async def get_experiment(
+    experiment_id: ExperimentId, service: ServiceDep, owner: OwnerDep
+) -> ExperimentView:
+    """Status, progress in replications, and the report so far: every point with its
+    finished replications and the mean and interval of each metric."""
+    key = run_key(experiment_id)
+    async with service.database.autocommit() as session:
+        found = await ExperimentRepository(session).get(key, owner=owner) if key else None
+    if found is None:
+        raise ExperimentNotFound(experiment_id)
+    return experiment_view(found, with_report=True)
+
+
+@router.post(
+    "/{experiment_id}/cancel", summary="Cancel an experiment and all its runs", responses=NOT_FOUND
+)
+async def cancel_experiment(
+    experiment_id: ExperimentId, service: ServiceDep, owner: OwnerDep
+) -> ExperimentView:
+    """Cancel every queued replication and stop the running ones within a progress report.
+
+    A finished experiment is left as it is (its status says how it ended).
+    """
+    key = run_key(experiment_id)
+    async with service.database.session() as session:
+        found = (
+            await ExperimentRepository(session).request_cancel(key, owner=owner) if key else None
+        )
+    if found is None:
+        raise ExperimentNotFound(experiment_id)
+    return experiment_view(found, with_report=True)

@@ -1,0 +1,142 @@
+"""Experiments on the job queue: each replication is a run, and each finished run asks the plan.
+
+`advance` replays the experiment's plan over its finished replications,
+stores the report so far, and creates a queued run for every replication the
+plan needs that has no run yet; the caller hands those runs to the queue like
+any other. It is called when an experiment is submitted and after each of
+its runs finishes, by whoever saw the run finish: the local pool's
+dispatcher in the API process, or the `asyncflow worker` that executed it.
+Runs carry the same lease and exactly-once guarantees as any run; the
+experiment's write lock makes concurrent `advance` calls take turns, and a
+unique (experiment, point, replication) key makes a replication's run unique.
+"""
+
+import logging
+from typing import Any
+
+from asyncflow_backend.db.experiments import ExperimentRepository
+from asyncflow_backend.db.models import Experiment, Run, utc_now
+from asyncflow_backend.db.repository import RunStatus
+from asyncflow_backend.db.session import Database
+from asyncflow_backend.experiments.measure import Replication
+from asyncflow_backend.experiments.plan import plan
+from asyncflow_backend.experiments.prepare import ExperimentValidationError, restore
+from asyncflow_backend.experiments.seeds import replication_seed
+from asyncflow_backend.schemas.limits import ScenarioLimits
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 500
+
+
+async def start_experiment(
+    database: Database,
+    spec: dict[str, Any],
+    *,
+    seed: int,
+    owner: str | None,
+    limits: ScenarioLimits | None = None,
+) -> tuple[Experiment, list[str]]:
+    """Store a checked experiment and plan its first replications.
+
+    `spec` is the experiment document, checked by `experiments.prepare`, with
+    its scenario inline. Returns the experiment and the ids of the runs to queue.
+    """
+    async with database.session() as session:
+        experiment = await ExperimentRepository(session).create(spec, seed=seed, owner=owner)
+    run_ids = await advance(database, experiment.id, limits)
+    return experiment, run_ids
+
+
+async def advance(
+    database: Database, experiment_id: str, limits: ScenarioLimits | None = None
+) -> list[str]:
+    """Bring the experiment up to date with its finished runs; returns the runs to queue.
+
+    `limits` are the size limits a search's new points must keep.
+
+    Marks it succeeded once the plan needs nothing more, failed (cancelling the
+    rest) if a replication failed, cancelled if a replication was cancelled.
+    Does nothing to a finished or unknown experiment.
+    """
+    async with database.session() as session:
+        repository = ExperimentRepository(session)
+        experiment = await repository.lock(experiment_id)
+        if experiment is None or RunStatus(experiment.status).is_final:
+            await session.rollback()
+            return []
+        runs = await repository.runs(experiment_id)
+        stopped = _stopped_by(runs)
+        if stopped is not None:
+            status, error = stopped
+            experiment.status = status.value
+            experiment.error = error
+            experiment.finished_at = utc_now()
+            await repository.stop_runs(experiment_id)
+            await session.commit()
+            log.info("experiment %s: %s (%s)", experiment_id, status, error)
+            return []
+        done: dict[str, dict[int, Replication]] = {}
+        for row in await repository.replications(experiment_id):
+            done.setdefault(row.point_key, {})[row.replication] = Replication.model_validate(
+                row.document
+            )
+        try:
+            prepared = restore(experiment.spec, experiment.seed, limits)
+        except ExperimentValidationError as exc:
+            experiment.status = RunStatus.FAILED.value
+            experiment.error = f"invalid experiment: {exc}"[:MAX_ERROR_CHARS]
+            experiment.finished_at = utc_now()
+            await session.commit()
+            return []
+        step = plan(
+            prepared.spec, prepared.base, prepared.seed, done, prepared.metrics, prepared.check
+        )
+        existing = {(run.point_key, run.replication) for run in runs}
+        new_runs = [
+            Run(
+                status=RunStatus.QUEUED.value,
+                scenario=prepared.scenario_of(need.point).model_dump(mode="json"),
+                seed=replication_seed(prepared.seed, need.index),
+                owner=experiment.owner,
+                created_at=utc_now(),
+                progress=0.0,
+                simulated_s=0.0,
+                cancel_requested=False,
+                attempts=0,
+                experiment_id=experiment_id,
+                point_key=need.point.key,
+                replication=need.index,
+            )
+            for need in step.needed
+            if (need.point.key, need.index) not in existing
+        ]
+        session.add_all(new_runs)
+        report = step.report
+        experiment.report = report.model_dump(mode="json")
+        experiment.replications_done = report.replications_done
+        experiment.replications_planned = report.replications_planned
+        if report.complete:
+            experiment.status = RunStatus.SUCCEEDED.value
+            experiment.finished_at = utc_now()
+            log.info("experiment %s: succeeded", experiment_id)
+        await session.commit()
+        return [run.id for run in new_runs]
+
+
+def _stopped_by(runs: list[Run]) -> tuple[RunStatus, str] | None:
+    """Failed (with the first failure's reason) or cancelled, if a replication was."""
+    for run in runs:
+        if run.status == RunStatus.FAILED.value:
+            error = f"replication {run.replication} of point {run.point_key} failed: {run.error}"
+            return RunStatus.FAILED, error[:MAX_ERROR_CHARS]
+    for run in runs:
+        if run.status == RunStatus.CANCELLED.value:
+            return RunStatus.CANCELLED, f"replication {run.replication} was cancelled"
+    return None
+
+
+async def unclaimed_runs(database: Database, experiment_id: str) -> list[str]:
+    """The experiment's runs no worker has started: to queue again after a lost hand-over."""
+    async with database.session() as session:
+        return await ExperimentRepository(session).unclaimed_runs(experiment_id)
