@@ -332,6 +332,13 @@ def experiment(
         int, typer.Option("--processes", "-p", min=1, help="Replications run at once.")
     ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    plots_dir: Annotated[
+        Path | None,
+        typer.Option("--plots", help="Write charts of the headline metrics into this directory."),
+    ] = None,
+    plot_files: Annotated[
+        PlotFiles, typer.Option("--plot-format", help="Image format of the charts.")
+    ] = PlotFiles.PNG,
 ) -> None:
     """Run replications, a sweep or a capacity search; print means with confidence intervals."""
     from asyncflow_backend.experiments import (
@@ -368,6 +375,16 @@ def experiment(
     if json_out is not None:
         json_out.write_text(report.model_dump_json(), encoding="utf-8")
         console.print(f"report written to {json_out}", soft_wrap=True)
+    if plots_dir is not None:
+        from asyncflow_backend.plots.experiment import headline_metrics, render_experiment_plot
+
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        names = headline_metrics(report)
+        for name in names:
+            for fmt in _IMAGE_FORMATS[plot_files]:
+                image = render_experiment_plot(report, name, fmt=fmt)
+                (plots_dir / f"{name}.{fmt}").write_bytes(image)
+        console.print(f"{len(names)} chart(s) written to {plots_dir}", soft_wrap=True)
 
 
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)

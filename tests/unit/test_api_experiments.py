@@ -67,11 +67,20 @@ async def test_an_experiment_runs_its_replications_as_runs_and_reports(
         assert submitted["kind"] == "sweep"
 
         view = await follow(client, submitted["id"])
+        chart = await client.get(f"/api/v1/experiments/{submitted['id']}/plot?format=svg")
+        unknown = await client.get(f"/api/v1/experiments/{submitted['id']}/plot?metric=p97")
+        page = await client.get(f"/experiments/{submitted['id']}")
         listed = (await client.get("/api/v1/experiments")).json()
         runs = (await client.get("/api/v1/simulations")).json()
 
     assert view["status"] == "succeeded", view["error"]
     assert view["progress"] == 1.0
+    assert chart.status_code == 200
+    assert chart.headers["content-type"] == "image/svg+xml"
+    assert unknown.status_code == 404
+    assert "valid names" in unknown.json()["detail"]
+    assert page.status_code == 200
+    assert "experiment.js" in page.text
     report = view["report"]
     assert report["complete"]
     assert [len(p["replications"]) for p in report["points"]] == [3, 3]

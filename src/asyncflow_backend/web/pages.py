@@ -1,4 +1,4 @@
-"""The HTML pages: `/` (editor and runs list) and `/runs/{id}` (one run), plus `/static`.
+"""The HTML pages: `/` (editor and runs list), `/runs/{id}`, `/experiments/{id}`, `/static`.
 
 Pages are rendered on the server with autoescaping Jinja2 templates; what
 changes while a page is open (validation problems, run status, results,
@@ -20,6 +20,7 @@ from asyncflow_backend import engine_version
 from asyncflow_backend.api.dependencies import AutocommitRepositoryDep, SettingsDep
 from asyncflow_backend.api.errors import clip
 from asyncflow_backend.api.views import run_key
+from asyncflow_backend.db.experiments import ExperimentRepository
 from asyncflow_backend.metrics.catalogue import catalogue_document
 from asyncflow_backend.plots import PLOT_NAMES
 from asyncflow_backend.plots.style import COMPONENT_PALETTE
@@ -100,5 +101,39 @@ async def run_page(
                 "maxPoints": RESULTS_MAX_POINTS,
                 "pollMs": RUNS_POLL_MS,
             },
+        },
+    )
+
+
+@router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
+async def experiment_page(
+    request: Request,
+    experiment_id: str,
+    repository: AutocommitRepositoryDep,
+    settings: SettingsDep,
+) -> HTMLResponse:
+    """One experiment: progress, the chart of a metric with confidence bands, every point.
+
+    As for a run's page, with API keys the page is rendered from the id alone
+    and its script reads the experiment with the key pasted in the page.
+    """
+    key = run_key(experiment_id)
+    keyed = bool(settings.api_keys)
+    if key is None or (
+        not keyed and await ExperimentRepository(repository.session).get(key) is None
+    ):
+        return templates.TemplateResponse(
+            request,
+            "not_found.html",
+            {"run_id": experiment_id, "api_key_required": keyed, "what": "experiment"},
+            status_code=404,
+        )
+    return templates.TemplateResponse(
+        request,
+        "experiment.html",
+        {
+            "api_key_required": keyed,
+            "experiment_id": key,
+            "config": {"experimentId": key, "pollMs": RUNS_POLL_MS},
         },
     )

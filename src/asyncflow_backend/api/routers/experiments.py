@@ -1,7 +1,7 @@
 """/api/v1/experiments: submit experiments, follow them with their partial reports, cancel them."""
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import yaml
@@ -38,11 +38,13 @@ from asyncflow_backend.experiments.prepare import (
 from asyncflow_backend.experiments.report import ExperimentReport
 from asyncflow_backend.jobs import QueueUnavailableError
 from asyncflow_backend.jobs.experiments import start_experiment
+from asyncflow_backend.plots.experiment import UnknownMetricError, render_experiment_plot
 from asyncflow_backend.schemas.loading import load_yaml
 from asyncflow_backend.schemas.validation import Problem
 
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
+IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
 ExperimentId = Annotated[str, Path(description="The id returned when it was submitted.")]
 
@@ -236,3 +238,61 @@ async def cancel_experiment(
     if found is None:
         raise ExperimentNotFound(experiment_id)
     return experiment_view(found, with_report=True)
+
+
+class MetricNotFound(ApiError):
+    """404: the experiment reports no such metric; the answer lists those it does."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+
+
+@router.get(
+    "/{experiment_id}/plot",
+    summary="A metric against the swept value or load factor, with confidence bands",
+    response_class=Response,
+    responses={
+        status.HTTP_200_OK: {
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in IMAGE_TYPES.values()
+            },
+            "description": "The chart.",
+        },
+        status.HTTP_404_NOT_FOUND: {
+            "model": ErrorResponse,
+            "description": "No such experiment, or no such metric (the valid names are listed).",
+        },
+    },
+)
+async def get_experiment_plot(
+    experiment_id: ExperimentId,
+    service: ServiceDep,
+    owner: OwnerDep,
+    metric: Annotated[
+        str, Query(max_length=300, description="A metric name, e.g. latency.p95.")
+    ] = "latency.p95",
+    image_format: Annotated[
+        Literal["png", "svg"], Query(alias="format", description="Image format.")
+    ] = "png",
+) -> Response:
+    """Each point's mean and t interval of `metric`; a search adds its objective's bound and
+    the capacity found with its interval. Drawn from the report so far, so it can be
+    followed while the experiment runs."""
+    key = run_key(experiment_id)
+    async with service.database.autocommit() as session:
+        found = await ExperimentRepository(session).get(key, owner=owner) if key else None
+    if found is None:
+        raise ExperimentNotFound(experiment_id)
+    if found.report is None:
+        raise MetricNotFound(f"experiment {found.id} has no report yet")
+    try:
+        image = await anyio.to_thread.run_sync(
+            lambda: render_experiment_plot(found.report or {}, metric, fmt=image_format)
+        )
+    except UnknownMetricError as exc:
+        raise MetricNotFound(str(exc)) from None
+    return Response(
+        content=image,
+        media_type=IMAGE_TYPES[image_format],
+        headers={"Cache-Control": "no-store"},
+    )
