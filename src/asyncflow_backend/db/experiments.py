@@ -1,6 +1,7 @@
 """Reading and changing experiments and their replication runs."""
 
 import builtins
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -8,6 +9,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from asyncflow_backend.db.models import Experiment, ReplicationResult, Run, utc_now
 from asyncflow_backend.db.repository import RunStatus, unattended
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A replication run as its experiment's planner sees it."""
+
+    id: str
+    point_key: str
+    replication: int
+    status: str
+    error: str | None
+    progress: float
+
 
 ExperimentStatus = RunStatus
 """An experiment is `queued`, `running`, `succeeded`, `failed` or `cancelled`, like a run."""
@@ -87,14 +101,24 @@ class ExperimentRepository:
         )
         return await self.get(experiment_id)
 
-    async def runs(self, experiment_id: str) -> builtins.list[Run]:
-        """Every replication run of the experiment."""
-        rows = await self.session.scalars(
-            select(Run)
+    async def runs(self, experiment_id: str) -> builtins.list[RunState]:
+        """Where each replication run of the experiment stands (not their scenarios)."""
+        rows = await self.session.execute(
+            select(Run.id, Run.point_key, Run.replication, Run.status, Run.error, Run.progress)
             .where(Run.experiment_id == experiment_id)
-            .execution_options(populate_existing=True)
+            .order_by(Run.point_key, Run.replication)
         )
-        return builtins.list(rows)
+        return [
+            RunState(
+                row.id,
+                row.point_key or "",
+                row.replication or 0,
+                row.status,
+                row.error,
+                row.progress,
+            )
+            for row in rows
+        ]
 
     async def replications(self, experiment_id: str) -> builtins.list[ReplicationResult]:
         """What each finished replication measured."""

@@ -14,7 +14,7 @@ unique (experiment, point, replication) key makes a replication's run unique.
 import logging
 from typing import Any
 
-from asyncflow_backend.db.experiments import ExperimentRepository
+from asyncflow_backend.db.experiments import ExperimentRepository, RunState
 from asyncflow_backend.db.models import Experiment, Run, utc_now
 from asyncflow_backend.db.repository import RunStatus
 from asyncflow_backend.db.session import Database
@@ -124,7 +124,7 @@ async def advance(
         return [run.id for run in new_runs]
 
 
-def _stopped_by(runs: list[Run]) -> tuple[RunStatus, str] | None:
+def _stopped_by(runs: list[RunState]) -> tuple[RunStatus, str] | None:
     """Failed (with the first failure's reason) or cancelled, if a replication was."""
     for run in runs:
         if run.status == RunStatus.FAILED.value:
