@@ -15,7 +15,10 @@ is stored as succeeded. It prints, side by side:
   run, progress writes under its lease, storing results and series, the
   replication's measurement, replaying the plan, the queue's round trips,
   and a worker waiting at the end for the other to finish), also as a
-  percentage of the simulation time.
+  percentage of the simulation time; split into the part inside a run
+  (from its claim to its stored results, less the simulation) and the part
+  between runs (acknowledging, planning the experiment, fetching the next
+  message).
 
 The scenario is calibrated first, in this process, so that one replication
 simulates for about `--replication-s` seconds. Workers run at normal
@@ -45,6 +48,7 @@ from typing import Any
 
 import asyncpg
 import redis
+from sqlalchemy import select
 
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.experiments import ExperimentRepository
@@ -178,8 +182,13 @@ def workers(settings: Settings, count: int, log: Path) -> Iterator[None]:
 
 async def run_experiment_on_queue(
     settings: Settings, document: dict[str, Any]
-) -> tuple[float, list[float]]:
-    """Submit, wait until it succeeds; returns (elapsed s, simulation wall s of each run)."""
+) -> tuple[float, list[float], list[float]]:
+    """Submit, wait until it succeeds.
+
+    Returns the elapsed seconds, the simulation wall seconds of each run, and
+    each run's time from its claim to its stored results (started_at to
+    finished_at).
+    """
     database = Database(settings.database_url)
     dispatcher = RedisDispatcher(settings)
     try:
@@ -201,13 +210,16 @@ async def run_experiment_on_queue(
         if found.status != RunStatus.SUCCEEDED:
             raise SystemExit(f"the experiment ended {found.status}: {found.error}")
         async with database.session() as session:
-            rows = await session.execute(
-                RunResult.__table__.select()
-                .join(Run.__table__, Run.id == RunResult.run_id)
-                .where(Run.experiment_id == experiment.id)
-            )
-            walls = [row.document["meta"]["wall_seconds"] for row in rows]
-        return elapsed, walls
+            rows = (
+                await session.execute(
+                    select(RunResult.document, Run.started_at, Run.finished_at)
+                    .join(Run, Run.id == RunResult.run_id)
+                    .where(Run.experiment_id == experiment.id)
+                )
+            ).all()
+        walls = [row.document["meta"]["wall_seconds"] for row in rows]
+        held = [(row.finished_at - row.started_at).total_seconds() for row in rows]
+        return elapsed, walls, held
     finally:
         await dispatcher.stop()
         await database.dispose()
@@ -222,10 +234,13 @@ def measure(
         workers(settings, count, Path(logs) / "workers.log"),
     ):
         asyncio.run(run_experiment_on_queue(settings, warm_up))
-        elapsed, walls = asyncio.run(run_experiment_on_queue(settings, document))
+        elapsed, walls, held = asyncio.run(run_experiment_on_queue(settings, document))
     simulated = sum(walls)
     overhead = (count * elapsed - simulated) / len(walls)
+    in_run = (sum(held) - simulated) / len(walls)
     return {
+        "in_run_s": in_run,
+        "between_runs_s": overhead - in_run,
         "workers": count,
         "elapsed_s": elapsed,
         "replications": len(walls),
@@ -251,12 +266,14 @@ def main() -> None:
     print(f"{args.replications} replications of {horizon:g} simulated seconds each")
     rows = [measure(count, document, warm_up, args) for count in (1, 2)]
     print(
-        f"{'workers':>8} {'elapsed s':>10} {'sim s/rep':>10} {'overhead s/rep':>15} {'overhead':>9}"
+        f"{'workers':>8} {'elapsed s':>10} {'sim s/rep':>10} {'overhead s/rep':>15} "
+        f"{'overhead':>9} {'in run s':>9} {'between s':>10}"
     )
     for row in rows:
         print(
             f"{row['workers']:>8.0f} {row['elapsed_s']:>10.2f} {row['simulation_s']:>10.3f} "
-            f"{row['overhead_s']:>15.4f} {row['overhead_pct']:>8.1f}%"
+            f"{row['overhead_s']:>15.4f} {row['overhead_pct']:>8.1f}% {row['in_run_s']:>9.4f} "
+            f"{row['between_runs_s']:>10.4f}"
         )
     print(f"speed-up with 2 workers: {rows[0]['elapsed_s'] / rows[1]['elapsed_s']:.2f}x")
 
