@@ -180,6 +180,29 @@ def test_prepare_checks_the_experiment_against_its_scenario() -> None:
     assert f"at {cores}=0" in problems[0]
 
 
+def test_huge_ranges_and_grids_are_refused_before_they_are_built() -> None:
+    wide = {"start": -1e308, "stop": 1e308, "step": 1e-300}
+    problems = problems_of(
+        lambda: parse_experiment(
+            {"scenario": small_scenario(), "sweep": [{"path": "seed", "range": wide}]}
+        )
+    )
+    assert any("more than 1000 points" in p for p in problems)
+    paths = [
+        "rqs_input.avg_active_users.mean",
+        "rqs_input.avg_request_per_minute_per_user.mean",
+        "topology_graph.nodes.servers.srv.server_resources.cpu_cores",
+        "topology_graph.nodes.servers.srv.server_resources.ram_mb",
+    ]
+    grid = [{"path": p, "range": {"start": 1, "stop": 999, "step": 1}} for p in paths]
+    problems = problems_of(lambda: prepare(spec(sweep=grid)))
+    assert problems == ["sweep: 996005996001 points, more than 1000"]  # 999 ** 4
+    twice = [{"path": paths[0], "values": [1]}, {"path": paths[0], "values": [2]}]
+    assert problems_of(lambda: prepare(spec(sweep=twice))) == [
+        "sweep[1].path: this path is swept twice"
+    ]
+
+
 def test_prepare_enforces_a_cap_on_replications() -> None:
     sweep = [{"path": "rqs_input.avg_active_users.mean", "values": [10, 20, 30]}]
     experiment = spec(replications=10, sweep=sweep)

@@ -7,6 +7,7 @@ the horizon, every sweep path and every sweep point's scenario, the search's
 load field.
 """
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,16 +223,21 @@ def _plan_problems(prepared: PreparedExperiment) -> list[Problem]:
         return problems
     if spec.sweep is None:
         return problems
+    seen: set[str] = set()
     for i, parameter in enumerate(spec.sweep):
+        if parameter.path in seen:
+            problems.append(Problem(("sweep", i, "path"), "this path is swept twice"))
+        seen.add(parameter.path)
         try:
             read_path(prepared.base, parameter.path)
         except PathError as exc:
             problems.append(Problem(("sweep", i, "path"), str(exc)))
     if problems:
         return problems
+    count = math.prod(len(parameter.points()) for parameter in spec.sweep)
+    if count > MAX_SWEEP_POINTS:
+        return [Problem(("sweep",), f"{count} points, more than {MAX_SWEEP_POINTS}")]
     points = sweep_points(spec)
-    if len(points) > MAX_SWEEP_POINTS:
-        return [Problem(("sweep",), f"{len(points)} points, more than {MAX_SWEEP_POINTS}")]
     for point in points:
         error = prepared.check(point)
         if error is not None:

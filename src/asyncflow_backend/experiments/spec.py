@@ -50,15 +50,18 @@ class UntilPrecise(StrictModel):
 class ValueRange(StrictModel):
     """start, start + step, ... up to and including stop (within a rounding error)."""
 
-    start: Number
-    stop: Number
+    start: Annotated[Number, Field(allow_inf_nan=False)]
+    stop: Annotated[Number, Field(allow_inf_nan=False)]
     step: PositiveFinite
 
     def values(self) -> list[float]:
         """The points of the range; raises `ValueError` if there are more than MAX_RANGE_POINTS."""
         if self.stop < self.start:
             raise ValueError("stop must not be below start")
-        count = int((self.stop - self.start) / self.step + 1e-9) + 1
+        steps = (self.stop - self.start) / self.step
+        if not steps < MAX_RANGE_POINTS:  # also catches an overflow to infinity
+            raise ValueError(f"the range has more than {MAX_RANGE_POINTS} points")
+        count = int(steps + 1e-9) + 1
         if count > MAX_RANGE_POINTS:
             raise ValueError(f"the range has {count} points, more than {MAX_RANGE_POINTS}")
         return [self.start + k * self.step for k in range(count)]
