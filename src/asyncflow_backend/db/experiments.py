@@ -21,6 +21,7 @@ class RunState:
     status: str
     error: str | None
     progress: float
+    attempts: int
 
 
 ExperimentStatus = RunStatus
@@ -104,7 +105,15 @@ class ExperimentRepository:
     async def runs(self, experiment_id: str) -> builtins.list[RunState]:
         """Where each replication run of the experiment stands (not their scenarios)."""
         rows = await self.session.execute(
-            select(Run.id, Run.point_key, Run.replication, Run.status, Run.error, Run.progress)
+            select(
+                Run.id,
+                Run.point_key,
+                Run.replication,
+                Run.status,
+                Run.error,
+                Run.progress,
+                Run.attempts,
+            )
             .where(Run.experiment_id == experiment_id)
             .order_by(Run.point_key, Run.replication)
         )
@@ -116,6 +125,7 @@ class ExperimentRepository:
                 row.status,
                 row.error,
                 row.progress,
+                row.attempts,
             )
             for row in rows
         ]
