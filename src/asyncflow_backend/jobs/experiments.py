@@ -66,6 +66,9 @@ async def advance(
             await session.rollback()
             return []
         runs = await repository.runs(experiment_id)
+        if not _worth_planning(experiment, runs):
+            await session.rollback()
+            return []
         stopped = _stopped_by(runs)
         if stopped is not None:
             status, error = stopped
@@ -122,6 +125,45 @@ async def advance(
             log.info("experiment %s: succeeded", experiment_id)
         await session.commit()
         return [run.id for run in new_runs]
+
+
+REPORT_EVERY = 0.1
+"""While runs are in flight, the report is refreshed once this fraction of them has finished."""
+
+
+def _worth_planning(experiment: Experiment, runs: list[RunState]) -> bool:
+    """Whether planning now can change anything worth its cost.
+
+    Replaying the plan costs tens of milliseconds, which a worker would
+    otherwise pay after every replication. The plan needs new runs only once
+    all the runs of a point have finished, and the experiment ends only when
+    nothing is in flight; otherwise it is replayed only to refresh the
+    report, every REPORT_EVERY of the runs. Each call reads the runs after its
+    own run's result was committed, so the last run of a point, and of the
+    experiment, always sees it complete and plans.
+    """
+    stopped = {RunStatus.FAILED.value, RunStatus.CANCELLED.value}
+    if any(run.status in stopped for run in runs):
+        return True
+    in_flight: dict[str, int] = {}
+    finished: dict[str, int] = {}
+    for run in runs:
+        done = run.status == RunStatus.SUCCEEDED.value
+        tally = finished if done else in_flight
+        tally[run.point_key] = tally.get(run.point_key, 0) + 1
+    if not in_flight:
+        return True
+    reported = {
+        point["key"]: len(point["replications"])
+        for point in (experiment.report or {}).get("points", [])
+    }
+    # A point whose batch is complete may need more replications (until precise, a search).
+    if any(
+        key not in in_flight and count > reported.get(key, 0) for key, count in finished.items()
+    ):
+        return True
+    fresh = sum(finished.values()) - experiment.replications_done
+    return fresh >= max(1, int(REPORT_EVERY * len(runs)))
 
 
 def _stopped_by(runs: list[RunState]) -> tuple[RunStatus, str] | None:
