@@ -21,7 +21,8 @@ from asyncflow_backend.api.experiment_models import (
     ExperimentPage,
     ExperimentView,
 )
-from asyncflow_backend.api.models import ErrorResponse
+from asyncflow_backend.api.models import ErrorResponse, ValidationErrorResponse
+from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
 from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
 from asyncflow_backend.api.scenario_input import JSON, body_format, document_problems, read_body
 from asyncflow_backend.api.views import API_PREFIX, run_key
@@ -138,9 +139,11 @@ def _decode(body: bytes, fmt: str, settings: Settings) -> PreparedExperiment:
     summary="Submit an experiment",
     response_description="Stored, and its first replications queued; follow `Location`.",
     responses={
+        **SCENARIO_BODY_RESPONSES,
         status.HTTP_422_UNPROCESSABLE_CONTENT: {
+            "model": ValidationErrorResponse,
             "description": "The experiment or its scenario is invalid, or over a limit "
-            "(ASYNCFLOW_MAX_EXPERIMENT_REPLICATIONS among them); every problem by path."
+            "(ASYNCFLOW_MAX_EXPERIMENT_REPLICATIONS among them); every problem by path.",
         },
         status.HTTP_429_TOO_MANY_REQUESTS: {"model": ErrorResponse, **RATE_LIMITED_RESPONSE},
     },
