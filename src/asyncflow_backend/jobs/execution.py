@@ -19,10 +19,9 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy.util import LRUCache
-
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.util import LRUCache
 
 from asyncflow_backend.config.settings import ENV_PREFIX, Settings, get_settings
 from asyncflow_backend.db.leases import Claim, LeaseLost, OwnedElsewhere, RunLeases
