@@ -100,15 +100,15 @@ async def test_a_killed_worker_loses_no_replication_and_the_report_is_the_in_pro
     settings: Settings, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     document = {
-        "scenario": make_scenario(rate=1000, horizon=30),
+        "scenario": make_scenario(rate=1000, horizon=120),
         "seed": 21,
         "replications": 3,
         "sweep": [{"path": "rqs_input.avg_active_users.mean", "values": [900, 1000]}],
     }
     database = Database(settings.database_url)
     try:
+        # The doomed worker starts alone, so the replication under way is surely its own.
         doomed = start_worker(settings)
-        start_worker(settings)
         experiment_id, queued = await submit(settings, database, document)
         assert queued == 6
 
@@ -116,6 +116,7 @@ async def test_a_killed_worker_loses_no_replication_and_the_report_is_the_in_pro
             return any(r.status == RunStatus.RUNNING and r.progress > 0.1 for r in runs)
 
         await wait_for(database, experiment_id, one_well_under_way)
+        start_worker(settings)
         doomed.kill()  # SIGKILL: the machine dies mid-replication
         experiment, runs = await wait_for(database, experiment_id, finished)
 
