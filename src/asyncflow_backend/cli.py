@@ -262,8 +262,8 @@ def serve(
     """Serve the REST API (docs at /docs), configured by ASYNCFLOW_* variables."""
     import uvicorn
 
-    from asyncflow_backend.api import create_app
     from asyncflow_backend.config.settings import get_settings
+    from asyncflow_backend.main import create_app
 
     if processes == 1:
         uvicorn.run(create_app(), host=host, port=port, log_level="info")
@@ -286,7 +286,7 @@ def serve(
         # Migrate once here rather than in each process at the same moment.
         upgrade(settings.database_url)
     uvicorn.run(
-        "asyncflow_backend.api:create_app",
+        "asyncflow_backend.main:create_app",
         factory=True,
         workers=processes,
         host=host,

@@ -10,9 +10,9 @@ import redis
 from fastapi import FastAPI
 from run_support import make_scenario
 
-from asyncflow_backend.api import create_app
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.migrate import upgrade
+from asyncflow_backend.main import create_app
 
 pytestmark = pytest.mark.integration
 

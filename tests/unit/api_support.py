@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from asyncflow_backend.api import create_app
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.migrate import upgrade
+from asyncflow_backend.main import create_app
 
 FINAL = {"succeeded", "failed", "cancelled"}
 

@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-from asyncflow_backend.api import create_app
 from asyncflow_backend.config.settings import ENV_PREFIX, Settings
+from asyncflow_backend.main import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -10,10 +10,10 @@ from api_support import api_client, serving, sqlite_settings, wait_for
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from asyncflow_backend.api import create_app
 from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.session import Database
+from asyncflow_backend.main import create_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -9,11 +9,11 @@ import pytest_asyncio
 from api_support import serving, sqlite_settings
 from fastapi import FastAPI
 
-from asyncflow_backend.api import create_app
 from asyncflow_backend.api.dependencies import Service
 from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.session import Database
+from asyncflow_backend.main import create_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from asyncflow_backend.api import create_app
 from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.main import create_app
 
 EXAMPLES_PER_OPERATION = 30
 CHECKS = [

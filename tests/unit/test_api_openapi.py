@@ -7,10 +7,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from asyncflow_backend.api import create_app
 from asyncflow_backend.api.openapi import INVALID_EXAMPLES
 from asyncflow_backend.api.scenario_input import YAML_MEDIA_TYPES
 from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.main import create_app
 from asyncflow_backend.schemas.loading import (
     ScenarioValidationError,
     parse_scenario,

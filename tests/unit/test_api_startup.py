@@ -4,8 +4,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from asyncflow_backend.api import create_app
 from asyncflow_backend.config.settings import Settings
+from asyncflow_backend.main import create_app
 
 
 def test_a_fresh_sqlite_file_is_migrated_at_start(tmp_path: Path) -> None:

@@ -1,4 +1,7 @@
-"""The FastAPI application: routers, error handlers and the lifespan of its resources."""
+"""The API application: routers, error handlers and the lifespan of its resources.
+
+The web pages are added above it, by `asyncflow_backend.main`: the API never imports them.
+"""
 
 import asyncio
 import gc
@@ -8,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from asyncflow_backend import engine_version, web
+from asyncflow_backend import engine_version
 from asyncflow_backend.api.auth import UNAUTHORIZED, request_owner
 from asyncflow_backend.api.chart_cache import ChartCache
 from asyncflow_backend.api.dependencies import Service
@@ -47,8 +50,8 @@ TAGS = [
 ]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The API for `settings` (default: from `ASYNCFLOW_*` variables).
+def create_api(settings: Settings | None = None) -> FastAPI:
+    """The API for `settings` (default: from `ASYNCFLOW_*` variables), without the pages.
 
     The database engine, the job dispatcher, the submission rate limiter and
     the sweep for stranded runs (`jobs.sweep`) are created when the
@@ -110,6 +113,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dependencies=[Depends(request_owner)],
             responses=UNAUTHORIZED,
         )
-    app.include_router(web.router)
     install_openapi(app, api_keys=bool(config.api_keys))
     return app

@@ -8,7 +8,7 @@ infrastructure themselves and tests can swap the whole `Service`.
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,10 +20,17 @@ from asyncflow_backend.db.repository import RunRepository
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs import JobDispatcher
 
-if TYPE_CHECKING:
-    from asyncflow_backend.api.rate_limit import SubmissionLimiter
-
 logger = logging.getLogger(__name__)
+
+
+class Limiter(Protocol):
+    """Counts submissions per caller (`api.rate_limit.SubmissionLimiter`)."""
+
+    async def hit(self, caller: str) -> None:
+        """Spend one of `caller`'s allowance; raises when none is left."""
+
+    async def close(self) -> None:
+        """Release its connections."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,7 @@ class Service:
     settings: Settings
     database: Database
     dispatcher: JobDispatcher
-    limiter: "SubmissionLimiter | None" = None
+    limiter: Limiter | None = None
     charts: ChartCache = field(default_factory=lambda: ChartCache(0))
 
 

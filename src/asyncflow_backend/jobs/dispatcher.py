@@ -2,9 +2,6 @@
 
 from typing import Protocol
 
-from asyncflow_backend.config.settings import Settings
-from asyncflow_backend.db.session import Database
-
 
 class QueueUnavailableError(RuntimeError):
     """A run could not be handed to the workers (queue unreachable or pool stopped)."""
@@ -31,14 +28,3 @@ class JobDispatcher(Protocol):
         None if it cannot tell right now (then nothing is queued again).
         Raises `QueueUnavailableError` if the queue does not answer.
         """
-
-
-def make_dispatcher(settings: Settings, database: Database) -> JobDispatcher:
-    """The Redis queue if `redis_url` is set, else a process pool inside this process."""
-    if settings.redis_url is not None:
-        from asyncflow_backend.jobs.redis_queue import RedisDispatcher
-
-        return RedisDispatcher(settings)
-    from asyncflow_backend.jobs.local import LocalPoolDispatcher
-
-    return LocalPoolDispatcher(settings, database)
