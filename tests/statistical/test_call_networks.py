@@ -39,21 +39,10 @@ def cpu(service_rate: float) -> dict[str, Any]:
     }
 
 
-def caller_and_callee(
-    arrival_rate: float, api_rate: float, db_rate: float, call_share: float, horizon_s: float
+def api_and_db(
+    arrival_rate: float, endpoints: list[dict[str, Any]], db_rate: float, horizon_s: float
 ) -> Scenario:
-    """`api` serves every request; a share `call_share` of them then call `db`."""
-    endpoints: list[dict[str, Any]] = [
-        {
-            "endpoint_name": "/calls",
-            "probability": call_share,
-            "steps": [cpu(api_rate), {"kind": "call", "target": "db"}],
-        },
-    ]
-    if call_share < 1:
-        endpoints.append(
-            {"endpoint_name": "/local", "probability": 1 - call_share, "steps": [cpu(api_rate)]}
-        )
+    """Poisson arrivals into `api` (with `endpoints`), whose calls go to an M/M/1 `db`."""
     return parse_scenario(
         {
             "rqs_input": poisson_workload(arrival_rate),
@@ -83,6 +72,24 @@ def caller_and_callee(
             },
         }
     )
+
+
+def caller_and_callee(
+    arrival_rate: float, api_rate: float, db_rate: float, call_share: float, horizon_s: float
+) -> Scenario:
+    """`api` serves every request; a share `call_share` of them then call `db`."""
+    endpoints: list[dict[str, Any]] = [
+        {
+            "endpoint_name": "/calls",
+            "probability": call_share,
+            "steps": [cpu(api_rate), {"kind": "call", "target": "db"}],
+        },
+    ]
+    if call_share < 1:
+        endpoints.append(
+            {"endpoint_name": "/local", "probability": 1 - call_share, "steps": [cpu(api_rate)]}
+        )
+    return api_and_db(arrival_rate, endpoints, db_rate, horizon_s)
 
 
 def test_a_call_makes_a_tandem_of_two_mm1_stations() -> None:
@@ -201,35 +208,8 @@ def test_a_cache_thins_the_arrivals_at_the_database_behind_it() -> None:
         "hit": [{"kind": "io_cache", "step_operation": {"io_waiting_time": 0.0005}}],
         "miss": [{"kind": "call", "target": "db"}],
     }
-    scenario = parse_scenario(
-        {
-            "rqs_input": poisson_workload(arrival_rate),
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "servers": [
-                        {"id": "api", "endpoints": [{"endpoint_name": "/", "steps": [lookup]}]},
-                        {
-                            "id": "db",
-                            "endpoints": [{"endpoint_name": "/q", "steps": [cpu(db_rate)]}],
-                        },
-                    ],
-                },
-                "edges": [
-                    fixed_latency_edge("gen-client", "gen", "client"),
-                    fixed_latency_edge("client-api", "client", "api"),
-                    fixed_latency_edge("api-client", "api", "client"),
-                    fixed_latency_edge("api-db", "api", "db"),
-                    fixed_latency_edge("db-api", "db", "api"),
-                ],
-            },
-            "sim_settings": {
-                "total_simulation_time": 3000.0,
-                "sample_period_s": SAMPLE_PERIOD_S,
-                "enabled_sample_metrics": ["ready_queue_len"],
-            },
-        }
-    )
+    endpoint = {"endpoint_name": "/", "steps": [lookup]}
+    scenario = api_and_db(arrival_rate, [endpoint], db_rate, horizon_s=3000.0)
     run = simulate(scenario, 405)
     db = theory.mm1((1 - hit_ratio) * arrival_rate, db_rate)
 
