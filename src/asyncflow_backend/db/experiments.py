@@ -4,11 +4,11 @@ import builtins
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asyncflow_backend.db.models import Experiment, ReplicationResult, Run, utc_now
-from asyncflow_backend.db.repository import RunStatus, unattended
+from asyncflow_backend.db.repository import RunStatus, newest_first, unattended
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,7 @@ class ExperimentRepository:
             conditions.append(Experiment.status == status.value)
         if owner is not None:
             conditions.append(Experiment.owner == owner)
-        total = await self.session.scalar(
-            select(func.count()).select_from(Experiment).where(*conditions)
-        )
-        page = await self.session.scalars(
-            select(Experiment)
-            .where(*conditions)
-            .order_by(Experiment.created_at.desc(), Experiment.id.desc())
-            .limit(limit)
-            .offset(offset)
-            .execution_options(populate_existing=True)
-        )
-        return builtins.list(page), int(total or 0)
+        return await newest_first(self.session, Experiment, conditions, limit, offset)
 
     async def lock(self, experiment_id: str) -> Experiment | None:
         """Take the experiment's write lock for this transaction, and read it.

@@ -1,15 +1,16 @@
 """Reading and changing runs on behalf of the API."""
 
 import builtins
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from asyncflow_backend.db.models import Run, RunResult, RunSeries, utc_now
+from asyncflow_backend.db.models import Experiment, Run, RunResult, RunSeries, utc_now
 
 
 class RunStatus(StrEnum):
@@ -91,16 +92,7 @@ class RunRepository:
             conditions.append(Run.status == status.value)
         if owner is not None:
             conditions.append(Run.owner == owner)
-        total = await self.session.scalar(select(func.count()).select_from(Run).where(*conditions))
-        page = await self.session.scalars(
-            select(Run)
-            .where(*conditions)
-            .order_by(Run.created_at.desc(), Run.id.desc())
-            .limit(limit)
-            .offset(offset)
-            .execution_options(populate_existing=True)
-        )
-        return builtins.list(page), int(total or 0)
+        return await newest_first(self.session, Run, conditions, limit, offset)
 
     async def request_cancel(self, run_id: str, *, owner: str | None = None) -> Run | None:
         """Ask a run to stop; returns the run as it now stands, or None if there is none.
@@ -188,3 +180,26 @@ def affected_rows(result: Any) -> int:
     """Rows an UPDATE or DELETE changed (the generic Result type does not declare it)."""
     count: int = result.rowcount
     return count
+
+
+Listed = TypeVar("Listed", Run, Experiment)
+
+
+async def newest_first(
+    session: AsyncSession,
+    model: type[Listed],
+    conditions: Sequence[ColumnElement[bool]],
+    limit: int,
+    offset: int,
+) -> tuple[list[Listed], int]:
+    """One page of `model` rows matching `conditions`, newest first, and how many match."""
+    total = await session.scalar(select(func.count()).select_from(model).where(*conditions))
+    page = await session.scalars(
+        select(model)
+        .where(*conditions)
+        .order_by(model.created_at.desc(), model.id.desc())
+        .limit(limit)
+        .offset(offset)
+        .execution_options(populate_existing=True)
+    )
+    return list(page), int(total or 0)
