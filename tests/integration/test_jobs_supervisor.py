@@ -42,7 +42,10 @@ async def _kill_the_runner_and_wait(settings: Settings, scenario: dict[str, Any]
         async with database.session() as session:
             run_id = (await RunRepository(session).create(scenario, seed=3)).id
         await dispatcher.submit(run_id)
-        running = await wait_for_run(database, run_id, lambda r: r.progress > 0.05)
+        # Caught while it runs: a run finished before the poll saw it leaves nothing to kill.
+        running = await wait_for_run(
+            database, run_id, lambda r: r.status == RunStatus.RUNNING and r.progress > 0.05
+        )
         assert running.worker_id is not None
         child = int(running.worker_id.split(":")[-2])  # host:pid:random
         os.kill(child, signal.SIGKILL)
@@ -74,7 +77,9 @@ def test_a_killed_worker_process_is_replaced_and_its_run_completes_once(
     )
     worker = start_worker(settings, processes=1)
 
-    outcome = asyncio.run(_kill_the_runner_and_wait(settings, make_scenario(rate=1000, horizon=60)))
+    outcome = asyncio.run(
+        _kill_the_runner_and_wait(settings, make_scenario(rate=1000, horizon=180))
+    )
 
     run = outcome["run"]
     assert run.status == RunStatus.SUCCEEDED, run.error
