@@ -1,6 +1,7 @@
 """The runner: reproducible by seed, indifferent to slicing, cancellable, reporting progress."""
 
 import itertools
+import time
 from typing import Any
 
 import pytest
@@ -159,6 +160,19 @@ def test_the_callback_cancels_the_run() -> None:
 def test_a_callback_returning_nothing_lets_the_run_finish() -> None:
     results = SimulationRunner(busy_scenario(), seed=3).run(on_progress=lambda _: None)
     assert results.meta.simulated_seconds == HORIZON_S
+
+
+def test_wall_seconds_leave_out_the_time_spent_in_the_callback() -> None:
+    def slow_report(_: RunProgress) -> bool:
+        time.sleep(0.05)
+        return False
+
+    started = time.perf_counter()
+    results = SimulationRunner(busy_scenario(), seed=3).run(on_progress=slow_report, slices=10)
+    elapsed = time.perf_counter() - started
+
+    assert elapsed >= 0.5
+    assert 0 < results.meta.wall_seconds < elapsed - 0.45
 
 
 def test_an_unseeded_run_reports_a_seed_that_replays_it() -> None:

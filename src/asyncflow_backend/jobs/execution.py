@@ -7,16 +7,17 @@ through a private event loop.
 """
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from types import TracebackType
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -151,10 +152,17 @@ def worker_id_prefix(pid: int) -> str:
     return f"{socket.gethostname()}:{pid}:"
 
 
-class _DatabaseLoop:
-    """A private event loop and database connection for synchronous code."""
+class DatabaseLoop:
+    """A private event loop and database engine for synchronous code.
+
+    One is kept per thread (`database_loop`) and serves every run that thread
+    executes: opening an engine, and its first connection, per run would cost
+    a few tens of milliseconds, which is several percent of a short replication.
+    """
 
     def __init__(self, url: str) -> None:
+        self.url = url
+        self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         # A worker writes a few times a second: a ping per checkout costs it
         # nothing, and spares a run the failed write a stale connection would cause.
@@ -170,27 +178,51 @@ class _DatabaseLoop:
             async with self.database.session() as session:
                 return await action(RunLeases(session))
 
-        return self.loop.run_until_complete(in_session())
+        return self.run(in_session())
 
-    def __enter__(self) -> "_DatabaseLoop":
-        return self
+    def run(self, work: Awaitable[T]) -> T:
+        """Run a coroutine on this loop and wait for it."""
+        return self.loop.run_until_complete(work)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Close the engine's connections and the loop."""
         try:
             self.loop.run_until_complete(self.database.dispose())
         finally:
             self.loop.close()
 
 
+_per_thread = threading.local()
+
+
+def database_loop(url: str) -> DatabaseLoop:
+    """This thread's `DatabaseLoop` for `url`, made on first use and kept for the next runs.
+
+    A thread keeps one: asking for another URL closes the previous one. A loop
+    inherited through fork is left to the parent, whose sockets it shares.
+    """
+    current: DatabaseLoop | None = getattr(_per_thread, "loop", None)
+    if current is not None and current.url == url and current.pid == os.getpid():
+        return current
+    if current is not None and current.pid == os.getpid():
+        current.close()
+    _per_thread.loop = DatabaseLoop(url)
+    return _per_thread.loop  # type: ignore[no-any-return]
+
+
+def discard_database_loop() -> None:
+    """Forget this thread's loop without using it again: after an interrupt raised inside it."""
+    current: DatabaseLoop | None = getattr(_per_thread, "loop", None)
+    _per_thread.loop = None
+    if current is not None and current.pid == os.getpid():
+        with contextlib.suppress(Exception):
+            current.loop.close()
+
+
 class _Reporter:
     """The runner's progress callback: enforces the wall-time limit, reports, reads cancel."""
 
-    def __init__(self, db: _DatabaseLoop, claim: Claim, settings: Settings) -> None:
+    def __init__(self, db: DatabaseLoop, claim: Claim, settings: Settings) -> None:
         self.db = db
         self.claim = claim
         self.settings = settings
@@ -238,30 +270,30 @@ def execute_run(
     """
     settings = settings or get_settings()
     worker_id = new_worker_id()
-    with _DatabaseLoop(settings.database_url) as db:
-        claim = db.call(lambda leases: leases.claim(run_id, worker_id, settings.lease_s))
-        if claim is None:
-            log.info("run %s: nothing to do (finished or unknown)", run_id)
-            return Execution(run_id, Outcome.SKIPPED)
-        if isinstance(claim, OwnedElsewhere):
-            wait_s = (claim.lease_until - utc_now()).total_seconds()
-            log.info("run %s: running elsewhere under a lease; looking again later", run_id)
-            return Execution(
-                run_id,
-                Outcome.OWNED_ELSEWHERE,
-                retry_after_s=max(0.0, wait_s) + LEASE_RETRY_MARGIN_S,
-            )
-        log.info("run %s: claimed by %s (attempt %d)", run_id, worker_id, claim.attempts)
-        try:
-            return _execute(db, claim, settings)
-        except interrupts:
-            # The queue's backstop fired inside this loop's machinery: record on a fresh one.
-            with _DatabaseLoop(settings.database_url) as fresh:
-                error = wall_time_message(settings.run_time_limit_s)
-                return _finish(fresh, claim, RunStatus.FAILED, error)
+    db = database_loop(settings.database_url)
+    claim = db.call(lambda leases: leases.claim(run_id, worker_id, settings.lease_s))
+    if claim is None:
+        log.info("run %s: nothing to do (finished or unknown)", run_id)
+        return Execution(run_id, Outcome.SKIPPED)
+    if isinstance(claim, OwnedElsewhere):
+        wait_s = (claim.lease_until - utc_now()).total_seconds()
+        log.info("run %s: running elsewhere under a lease; looking again later", run_id)
+        return Execution(
+            run_id,
+            Outcome.OWNED_ELSEWHERE,
+            retry_after_s=max(0.0, wait_s) + LEASE_RETRY_MARGIN_S,
+        )
+    log.info("run %s: claimed by %s (attempt %d)", run_id, worker_id, claim.attempts)
+    try:
+        return _execute(db, claim, settings)
+    except interrupts:
+        # The queue's backstop fired inside this loop's machinery: record on a fresh one.
+        discard_database_loop()
+        error = wall_time_message(settings.run_time_limit_s)
+        return _finish(database_loop(settings.database_url), claim, RunStatus.FAILED, error)
 
 
-def _finish(db: _DatabaseLoop, claim: Claim, status: RunStatus, error: str | None) -> Execution:
+def _finish(db: DatabaseLoop, claim: Claim, status: RunStatus, error: str | None) -> Execution:
     recorded = db.call(lambda leases: leases.finish(claim.run_id, claim.worker_id, status, error))
     if not recorded:
         return Execution(claim.run_id, Outcome.LOST)
@@ -270,7 +302,7 @@ def _finish(db: _DatabaseLoop, claim: Claim, status: RunStatus, error: str | Non
 
 
 def _replication_observer(
-    db: _DatabaseLoop, claim: Claim, runner: SimulationRunner
+    db: DatabaseLoop, claim: Claim, runner: SimulationRunner
 ) -> ReplicationObserver | None:
     """For a replication of an experiment, what measures it after its warm-up; else None."""
     experiment_id = claim.experiment_id
@@ -280,7 +312,7 @@ def _replication_observer(
     return ReplicationObserver(runner, spec.get("warmup_s", 0.0))
 
 
-def _execute(db: _DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
+def _execute(db: DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
     if claim.attempts > settings.max_attempts:
         error = (
             f"gave up after {claim.attempts - 1} attempts that did not finish "

@@ -26,7 +26,7 @@ from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.leases import RunLeases
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs.dispatcher import QueueUnavailableError
-from asyncflow_backend.jobs.execution import Execution, Outcome, execute_run
+from asyncflow_backend.jobs.execution import Execution, Outcome, database_loop, execute_run
 from asyncflow_backend.jobs.experiments import advance, unclaimed_runs
 
 log = logging.getLogger(__name__)
@@ -118,17 +118,15 @@ def build_broker(settings: Settings) -> tuple[RedisBroker, Any]:
 
 
 class ExperimentFollower:
-    """Plans experiments after their runs, on one event loop and database engine per process.
+    """Plans experiments after their runs, on the database loop that executed them.
 
-    A worker plans after every replication it finishes; keeping the loop and
-    the engine (its connections and compiled statements) saves most of the
-    cost of each plan.
+    A worker plans after every replication it finishes; sharing the thread's
+    loop and engine with `execute_run` (its connections and compiled
+    statements) saves most of the cost of each plan.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._database: Database | None = None
 
     def runs_to_queue(self, execution: Execution) -> list[str]:
         """After a run, the runs to queue for its experiment (none if it is not a replication).
@@ -142,10 +140,8 @@ class ExperimentFollower:
             return []
         if execution.outcome not in (Outcome.FINISHED, Outcome.SKIPPED):
             return []
-        if self._loop is None or self._database is None:
-            self._loop = asyncio.new_event_loop()
-            self._database = Database(self.settings.database_url, pool_pre_ping=True)
-        return self._loop.run_until_complete(self._follow(self._database, execution))
+        db = database_loop(self.settings.database_url)
+        return db.run(self._follow(db.database, execution))
 
     async def _follow(self, database: Database, execution: Execution) -> list[str]:
         limits = self.settings.limits()

@@ -201,6 +201,7 @@ class RunMeta(FiniteModel):
     seed: int
     simulated_seconds: float
     wall_seconds: float
+    """Wall time spent simulating: not the progress reports between slices, nor the analysis."""
     events_processed: int
 
 
