@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from asyncflow_backend.schemas.loading import ScenarioValidationError, load_scenario_file
-from asyncflow_backend.schemas.results import SimulationResults
+from asyncflow_backend.schemas.results import ServerStats, SimulationResults
 from asyncflow_backend.schemas.scenario import Scenario, name_from_file
 
 INVALID_INPUT = 2
@@ -494,7 +494,7 @@ def _servers_table(results: SimulationResults) -> Table:
     for server_id, stats in ranked[:SUMMARY_MAX_SERVERS]:
         table.add_row(
             Text(server_id),
-            f"{_percent(stats.cpu_utilisation)} of {stats.cores}",
+            f"{_percent(stats.cpu_utilisation)} of {_cores(stats)}",
             _mean_max(stats.ready_queue_mean, stats.ready_queue_max),
             _ram(stats.ram_peak_mb, stats.ram_mb),
             _fmt(stats.latency.p99 if stats.latency else None),
@@ -503,6 +503,13 @@ def _servers_table(results: SimulationResults) -> Table:
     if rest > 0:
         table.add_row(f"... and {rest} more (--json has them all)", "", "", "", "")
     return table
+
+
+def _cores(stats: ServerStats) -> str:
+    """The cores utilisation is read against: the mean when a schedule changed them."""
+    if stats.mean_cores is None or stats.mean_cores == stats.cores:
+        return str(stats.cores)
+    return f"{stats.mean_cores:.3g} (mean)"
 
 
 def _mean_max(mean: float | None, peak: float | None) -> str:

@@ -122,18 +122,25 @@ class ScenarioBuilder:
         ram_mb: int = DEFAULT_RAM_MB,
         db_pool: int | None = None,
         pools: dict[str, int] | None = None,
+        cores_at: dict[float, int] | None = None,
     ) -> Self:
         """A server; the endpoints declared next belong to it.
 
         `db_pool` is `db_connection_pool` (every `io_db` step holds one of its
         connections); `pools` are named pools that `io(..., pool=NAME)` steps hold.
+        `cores_at` is its `capacity_schedule`, as {seconds: cores from then on}.
         """
         resources: dict[str, Any] = {"cpu_cores": cores, "ram_mb": ram_mb}
         if db_pool is not None:
             resources["db_connection_pool"] = db_pool
         if pools:
             resources["connection_pools"] = dict(pools)
-        self._servers.append({"id": server_id, "server_resources": resources, "endpoints": []})
+        server: dict[str, Any] = {"id": server_id, "server_resources": resources, "endpoints": []}
+        if cores_at:
+            server["capacity_schedule"] = [
+                {"at_s": at, "cpu_cores": n} for at, n in sorted(cores_at.items())
+            ]
+        self._servers.append(server)
         return self
 
     def endpoint(self, name: str, *, probability: float | None = None) -> Self:

@@ -120,6 +120,8 @@ MAX_SIMULATION_TIME_S = 31_536_000
 MAX_DURATION_S = 31_536_000
 """Longest step duration, edge latency or spike, and the largest mean of a random one."""
 MAX_CPU_CORES = 1024
+MAX_CAPACITY_CHANGES = 10_000
+"""Most entries of one server's `capacity_schedule`."""
 MAX_RAM_MB = 1_073_741_824
 """One pebibyte, in megabytes; also the largest `necessary_ram` of a step."""
 MAX_POOL_SIZE = 100_000

@@ -165,15 +165,23 @@ def duration_stats(samples: "Sequence[array[float]]") -> DurationStats:
 def server_stats(
     server_id: str,
     busy_core_seconds: float,
+    core_seconds: float,
     cores: int,
     ram_mb: float,
     endpoint_times: "Mapping[str, array[float]]",
     horizon_s: float,
     probes: Probes,
 ) -> ServerStats:
-    """Utilisation, time on the server (all and per endpoint), and the sampled summaries."""
+    """Utilisation, time on the server (all and per endpoint), and the sampled summaries.
+
+    Utilisation is busy core-seconds over the core-seconds the server had
+    (`cores` x horizon unless a capacity schedule changed them); 0 for a
+    server that never had a core.
+    """
+    utilisation = busy_core_seconds / core_seconds if core_seconds > 0 else 0.0
     return ServerStats(
-        cpu_utilisation=min(1.0, busy_core_seconds / (cores * horizon_s)),
+        cpu_utilisation=min(1.0, utilisation),
+        mean_cores=core_seconds / horizon_s,
         cores=cores,
         ram_mb=ram_mb,
         latency=duration_stats(list(endpoint_times.values())),

@@ -65,6 +65,18 @@ class Resource(Generic[T]):
         if self.queued and not self._granting:
             self._grant()
 
+    def set_capacity(self, capacity: float) -> None:
+        """Make it `capacity` units from now on.
+
+        Units added are granted to the waiters at once. Units taken away stay
+        with their holders until released: `free` goes below zero, and nobody
+        is granted anything until enough are given back.
+        """
+        self.free += capacity - self.capacity
+        self.capacity = capacity
+        if self.queued and self.free > 0 and not self._granting:
+            self._grant()
+
     def cancel(self, waiter: Waiter[T]) -> None:
         """Withdraw `waiter`: it will never be granted. Cancelling twice, or after the
         grant, does nothing. Costs O(queue length), paid only by holders that give up.

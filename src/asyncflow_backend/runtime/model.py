@@ -15,7 +15,7 @@ from asyncflow_backend.runtime.actors.generator import RequestGenerator
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.events import EventInjector
+from asyncflow_backend.runtime.events import CapacitySchedule, EventInjector
 from asyncflow_backend.runtime.kinds import NODE_KINDS
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.schemas.calls import answering_servers, call_sites
@@ -96,6 +96,10 @@ class SimulationModel:
             EventInjector(env, edges, list(model.of_kind(LoadBalancerRuntime))).start(
                 scenario.events
             )
+        servers = model.servers
+        for spec in scenario.topology_graph.nodes.servers:
+            if spec.capacity_schedule:
+                CapacitySchedule(env, servers[spec.id]).start(spec.capacity_schedule)
         return model
 
     def of_kind(self, kind: type[T]) -> Iterator[T]:

@@ -117,7 +117,8 @@ class SimulationRunner:
                 sid: analyzer.server_stats(
                     sid,
                     s.busy_core_seconds,
-                    int(s.cores.capacity),
+                    s.core_seconds(horizon),
+                    s.cpu_cores,
                     s.ram.capacity,
                     {plan.name: plan.times for plan in s.endpoints},
                     horizon,

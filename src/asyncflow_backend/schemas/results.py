@@ -134,7 +134,10 @@ class DurationStats(FiniteModel):
 class ServerStats(FiniteModel):
     """Summary of one server; queue statistics come from the sampled series."""
 
-    cpu_utilisation: float = Field(description="Busy core-seconds / (cores x horizon).")
+    cpu_utilisation: float = Field(
+        description="Busy core-seconds / core-seconds the server had (cores x horizon "
+        "without a capacity schedule)."
+    )
     ready_queue_mean: float | None
     ready_queue_max: float | None
     io_queue_mean: float | None
@@ -142,6 +145,11 @@ class ServerStats(FiniteModel):
     ram_mean_mb: float | None
     ram_peak_mb: float | None
     cores: int = Field(default=1, description="Cores of the server (the scenario's cpu_cores).")
+    mean_cores: float | None = Field(
+        default=None,
+        description="Cores the server had on average over the horizon: `cores` unless its "
+        "capacity_schedule changed them.",
+    )
     ram_mb: float | None = Field(default=None, description="RAM of the server, in MB.")
     latency: DurationStats | None = Field(
         default=None,

@@ -1,5 +1,6 @@
 """The system under study: a client, an optional load balancer, servers and edges."""
 
+import itertools
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Self
 
@@ -15,6 +16,7 @@ from asyncflow_backend.config.constants import (
     DEFAULT_CPU_CORES,
     DEFAULT_DROPOUT_RATE,
     DEFAULT_RAM_MB,
+    MAX_CAPACITY_CHANGES,
     MAX_CPU_CORES,
     MAX_DURATION_S,
     MAX_POOL_SIZE,
@@ -265,6 +267,13 @@ class ServerResources(StrictModel):
         return pools | self.connection_pools
 
 
+class CoreChange(StrictModel):
+    """From `at_s` on, the server has `cpu_cores` cores (0: none, requests wait)."""
+
+    at_s: Number = Field(ge=0, allow_inf_nan=False)
+    cpu_cores: Integer = Field(ge=0, le=MAX_CPU_CORES)
+
+
 class Server(StrictModel):
     """A node that serves requests with its cores, RAM and endpoints."""
 
@@ -272,6 +281,24 @@ class Server(StrictModel):
     type: Literal["server"] = "server"
     server_resources: ServerResources = ServerResources()
     endpoints: list[Endpoint] = Field(min_length=1)
+    capacity_schedule: list[CoreChange] = Field(
+        default_factory=list,
+        max_length=MAX_CAPACITY_CHANGES,
+        description="Cores over time: each change sets the server's cores from its `at_s` "
+        "on (`server_resources.cpu_cores` before the first). Cores taken away finish the "
+        "CPU step they are running; requests wait for a core while none is free.",
+    )
+
+    @field_validator("capacity_schedule")
+    @classmethod
+    def _changes_in_time_order(cls, value: list[CoreChange]) -> list[CoreChange]:
+        for before, after in itertools.pairwise(value):
+            if after.at_s <= before.at_s:
+                raise ValueError(
+                    f"changes must be in increasing at_s: {readable(after.at_s)} s comes "
+                    f"after {readable(before.at_s)} s"
+                )
+        return value
 
     def pool_of(self, step: Step) -> str | None:
         """The pool whose connection `step` holds, if any."""

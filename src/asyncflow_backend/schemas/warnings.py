@@ -29,7 +29,33 @@ def find_warnings(scenario: Scenario) -> list[Problem]:
     warnings = list(_implicit_distributions(scenario))
     warnings += _default_dropout(scenario)
     warnings += _overloaded_servers(scenario)
+    warnings += _capacity_schedules(scenario)
     return warnings
+
+
+def _capacity_schedules(scenario: Scenario) -> Iterator[Problem]:
+    """Changes at or past the horizon never happen; a stretch with fewer cores than the
+    CPU work offered to the server (as in `_overloaded_servers`) lets its queue grow."""
+    horizon = scenario.sim_settings.total_simulation_time
+    arrivals = _arrival_rates(scenario)
+    for i, server in enumerate(scenario.topology_graph.nodes.servers):
+        work = arrivals.get(server.id, 0.0) * _cpu_seconds(server)
+        for j, change in enumerate(server.capacity_schedule):
+            loc = (*SERVERS, i, "capacity_schedule", j)
+            if change.at_s >= horizon:
+                yield Problem(
+                    (*loc, "at_s"),
+                    f"server '{server.id}': this change comes at {readable(change.at_s)} s, "
+                    f"not before the end of the run ({readable(horizon)} s), so it never "
+                    "happens",
+                )
+            elif 0 < change.cpu_cores < work:
+                yield Problem(
+                    (*loc, "cpu_cores"),
+                    f"server '{server.id}' is offered {work:.3g} core-seconds of CPU work per "
+                    f"second; with {change.cpu_cores} core(s) from {readable(change.at_s)} s "
+                    "its ready queue grows for as long as the change lasts",
+                )
 
 
 def _implicit_distributions(scenario: Scenario) -> Iterator[Problem]:

@@ -72,6 +72,8 @@ class ServerRuntime:
         self._collector = collector
         self.id = server_id
         self.cores: CoreSet[RequestState] = CoreSet(cores)
+        self.cpu_cores = cores
+        """Cores the scenario gives it (`server_resources.cpu_cores`), before any change."""
         self.ram: RamPool[RequestState] = RamPool(ram_mb)
         self.pools: list[ConnectionPool[RequestState]] = pools or []
         self.endpoints = endpoints
@@ -80,6 +82,9 @@ class ServerRuntime:
         self.io_waiting = 0
         """Requests parked in an I/O wait: the event loop's sleeping tasks."""
         self.busy_core_seconds = 0.0
+        self._core_seconds = 0.0
+        """Core-seconds there were before `_cores_since` (they change by `set_cores`)."""
+        self._cores_since = 0.0
         self.in_service = 0
         """Requests admitted and not yet sent on: waiting for RAM, a core, or I/O, or running."""
         self._connection_granted = [partial(self._take_connection, pool) for pool in self.pools]
@@ -168,6 +173,21 @@ class ServerRuntime:
         for pool in self.pools:
             probes += probes_for(POOL_METRICS, pool, pool.name, enabled)
         return probes
+
+    def set_cores(self, cores: int) -> None:
+        """From now on the server has `cores` cores (a capacity schedule's change).
+
+        A core taken away finishes the CPU step it runs, then is gone; cores
+        added start on the ready queue at once.
+        """
+        now = self.env.now
+        self._core_seconds += self.cores.capacity * (now - self._cores_since)
+        self._cores_since = now
+        self.cores.set_capacity(cores)
+
+    def core_seconds(self, until: float) -> float:
+        """Core-seconds the server had from time 0 to `until` (at least the last change)."""
+        return self._core_seconds + self.cores.capacity * (until - self._cores_since)
 
     @property
     def ready_queue_len(self) -> int:

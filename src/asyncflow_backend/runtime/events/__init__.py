@@ -1,5 +1,7 @@
-"""Injected what-if events: network spikes and server outages."""
+"""What changes during a run: injected events (network spikes, server outages) and
+capacity schedules."""
 
+from asyncflow_backend.runtime.events.capacity import CapacitySchedule
 from asyncflow_backend.runtime.events.injection import EventInjector
 
-__all__ = ["EventInjector"]
+__all__ = ["CapacitySchedule", "EventInjector"]

@@ -146,7 +146,10 @@
     const n = (v) => AF.number(v);
     fillTable("servers-table", Object.keys(results.servers).sort().map((id) => {
       const s = results.servers[id];
-      return [id, AF.percent(s.cpu_utilisation), AF.count(s.cores), n(s.ready_queue_mean), n(s.ready_queue_max),
+      // A capacity schedule changes the cores: utilisation is read against their mean.
+      const cores = s.mean_cores === null || s.mean_cores === undefined || s.mean_cores === s.cores
+        ? AF.count(s.cores) : n(s.mean_cores) + " (mean)";
+      return [id, AF.percent(s.cpu_utilisation), cores, n(s.ready_queue_mean), n(s.ready_queue_max),
         n(s.io_queue_mean), n(s.io_queue_max), AF.number(s.ram_mean_mb), AF.number(s.ram_peak_mb),
         AF.count(s.ram_mb)];
     }));
