@@ -45,15 +45,6 @@ EXIT_BOOT_FAILED = 3
 """Exit code of a worker process that could not start (bad settings, import error)."""
 POLL_S = 0.5
 STOP_TIMEOUT_MS = 600_000
-IDLE_POLL_MS = 50
-"""Longest a worker process sleeps between two looks at an empty queue (Dramatiq's default is 1 s).
-
-While a process runs its one message it cannot fetch another, and Dramatiq's
-consumer backs off as if the queue were empty; the next message then waits
-for the end of that sleep. Capping it keeps the gap between two short runs,
-such as an experiment's replications, to tens of milliseconds, for a few
-Redis calls a second from an idle worker.
-"""
 """How long a stopping worker process waits for its current run (Dramatiq's default)."""
 QUICK_DEATH_S = 10.0
 MAX_RESTART_DELAY_S = 30.0
@@ -215,9 +206,7 @@ def serve_queue(queue: str, broker_id: str, parent_pid: int) -> None:
         # Known to the supervisor, which requeues this broker's unacked messages if it dies.
         broker.broker_id = broker_id
         broker.emit_after("process_boot")  # type: ignore[no-untyped-call]
-        worker = Worker(  # type: ignore[no-untyped-call]
-            broker, queues=[queue], worker_threads=1, worker_timeout=IDLE_POLL_MS
-        )
+        worker = Worker(broker, queues=[queue], worker_threads=1)  # type: ignore[no-untyped-call]
         worker.start()  # type: ignore[no-untyped-call]
     except Exception:
         log.exception("the worker process could not start")
