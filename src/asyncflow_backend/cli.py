@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from asyncflow_backend.config.constants import Outcome
 from asyncflow_backend.schemas.loading import ScenarioValidationError, load_scenario_file
 from asyncflow_backend.schemas.results import ServerStats, SimulationResults
 from asyncflow_backend.schemas.scenario import Scenario, name_from_file
@@ -442,8 +443,20 @@ def _print_summary(
     table.add_row("requests generated", f"{req.generated:,}")
     table.add_row("completed", f"{req.completed:,}")
     table.add_row("dropped", f"{req.dropped:,}")
+    # Outcomes a scenario without the feature cannot have stay out of its summary.
+    for label, count in (
+        ("failed", req.failed),
+        ("timed out", req.timed_out),
+        ("rejected", req.rejected),
+        ("late answers", req.late_answers),
+    ):
+        if count:
+            table.add_row(label, f"{count:,}")
     table.add_row("in flight at the end", f"{req.in_flight:,}")
     table.add_row("throughput", f"{_sig(results.throughput.mean_rps)} req/s")
+    goodput = results.throughput.goodput_rps
+    if goodput is not None and goodput != results.throughput.mean_rps:
+        table.add_row("goodput", f"{_sig(goodput)} req/s")
     for stat in ("mean", "p50", "p95", "p99", "max"):
         table.add_row(f"latency {stat}", _fmt(getattr(lat, stat)))
     worst = _worst_window(results)
@@ -458,6 +471,8 @@ def _print_summary(
         console.print(_pools_table(results))
     if results.calls:
         console.print(_calls_table(results))
+    if any(end.outcome != Outcome.COMPLETED for end in req.ends):
+        console.print(_ends_table(results))
 
 
 def _worst_window(results: SimulationResults) -> str | None:
@@ -539,6 +554,16 @@ def _endpoints_table(results: SimulationResults) -> Table:
                 _fmt(times.p95),
                 _fmt(times.p99),
             )
+    return table
+
+
+def _ends_table(results: SimulationResults) -> Table:
+    """Every way requests ended, by place and reason (the per-second series are in --json)."""
+    table = Table(title="How requests ended")
+    for header in ("outcome", "place", "reason", "requests"):
+        table.add_column(header, justify="right" if header == "requests" else "left")
+    for end in results.requests.ends:
+        table.add_row(end.outcome, Text(end.place), end.reason, f"{end.count:,}")
     return table
 
 

@@ -71,6 +71,51 @@ class LoadBalancerAlgorithm(StrEnum):
     POWER_OF_TWO_CHOICES = "power_of_two_choices"
 
 
+class Outcome(StrEnum):
+    """Every way a request from the client can end (the keys of the results' `requests`)."""
+
+    COMPLETED = "completed"
+    DROPPED = "dropped"
+    TIMED_OUT = "timed_out"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class EndReason(StrEnum):
+    """Why a request ended other than completed: the `reason` of `requests.ends`."""
+
+    ANSWERED = "answered"
+    """Completed: the answer came back to the client in time."""
+    DROPOUT = "dropout"
+    """Dropped: an edge lost it (`dropout_rate`)."""
+    CALL_DROPPED = "call_dropped"
+    """Failed: a call it made was lost on an edge."""
+    CALL_REJECTED = "call_rejected"
+    """Failed: a call it made was refused by the admission control of the called server."""
+    CALL_TIMED_OUT = "call_timed_out"
+    """Failed: a call it made got no answer within the call's `timeout_s`."""
+    QUEUE_FULL = "queue_full"
+    """Rejected: the server's ready queue held `max_ready_queue` requests."""
+    CONCURRENCY_LIMIT = "concurrency_limit"
+    """Rejected: the server held `max_concurrency` requests."""
+    CLIENT_TIMEOUT = "client_timeout"
+    """Timed out while the servers keep working on it (`on_timeout: keep_working`)."""
+    WITHDRAWN_FROM_RAM_QUEUE = "withdrawn_from_ram_queue"
+    WITHDRAWN_FROM_READY_QUEUE = "withdrawn_from_ready_queue"
+    WITHDRAWN_FROM_POOL_QUEUE = "withdrawn_from_pool_queue"
+    STOPPED_AFTER_STEP = "stopped_after_step"
+    """Timed out (`on_timeout: cancel`) while a step ran: it stops once the step ends."""
+    IN_TRANSIT = "in_transit"
+    """Timed out (`on_timeout: cancel`) on an edge or a balancer: it is discarded on arrival."""
+
+
+class TimeoutAction(StrEnum):
+    """What the servers do with a request whose timeout fired."""
+
+    KEEP_WORKING = "keep_working"
+    CANCEL = "cancel"
+
+
 class EventKind(StrEnum):
     """Marks that open and close an injected event window."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from asyncflow_backend.config.constants import SampledMetric
+from asyncflow_backend.config.constants import EndReason, Outcome, SampledMetric
 from asyncflow_backend.metrics.catalogue import (
     EDGE_METRICS,
     POOL_METRICS,
@@ -19,6 +19,7 @@ from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.schemas.results import (
     DurationStats,
     EdgeStats,
+    EndCount,
     Histogram,
     LatencyOverTime,
     LatencyStats,
@@ -34,20 +35,51 @@ MAX_HISTOGRAM_BINS = 100
 MAX_LATENCY_WINDOWS = 2000
 
 
-def request_counts(collector: MetricsCollector) -> RequestCounts:
-    """Generated, completed, dropped, failed and still in flight."""
-    completed = collector.completed
-    dropped = collector.dropped
-    failed = collector.failed
+def request_counts(collector: MetricsCollector, client_id: str, horizon_s: float) -> RequestCounts:
+    """Generated, each outcome (in total, by place, by place and reason, per second) and
+    still in flight; completions are counted at `client_id`."""
+    seconds = math.ceil(horizon_s)
+    counts = {outcome: collector.count(outcome) for outcome in Outcome}
+    ends = [
+        EndCount(outcome=outcome, place=place, reason=reason, count=count)
+        for (outcome, place, reason), count in collector.ends.items()
+    ]
+    if counts[Outcome.COMPLETED]:
+        ends.append(
+            EndCount(
+                outcome=Outcome.COMPLETED,
+                place=client_id,
+                reason=EndReason.ANSWERED,
+                count=counts[Outcome.COMPLETED],
+            )
+        )
+    order = {outcome: k for k, outcome in enumerate(Outcome)}
+    ends.sort(key=lambda end: (order[Outcome(end.outcome)], end.place, end.reason))
+    series = dict(collector.ends_per_second)
+    if counts[Outcome.COMPLETED]:
+        series[Outcome.COMPLETED] = collector.completions_per_second
     return RequestCounts(
         generated=collector.generated,
-        completed=completed,
-        dropped=dropped,
-        in_flight=collector.generated - completed - dropped - failed,
-        dropped_at=dict(sorted(collector.dropped_at.items())),
-        failed=failed,
-        failed_at=dict(sorted(collector.failed_at.items())),
+        completed=counts[Outcome.COMPLETED],
+        dropped=counts[Outcome.DROPPED],
+        in_flight=collector.generated - sum(counts.values()),
+        dropped_at=_sorted(collector.ended_at(Outcome.DROPPED)),
+        failed=counts[Outcome.FAILED],
+        failed_at=_sorted(collector.ended_at(Outcome.FAILED)),
+        timed_out=counts[Outcome.TIMED_OUT],
+        timed_out_at=_sorted(collector.ended_at(Outcome.TIMED_OUT)),
+        rejected=counts[Outcome.REJECTED],
+        rejected_at=_sorted(collector.ended_at(Outcome.REJECTED)),
+        late_answers=collector.late_answers,
+        ends=ends,
+        per_second={
+            outcome.value: series[outcome][:seconds] for outcome in Outcome if outcome in series
+        },
     )
+
+
+def _sorted(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items()))
 
 
 def latency_stats(latencies: "array[float]") -> LatencyStats:
@@ -119,9 +151,19 @@ def latency_over_time(
 
 
 def throughput(collector: MetricsCollector, horizon_s: float) -> Throughput:
-    """Mean completions per second over the horizon, and the per-second series."""
-    per_second = collector.completions_per_second[: int(np.ceil(horizon_s))]
-    return Throughput(mean_rps=collector.completed / horizon_s, per_second=per_second)
+    """Answers per second over the horizon (late ones included) and their per-second series,
+    and the goodput: completions (answers within the timeout) per second."""
+    seconds = math.ceil(horizon_s)
+    per_second = collector.completions_per_second[:seconds]
+    late = collector.late_answers_per_second
+    if late is not None:
+        per_second = [a + b for a, b in zip(per_second, late, strict=False)]
+    completed = collector.completed
+    return Throughput(
+        mean_rps=(completed + collector.late_answers) / horizon_s,
+        per_second=per_second,
+        goodput_rps=completed / horizon_s,
+    )
 
 
 Probes = dict[tuple[SampledMetric, str], Probe]

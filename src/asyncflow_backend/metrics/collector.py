@@ -5,22 +5,38 @@ from array import array
 
 import simpy
 
+from asyncflow_backend.config.constants import EndReason, Outcome
+
+EndKey = tuple[Outcome, str, str]
+"""(outcome, place, reason): how, where and why requests ended."""
+
 
 class MetricsCollector:
     """Request counts, the latency of every completed request and completions per second.
 
     Latencies go into an `array('d')`: eight bytes per completed request and
     no object, so a long run costs memory in proportion to its length only
-    through this array.
+    through this array. Every other end of a request goes through `record_end`,
+    which counts it by outcome, place and reason, and per second.
     """
 
     def __init__(self, env: simpy.Environment, horizon_s: float) -> None:
         self.env = env
         self.generated = 0
         self.latencies = array("d")
-        self.completions_per_second = [0] * (math.ceil(horizon_s) + 1)
-        self.dropped_at: dict[str, int] = {}
-        self.failed_at: dict[str, int] = {}
+        self._seconds = math.ceil(horizon_s) + 1
+        self.completions_per_second = [0] * self._seconds
+        self.ends: dict[EndKey, int] = {}
+        """Requests that ended other than completed, by (outcome, place, reason)."""
+        self.ends_per_second: dict[Outcome, list[int]] = {}
+        """Those ends in each second, per outcome; an outcome that never happens has none."""
+        self.late_answers = 0
+        """Answers that reached the client after their request had timed out."""
+        self.late_answers_per_second: list[int] | None = None
+        self.awaited: set[object] | None = None
+        """With client timeouts: the requests the client still waits for. An end of a
+        request not in it is not counted (its request already timed out); None without
+        timeouts, when every request is awaited until it ends."""
 
     def record_completion(self, created_at: float) -> None:
         """A request came back to the client."""
@@ -29,18 +45,65 @@ class MetricsCollector:
         self.latencies.append(now - created_at)
         self.completions_per_second[int(now)] += 1
 
-    def record_drop(self, where: str) -> None:
-        """A request was lost at the edge or node `where`."""
-        self.dropped_at[where] = self.dropped_at.get(where, 0) + 1
+    def record_end(self, request: object, outcome: Outcome, place: str, reason: str) -> None:
+        """`request` (one from the client) ended with `outcome` at the node or edge `place`,
+        for `reason` (an `EndReason`). Every way a request ends but completion comes here,
+        so a policy that reacts to ends (a retry, say) has one place to hook into.
 
-    def record_failure(self, where: str) -> None:
-        """A request failed because a call it made was lost at the edge `where`."""
-        self.failed_at[where] = self.failed_at.get(where, 0) + 1
+        An end of a request that had already timed out is ignored: the client counted it.
+        """
+        awaited = self.awaited
+        if awaited is not None:
+            if request not in awaited:
+                return
+            awaited.discard(request)
+        key = (outcome, place, reason)
+        self.ends[key] = self.ends.get(key, 0) + 1
+        series = self.ends_per_second.get(outcome)
+        if series is None:
+            series = self.ends_per_second[outcome] = [0] * self._seconds
+        series[int(self.env._now)] += 1
+
+    def record_late_answer(self) -> None:
+        """An answer came back to the client after its request had timed out: work done
+        for nothing, counted in the throughput and not in the goodput."""
+        self.late_answers += 1
+        if self.late_answers_per_second is None:
+            self.late_answers_per_second = [0] * self._seconds
+        self.late_answers_per_second[int(self.env._now)] += 1
+
+    def record_drop(self, request: object, where: str) -> None:
+        """A request was lost on the edge `where`."""
+        self.record_end(request, Outcome.DROPPED, where, EndReason.DROPOUT)
+
+    def ended_at(self, outcome: Outcome) -> dict[str, int]:
+        """Requests that ended with `outcome`, by place, all reasons together."""
+        places: dict[str, int] = {}
+        for (ended, place, _), count in self.ends.items():
+            if ended is outcome:
+                places[place] = places.get(place, 0) + count
+        return places
+
+    def count(self, outcome: Outcome) -> int:
+        """Requests that ended with `outcome`."""
+        if outcome is Outcome.COMPLETED:
+            return self.completed
+        return sum(n for (ended, _, _), n in self.ends.items() if ended is outcome)
+
+    @property
+    def dropped_at(self) -> dict[str, int]:
+        """Dropped requests by edge."""
+        return self.ended_at(Outcome.DROPPED)
+
+    @property
+    def failed_at(self) -> dict[str, int]:
+        """Failed requests by the edge or node that lost or refused their call."""
+        return self.ended_at(Outcome.FAILED)
 
     @property
     def failed(self) -> int:
         """Requests that failed anywhere."""
-        return sum(self.failed_at.values())
+        return self.count(Outcome.FAILED)
 
     @property
     def completed(self) -> int:
@@ -50,4 +113,4 @@ class MetricsCollector:
     @property
     def dropped(self) -> int:
         """Requests lost anywhere."""
-        return sum(self.dropped_at.values())
+        return self.count(Outcome.DROPPED)

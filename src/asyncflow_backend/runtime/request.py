@@ -57,8 +57,9 @@ class Caller(Protocol):
 
     id: str
 
-    def call_lost(self, sub: "SubRequest", place: str) -> None:
-        """The sub-request was lost at `place`: the call fails, and its caller's request."""
+    def call_lost(self, sub: "SubRequest", place: str, reason: str) -> None:
+        """The sub-request was lost at `place` for `reason` (an `EndReason`): the call
+        fails, and its caller's request."""
 
 
 class SubRequest(RequestState):

@@ -101,8 +101,9 @@ class SimulationRunner:
         model = self.model
         horizon = self.scenario.sim_settings.total_simulation_time
         probes = {(p.metric, p.component_id): p for p in model.sampler.probes}
+        dropped_at = model.collector.dropped_at
         return SimulationResults(
-            requests=analyzer.request_counts(model.collector),
+            requests=analyzer.request_counts(model.collector, model.client.id, horizon),
             latency=analyzer.latency_stats(model.collector.latencies).model_copy(
                 update={
                     "over_time": analyzer.latency_over_time(
@@ -127,8 +128,7 @@ class SimulationRunner:
                 for sid, s in model.servers.items()
             },
             edges={
-                eid: analyzer.edge_stats(eid, model.collector.dropped_at.get(eid, 0), probes)
-                for eid in model.edges
+                eid: analyzer.edge_stats(eid, dropped_at.get(eid, 0), probes) for eid in model.edges
             },
             pools={
                 pool.name: analyzer.pool_stats(

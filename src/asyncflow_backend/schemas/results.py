@@ -34,6 +34,7 @@ class NonFiniteResultError(ValueError):
 _DOCUMENT_PATH = {
     "SimulationResults": "",
     "RequestCounts": "requests",
+    "EndCount": "requests.ends.<i>",
     "LatencyStats": "latency",
     "LatencyOverTime": "latency.over_time",
     "Histogram": "latency.histogram",
@@ -54,18 +55,63 @@ class FiniteModel(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False)
 
 
+class EndCount(FiniteModel):
+    """Requests that ended one way, at one place, for one reason."""
+
+    outcome: str = Field(
+        description="completed, dropped, timed_out, rejected or failed (see `Outcome`)."
+    )
+    place: str = Field(
+        description="The node or edge where it ended: the client for a completion or a "
+        "timeout the servers keep working on, the edge that lost it, the server that "
+        "rejected it or that it was withdrawn from."
+    )
+    reason: str = Field(description="Why (see `EndReason` in the results documentation).")
+    count: int
+
+
 class RequestCounts(FiniteModel):
     """Where every generated request ended up:
-    generated = completed + dropped + failed + in_flight."""
+    generated = completed + dropped + failed + timed_out + rejected + in_flight."""
 
     generated: int
-    completed: int
+    completed: int = Field(description="Answered within their timeout (all, without one).")
     dropped: int
     in_flight: int = Field(description="Still in the system when the horizon was reached.")
     dropped_at: dict[str, int] = Field(description="Dropped requests by edge id.")
-    failed: int = Field(default=0, description="Requests that failed because a call was lost.")
+    failed: int = Field(
+        default=0, description="Requests that failed because a call was lost, refused or late."
+    )
     failed_at: dict[str, int] = Field(
-        default_factory=dict, description="Failed requests by the edge that lost the call."
+        default_factory=dict,
+        description="Failed requests by the edge that lost the call, the server that "
+        "refused it, or the call step that timed out (`server:endpoint#step`).",
+    )
+    timed_out: int = Field(default=0, description="Requests whose client timeout fired.")
+    timed_out_at: dict[str, int] = Field(
+        default_factory=dict,
+        description="Timed-out requests by where they were: the client when the servers keep "
+        "working on them, else the server they were withdrawn from.",
+    )
+    rejected: int = Field(
+        default=0, description="Requests refused at once by a server's admission control."
+    )
+    rejected_at: dict[str, int] = Field(
+        default_factory=dict, description="Rejected requests by server id."
+    )
+    late_answers: int = Field(
+        default=0,
+        description="Answers that reached the client after their request timed out: work "
+        "done for nothing (counted in the throughput, not in the goodput).",
+    )
+    ends: list[EndCount] = Field(
+        default_factory=list,
+        description="Every end by outcome, place and reason, completions included.",
+    )
+    per_second: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="Requests that ended in each second [i, i+1) of the run, by outcome; an "
+        "outcome that never happened is left out.",
     )
 
 
@@ -114,10 +160,20 @@ class LatencyStats(FiniteModel):
 
 
 class Throughput(FiniteModel):
-    """Completions per second."""
+    """Answers reaching the client per second, and the goodput: those in time.
 
-    mean_rps: float
-    per_second: list[int] = Field(description="Completions in each second [i, i+1) of the run.")
+    Without a client timeout every answer is in time and the two are equal.
+    """
+
+    mean_rps: float = Field(description="Answers per second, late ones included.")
+    per_second: list[int] = Field(
+        description="Answers in each second [i, i+1) of the run, late ones included."
+    )
+    goodput_rps: float | None = Field(
+        default=None,
+        description="Requests completed within their timeout per second (`requests.per_second"
+        ".completed` is its series); null only in documents stored before it existed.",
+    )
 
 
 class DurationStats(FiniteModel):

@@ -2,6 +2,7 @@
 
 import simpy
 
+from asyncflow_backend.config.constants import EndReason
 from asyncflow_backend.metrics.catalogue import EDGE_METRICS
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, probes_for
@@ -60,9 +61,9 @@ class EdgeRuntime:
         """Put `request` on the wire; it reaches the target after the drawn delay."""
         if self._dropout_rate and self._uniform() < self._dropout_rate:
             if isinstance(request, SubRequest):
-                request.caller.call_lost(request, self.id)
+                request.caller.call_lost(request, self.id, EndReason.CALL_DROPPED)
             else:
-                self._collector.record_drop(self.id)
+                self._collector.record_drop(request, self.id)
             return
         self.open_connections += 1
         delay = self._latency() + self.spike_s

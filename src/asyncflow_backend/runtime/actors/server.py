@@ -12,6 +12,7 @@ from asyncflow_backend.config.constants import (
     CacheStepKind,
     CallStepKind,
     CpuStepKind,
+    Outcome,
     RamStepKind,
 )
 from asyncflow_backend.metrics.catalogue import POOL_METRICS, SERVER_METRICS
@@ -319,11 +320,12 @@ class ServerRuntime:
         self._end_call(parent)
         self._advance(parent)
 
-    def call_lost(self, sub: SubRequest, place: str) -> None:
-        """A sub-request of this server was lost at `place` (an edge that dropped it,
-        going or coming back). Once too many are lost for the call to get its answers,
-        the calling request fails, and so, up the chain, do the requests whose calls it
-        was answering. The caller learns of it at once."""
+    def call_lost(self, sub: SubRequest, place: str, reason: str) -> None:
+        """A sub-request of this server was lost at `place` for `reason` (an edge that
+        dropped it, going or coming back, or a server that refused it). Once too many are
+        lost for the call to get its answers, the calling request fails, and so, up the
+        chain, do the requests whose calls it was answering. The caller learns of it at
+        once."""
         sub.site.failed += 1
         join = sub.join
         join.failed += 1
@@ -332,9 +334,9 @@ class ServerRuntime:
         join.done = True
         parent = join.parent
         self._end_call(parent)
-        self._fail(parent, place)
+        self._fail(parent, place, reason)
 
-    def _fail(self, request: RequestState, place: str) -> None:
+    def _fail(self, request: RequestState, place: str, reason: str) -> None:
         plan = request.plan
         assert plan is not None
         request.plan = None
@@ -342,9 +344,9 @@ class ServerRuntime:
         if plan.ram_mb:
             self.ram.release(plan.ram_mb)
         if isinstance(request, SubRequest):
-            request.caller.call_lost(request, place)
+            request.caller.call_lost(request, place, reason)
         else:
-            self._collector.record_failure(place)
+            self._collector.record_end(request, Outcome.FAILED, place, reason)
 
     def _step_done(self, event: Fired) -> None:
         self._advance(event.value)

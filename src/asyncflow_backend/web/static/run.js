@@ -107,14 +107,25 @@
     const r = results.requests;
     const lat = results.latency;
     const meta = results.meta;
-    const dropped = Object.entries(r.dropped_at || {}).map(([edge, n]) => edge + ": " + n).join(", ");
+    const where = (counts) => Object.entries(counts || {}).map(([place, n]) => place + ": " + n).join(", ");
+    const requestStats = [
+      stat("generated", AF.count(r.generated)),
+      stat("completed", AF.count(r.completed)),
+      stat("dropped", AF.count(r.dropped), where(r.dropped_at) || "none"),
+    ];
+    // Outcomes a scenario without timeouts, admission control or calls cannot have stay hidden.
+    for (const [label, count, at] of [
+      ["failed", r.failed, r.failed_at],
+      ["timed out", r.timed_out, r.timed_out_at],
+      ["rejected", r.rejected, r.rejected_at],
+    ]) {
+      if (count) requestStats.push(stat(label, AF.count(count), where(at)));
+    }
+    if (r.late_answers) requestStats.push(stat("late answers", AF.count(r.late_answers)));
+    requestStats.push(stat("in flight at the end", AF.count(r.in_flight)));
+    const goodput = results.throughput.goodput_rps;
     document.getElementById("stats").replaceChildren(
-      statGroup("Requests", [
-        stat("generated", AF.count(r.generated)),
-        stat("completed", AF.count(r.completed)),
-        stat("dropped", AF.count(r.dropped), dropped || "none"),
-        stat("in flight at the end", AF.count(r.in_flight)),
-      ]),
+      statGroup("Requests", requestStats),
       statGroup("Latency", [
         stat("mean", AF.ms(lat.mean)),
         stat("p50", AF.ms(lat.p50)),
@@ -125,6 +136,9 @@
       ]),
       statGroup("Run", [
         stat("throughput", AF.number(results.throughput.mean_rps) + " req/s"),
+        ...(goodput != null && goodput !== results.throughput.mean_rps
+          ? [stat("goodput", AF.number(goodput) + " req/s", "completed within their timeout")]
+          : []),
         stat("simulated", AF.number(meta.simulated_seconds) + " s"),
         stat("wall time", AF.number(meta.wall_seconds) + " s"),
         stat("events processed", AF.count(meta.events_processed)),
