@@ -53,13 +53,23 @@ def shortened(scenario: Scenario, horizon: float = SHORT_HORIZON_S) -> Scenario:
 def assert_sane(results: SimulationResults) -> None:
     requests = results.requests
     assert requests.completed > 0
-    assert requests.generated == requests.completed + requests.dropped + requests.in_flight
+    assert requests.generated == (
+        requests.completed
+        + requests.dropped
+        + requests.failed
+        + requests.timed_out
+        + requests.rejected
+        + requests.in_flight
+    )
     assert requests.in_flight >= 0
-    assert requests.dropped == sum(requests.dropped_at.values())
+    for outcome in ("dropped", "failed", "timed_out", "rejected"):
+        assert getattr(requests, outcome) == sum(getattr(requests, f"{outcome}_at").values())
+        assert getattr(requests, outcome) == sum(requests.per_second.get(outcome, []))
+    assert sum(end.count for end in requests.ends) == requests.generated - requests.in_flight
     assert results.latency.count == requests.completed
     assert results.latency.min is not None
     assert results.latency.min >= 0
-    assert sum(results.throughput.per_second) == requests.completed
+    assert sum(results.throughput.per_second) == requests.completed + requests.late_answers
     assert sum(results.latency.histogram.counts) == requests.completed
     for stats in results.servers.values():
         assert 0 <= stats.cpu_utilisation <= 1
@@ -244,3 +254,15 @@ def test_python_examples_in_the_docs_run(doc: str, monkeypatch: pytest.MonkeyPat
         exec(compile(block, doc, "exec"), namespace)
         scenario = namespace.get("scenario")
         assert scenario is None or isinstance(scenario, Scenario)
+
+
+def test_admission_caps_reject_the_overload_and_bound_the_latency() -> None:
+    results = run_example("admission_timeouts.yml")
+    requests = results.requests
+
+    # Two cores offered 120 %: about 1 - 1 / 1.2 of the requests cannot be served.
+    assert requests.rejected / requests.generated == pytest.approx(1 / 6, abs=0.03)
+    assert set(requests.rejected_at) == {"api"}
+    assert results.servers["api"].ready_queue_max == 30
+    assert results.latency.max is not None
+    assert results.latency.max < 31 * 0.02 * 2

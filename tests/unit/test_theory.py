@@ -175,3 +175,24 @@ def test_mmc_response_survival_where_the_two_rates_meet() -> None:
     # theta = c mu - lambda = mu: the sum of two exponentials is Erlang-2.
     near = theory.mmc_response_survival(0.02, 100.0 + 1e-7, 100.0, 2)
     assert theory.mmc_response_survival(0.02, 100.0, 100.0, 2) == pytest.approx(near, rel=1e-5)
+
+
+def test_mm1k_matches_its_closed_form() -> None:
+    rho, capacity = 0.8, 5
+    exact = theory.mm1k(8.0, 10.0, capacity)
+
+    assert exact.lost == pytest.approx((1 - rho) * rho**capacity / (1 - rho ** (capacity + 1)))
+    in_system = rho / (1 - rho) - (capacity + 1) * rho ** (capacity + 1) / (
+        1 - rho ** (capacity + 1)
+    )
+    assert exact.in_system == pytest.approx(in_system)
+    assert theory.response_of_admitted(exact) == pytest.approx(in_system / (8.0 * (1 - exact.lost)))
+
+
+def test_erlang_a_tends_to_erlang_b_and_to_erlang_c_at_the_extremes_of_patience() -> None:
+    assert theory.erlang_a(20.0, 10.0, 3, 1e7).lost == pytest.approx(
+        theory.erlang_b(3, 2.0), rel=1e-4
+    )
+    patient = theory.erlang_a(20.0, 10.0, 3, 1e-7)
+    assert patient.lost == pytest.approx(0.0, abs=1e-6)
+    assert patient.wait == pytest.approx(theory.mmc(20.0, 10.0, 3).wait, rel=1e-4)

@@ -123,12 +123,16 @@ class ScenarioBuilder:
         db_pool: int | None = None,
         pools: dict[str, int] | None = None,
         cores_at: dict[float, int] | None = None,
+        max_ready_queue: int | None = None,
+        max_concurrency: int | None = None,
     ) -> Self:
         """A server; the endpoints declared next belong to it.
 
         `db_pool` is `db_connection_pool` (every `io_db` step holds one of its
         connections); `pools` are named pools that `io(..., pool=NAME)` steps hold.
         `cores_at` is its `capacity_schedule`, as {seconds: cores from then on}.
+        `max_ready_queue` and `max_concurrency` are its `admission` caps: an arrival
+        that would exceed one is rejected at once.
         """
         resources: dict[str, Any] = {"cpu_cores": cores, "ram_mb": ram_mb}
         if db_pool is not None:
@@ -140,6 +144,16 @@ class ScenarioBuilder:
             server["capacity_schedule"] = [
                 {"at_s": at, "cpu_cores": n} for at, n in sorted(cores_at.items())
             ]
+        admission = {
+            name: value
+            for name, value in (
+                ("max_ready_queue", max_ready_queue),
+                ("max_concurrency", max_concurrency),
+            )
+            if value is not None
+        }
+        if admission:
+            server["admission"] = admission
         self._servers.append(server)
         return self
 

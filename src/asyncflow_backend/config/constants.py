@@ -171,6 +171,8 @@ MAX_RAM_MB = 1_073_741_824
 """One pebibyte, in megabytes; also the largest `necessary_ram` of a step."""
 MAX_POOL_SIZE = 100_000
 """Largest connection pool, `db_connection_pool` or one of `connection_pools`."""
+MAX_ADMISSION_LIMIT = 100_000_000
+"""Largest `max_ready_queue` or `max_concurrency`: beyond, the cap is never reached."""
 MAX_ACTIVE_USERS = 1_000_000_000
 MAX_REQUESTS_PER_MINUTE_PER_USER = 1_000_000
 MAX_WEIGHT = 1_000_000

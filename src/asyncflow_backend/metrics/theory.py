@@ -221,6 +221,112 @@ def round_robin_share(total_rate: float, servers: int, service_rate: float) -> Q
     )
 
 
+@dataclass(frozen=True)
+class LossMetrics:
+    """Steady-state means of a station that turns requests away (a loss or an abandonment)."""
+
+    arrival_rate: float
+    """lambda, requests offered per second."""
+    lost: float
+    """The fraction of offered requests that are turned away (blocked or abandoned)."""
+    wait: float
+    """Seconds spent waiting for a core, averaged over every offered request (those turned
+    away included, with what they waited)."""
+    in_system: float
+    """L, the mean number of requests waiting or in service."""
+    queue_length: float
+    """Lq, the mean number waiting for a core."""
+
+
+def birth_death_distribution(births: np.ndarray, deaths: np.ndarray) -> np.ndarray:
+    """The stationary distribution of a birth-death chain on the states 0..N.
+
+    `births[n]` is the rate from n to n + 1 (n < N) and `deaths[n]` the rate from n + 1
+    to n; detailed balance gives pi(n + 1) = pi(n) births[n] / deaths[n], normalised.
+    Computed in logarithms, so long chains neither overflow nor underflow.
+    """
+    log_ratio = np.log(births) - np.log(deaths)
+    log_pi = np.concatenate(([0.0], np.cumsum(log_ratio)))
+    pi = np.exp(log_pi - log_pi.max())
+    distribution: np.ndarray = pi / pi.sum()
+    return distribution
+
+
+def mm1k(arrival_rate: float, service_rate: float, capacity: int) -> LossMetrics:
+    """M/M/1/K: one core and room for K requests in all (K - 1 waiting); an arrival that
+    finds K turned away.
+
+    pi(n) = rho^n (1 - rho) / (1 - rho^(K + 1)) for n = 0..K, any rho (Gross, Shortle,
+    Thompson and Harris, *Fundamentals of Queueing Theory*, 4th ed., §2.5); the loss
+    is pi(K), L = Σ n pi(n), Lq = L - (1 - pi(0)), and the mean response of the admitted
+    requests is W = L / (lambda (1 - pi(K))) by Little's law (see `response_of_admitted`).
+    """
+    if arrival_rate <= 0 or service_rate <= 0 or capacity < 1:
+        raise ValueError("arrival rate, service rate and capacity must be positive")
+    states = np.arange(capacity + 1)
+    pi = birth_death_distribution(np.full(capacity, arrival_rate), np.full(capacity, service_rate))
+    in_system = float(states @ pi)
+    queue_length = in_system - (1 - float(pi[0]))
+    return LossMetrics(
+        arrival_rate,
+        lost=float(pi[-1]),
+        wait=queue_length / arrival_rate,
+        in_system=in_system,
+        queue_length=queue_length,
+    )
+
+
+def response_of_admitted(metrics: LossMetrics) -> float:
+    """W, the mean seconds from arrival to departure of the requests not turned away:
+    L / (lambda (1 - loss)) by Little's law on the admitted stream."""
+    return metrics.in_system / (metrics.arrival_rate * (1 - metrics.lost))
+
+
+def erlang_a(
+    arrival_rate: float,
+    service_rate: float,
+    servers: int,
+    abandonment_rate: float,
+    tolerance: float = 1e-15,
+) -> LossMetrics:
+    """M/M/c+M (Erlang A, Palm 1943): c cores, exponential service, and exponential
+    patience of rate theta for the requests waiting for a core; a request whose patience
+    runs out before its service starts leaves the queue. Once in service it stays.
+
+    The number in the station is a birth-death chain with births lambda and deaths
+    min(n, c) mu + max(n - c, 0) theta (Garnett, Mandelbaum and Reiman, "Designing a
+    call center with impatient customers", M&SOM 4(3), 2002, §2). It is solved here
+    numerically, truncated at the first N beyond c where the chain's weight has fallen
+    under `tolerance` of its peak: stable for any load, since abandonment bounds the
+    queue. Lost = Σ (n - c)^+ theta pi(n) / lambda, the rate of abandonment over the
+    arrival rate; the mean wait over every arrival is Lq / lambda (Little).
+    """
+    if min(arrival_rate, service_rate, abandonment_rate) <= 0 or servers < 1:
+        raise ValueError("rates and servers must be positive")
+    # Beyond c + lambda / theta the ratio births / deaths stays under 1 and falls, so the
+    # tail decays at least geometrically from there on: stop once it is negligible.
+    size = servers + math.ceil(arrival_rate / abandonment_rate) + 1
+    while True:
+        n = np.arange(1, size + 1)
+        deaths = np.minimum(n, servers) * service_rate + np.maximum(n - servers, 0) * (
+            abandonment_rate
+        )
+        pi = birth_death_distribution(np.full(size, arrival_rate), deaths)
+        if pi[-1] < tolerance * pi.max():
+            break
+        size *= 2
+    states = np.arange(size + 1)
+    waiting = np.maximum(states - servers, 0)
+    queue_length = float(waiting @ pi)
+    return LossMetrics(
+        arrival_rate,
+        lost=queue_length * abandonment_rate / arrival_rate,
+        wait=queue_length / arrival_rate,
+        in_system=float(states @ pi),
+        queue_length=queue_length,
+    )
+
+
 def infinite_server_delay(arrival_rate: float, mean_delay: float) -> QueueMetrics:
     """M/G/∞: a pure delay (a network link, an I/O wait). Nobody waits; L = lambda E[D]."""
     return QueueMetrics(arrival_rate, 0.0, 0.0, mean_delay)

@@ -17,6 +17,7 @@ from asyncflow_backend.config.constants import (
     DEFAULT_DROPOUT_RATE,
     DEFAULT_RAM_MB,
     MAX_CAPACITY_CHANGES,
+    MAX_ADMISSION_LIMIT,
     MAX_CPU_CORES,
     MAX_DURATION_S,
     MAX_POOL_SIZE,
@@ -274,6 +275,32 @@ class CoreChange(StrictModel):
     cpu_cores: Integer = Field(ge=0, le=MAX_CPU_CORES)
 
 
+class Admission(StrictModel):
+    """Admission control: caps checked when a request arrives; a request that would exceed
+    one is rejected at once (`requests.rejected`), and nothing it would have done happens."""
+
+    max_ready_queue: Integer | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_ADMISSION_LIMIT,
+        description="Most requests waiting for a core: an arrival that finds this many "
+        "waiting, and no core free, is rejected (reason `queue_full`). 0: never wait.",
+    )
+    max_concurrency: PositiveInteger | None = Field(
+        default=None,
+        le=MAX_ADMISSION_LIMIT,
+        description="Most requests in the server at once (waiting for RAM or a core, "
+        "running, in I/O or waiting for calls): an arrival that finds this many is "
+        "rejected (reason `concurrency_limit`).",
+    )
+
+    @model_validator(mode="after")
+    def _some_cap(self) -> Self:
+        if self.max_ready_queue is None and self.max_concurrency is None:
+            raise ValueError("admission needs max_ready_queue, max_concurrency or both")
+        return self
+
+
 class Server(StrictModel):
     """A node that serves requests with its cores, RAM and endpoints."""
 
@@ -299,6 +326,12 @@ class Server(StrictModel):
                     f"after {readable(before.at_s)} s"
                 )
         return value
+
+    admission: Admission | None = Field(
+        default=None,
+        description="Caps on the ready queue and on the requests in the server; without "
+        "it, every request is admitted and waits as long as it takes.",
+    )
 
     def pool_of(self, step: Step) -> str | None:
         """The pool whose connection `step` holds, if any."""

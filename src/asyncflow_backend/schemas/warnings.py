@@ -141,7 +141,8 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
     declared CPU step means; a pool's load is likewise the I/O time of the steps
     that hold its connections over its size. A least-connection or
     power-of-two-choices balancer sends less to a busier server, so only the pooled
-    CPU load of its servers is checked.
+    CPU load of its servers is checked. A server with `admission` caps rejects what it
+    cannot queue, so its overload is taken as meant and not warned about.
     """
     nodes = scenario.topology_graph.nodes
     arrivals = _arrival_rates(scenario)
@@ -150,9 +151,10 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
     lb = nodes.load_balancer
     if lb is not None and lb.algorithms in ADAPTIVE_POLICIES:
         pooled = set(lb.server_covered)
+        capped = all(servers[s][1].admission is not None for s in pooled)
         work = sum(arrivals.get(s, 0.0) * _cpu_seconds(servers[s][1]) for s in pooled)
         cores = sum(servers[s][1].server_resources.cpu_cores for s in pooled)
-        if work > cores:
+        if work > cores and not capped:
             yield Problem(
                 ("topology_graph", "nodes", "load_balancer"),
                 f"the servers behind load balancer '{lb.id}' are offered "
@@ -166,7 +168,7 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
             continue
         cores = server.server_resources.cpu_cores
         work = rate * _cpu_seconds(server)
-        if server_id not in pooled and work > cores:
+        if server_id not in pooled and work > cores and server.admission is None:
             yield Problem(
                 (*SERVERS, i),
                 f"server '{server_id}' is offered {work:.3g} core-seconds of CPU work per "

@@ -12,6 +12,7 @@ from asyncflow_backend.config.constants import (
     CacheStepKind,
     CallStepKind,
     CpuStepKind,
+    EndReason,
     Outcome,
     RamStepKind,
 )
@@ -21,6 +22,7 @@ from asyncflow_backend.metrics.sampler import Probe, probes_for
 from asyncflow_backend.resources import ConnectionPool, CoreSet, RamPool
 from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.admission import AdmissionCheck, admission_checks
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import Fired, RequestState, SubRequest
 from asyncflow_backend.runtime.steps import (
@@ -128,7 +130,9 @@ class ServerRuntime:
             compiler = _PlanCompiler(spec, endpoint.endpoint_name, e, names, ctx)
             compiler.add(endpoint.steps)
             plans.append(EndpointPlan(e, endpoint.endpoint_name, ram, tuple(compiler.steps)))
-        return cls(
+        # The choice is made here, once: a server without caps never checks any.
+        kind = cls if spec.admission is None else AdmittingServer
+        server = kind(
             ctx.env,
             spec.id,
             spec.server_resources.cpu_cores,
@@ -138,6 +142,9 @@ class ServerRuntime:
             ctx.collector,
             pools,
         )
+        if isinstance(server, AdmittingServer) and spec.admission is not None:
+            server.checks = admission_checks(spec.admission)
+        return server
 
     def answer_calls_from(self, caller: str) -> None:
         """Declare that `caller` calls this server (directly or through a balancer), so the
@@ -379,6 +386,29 @@ class ServerRuntime:
         else:
             assert self.out_edge is not None
             self.out_edge.send(request)
+
+
+class AdmittingServer(ServerRuntime):
+    """A server with admission control: each arrival is checked against the caps first,
+    and one that would exceed a cap is rejected at once. A rejected sub-request fails its
+    call, and the caller learns of it at once (a refusal is a fast answer)."""
+
+    checks: tuple[AdmissionCheck, ...] = ()
+
+    def receive(self, request: RequestState) -> None:
+        """Reject `request` if a cap is reached, else admit it."""
+        for check in self.checks:
+            if check.refuses(self):
+                self.reject(request, check.reason)
+                return
+        super().receive(request)
+
+    def reject(self, request: RequestState, reason: EndReason) -> None:
+        """Count `request` as rejected here, or fail the call it answers."""
+        if isinstance(request, SubRequest):
+            request.caller.call_lost(request, self.id, EndReason.CALL_REJECTED)
+        else:
+            self._collector.record_end(request, Outcome.REJECTED, self.id, reason)
 
 
 def _endpoint_picker(spec: Server, rng: np.random.Generator) -> Callable[[], int]:
