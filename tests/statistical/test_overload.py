@@ -105,7 +105,7 @@ def test_a_concurrency_cap_of_c_on_c_cores_blocks_as_erlang_b(
     arrival_rate: float, mean_cpu_s: float, cores: int
 ) -> None:
     scenario = capped_station(
-        arrival_rate, mean_cpu_s, cores, {"max_concurrency": cores}, horizon_s=1000
+        arrival_rate, mean_cpu_s, cores, {"max_concurrency": cores}, horizon_s=600
     )
     exact = theory.erlang_b(cores, arrival_rate * mean_cpu_s)
 
@@ -140,3 +140,96 @@ def test_a_ready_queue_cap_on_one_core_is_mm1k(
         f"M/M/1/{capacity} response of the admitted",
     )
     assert run.results.requests.rejected_at == {"srv": run.results.requests.rejected}
+
+
+def impatient_station(
+    arrival_rate: float,
+    service_rate: float,
+    cores: int,
+    patience_rate: float,
+    on_timeout: str,
+    horizon_s: float,
+) -> Scenario:
+    """One server of `cores` cores and one exponential CPU step, whose client gives up after
+    an exponential timeout of rate `patience_rate`."""
+    document = one_server(
+        arrival_rate,
+        [
+            {
+                "kind": "cpu_bound_operation",
+                "step_operation": {"cpu_time": exponential(1 / service_rate)},
+            }
+        ],
+        horizon_s=horizon_s,
+        resources={"cpu_cores": cores},
+        metrics=["ready_queue_len"],
+    ).model_dump(mode="json", exclude_none=True)
+    document["rqs_input"]["timeout_s"] = exponential(1 / patience_rate)
+    document["rqs_input"]["on_timeout"] = on_timeout
+    return parse_scenario(document)
+
+
+def ended_share(reason: str) -> Any:
+    """The fraction of generated requests that ended for `reason`."""
+
+    def share(results: SimulationResults) -> float:
+        ended = sum(e.count for e in results.requests.ends if e.reason == reason)
+        return ended / results.requests.generated
+
+    return share
+
+
+@pytest.mark.parametrize(
+    ("arrival_rate", "service_rate", "cores", "patience_rate", "seed"),
+    [
+        pytest.param(22.0, 10.0, 2, 2.0, 21, id="c=2,rho=1.1,theta=2"),
+        pytest.param(25.0, 10.0, 3, 5.0, 31, id="c=3,rho=0.83,theta=5"),
+    ],
+)
+def test_cancelled_timeouts_abandon_the_ready_queue_as_erlang_a(
+    arrival_rate: float, service_rate: float, cores: int, patience_rate: float, seed: int
+) -> None:
+    scenario = impatient_station(
+        arrival_rate, service_rate, cores, patience_rate, "cancel", horizon_s=600
+    )
+    exact = theory.erlang_a(arrival_rate, service_rate, cores, patience_rate)
+    seeds = range(seed, seed + 6)
+
+    abandoned = replicate(scenario, seeds, ended_share("withdrawn_from_ready_queue"))
+    abandoned.assert_covers(exact.lost, "Erlang A fraction abandoned")
+
+    # Patience is memoryless: one that reached a core outlasts its burst with odds mu : theta.
+    in_service = replicate(scenario, seeds, ended_share("stopped_after_step"))
+    in_service.assert_covers(
+        (1 - exact.lost) * patience_rate / (patience_rate + service_rate),
+        "timed out during the CPU burst",
+    )
+
+    run = simulate(scenario, seed)
+    # The mean wait over every arrival is Lq / lambda: Little's law on the ready queue.
+    assert_agrees(
+        estimate(run.series("ready_queue_len", "srv")),
+        exact.queue_length,
+        "Erlang A requests waiting for a core (Lq = lambda Wq)",
+        max_relative_error=0.08,
+    )
+
+
+def test_timeouts_that_keep_working_leave_the_queue_mm1_and_time_out_as_its_response() -> None:
+    arrival_rate, service_rate, patience_rate = 8.0, 10.0, 2.0
+    scenario = impatient_station(
+        arrival_rate, service_rate, 1, patience_rate, "keep_working", horizon_s=1500
+    )
+    # The response time of M/M/1 is exponential of rate mu - lambda, so it outlasts an
+    # exponential patience with probability theta / (theta + mu - lambda).
+    exact = patience_rate / (patience_rate + service_rate - arrival_rate)
+
+    timed_out = replicate(scenario, range(41, 47), ended_share("client_timeout"))
+    timed_out.assert_covers(exact, "M/M/1 fraction timed out")
+
+    run = simulate(scenario, 41)
+    requests = run.results.requests
+    # The servers finished the work: nearly every timed-out request came back late.
+    assert requests.late_answers == pytest.approx(requests.timed_out, rel=0.01)
+    assert run.results.throughput.goodput_rps == pytest.approx(arrival_rate * (1 - exact), rel=0.05)
+    assert run.results.throughput.mean_rps == pytest.approx(arrival_rate, rel=0.03)

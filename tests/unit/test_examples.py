@@ -256,13 +256,19 @@ def test_python_examples_in_the_docs_run(doc: str, monkeypatch: pytest.MonkeyPat
         assert scenario is None or isinstance(scenario, Scenario)
 
 
-def test_admission_caps_reject_the_overload_and_bound_the_latency() -> None:
+def test_admission_and_timeouts_keep_the_overload_in_hand() -> None:
     results = run_example("admission_timeouts.yml")
     requests = results.requests
+    ends = {(e.outcome, e.reason): e.count for e in requests.ends}
 
-    # Two cores offered 120 %: about 1 - 1 / 1.2 of the requests cannot be served.
-    assert requests.rejected / requests.generated == pytest.approx(1 / 6, abs=0.03)
     assert set(requests.rejected_at) == {"api"}
     assert results.servers["api"].ready_queue_max == 30
+    assert ends[("rejected", "queue_full")] > 0
+    # The queue is longer than the clients' patience: many run their step for nothing.
+    assert ends[("timed_out", "stopped_after_step")] > 0.1 * requests.generated
+    assert ends[("timed_out", "withdrawn_from_ready_queue")] > 0
     assert results.latency.max is not None
-    assert results.latency.max < 31 * 0.02 * 2
+    assert results.latency.max <= 0.25
+    goodput = results.throughput.goodput_rps
+    assert goodput is not None
+    assert goodput < 0.8 * 100 < results.servers["api"].cpu_utilisation * 100 + 1

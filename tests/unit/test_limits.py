@@ -305,3 +305,23 @@ def test_events_per_request_count_calls_and_cache_misses() -> None:
     # steps for the call, one I/O step; srv-0-client.
     assert events_per_request(scenario) == 4 + (2 + 2) + 1 + 1
     SimulationRunner(scenario)  # a valid scenario
+
+
+def test_events_per_request_count_the_timers_of_timeouts() -> None:
+    data = scenario_data(servers=2)
+    plain = events_per_request(parse_scenario(data))
+    data["rqs_input"]["timeout_s"] = 0.5
+    nodes = data["topology_graph"]["nodes"]
+    io = {"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01}}
+    nodes["servers"].append({"id": "db", "endpoints": [{"endpoint_name": "/q", "steps": [io]}]})
+    for server in nodes["servers"][:2]:
+        server["endpoints"][0]["steps"].append({"kind": "call", "target": "db", "timeout_s": 0.1})
+    latency = {"mean": 0.001, "distribution": "deterministic"}
+    for caller in ("srv-0", "srv-1"):
+        data["topology_graph"]["edges"] += [
+            {"id": f"{caller}-db", "source": caller, "target": "db", "latency": latency},
+            {"id": f"db-{caller}", "source": "db", "target": caller, "latency": latency},
+        ]
+
+    # The client's timer, then per request the call's timer, its two edges and the db's step.
+    assert events_per_request(parse_scenario(data)) == plain + 1 + (1 + 2 + 1)

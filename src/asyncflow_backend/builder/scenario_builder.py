@@ -31,6 +31,7 @@ from asyncflow_backend.config.constants import (
     RamStepKind,
     SampledMetric,
     StepOperation,
+    TimeoutAction,
 )
 from asyncflow_backend.schemas.loading import parse_scenario
 from asyncflow_backend.schemas.scenario import Scenario
@@ -43,6 +44,9 @@ Algorithm = (
         "round_robin", "least_connection", "random", "weighted_round_robin", "power_of_two_choices"
     ]
 )
+
+
+TimeoutChoice = TimeoutAction | Literal["keep_working", "cancel"]
 
 
 class BuilderUsageError(RuntimeError):
@@ -86,6 +90,17 @@ class ScenarioBuilder:
         }
         if window is not None:
             self._generator["user_sampling_window"] = window
+        return self
+
+    def timeout(self, seconds: Amount, *, on_timeout: TimeoutChoice | None = None) -> Self:
+        """The client's timeout on every request of the generator: `seconds` (a number or a
+        random variable, such as `exponential(0.5)` for impatient users); `on_timeout` is
+        `keep_working` (the default) or `cancel`. Call it after `generator(...)`."""
+        if self._generator is None:
+            raise BuilderUsageError("timeout(...) needs a generator(...) declared before it")
+        self._generator["timeout_s"] = as_document(seconds)
+        if on_timeout is not None:
+            self._generator["on_timeout"] = str(on_timeout)
         return self
 
     def client(self, client_id: str) -> Self:
@@ -190,12 +205,21 @@ class ScenarioBuilder:
         holding a connection of the server's pool `pool` if given."""
         return self._step(str(kind), StepOperation.IO_WAITING_TIME, waiting_time, pool=pool)
 
-    def call(self, *targets: str, wait_for: int | None = None, pool: str | None = None) -> Self:
+    def call(
+        self,
+        *targets: str,
+        wait_for: int | None = None,
+        pool: str | None = None,
+        timeout_s: Amount | None = None,
+        on_timeout: TimeoutChoice | None = None,
+    ) -> Self:
         """A call step: sub-requests to `targets` (servers or the balancer), sent together.
 
         The request waits for `wait_for` answers (all when omitted), holding a connection
-        of its server's pool `pool` if given. Each call needs the edge to its target and
-        an edge back from each server that may answer.
+        of its server's pool `pool` if given, for at most `timeout_s` seconds when given
+        (then the call fails; `on_timeout: cancel` withdraws the sub-requests still out).
+        Each call needs the edge to its target and an edge back from each server that may
+        answer.
         """
         if not targets:
             raise BuilderUsageError("call(...) needs at least one target")
@@ -208,6 +232,10 @@ class ScenarioBuilder:
             step["wait_for"] = wait_for
         if pool is not None:
             step["pool"] = pool
+        if timeout_s is not None:
+            step["timeout_s"] = as_document(timeout_s)
+        if on_timeout is not None:
+            step["on_timeout"] = str(on_timeout)
         return self._append(step)
 
     def _append(self, step: dict[str, Any]) -> Self:

@@ -90,6 +90,16 @@ class Resource(Generic[T]):
         if self.queued and not self._granting:
             self._grant()
 
+    def withdraw(self, holder: T) -> bool:
+        """Cancel the waiter of `holder`, if it is queued here; True if it was. Costs
+        O(queue length), paid only when a holder gives up without its token at hand."""
+        cancelled = self._cancelled
+        for waiter in self.waiting:
+            if waiter[0] is holder and id(waiter) not in cancelled:
+                self.cancel(waiter)
+                return True
+        return False
+
     def _grant(self) -> None:
         self._granting = True
         waiting = self.waiting

@@ -17,6 +17,7 @@ from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.events import CapacitySchedule, EventInjector
 from asyncflow_backend.runtime.kinds import NODE_KINDS
+from asyncflow_backend.runtime.timeouts import timeout_setup
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.schemas.calls import answering_servers, call_sites
 from asyncflow_backend.schemas.scenario import Scenario
@@ -45,7 +46,7 @@ class SimulationModel:
         env = simpy.Environment()
         settings = scenario.sim_settings
         collector = MetricsCollector(env, settings.total_simulation_time)
-        ctx = BuildContext(env, streams, collector)
+        ctx = BuildContext(env, streams, collector, timeout_setup(scenario, streams))
 
         nodes: dict[str, Component] = {}
         for kind in NODE_KINDS:

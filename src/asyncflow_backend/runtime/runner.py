@@ -149,6 +149,7 @@ class SimulationRunner:
                     sent=site.sent,
                     answered=site.answered,
                     failed=site.failed,
+                    timed_out=site.timed_out,
                     latency=analyzer.duration_stats([site.times]),
                 )
                 for s in model.servers.values()

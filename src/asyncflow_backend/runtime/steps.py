@@ -124,7 +124,7 @@ class CallSite:
     """One target of a call step, and what it measured: calls sent, answered, lost, and
     the seconds from sending each sub-request to its answer."""
 
-    __slots__ = ("answered", "edge", "failed", "id", "sent", "target", "times")
+    __slots__ = ("answered", "edge", "failed", "id", "sent", "target", "timed_out", "times")
 
     def __init__(self, site_id: str, target: str) -> None:
         self.id = site_id
@@ -134,6 +134,8 @@ class CallSite:
         self.sent = 0
         self.answered = 0
         self.failed = 0
+        self.timed_out = 0
+        """Sub-requests not answered when their step's timeout fired."""
         self.times: array[float] = array("d")
 
 
@@ -158,6 +160,17 @@ class Join:
         self.failed = 0
         self.done = False
 
+    pending: "set[Any] | None" = None
+    """The sub-requests not yet answered, kept only by a `TimedJoin`: a class attribute
+    here, so that a call without a timeout pays nothing for it."""
+
+
+class TimedJoin(Join):
+    """A `Join` of a call step with a timeout, which must know who has not answered: its
+    sender fills `pending`."""
+
+    __slots__ = ("pending",)
+
 
 @dataclass(frozen=True, slots=True)
 class CallStep:
@@ -170,6 +183,12 @@ class CallStep:
     pool: int | None = None
     duration: Sampler = NO_TIME
     """A call takes no time of its own: its length is the answer's."""
+    timeout: Sampler | None = None
+    """Draws the seconds the step waits for its answers; None: it waits for ever."""
+    cancel: bool = False
+    """On a timeout, withdraw the sub-requests not yet answered (else they run on)."""
+    place: str = ""
+    """`server:endpoint#step`, where a timeout of this step is counted."""
 
     def run(self, host: StepHost[R], request: R) -> None:
         """Give the core back and send the sub-request."""

@@ -46,7 +46,8 @@ class ScheduledEvents:
 
     `requests` uses the peak arrival rate and the longest route, so it is an
     upper estimate: per request, one arrival, one timeout per edge crossed and
-    one per CPU or I/O step (RAM and cores are granted without an event).
+    one per CPU or I/O step (RAM and cores are granted without an event), and one
+    per timer of a client or call timeout.
     """
 
     sampler_ticks: float
@@ -82,6 +83,7 @@ def _visit_costs(scenario: Scenario) -> dict[str, int]:
             if step.kind is CacheStepKind.CACHE:
                 total += max(steps_cost(step.hit, visiting), steps_cost(step.miss, visiting))
             elif step.kind is CallStepKind.CALL:
+                total += step.timeout_s is not None  # the call's timer
                 for target in step.call_targets:
                     answering = answering_servers(scenario, target)
                     total += 2 + max(
@@ -137,8 +139,9 @@ def events_per_request(scenario: Scenario) -> int:
         # Back at the client costs nothing more; a loop (refused by validation) counts once.
         onward = max((1 + cost.get(t, 0) for t in out.get(node, ())), default=0)
         cost[node] = own.get(node, 0) + onward
-    # The arrival itself and the edge from the generator to the client.
-    return 2 + cost[client]
+    # The arrival itself, the edge from the generator to the client, and the client's
+    # timer when it has a timeout.
+    return 2 + (scenario.rqs_input.timeout_s is not None) + cost[client]
 
 
 def scheduled_events(scenario: Scenario) -> ScheduledEvents:

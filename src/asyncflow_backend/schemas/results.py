@@ -224,7 +224,15 @@ class CallStats(FiniteModel):
     target: str = Field(description="The server or load balancer called.")
     sent: int
     answered: int
-    failed: int = Field(description="Calls lost on an edge, going or coming back.")
+    failed: int = Field(
+        description="Calls lost on an edge, going or coming back, or refused by the called "
+        "server's admission control."
+    )
+    timed_out: int = Field(
+        default=0,
+        description="Sub-requests not answered when the step's timeout fired (an answer that "
+        "comes later counts in `answered` too).",
+    )
     latency: DurationStats = Field(
         description="Seconds from sending each answered sub-request to its answer."
     )

@@ -31,6 +31,7 @@ from asyncflow_backend.config.constants import (
     LoadBalancerAlgorithm,
     RamStepKind,
     StepOperation,
+    TimeoutAction,
 )
 from asyncflow_backend.schemas.base import (
     EndpointName,
@@ -70,6 +71,21 @@ StepAmount = Annotated[
     Annotated[PositiveFinite, Tag("Number")] | Annotated[RVConfig, Tag("RandomVariable")],
     Discriminator(_amount_form),
 ]
+
+
+Timeout = StepAmount
+"""A timeout: fixed seconds, or a random variable (exponential patience gives Erlang A)."""
+
+
+def check_timeout(value: "float | RVConfig | None") -> None:
+    """Raises ValueError if a random timeout has a mean of 0 or beyond `MAX_DURATION_S`, or a
+    fixed one is beyond it."""
+    if isinstance(value, RVConfig):
+        if value.mean <= 0:
+            raise ValueError("the mean of timeout_s must be greater than 0")
+        check_mean_at_most(value, MAX_DURATION_S, " s")
+    elif value is not None and value > MAX_DURATION_S:
+        raise ValueError(f"timeout_s must be at most {MAX_DURATION_S} s, got {readable(value)}")
 
 
 class Step(StrictModel):
@@ -119,6 +135,16 @@ class Step(StrictModel):
         "the step holds for its wait. An `io_db` step of a server with "
         "`db_connection_pool` holds a connection of the pool `db` by default.",
     )
+    timeout_s: Timeout | None = Field(
+        default=None,
+        description="A `call` step only: seconds the step waits for its answers (a number or "
+        "a random variable); then the call fails (`call_timed_out`).",
+    )
+    on_timeout: TimeoutAction | None = Field(
+        default=None,
+        description="A `call` step with `timeout_s` only: `keep_working` (the default) lets "
+        "the called servers finish the sub-requests; `cancel` withdraws them.",
+    )
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -143,6 +169,13 @@ class Step(StrictModel):
             return self
         if self.hit_ratio is not None or self.hit or self.miss:
             raise ValueError(f"only a cache step has hit_ratio, hit and miss, not '{self.kind}'")
+        if self.kind is not CallStepKind.CALL and (
+            self.timeout_s is not None or self.on_timeout is not None
+        ):
+            raise ValueError(f"only a call step has timeout_s and on_timeout, not '{self.kind}'")
+        if self.on_timeout is not None and self.timeout_s is None:
+            raise ValueError("on_timeout goes with timeout_s, which this call step lacks")
+        check_timeout(self.timeout_s)
         if self.kind is CallStepKind.CALL:
             if (self.target is None) == (self.targets is None):
                 raise ValueError(

@@ -8,6 +8,7 @@ from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState
+from asyncflow_backend.runtime.timeouts import Expiry
 from asyncflow_backend.schemas.topology import Client
 
 
@@ -21,8 +22,14 @@ class ClientRuntime:
 
     @classmethod
     def from_spec(cls, spec: Client, ctx: BuildContext) -> "ClientRuntime":
-        """The client `spec`, recording completions in the run's collector."""
-        return cls(spec.id, ctx.collector)
+        """The client `spec`, recording completions in the run's collector; one that arms
+        a timeout on each request when the scenario has a client timeout."""
+        timeouts = ctx.timeouts
+        if timeouts is None or timeouts.client_timeout is None:
+            return cls(spec.id, ctx.collector)
+        withdrawals = timeouts.withdrawals if timeouts.cancel_on_client_timeout else None
+        expiry = Expiry(ctx.env, spec.id, timeouts.client_timeout, ctx.collector, withdrawals)
+        return TimingOutClient(spec.id, ctx.collector, expiry)
 
     def connect(self, out_edges: Mapping[str, EdgeRuntime]) -> None:
         """Take the one edge that carries requests into the system.
@@ -41,6 +48,28 @@ class ClientRuntime:
             self._collector.record_completion(request.created_at)
         else:
             request.returning = True
+            assert self.out_edge is not None
+            self.out_edge.send(request)
+
+
+class TimingOutClient(ClientRuntime):
+    """A client with a timeout: it arms each request's timer as it sends it, and an answer
+    that comes after the timer fired is a late answer, not a completion."""
+
+    def __init__(self, client_id: str, collector: MetricsCollector, expiry: Expiry) -> None:
+        super().__init__(client_id, collector)
+        self.expiry = expiry
+
+    def receive(self, request: RequestState) -> None:
+        """First visit: arm the timeout and forward. Second: complete, or note a late answer."""
+        if request.returning:
+            if self.expiry.answered(request):
+                self._collector.record_completion(request.created_at)
+            else:
+                self._collector.record_late_answer()
+        else:
+            request.returning = True
+            self.expiry.arm(request)
             assert self.out_edge is not None
             self.out_edge.send(request)
 

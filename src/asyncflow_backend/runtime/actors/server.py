@@ -15,6 +15,7 @@ from asyncflow_backend.config.constants import (
     EndReason,
     Outcome,
     RamStepKind,
+    TimeoutAction,
 )
 from asyncflow_backend.metrics.catalogue import POOL_METRICS, SERVER_METRICS
 from asyncflow_backend.metrics.collector import MetricsCollector
@@ -36,7 +37,9 @@ from asyncflow_backend.runtime.steps import (
     JumpTo,
     PooledIoStep,
     Step,
+    TimedJoin,
 )
+from asyncflow_backend.runtime.timeouts import Withdrawals
 from asyncflow_backend.samplers import variate
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.calls import call_site_id
@@ -106,6 +109,9 @@ class ServerRuntime:
         self.reply_edges: dict[str, EdgeRuntime] = {}
         self.reply_port = _ReplyPort(self)
         """Where answers to this server's calls are delivered."""
+        self.withdrawals: Withdrawals | None = None
+        """Where requests whose timeout fired under `cancel` are kept; None when the run
+        never withdraws anything."""
 
     @classmethod
     def from_spec(cls, spec: Server, ctx: BuildContext) -> "ServerRuntime":
@@ -130,8 +136,10 @@ class ServerRuntime:
             compiler = _PlanCompiler(spec, endpoint.endpoint_name, e, names, ctx)
             compiler.add(endpoint.steps)
             plans.append(EndpointPlan(e, endpoint.endpoint_name, ram, tuple(compiler.steps)))
-        # The choice is made here, once: a server without caps never checks any.
-        kind = cls if spec.admission is None else AdmittingServer
+        # The choice is made here, once: a server without caps never checks any, and one
+        # in a run where nothing is ever withdrawn never looks for withdrawn requests.
+        withdrawals = ctx.timeouts.withdrawals if ctx.timeouts is not None else None
+        kind = _SERVER_CLASSES[spec.admission is not None, withdrawals is not None]
         server = kind(
             ctx.env,
             spec.id,
@@ -144,6 +152,7 @@ class ServerRuntime:
         )
         if isinstance(server, AdmittingServer) and spec.admission is not None:
             server.checks = admission_checks(spec.admission)
+        server.withdrawals = withdrawals
         return server
 
     def answer_calls_from(self, caller: str) -> None:
@@ -296,11 +305,38 @@ class ServerRuntime:
     def _send_calls(self, request: RequestState, step: CallStep) -> None:
         self.calls_waiting += 1
         now = self.env.now
-        join = Join(request, len(step.sites), step.wait_for)
-        for site in step.sites:
-            site.sent += 1
-            assert site.edge is not None
-            site.edge.send(SubRequest(now, request, self, site, join))
+        if step.timeout is None:
+            join = Join(request, len(step.sites), step.wait_for)
+            for site in step.sites:
+                site.sent += 1
+                assert site.edge is not None
+                site.edge.send(SubRequest(now, request, self, site, join))
+            return
+        timed = TimedJoin(request, len(step.sites), step.wait_for)
+        subs = [SubRequest(now, request, self, site, timed) for site in step.sites]
+        timed.pending = set(subs)
+        self.env.timeout(step.timeout(), timed).callbacks.append(self._call_expired)
+        for sub in subs:
+            sub.site.sent += 1
+            assert sub.site.edge is not None
+            sub.site.edge.send(sub)
+
+    def _call_expired(self, event: Fired) -> None:
+        """A call step's timeout fired: unless its answers are in, the call fails, and the
+        sub-requests still out are withdrawn if the step says `cancel`."""
+        join: TimedJoin = event.value
+        if join.done:
+            return
+        join.done = True
+        parent = join.parent
+        step = self._current_call(parent)
+        assert join.pending is not None
+        for sub in join.pending:
+            sub.site.timed_out += 1
+            if step.cancel and self.withdrawals is not None:
+                self.withdrawals.withdraw(sub, sub.site.id)
+        self._end_call(parent)
+        self._fail(parent, step.place, EndReason.CALL_TIMED_OUT)
 
     def _end_call(self, request: RequestState) -> None:
         """Book-keeping common to a call that got its answers and one that failed: the
@@ -319,6 +355,9 @@ class ServerRuntime:
         site.answered += 1
         site.times.append(self.env.now - sub.created_at)
         join = sub.join
+        pending = join.pending
+        if pending is not None:
+            pending.discard(sub)
         join.answered += 1
         if join.done or join.answered < join.needed:
             return
@@ -411,6 +450,98 @@ class AdmittingServer(ServerRuntime):
             self._collector.record_end(request, Outcome.REJECTED, self.id, reason)
 
 
+class CancellingServer(ServerRuntime):
+    """A server in a run where timeouts cancel work: it keeps `withdrawals.where` up to date,
+    withdraws a request from the queue it waits in when asked, and stops a withdrawn request
+    at the end of the step it was running (or as it arrives)."""
+
+    withdrawals: Withdrawals
+
+    def receive(self, request: RequestState) -> None:
+        """Discard a request withdrawn on its way here, else admit it."""
+        withdrawals = self.withdrawals
+        if request in withdrawals.gone:
+            withdrawals.gone.discard(request)
+            return
+        withdrawals.where[request] = self
+        super().receive(request)
+
+    def answered(self, sub: SubRequest) -> None:
+        """An answer; one to a withdrawn call is counted and forgotten."""
+        self.withdrawals.gone.discard(sub)
+        super().answered(sub)
+
+    def withdraw(self, request: RequestState) -> EndReason:
+        """Take `request` out of the queue it waits in, letting go of what it holds; if it is
+        running a step instead, mark it to stop when the step ends."""
+        if self.cores.withdraw(request):
+            reason = EndReason.WITHDRAWN_FROM_READY_QUEUE
+        elif self.ram.withdraw(request):
+            reason = EndReason.WITHDRAWN_FROM_RAM_QUEUE
+        elif any(pool.withdraw(request) for pool in self.pools):
+            reason = EndReason.WITHDRAWN_FROM_POOL_QUEUE
+        else:
+            self.withdrawals.gone.add(request)
+            return EndReason.STOPPED_AFTER_STEP
+        plan = request.plan
+        assert plan is not None
+        request.plan = None
+        self.in_service -= 1
+        if reason is not EndReason.WITHDRAWN_FROM_RAM_QUEUE and plan.ram_mb:
+            self.ram.release(plan.ram_mb)
+        self.withdrawals.where.pop(request, None)
+        return reason
+
+    def _advance(self, request: RequestState) -> None:
+        if request in self.withdrawals.gone:
+            self._stop(request)
+            return
+        super()._advance(request)
+
+    def _stop(self, request: RequestState) -> None:
+        """A withdrawn request's step has ended: it lets go of everything and leaves no trace."""
+        if request.holds_core:
+            request.holds_core = False
+            self.cores.release()
+        plan = request.plan
+        assert plan is not None
+        request.plan = None
+        self.in_service -= 1
+        if plan.ram_mb:
+            self.ram.release(plan.ram_mb)
+        self._forget(request)
+
+    def _forget(self, request: RequestState) -> None:
+        self.withdrawals.gone.discard(request)
+        self.withdrawals.where.pop(request, None)
+
+    def _finish(self, request: RequestState) -> None:
+        self.withdrawals.where.pop(request, None)
+        super()._finish(request)
+
+    def _fail(self, request: RequestState, place: str, reason: str) -> None:
+        self._forget(request)
+        super()._fail(request, place, reason)
+
+
+class AdmittingCancellingServer(CancellingServer, AdmittingServer):
+    """Admission caps in a run where timeouts cancel work."""
+
+    def reject(self, request: RequestState, reason: EndReason) -> None:
+        """Reject `request`, which was never admitted: the server forgets it."""
+        self._forget(request)
+        super().reject(request, reason)
+
+
+_SERVER_CLASSES: dict[tuple[bool, bool], type[ServerRuntime]] = {
+    (False, False): ServerRuntime,
+    (True, False): AdmittingServer,
+    (False, True): CancellingServer,
+    (True, True): AdmittingCancellingServer,
+}
+"""The server class for (has admission caps, timeouts may cancel work)."""
+
+
 def _endpoint_picker(spec: Server, rng: np.random.Generator) -> Callable[[], int]:
     """Index of the endpoint each request calls, weighted by `probability`."""
     if len(spec.endpoints) == 1:
@@ -483,7 +614,21 @@ class _PlanCompiler:
                 CallSite(call_site_id(self.spec.id, self.endpoint, label, target), target)
                 for target in step.call_targets
             )
-            self.steps.append(CallStep(sites, step.answers_needed, pool_index))
+            timeout = (
+                None
+                if step.timeout_s is None
+                else variate(step.timeout_s, self.ctx.streams.generator(f"timeout:{label}"))
+            )
+            self.steps.append(
+                CallStep(
+                    sites,
+                    step.answers_needed,
+                    pool_index,
+                    timeout=timeout,
+                    cancel=step.on_timeout is TimeoutAction.CANCEL,
+                    place=f"{self.spec.id}:{self.endpoint}#{label}",
+                )
+            )
             return
         duration = variate(step.value, self._stream(label))
         if isinstance(step.kind, CpuStepKind):

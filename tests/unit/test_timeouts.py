@@ -1,0 +1,206 @@
+"""Client and call timeouts: the schema, the builder, what is built, and how requests end."""
+
+from typing import Any
+
+import pytest
+
+from asyncflow_backend.builder import ScenarioBuilder, deterministic, exponential
+from asyncflow_backend.resources import CoreSet
+from asyncflow_backend.runtime.actors.client import ClientRuntime, TimingOutClient
+from asyncflow_backend.runtime.actors.server import (
+    AdmittingCancellingServer,
+    CancellingServer,
+    ServerRuntime,
+)
+from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
+from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
+from asyncflow_backend.schemas.results import SimulationResults
+
+STEP = "topology_graph.nodes.servers[0].endpoints[0].steps[0]"
+
+
+def slow_server(cpu_s: float = 0.1, **caps: int) -> ScenarioBuilder:
+    """~20 requests/s into one core that needs `cpu_s` each, over 1 ms links."""
+    return (
+        ScenarioBuilder()
+        .generator("gen", users=deterministic(20), rpm=60)
+        .client("client")
+        .server("srv", **caps)
+        .endpoint("/api")
+        .cpu(cpu_s)
+        .chain("gen", "client", "srv", "client", latency=deterministic(0.001), dropout=0.0)
+        .settings(horizon=20)
+    )
+
+
+def calling(timeout_s: float, on_timeout: str | None = None) -> ScenarioBuilder:
+    """api calls db (50 ms of CPU on one core) with a call timeout, ~10 requests/s."""
+    return (
+        ScenarioBuilder()
+        .generator("gen", users=deterministic(10), rpm=60)
+        .client("client")
+        .server("api")
+        .endpoint("/api")
+        .call("db", timeout_s=timeout_s, on_timeout=on_timeout)  # type: ignore[arg-type]
+        .server("db")
+        .endpoint("/q")
+        .cpu(0.05)
+        .chain("gen", "client", "api", "client", latency=deterministic(0.001), dropout=0.0)
+        .edge("api", "db", latency=deterministic(0.001), dropout=0.0)
+        .edge("db", "api", latency=deterministic(0.001), dropout=0.0)
+        .settings(horizon=20)
+    )
+
+
+def problems(document: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ScenarioValidationError) as caught:
+        parse_scenario(document)
+    return {p.path: p.message for p in caught.value.problems}
+
+
+def by_reason(results: SimulationResults) -> dict[tuple[str, str, str], int]:
+    return {(e.outcome, e.place, e.reason): e.count for e in results.requests.ends}
+
+
+def test_the_builder_writes_timeouts_on_the_workload_and_on_calls() -> None:
+    document = slow_server().timeout(exponential(0.5), on_timeout="cancel").to_dict()
+    assert document["rqs_input"]["timeout_s"] == exponential(0.5)
+    assert document["rqs_input"]["on_timeout"] == "cancel"
+    step = calling(0.2, "cancel").to_dict()["topology_graph"]["nodes"]["servers"][0]
+    assert step["endpoints"][0]["steps"][0] | {} == {
+        "kind": "call",
+        "target": "db",
+        "timeout_s": 0.2,
+        "on_timeout": "cancel",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "words"),
+    [
+        (lambda d: d["rqs_input"].update(on_timeout="cancel"), "rqs_input", "goes with timeout_s"),
+        (lambda d: d["rqs_input"].update(timeout_s=0), "rqs_input.timeout_s", "greater than 0"),
+        (
+            lambda d: d["rqs_input"].update(timeout_s={"mean": 0, "distribution": "exponential"}),
+            "rqs_input.timeout_s",
+            "mean of timeout_s must be greater than 0",
+        ),
+        (
+            lambda d: d["rqs_input"].update(timeout_s=1, on_timeout="drop"),
+            "rqs_input.on_timeout",
+            "keep_working",
+        ),
+        (
+            lambda d: d["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][0].update(
+                timeout_s=1
+            ),
+            STEP,
+            "only a call step has timeout_s",
+        ),
+    ],
+)
+def test_bad_timeouts_are_refused_at_their_path(change: Any, path: str, words: str) -> None:
+    document = slow_server().to_dict()
+    change(document)
+
+    found = problems(document)
+
+    assert path in found, found
+    assert words in found[path]
+
+
+def test_what_is_built_follows_the_timeouts_of_the_scenario() -> None:
+    plain = SimulationRunner(slow_server().build(), seed=1).model
+    assert type(plain.client) is ClientRuntime
+    assert type(plain.servers["srv"]) is ServerRuntime
+
+    patient = SimulationRunner(slow_server().timeout(1.0).build(), seed=1).model
+    assert isinstance(patient.client, TimingOutClient)
+    assert type(patient.servers["srv"]) is ServerRuntime
+
+    cancelling = SimulationRunner(
+        slow_server(max_concurrency=5).timeout(1.0, on_timeout="cancel").build(), seed=1
+    ).model
+    assert type(cancelling.servers["srv"]) is AdmittingCancellingServer
+    calls = SimulationRunner(calling(0.01, "cancel").build(), seed=1).model
+    assert type(calls.client) is ClientRuntime
+    assert all(type(s) is CancellingServer for s in calls.servers.values())
+
+
+def test_without_a_timeout_nothing_times_out_and_goodput_is_throughput() -> None:
+    results = run_scenario(slow_server(cpu_s=0.04).build(), seed=2)
+
+    assert results.requests.timed_out == results.requests.late_answers == 0
+    assert results.throughput.goodput_rps == results.throughput.mean_rps
+
+
+def test_keep_working_times_out_at_the_client_and_the_answers_come_late() -> None:
+    # 20 requests/s into a core that serves 10/s: almost every request waits past 0.3 s.
+    results = run_scenario(slow_server().timeout(0.3).build(), seed=3)
+    requests = results.requests
+
+    assert requests.timed_out > 0.8 * requests.generated
+    assert by_reason(results)[("timed_out", "client", "client_timeout")] == requests.timed_out
+    # The server kept working: its one core stayed busy and the answers came back late.
+    assert results.servers["srv"].cpu_utilisation > 0.95
+    assert requests.late_answers > 0
+    assert results.throughput.mean_rps > results.throughput.goodput_rps
+    assert results.latency.max is not None
+    assert results.latency.max <= 0.3
+
+
+def test_cancel_withdraws_from_the_ready_queue_and_frees_the_core() -> None:
+    results = run_scenario(slow_server().timeout(0.3, on_timeout="cancel").build(), seed=3)
+    requests = results.requests
+    reasons = by_reason(results)
+
+    withdrawn = reasons[("timed_out", "srv", "withdrawn_from_ready_queue")]
+    assert withdrawn > 0.3 * requests.generated
+    assert requests.timed_out == sum(requests.timed_out_at.values())
+    # Withdrawn requests never run; those that reached the core ran their step to its end
+    # (completed, or stopped after it when their time ran out meanwhile): 10 a second.
+    stopped = reasons[("timed_out", "srv", "stopped_after_step")]
+    assert requests.completed + stopped == pytest.approx(10 * 20, abs=5)
+    # Only the arrivals of the last 0.3 s can be waiting; kept, the queue would reach ~200.
+    assert results.servers["srv"].ready_queue_max is not None
+    assert results.servers["srv"].ready_queue_max < 25
+    assert requests.generated == requests.completed + requests.timed_out + requests.in_flight
+
+
+def test_a_call_timeout_fails_the_caller_and_keep_working_lets_the_callee_finish() -> None:
+    results = run_scenario(calling(0.02).build(), seed=4)
+    site = results.calls["api:/api#0->db"]
+
+    assert results.requests.failed_at == {"api:/api#0": results.requests.failed}
+    assert results.requests.failed > 0.9 * results.requests.generated
+    assert site.timed_out == results.requests.failed
+    # The database served every call, answering after the caller had given up.
+    assert results.servers["db"].endpoints["/q"].count >= site.sent - 2
+    assert site.answered >= site.sent - 2
+
+
+def test_a_call_timeout_that_cancels_withdraws_the_waiting_sub_requests() -> None:
+    kept = run_scenario(calling(0.02).build(), seed=4)
+    cancelled = run_scenario(calling(0.02, "cancel").build(), seed=4)
+
+    served = cancelled.servers["db"].endpoints["/q"].count
+    assert served < 0.6 * kept.servers["db"].endpoints["/q"].count
+    assert cancelled.calls["api:/api#0->db"].timed_out == cancelled.requests.failed
+    assert cancelled.servers["db"].cpu_utilisation < kept.servers["db"].cpu_utilisation
+
+
+def test_a_withdrawn_waiter_is_never_granted() -> None:
+    cores: CoreSet[str] = CoreSet(1)
+    granted: list[str] = []
+    cores.request("a", granted.append)
+    cores.request("b", granted.append)
+    cores.request("c", granted.append)
+
+    assert cores.withdraw("b")
+    assert not cores.withdraw("b")
+    assert not cores.withdraw("a")  # granted already: nothing to withdraw
+    cores.release()
+    cores.release()
+
+    assert granted == ["a", "c"]
+    assert cores.queued == 0
