@@ -3,9 +3,11 @@
 The scenarios are small (1-4 servers, 5-20 s, a few requests per second) but
 cover the language: balancers of both kinds or chains of servers, several
 endpoints with CPU, RAM and I/O steps of fixed or random duration, random
-latencies and dropout, network spikes and outages that leave a server up.
+latencies and dropout, network spikes and outages that leave a server up, admission
+caps, and client timeouts, fixed or exponential, that keep working or cancel.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from asyncflow_backend.builder import (
     uniform,
 )
 from asyncflow_backend.config.constants import CpuStepKind, IoStepKind, RamStepKind
+from asyncflow_backend.resources.base import Resource
 from asyncflow_backend.runtime.request import RequestState
 from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import Scenario
@@ -80,10 +83,22 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     builder.generator("gen", users=users, rpm=rpm, window=window)
     builder.client("client")
 
+    patience = st.one_of(st.floats(0.01, 2), st.floats(0.01, 2).map(exponential))
+    if draw(st.booleans()):
+        action = draw(st.sampled_from([None, "keep_working", "cancel"]))
+        builder.timeout(draw(patience), on_timeout=action)
+
     server_ids = [f"srv-{i}" for i in range(draw(st.integers(1, 4)))]
+    caps = st.one_of(st.none(), st.integers(0, 5))
     for server_id in server_ids:
         ram_mb = draw(st.integers(256, 4096))
-        builder.server(server_id, cores=draw(st.integers(1, 4)), ram_mb=ram_mb)
+        builder.server(
+            server_id,
+            cores=draw(st.integers(1, 4)),
+            ram_mb=ram_mb,
+            max_ready_queue=draw(caps),
+            max_concurrency=draw(st.one_of(st.none(), st.integers(1, 10))),
+        )
         for e in range(draw(st.integers(1, 3))):
             weight = draw(st.none() | st.floats(0.05, 5))
             builder.endpoint(f"/ep-{e}", probability=weight)
@@ -138,29 +153,95 @@ class Observed:
 
     results: SimulationResults
     in_system: int
-    completions: int
-    distinct_completions: int
+    """Requests physically in the system: on edges, queued, on a core or in I/O."""
+    awaited: int | None
+    """Requests the client still waits for or has yet to see, with a client timeout (else
+    None)."""
+    ended: list[int]
+    """The identity of each request every time it ended (completed or otherwise)."""
+    late_grants: list[object]
+    """Holders granted a resource after they were withdrawn from its queue."""
+
+
+def watch_resources(resources: list[Resource[Any]], late_grants: list[object]) -> None:
+    """Note every grant made to a holder after `withdraw` took it out of the queue."""
+    for resource in resources:
+        withdrawn: set[int] = set()
+        request, withdraw = resource.request, resource.withdraw
+
+        def watched_request(
+            holder: Any,
+            granted: Callable[[Any], None],
+            amount: float = 1,
+            *,
+            request: Any = request,
+            withdrawn: set[int] = withdrawn,
+        ) -> Any:
+            def checked(h: Any) -> None:
+                if id(h) in withdrawn:
+                    late_grants.append(h)
+                granted(h)
+
+            return request(holder, checked, amount)
+
+        def watched_withdraw(
+            holder: Any, *, withdraw: Any = withdraw, withdrawn: set[int] = withdrawn
+        ) -> bool:
+            taken: bool = withdraw(holder)
+            if taken:
+                withdrawn.add(id(holder))
+            return taken
+
+        resource.request = watched_request  # type: ignore[method-assign]
+        resource.withdraw = watched_withdraw  # type: ignore[method-assign]
 
 
 def run_observed(scenario: Scenario, seed: int) -> Observed:
     runner = SimulationRunner(scenario, seed=seed)
     model = runner.model
-    completed: list[RequestState] = []  # kept alive so that identities stay unique
+    collector = model.collector
+    kept: list[RequestState] = []  # kept alive so that identities stay unique
+    ended: list[int] = []
     forward = model.client.receive
+    record_end = collector.record_end
+
+    def still_awaited(request: RequestState) -> bool:
+        """Whether an end of `request` now counts: it has not timed out."""
+        awaited = collector.awaited
+        return awaited is None or not request.returning or request in awaited
 
     def receive(request: RequestState) -> None:
-        if request.returning:
-            completed.append(request)
+        if request.returning and still_awaited(request):
+            kept.append(request)
+            ended.append(id(request))
         forward(request)
 
+    def end(request: Any, *args: Any) -> None:
+        if still_awaited(request):
+            kept.append(request)
+            ended.append(id(request))
+        record_end(request, *args)
+
     model.client.receive = receive  # type: ignore[method-assign]
+    collector.record_end = end  # type: ignore[method-assign]
+    late_grants: list[object] = []
+    for server in model.servers.values():
+        watch_resources([server.cores, server.ram, *server.pools], late_grants)
     results = runner.run(slices=4)
     on_edges = sum(edge.open_connections for edge in model.edges.values())
     in_servers = sum(
-        len(server.ram.waiting) + len(server.cores.waiting) + server.cores.busy + server.io_waiting
+        server.ram.queued + server.cores.queued + server.cores.busy + server.io_waiting
         for server in model.servers.values()
     )
-    return Observed(results, on_edges + in_servers, len(completed), len({id(r) for r in completed}))
+    awaited = None
+    if collector.awaited is not None:
+        # The client awaits a request from its first visit: those still on the generator's
+        # edge are in flight too.
+        generator_edge = next(
+            e.id for e in scenario.topology_graph.edges if e.source == scenario.rqs_input.id
+        )
+        awaited = len(collector.awaited) + model.edges[generator_edge].open_connections
+    return Observed(results, on_edges + in_servers, awaited, ended, late_grants)
 
 
 @INVARIANT_SETTINGS
@@ -170,13 +251,31 @@ def test_engine_invariants(scenario: Scenario, seed: int) -> None:
     results = observed.results
     requests = results.requests
 
-    # Every request is counted once: completed once at most, and each one that is
-    # neither completed nor dropped is really still somewhere in the system.
-    assert observed.completions == observed.distinct_completions == requests.completed
-    assert requests.generated == requests.completed + requests.dropped + requests.in_flight
-    assert requests.in_flight == observed.in_system
-    assert requests.dropped == sum(requests.dropped_at.values())
+    # Every generated request ends exactly one way or is still in flight: no request
+    # ends twice, and each one that has not ended is really still awaited or in the system.
+    assert len(observed.ended) == len(set(observed.ended))
+    assert len(observed.ended) == requests.generated - requests.in_flight
+    assert requests.generated == (
+        requests.completed
+        + requests.dropped
+        + requests.failed
+        + requests.timed_out
+        + requests.rejected
+        + requests.in_flight
+    )
+    if observed.awaited is None:
+        assert requests.in_flight == observed.in_system
+        assert requests.timed_out == requests.late_answers == 0
+    else:
+        # Timed-out requests the servers keep working on are in the system, not in flight.
+        assert requests.in_flight == observed.awaited <= observed.in_system
+    assert observed.late_grants == []
+    for outcome in ("dropped", "failed", "timed_out", "rejected"):
+        assert getattr(requests, outcome) == sum(getattr(requests, f"{outcome}_at").values())
+        assert getattr(requests, outcome) == sum(requests.per_second.get(outcome, []))
+    assert sum(end.count for end in requests.ends) == requests.generated - requests.in_flight
     assert set(requests.dropped_at) <= {edge.id for edge in scenario.topology_graph.edges}
+    assert set(requests.rejected_at) <= {s.id for s in scenario.topology_graph.nodes.servers}
 
     latency = results.latency
     assert latency.count == requests.completed
@@ -186,7 +285,10 @@ def test_engine_invariants(scenario: Scenario, seed: int) -> None:
         assert latency.min >= 0
         assert latency.min <= (latency.p50 or 0) <= (latency.p99 or 0) <= latency.max
         assert sum(latency.histogram.counts) == latency.count
-    assert sum(results.throughput.per_second) == requests.completed
+    assert sum(results.throughput.per_second) == requests.completed + requests.late_answers
+    assert results.throughput.goodput_rps == requests.completed / (
+        scenario.sim_settings.total_simulation_time
+    )
     assert len(results.throughput.per_second) == scenario.sim_settings.total_simulation_time
 
     for metric, components in results.time_series.series.items():

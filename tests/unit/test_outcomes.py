@@ -1,10 +1,22 @@
 """Outcome accounting: every end counted by outcome, place and reason, and per second."""
 
+from dataclasses import dataclass
+
 import simpy
 
 from asyncflow_backend.config.constants import EndReason, Outcome
 from asyncflow_backend.metrics import analyzer
 from asyncflow_backend.metrics.collector import MetricsCollector
+
+
+@dataclass
+class Sent:
+    """A request as the collector reads it."""
+
+    returning: bool = True
+
+    def __hash__(self) -> int:
+        return id(self)
 
 
 def collector_at(times_and_ends: list[tuple[float, Outcome, str, str]]) -> MetricsCollector:
@@ -16,7 +28,7 @@ def collector_at(times_and_ends: list[tuple[float, Outcome, str, str]]) -> Metri
     def script() -> simpy.events.ProcessGenerator:
         for at, outcome, place, reason in times_and_ends:
             yield env.timeout(at - env.now)
-            collector.record_end(object(), outcome, place, reason)
+            collector.record_end(Sent(), outcome, place, reason)
 
     env.process(script())
     env.run()
@@ -62,14 +74,19 @@ def test_every_end_is_counted_by_outcome_place_reason_and_second() -> None:
 def test_an_end_of_a_request_no_longer_awaited_is_not_counted() -> None:
     env = simpy.Environment()
     collector = MetricsCollector(env, horizon_s=5)
-    awaited, gone = object(), object()
+    awaited, gone, unseen = Sent(), Sent(), Sent(returning=False)
     collector.awaited = {awaited}
 
     collector.record_end(gone, Outcome.DROPPED, "e1", EndReason.DROPOUT)
     collector.record_end(awaited, Outcome.DROPPED, "e1", EndReason.DROPOUT)
     collector.record_end(awaited, Outcome.FAILED, "e1", EndReason.CALL_DROPPED)
+    # Lost before the client saw it: it had no timer, so its end counts.
+    collector.record_end(unseen, Outcome.DROPPED, "e0", EndReason.DROPOUT)
 
-    assert collector.ends == {(Outcome.DROPPED, "e1", EndReason.DROPOUT): 1}
+    assert collector.ends == {
+        (Outcome.DROPPED, "e1", EndReason.DROPOUT): 1,
+        (Outcome.DROPPED, "e0", EndReason.DROPOUT): 1,
+    }
     assert collector.awaited == set()
 
 

@@ -104,7 +104,11 @@ def latency_stats(latencies: "array[float]") -> LatencyStats:
             histogram=Histogram(edges=[], counts=[]),
         )
     p50, p90, p95, p99 = np.percentile(values, [50, 90, 95, 99]).tolist()
-    edges = np.histogram_bin_edges(values, bins="auto")
+    try:
+        edges = np.histogram_bin_edges(values, bins="auto")
+    except ValueError:
+        # Latencies that differ by a few ulps: a range too narrow to split into bins.
+        edges = np.array([values.min(), values.max()])
     if len(edges) > MAX_HISTOGRAM_BINS + 1:
         edges = np.linspace(values.min(), values.max(), MAX_HISTOGRAM_BINS + 1)
     counts, edges = np.histogram(values, bins=edges)

@@ -2,10 +2,19 @@
 
 import math
 from array import array
+from typing import Protocol
 
 import simpy
 
 from asyncflow_backend.config.constants import EndReason, Outcome
+
+
+class Sent(Protocol):
+    """A request from the client, as the collector reads it."""
+
+    returning: bool
+    """True once the client has sent it on (and armed its timeout, if any)."""
+
 
 EndKey = tuple[Outcome, str, str]
 """(outcome, place, reason): how, where and why requests ended."""
@@ -34,9 +43,9 @@ class MetricsCollector:
         """Answers that reached the client after their request had timed out."""
         self.late_answers_per_second: list[int] | None = None
         self.awaited: set[object] | None = None
-        """With client timeouts: the requests the client still waits for. An end of a
-        request not in it is not counted (its request already timed out); None without
-        timeouts, when every request is awaited until it ends."""
+        """With client timeouts: the requests the client has sent on and still waits for.
+        An end of a request sent on and not in it is not counted (its request already
+        timed out); None without timeouts, when every request counts until it ends."""
 
     def record_completion(self, created_at: float) -> None:
         """A request came back to the client."""
@@ -45,7 +54,7 @@ class MetricsCollector:
         self.latencies.append(now - created_at)
         self.completions_per_second[int(now)] += 1
 
-    def record_end(self, request: object, outcome: Outcome, place: str, reason: str) -> None:
+    def record_end(self, request: Sent, outcome: Outcome, place: str, reason: str) -> None:
         """`request` (one from the client) ended with `outcome` at the node or edge `place`,
         for `reason` (an `EndReason`). Every way a request ends but completion comes here,
         so a policy that reacts to ends (a retry, say) has one place to hook into.
@@ -53,7 +62,9 @@ class MetricsCollector:
         An end of a request that had already timed out is ignored: the client counted it.
         """
         awaited = self.awaited
-        if awaited is not None:
+        # Before its first visit to the client a request has no timer: it cannot have
+        # timed out, and the client does not await it yet.
+        if awaited is not None and request.returning:
             if request not in awaited:
                 return
             awaited.discard(request)
@@ -72,7 +83,7 @@ class MetricsCollector:
             self.late_answers_per_second = [0] * self._seconds
         self.late_answers_per_second[int(self.env._now)] += 1
 
-    def record_drop(self, request: object, where: str) -> None:
+    def record_drop(self, request: Sent, where: str) -> None:
         """A request was lost on the edge `where`."""
         self.record_end(request, Outcome.DROPPED, where, EndReason.DROPOUT)
 
