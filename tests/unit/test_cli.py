@@ -372,3 +372,21 @@ def test_validate_and_run_print_warnings_on_stderr_and_go_on(tmp_path: Path) -> 
         )
         assert lines[1].startswith("warning: topology_graph.edges: no edge sets dropout_rate")
     assert (tmp_path / "out.json").exists()
+
+
+def test_the_summary_shows_every_outcome_goodput_and_how_requests_ended() -> None:
+    result = invoke("run", EXAMPLES / "admission_timeouts.yml", "--seed", "4")
+
+    assert result.exit_code == 0, result.output
+    for words in ("timed out", "rejected", "late answers", "goodput", "How requests ended"):
+        assert words in result.output
+    for reason in ("queue_full", "withdrawn_from_ready_queue", "stopped_after_step"):
+        assert reason in result.output
+
+
+def test_a_summary_without_the_features_shows_none_of_their_rows(scenario_file: Path) -> None:
+    result = invoke("run", scenario_file, "--seed", "4")
+
+    assert result.exit_code == 0, result.output
+    for words in ("timed out", "rejected", "goodput", "late answers"):
+        assert words not in result.output

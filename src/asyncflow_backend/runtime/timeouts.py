@@ -17,7 +17,7 @@ from typing import Protocol
 
 import simpy
 
-from asyncflow_backend.config.constants import EndReason, Outcome
+from asyncflow_backend.config.constants import EndReason, Outcome, TimeoutAction
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.runtime.request import Fired, RequestState
 from asyncflow_backend.samplers import Sampler, variate
@@ -72,7 +72,7 @@ def timeout_setup(scenario: Scenario, streams: RandomStreams) -> TimeoutSetup | 
     nothing that checks for them)."""
     workload = scenario.rqs_input
     calls_cancel = any(
-        step.on_timeout is not None and step.on_timeout.value == "cancel"
+        step.on_timeout is TimeoutAction.CANCEL
         for server in scenario.topology_graph.nodes.servers
         for endpoint in server.endpoints
         for _, _, step in walk_steps(endpoint.steps)
