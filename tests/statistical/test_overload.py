@@ -199,7 +199,7 @@ def test_cancelled_timeouts_abandon_the_ready_queue_as_erlang_a(
     abandoned.assert_covers(exact.lost, "Erlang A fraction abandoned")
 
     # Patience is memoryless: one that reached a core outlasts its burst with odds mu : theta.
-    in_service = replicate(scenario, seeds, ended_share("stopped_after_step"))
+    in_service = replicate(scenario, seeds, ended_share("stopped_after_cpu_step"))
     in_service.assert_covers(
         (1 - exact.lost) * patience_rate / (patience_rate + service_rate),
         "timed out during the CPU burst",

@@ -380,7 +380,7 @@ def test_the_summary_shows_every_outcome_goodput_and_how_requests_ended() -> Non
     assert result.exit_code == 0, result.output
     for words in ("timed out", "rejected", "late answers", "goodput", "How requests ended"):
         assert words in result.output
-    for reason in ("queue_full", "withdrawn_from_ready_queue", "stopped_after_step"):
+    for reason in ("queue_full", "withdrawn_from_ready_queue", "stopped_after_cpu_step"):
         assert reason in result.output
 
 

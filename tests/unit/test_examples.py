@@ -265,7 +265,7 @@ def test_admission_and_timeouts_keep_the_overload_in_hand() -> None:
     assert results.servers["api"].ready_queue_max == 30
     assert ends[("rejected", "queue_full")] > 0
     # The queue is longer than the clients' patience: many run their step for nothing.
-    assert ends[("timed_out", "stopped_after_step")] > 0.1 * requests.generated
+    assert ends[("timed_out", "stopped_after_cpu_step")] > 0.1 * requests.generated
     assert ends[("timed_out", "withdrawn_from_ready_queue")] > 0
     assert results.latency.max is not None
     assert results.latency.max <= 0.25

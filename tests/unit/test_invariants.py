@@ -4,7 +4,8 @@ The scenarios are small (1-4 servers, 5-20 s, a few requests per second) but
 cover the language: balancers of both kinds or chains of servers, several
 endpoints with CPU, RAM and I/O steps of fixed or random duration, random
 latencies and dropout, network spikes and outages that leave a server up, admission
-caps, and client timeouts, fixed or exponential, that keep working or cancel.
+caps, database pools, and client timeouts, fixed or exponential, that keep working or
+cancel.
 """
 
 from collections.abc import Callable
@@ -96,6 +97,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             server_id,
             cores=draw(st.integers(1, 4)),
             ram_mb=ram_mb,
+            db_pool=draw(st.one_of(st.none(), st.integers(1, 3))),
             max_ready_queue=draw(caps),
             max_concurrency=draw(st.one_of(st.none(), st.integers(1, 10))),
         )
@@ -230,7 +232,11 @@ def run_observed(scenario: Scenario, seed: int) -> Observed:
     results = runner.run(slices=4)
     on_edges = sum(edge.open_connections for edge in model.edges.values())
     in_servers = sum(
-        server.ram.queued + server.cores.queued + server.cores.busy + server.io_waiting
+        server.ram.queued
+        + server.cores.queued
+        + server.cores.busy
+        + server.io_waiting
+        + sum(pool.queued for pool in server.pools)
         for server in model.servers.values()
     )
     awaited = None
@@ -247,7 +253,50 @@ def run_observed(scenario: Scenario, seed: int) -> Observed:
 @INVARIANT_SETTINGS
 @given(scenario=scenarios(), seed=st.integers(0, 2**32))
 def test_engine_invariants(scenario: Scenario, seed: int) -> None:
-    observed = run_observed(scenario, seed)
+    assert_invariants(scenario, run_observed(scenario, seed))
+
+
+@st.composite
+def congested_scenarios(draw: st.DrawFn) -> Scenario:
+    """One server loaded near or past its capacity, with impatient clients that cancel: its
+    RAM, ready queue and pool all queue, so that requests are withdrawn from each."""
+    builder = ScenarioBuilder()
+    builder.generator("gen", users=deterministic(draw(st.integers(20, 80))), rpm=60)
+    builder.timeout(
+        draw(st.one_of(st.floats(0.02, 0.5), st.floats(0.02, 0.5).map(exponential))),
+        on_timeout="cancel",
+    )
+    builder.client("client")
+    cores = draw(st.integers(1, 2))
+    builder.server(
+        "srv",
+        cores=cores,
+        ram_mb=256,
+        db_pool=draw(st.integers(1, 3)),
+        max_ready_queue=draw(st.one_of(st.none(), st.integers(0, 8))),
+        max_concurrency=draw(st.one_of(st.none(), st.integers(4, 30))),
+    )
+    builder.endpoint("/api").ram(draw(st.integers(16, 64)))
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.booleans()):
+            builder.cpu(exponential(draw(st.floats(0.005, 0.04)) * cores))
+        else:
+            builder.io("io_db", exponential(draw(st.floats(0.005, 0.06))))
+    builder.chain("gen", "client", "srv", "client", latency=exponential(0.002), dropout=0.0)
+    builder.settings(horizon=draw(st.integers(5, 12)), sample_period=0.05)
+    return builder.build()
+
+
+@INVARIANT_SETTINGS
+@given(scenario=congested_scenarios(), seed=st.integers(0, 2**32))
+def test_engine_invariants_when_requests_are_withdrawn_from_every_queue(
+    scenario: Scenario, seed: int
+) -> None:
+    assert_invariants(scenario, run_observed(scenario, seed))
+
+
+def assert_invariants(scenario: Scenario, observed: Observed) -> None:
+    """What must hold of any run, whatever the scenario."""
     results = observed.results
     requests = results.requests
 

@@ -159,7 +159,7 @@ def test_cancel_withdraws_from_the_ready_queue_and_frees_the_core() -> None:
     assert requests.timed_out == sum(requests.timed_out_at.values())
     # Withdrawn requests never run; those that reached the core ran their step to its end
     # (completed, or stopped after it when their time ran out meanwhile): 10 a second.
-    stopped = reasons[("timed_out", "srv", "stopped_after_step")]
+    stopped = reasons[("timed_out", "srv", "stopped_after_cpu_step")]
     assert requests.completed + stopped == pytest.approx(10 * 20, abs=5)
     # Only the arrivals of the last 0.3 s can be waiting; kept, the queue would reach ~200.
     assert results.servers["srv"].ready_queue_max is not None
@@ -204,3 +204,49 @@ def test_a_withdrawn_waiter_is_never_granted() -> None:
 
     assert granted == ["a", "c"]
     assert cores.queued == 0
+
+
+def io_server(timeout_s: float, on_timeout: str) -> ScenarioBuilder:
+    """~20 requests/s, each holding one of 50 `db` connections for 1 s of I/O."""
+    return (
+        ScenarioBuilder()
+        .generator("gen", users=deterministic(20), rpm=60)
+        .timeout(timeout_s, on_timeout=on_timeout)  # type: ignore[arg-type]
+        .client("client")
+        .server("srv", db_pool=50)
+        .endpoint("/api")
+        .io("io_db", 1.0)
+        .chain("gen", "client", "srv", "client", latency=deterministic(0.001), dropout=0.0)
+        .settings(horizon=20)
+    )
+
+
+def test_cancel_cuts_an_io_wait_short_and_gives_its_connection_back() -> None:
+    kept = run_scenario(io_server(0.2, "keep_working").build(), seed=6)
+    cancelled = run_scenario(io_server(0.2, "cancel").build(), seed=6)
+
+    reasons = by_reason(cancelled)
+    assert reasons[("timed_out", "srv", "withdrawn_from_io_wait")] == cancelled.requests.timed_out
+    # Each connection is held 0.198 s (the timeout less the two 1 ms links) instead of
+    # 1 s, and counted for what it was held, out of 50 connections x 20 s.
+    generated = cancelled.requests.generated
+    assert kept.pools["srv:db"].utilisation == pytest.approx(generated * 1.0 / 1000, rel=0.03)
+    assert cancelled.pools["srv:db"].utilisation == pytest.approx(
+        generated * 0.198 / 1000, rel=0.06
+    )
+    assert cancelled.servers["srv"].io_queue_mean == pytest.approx(generated / 20 * 0.198, rel=0.1)
+    assert cancelled.requests.late_answers == 0
+
+
+def test_cancel_stops_a_request_waiting_for_the_answers_to_its_call() -> None:
+    scenario = calling(5.0).timeout(0.03, on_timeout="cancel").build()
+
+    results = run_scenario(scenario, seed=7)
+    reasons = by_reason(results)
+
+    assert reasons[("timed_out", "api", "withdrawn_from_call")] > 0.5 * results.requests.generated
+    assert results.requests.failed == 0
+    # The sub-requests ran on at the database; their answers were counted and ignored.
+    site = results.calls["api:/api#0->db"]
+    assert site.answered >= 0.9 * site.sent
+    assert results.servers["api"].latency is not None

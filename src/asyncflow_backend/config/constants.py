@@ -103,8 +103,11 @@ class EndReason(StrEnum):
     WITHDRAWN_FROM_RAM_QUEUE = "withdrawn_from_ram_queue"
     WITHDRAWN_FROM_READY_QUEUE = "withdrawn_from_ready_queue"
     WITHDRAWN_FROM_POOL_QUEUE = "withdrawn_from_pool_queue"
-    STOPPED_AFTER_STEP = "stopped_after_step"
-    """Timed out (`on_timeout: cancel`) while a step ran: it stops once the step ends."""
+    WITHDRAWN_FROM_IO_WAIT = "withdrawn_from_io_wait"
+    WITHDRAWN_FROM_CALL = "withdrawn_from_call"
+    """Timed out (`on_timeout: cancel`) while waiting for the answers to a call."""
+    STOPPED_AFTER_CPU_STEP = "stopped_after_cpu_step"
+    """Timed out (`on_timeout: cancel`) on a core: it stops once its CPU burst ends."""
     IN_TRANSIT = "in_transit"
     """Timed out (`on_timeout: cancel`) on an edge or a balancer: it is discarded on arrival."""
 

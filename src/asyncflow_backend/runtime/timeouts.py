@@ -5,10 +5,10 @@ Nothing here runs in a scenario without timeouts: the model builds the plain cli
 servers then, and only a scenario with `timeout_s` gets the client that arms them (and,
 with `on_timeout: cancel`, servers that check for withdrawn requests).
 
-Withdrawal follows an event loop's cancellation: a request waiting in a queue (for RAM,
-a core or a pool connection) leaves it at once; a step already running (a CPU burst, an
-I/O wait, a call) runs to its end, and the request stops there; a request on the wire is
-discarded where it arrives.
+Withdrawal follows an event loop's cancellation: wherever a request awaits something (a
+queue for RAM, a core or a pool connection, an I/O wait, the answers to a call) it stops
+at once and lets go of what it holds; a CPU burst cannot be interrupted, so a request on
+a core stops when its burst ends; a request on the wire is discarded where it arrives.
 """
 
 from collections.abc import Callable
@@ -32,8 +32,8 @@ class Withdrawing(Protocol):
     id: str
 
     def withdraw(self, request: RequestState) -> EndReason:
-        """Withdraw `request` from the queue it waits in (the reason names the queue), or
-        mark it to stop once its running step ends (`stopped_after_step`)."""
+        """Withdraw `request` from what it waits on (the reason names it), or mark it to
+        stop once its CPU burst ends (`stopped_after_cpu_step`)."""
 
 
 @dataclass

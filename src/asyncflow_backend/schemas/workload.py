@@ -42,8 +42,8 @@ class RqsGenerator(StrictModel):
     on_timeout: TimeoutAction | None = Field(
         default=None,
         description="With `timeout_s`: `keep_working` (the default) lets the servers finish a "
-        "timed-out request (wasted work); `cancel` withdraws it from any queue at once and "
-        "stops it when the step it runs ends.",
+        "timed-out request (wasted work); `cancel` withdraws it at once wherever it waits "
+        "(a queue, an I/O wait, a call), or when its CPU burst ends.",
     )
 
     @field_validator("timeout_s")

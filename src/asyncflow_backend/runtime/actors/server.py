@@ -4,6 +4,7 @@ import bisect
 import itertools
 from collections.abc import Callable, Mapping
 from functools import partial
+from typing import Any
 
 import numpy as np
 import simpy
@@ -302,7 +303,8 @@ class ServerRuntime:
         assert isinstance(step, CallStep)
         return step
 
-    def _send_calls(self, request: RequestState, step: CallStep) -> None:
+    def _send_calls(self, request: RequestState, step: CallStep) -> Join:
+        """Send the step's sub-requests; returns the join that waits for their answers."""
         self.calls_waiting += 1
         now = self.env.now
         if step.timeout is None:
@@ -311,7 +313,7 @@ class ServerRuntime:
                 site.sent += 1
                 assert site.edge is not None
                 site.edge.send(SubRequest(now, request, self, site, join))
-            return
+            return join
         timed = TimedJoin(request, len(step.sites), step.wait_for)
         subs = [SubRequest(now, request, self, site, timed) for site in step.sites]
         timed.pending = set(subs)
@@ -320,6 +322,7 @@ class ServerRuntime:
             sub.site.sent += 1
             assert sub.site.edge is not None
             sub.site.edge.send(sub)
+        return timed
 
     def _call_expired(self, event: Fired) -> None:
         """A call step's timeout fired: unless its answers are in, the call fails, and the
@@ -451,11 +454,20 @@ class AdmittingServer(ServerRuntime):
 
 
 class CancellingServer(ServerRuntime):
-    """A server in a run where timeouts cancel work: it keeps `withdrawals.where` up to date,
-    withdraws a request from the queue it waits in when asked, and stops a withdrawn request
-    at the end of the step it was running (or as it arrives)."""
+    """A server in a run where timeouts cancel work, as an event loop cancels a task: a
+    withdrawn request leaves the queue it waits in, or its I/O wait or call wait, at once,
+    letting go of what it holds; a CPU burst cannot be interrupted, so a request withdrawn
+    while on a core stops when the burst ends. It keeps `withdrawals.where` up to date and
+    what each request is waiting on, which a server without withdrawals never tracks."""
 
     withdrawals: Withdrawals
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sleeping: dict[RequestState, tuple[ConnectionPool[RequestState] | None, float]] = {}
+        """Requests in an I/O wait: the pool connection held (if any) and when it ends."""
+        self._calling: dict[RequestState, Join] = {}
+        """Requests waiting for the answers to a call."""
 
     def receive(self, request: RequestState) -> None:
         """Discard a request withdrawn on its way here, else admit it."""
@@ -472,17 +484,30 @@ class CancellingServer(ServerRuntime):
         super().answered(sub)
 
     def withdraw(self, request: RequestState) -> EndReason:
-        """Take `request` out of the queue it waits in, letting go of what it holds; if it is
-        running a step instead, mark it to stop when the step ends."""
+        """Take `request` out of what it waits on, letting go of what it holds; if it is on a
+        core instead, mark it to stop when its CPU burst ends."""
         if self.cores.withdraw(request):
             reason = EndReason.WITHDRAWN_FROM_READY_QUEUE
         elif self.ram.withdraw(request):
             reason = EndReason.WITHDRAWN_FROM_RAM_QUEUE
         elif any(pool.withdraw(request) for pool in self.pools):
             reason = EndReason.WITHDRAWN_FROM_POOL_QUEUE
+        elif request in self._sleeping:
+            pool, wakes_at = self._sleeping.pop(request)
+            self.io_waiting -= 1
+            if pool is not None:
+                # Its hold was counted in full when it began: take back the part not held.
+                pool.busy_seconds -= wakes_at - self.env._now
+                pool.release()
+            reason = EndReason.WITHDRAWN_FROM_IO_WAIT
+        elif request in self._calling:
+            # Answers still to come are counted at their call site and otherwise ignored.
+            self._calling[request].done = True
+            self._end_call(request)
+            reason = EndReason.WITHDRAWN_FROM_CALL
         else:
             self.withdrawals.gone.add(request)
-            return EndReason.STOPPED_AFTER_STEP
+            return EndReason.STOPPED_AFTER_CPU_STEP
         plan = request.plan
         assert plan is not None
         request.plan = None
@@ -492,6 +517,36 @@ class CancellingServer(ServerRuntime):
         self.withdrawals.where.pop(request, None)
         return reason
 
+    def sleep(self, request: RequestState, seconds: float) -> None:
+        """Wait on I/O, noted so that a withdrawal can cut the wait short."""
+        self._sleeping[request] = (None, self.env._now + seconds)
+        super().sleep(request, seconds)
+
+    def _take_connection(self, pool: ConnectionPool[RequestState], request: RequestState) -> None:
+        # The hold's length is drawn inside; the pool's count grows by exactly that much.
+        before = pool.busy_seconds
+        super()._take_connection(pool, request)
+        self._sleeping[request] = (pool, self.env._now + (pool.busy_seconds - before))
+
+    def _wake_from_io(self, event: Fired) -> None:
+        if self._sleeping.pop(event.value, None) is None:
+            return  # withdrawn during its wait, which was let go then
+        super()._wake_from_io(event)
+
+    def _wake_from_pooled_io(self, event: Fired) -> None:
+        if self._sleeping.pop(event.value[0], None) is None:
+            return
+        super()._wake_from_pooled_io(event)
+
+    def _send_calls(self, request: RequestState, step: CallStep) -> Join:
+        join = super()._send_calls(request, step)
+        self._calling[request] = join
+        return join
+
+    def _end_call(self, request: RequestState) -> None:
+        self._calling.pop(request, None)
+        super()._end_call(request)
+
     def _advance(self, request: RequestState) -> None:
         if request in self.withdrawals.gone:
             self._stop(request)
@@ -499,7 +554,8 @@ class CancellingServer(ServerRuntime):
         super()._advance(request)
 
     def _stop(self, request: RequestState) -> None:
-        """A withdrawn request's step has ended: it lets go of everything and leaves no trace."""
+        """A withdrawn request's CPU burst has ended: it lets go of everything and leaves
+        no trace."""
         if request.holds_core:
             request.holds_core = False
             self.cores.release()
