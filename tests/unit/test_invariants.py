@@ -168,7 +168,8 @@ class Observed:
 def watch_resources(resources: list[Resource[Any]], late_grants: list[object]) -> None:
     """Note every grant made to a holder after `withdraw` took it out of the queue."""
     for resource in resources:
-        withdrawn: set[int] = set()
+        # The holders themselves, not their ids: kept alive, no new request can take an id.
+        withdrawn: set[Any] = set()
         request, withdraw = resource.request, resource.withdraw
 
         def watched_request(
@@ -177,21 +178,21 @@ def watch_resources(resources: list[Resource[Any]], late_grants: list[object]) -
             amount: float = 1,
             *,
             request: Any = request,
-            withdrawn: set[int] = withdrawn,
+            withdrawn: set[Any] = withdrawn,
         ) -> Any:
             def checked(h: Any) -> None:
-                if id(h) in withdrawn:
+                if h in withdrawn:
                     late_grants.append(h)
                 granted(h)
 
             return request(holder, checked, amount)
 
         def watched_withdraw(
-            holder: Any, *, withdraw: Any = withdraw, withdrawn: set[int] = withdrawn
+            holder: Any, *, withdraw: Any = withdraw, withdrawn: set[Any] = withdrawn
         ) -> bool:
             taken: bool = withdraw(holder)
             if taken:
-                withdrawn.add(id(holder))
+                withdrawn.add(holder)
             return taken
 
         resource.request = watched_request  # type: ignore[method-assign]
@@ -259,7 +260,8 @@ def test_engine_invariants(scenario: Scenario, seed: int) -> None:
 @st.composite
 def congested_scenarios(draw: st.DrawFn) -> Scenario:
     """One server loaded near or past its capacity, with impatient clients that cancel: its
-    RAM, ready queue and pool all queue, so that requests are withdrawn from each."""
+    RAM, ready queue and pool all queue, so that requests are withdrawn from each; it may
+    call a database, with or without a call timeout that keeps working or cancels."""
     builder = ScenarioBuilder()
     builder.generator("gen", users=deterministic(draw(st.integers(20, 80))), rpm=60)
     builder.timeout(
@@ -277,11 +279,28 @@ def congested_scenarios(draw: st.DrawFn) -> Scenario:
         max_concurrency=draw(st.one_of(st.none(), st.integers(4, 30))),
     )
     builder.endpoint("/api").ram(draw(st.integers(16, 64)))
+    calls = False
     for _ in range(draw(st.integers(1, 3))):
-        if draw(st.booleans()):
+        step = draw(st.sampled_from(["cpu", "io", "call"]))
+        if step == "cpu":
             builder.cpu(exponential(draw(st.floats(0.005, 0.04)) * cores))
-        else:
+        elif step == "io":
             builder.io("io_db", exponential(draw(st.floats(0.005, 0.06))))
+        else:
+            calls = True
+            if draw(st.booleans()):
+                builder.call("db")
+            else:
+                builder.call(
+                    "db",
+                    timeout_s=draw(st.floats(0.01, 0.2)),
+                    on_timeout=draw(st.sampled_from(["keep_working", "cancel"])),
+                )
+    if calls:
+        builder.server("db", max_concurrency=draw(st.one_of(st.none(), st.integers(1, 5))))
+        builder.endpoint("/q").cpu(exponential(draw(st.floats(0.005, 0.05))))
+        builder.edge("srv", "db", latency=exponential(0.001), dropout=draw(st.floats(0, 0.05)))
+        builder.edge("db", "srv", latency=exponential(0.001), dropout=0.0)
     builder.chain("gen", "client", "srv", "client", latency=exponential(0.002), dropout=0.0)
     builder.settings(horizon=draw(st.integers(5, 12)), sample_period=0.05)
     return builder.build()

@@ -269,3 +269,17 @@ def test_the_quickstart_says_it_drops_3_percent() -> None:
 
     assert "about 3.0% of the requests are lost" in found["topology_graph.edges"]
     assert "3%" in text
+
+
+def test_a_concurrency_cap_under_the_cores_leaves_cores_idle() -> None:
+    data = single(rate=50, cpu=0.01, cores=4)
+    data["topology_graph"]["nodes"]["servers"][0]["admission"] = {"max_concurrency": 3}
+
+    found = warned(data)
+
+    path = "topology_graph.nodes.servers[0].admission.max_concurrency"
+    assert found == {path: found[path]}
+    assert "'srv'" in found[path]
+    assert "1 of them can never be busy" in found[path]
+    data["topology_graph"]["nodes"]["servers"][0]["admission"] = {"max_concurrency": 4}
+    assert warned(data) == {}

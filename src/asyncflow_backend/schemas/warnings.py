@@ -30,6 +30,7 @@ def find_warnings(scenario: Scenario) -> list[Problem]:
     warnings += _default_dropout(scenario)
     warnings += _overloaded_servers(scenario)
     warnings += _capacity_schedules(scenario)
+    warnings += _idle_cores(scenario)
     return warnings
 
 
@@ -49,13 +50,26 @@ def _capacity_schedules(scenario: Scenario) -> Iterator[Problem]:
                     f"not before the end of the run ({readable(horizon)} s), so it never "
                     "happens",
                 )
-            elif 0 < change.cpu_cores < work:
+            elif 0 < change.cpu_cores < work and server.admission is None:
                 yield Problem(
                     (*loc, "cpu_cores"),
                     f"server '{server.id}' is offered {work:.3g} core-seconds of CPU work per "
                     f"second; with {change.cpu_cores} core(s) from {readable(change.at_s)} s "
                     "its ready queue grows for as long as the change lasts",
                 )
+
+
+def _idle_cores(scenario: Scenario) -> Iterator[Problem]:
+    """A concurrency cap under the core count: some cores can never be busy."""
+    for i, server in enumerate(scenario.topology_graph.nodes.servers):
+        cap = server.admission.max_concurrency if server.admission is not None else None
+        cores = server.server_resources.cpu_cores
+        if cap is not None and cap < cores:
+            yield Problem(
+                (*SERVERS, i, "admission", "max_concurrency"),
+                f"server '{server.id}' admits at most {cap} requests at once but has {cores} "
+                f"cores: {cores - cap} of them can never be busy",
+            )
 
 
 def _implicit_distributions(scenario: Scenario) -> Iterator[Problem]:
