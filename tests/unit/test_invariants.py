@@ -163,6 +163,8 @@ class Observed:
     """The identity of each request every time it ended (completed or otherwise)."""
     late_grants: list[object]
     """Holders granted a resource after they were withdrawn from its queue."""
+    withdrawn_left: int = 0
+    """Withdrawn requests not yet stopped at the horizon: each must still be somewhere."""
 
 
 def watch_resources(resources: list[Resource[Any]], late_grants: list[object]) -> None:
@@ -248,7 +250,15 @@ def run_observed(scenario: Scenario, seed: int) -> Observed:
             e.id for e in scenario.topology_graph.edges if e.source == scenario.rqs_input.id
         )
         awaited = len(collector.awaited) + model.edges[generator_edge].open_connections
-    return Observed(results, on_edges + in_servers, awaited, ended, late_grants)
+    withdrawn = collector.withdrawn
+    return Observed(
+        results,
+        on_edges + in_servers,
+        awaited,
+        ended,
+        late_grants,
+        0 if withdrawn is None else len(withdrawn),
+    )
 
 
 @INVARIANT_SETTINGS
@@ -338,6 +348,7 @@ def assert_invariants(scenario: Scenario, observed: Observed) -> None:
         # Timed-out requests the servers keep working on are in the system, not in flight.
         assert requests.in_flight == observed.awaited <= observed.in_system
     assert observed.late_grants == []
+    assert observed.withdrawn_left <= observed.in_system
     for outcome in ("dropped", "failed", "timed_out", "rejected"):
         assert getattr(requests, outcome) == sum(getattr(requests, f"{outcome}_at").values())
         assert getattr(requests, outcome) == sum(requests.per_second.get(outcome, []))

@@ -46,6 +46,9 @@ class MetricsCollector:
         """With client timeouts: the requests the client has sent on and still waits for.
         An end of a request sent on and not in it is not counted (its request already
         timed out); None without timeouts, when every request counts until it ends."""
+        self.withdrawn: set[object] | None = None
+        """With timeouts that cancel: the withdrawn requests not yet stopped, which an end
+        (a drop on the wire, say) takes out."""
 
     def record_completion(self, created_at: float) -> None:
         """A request came back to the client."""
@@ -66,6 +69,8 @@ class MetricsCollector:
         # timed out, and the client does not await it yet.
         if awaited is not None and request.returning:
             if request not in awaited:
+                if self.withdrawn is not None:
+                    self.withdrawn.discard(request)  # its last trace: nobody meets it again
                 return
             awaited.discard(request)
         key = (outcome, place, reason)

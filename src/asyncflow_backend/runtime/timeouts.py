@@ -13,7 +13,7 @@ a core stops when its burst ends; a request on the wire is discarded where it ar
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import simpy
 
@@ -110,6 +110,8 @@ class Expiry:
         self._collector = collector
         self._awaited: set[object] = set()
         collector.awaited = self._awaited
+        if withdrawals is not None:
+            collector.withdrawn = cast(set[object], withdrawals.gone)
         self.withdrawals = withdrawals
         """Set when a timed-out request is withdrawn; None when the servers keep working."""
         self._expired: Callable[[Fired], None] = (

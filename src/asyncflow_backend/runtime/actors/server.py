@@ -483,6 +483,11 @@ class CancellingServer(ServerRuntime):
         self.withdrawals.gone.discard(sub)
         super().answered(sub)
 
+    def call_lost(self, sub: SubRequest, place: str, reason: str) -> None:
+        """A lost sub-request; a withdrawn one is forgotten."""
+        self.withdrawals.gone.discard(sub)
+        super().call_lost(sub, place, reason)
+
     def withdraw(self, request: RequestState) -> EndReason:
         """Take `request` out of what it waits on, letting go of what it holds; if it is on a
         core instead, mark it to stop when its CPU burst ends."""
