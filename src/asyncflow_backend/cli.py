@@ -462,6 +462,13 @@ def _print_summary(
     worst = _worst_window(results)
     if worst is not None:
         table.add_row("worst window p99", worst)
+    closed = results.closed
+    if closed is not None:
+        table.add_row("closed: users N", f"{_sig(closed.users_mean)} (at most {closed.users_max})")
+        table.add_row("think time Z", _fmt(closed.think_time_mean_s))
+        table.add_row("response time R", _fmt(closed.response_time_mean_s))
+        law = closed.interactive_law_rps
+        table.add_row("N / (R + Z)", "-" if law is None else f"{_sig(law)} req/s")
     table.add_row("seed", str(meta.seed))
     table.add_row("wall time", f"{meta.wall_seconds:.2f} s for {meta.events_processed:,} events")
     console.print(table)

@@ -10,6 +10,7 @@ users are `deterministic`, so arrivals are a Poisson process of rate
 round-robin balancer and two servers with a CPU and an I/O step.
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,11 +67,15 @@ def one_server(
     horizon_s: float,
     resources: dict[str, Any],
     metrics: list[str],
+    workload: dict[str, Any] | None = None,
 ) -> Scenario:
-    """Poisson arrivals into one server with one endpoint of `steps`, over fixed links."""
+    """Poisson arrivals into one server with one endpoint of `steps`, over fixed links.
+
+    `workload`, when given, replaces the Poisson arrivals (`arrival_rate` is then unread).
+    """
     return parse_scenario(
         {
-            "rqs_input": poisson_workload(arrival_rate),
+            "rqs_input": workload or poisson_workload(arrival_rate),
             "topology_graph": {
                 "nodes": {
                     "client": {"id": "client"},
@@ -259,3 +264,50 @@ def assert_agrees(
     )
     assert simulated.agrees_with(exact, Z), f"{report}: more than {Z:g} SE apart"
     assert abs(relative) <= max_relative_error, f"{report}: beyond {max_relative_error:.1%}"
+
+
+@dataclass(frozen=True)
+class ClosedMetrics:
+    """Steady-state means of a closed network with a think (delay) station."""
+
+    throughput: float
+    """X, requests per second."""
+    response: float
+    """R, seconds from sending a request to its answer (think time excluded)."""
+    utilisations: tuple[float, ...]
+    """U_k = X D_k of each queueing station."""
+
+
+def machine_repairman(users: int, think_s: float, service_s: float) -> ClosedMetrics:
+    """The closed M/M/1//N queue (the machine-repairman model) from its birth-death chain.
+
+    With k requests at the server, arrivals come at (N - k) / Z and leave at 1 / S,
+    so p_k ∝ N! / (N - k)! (S / Z)^k for k = 0..N; U = 1 - p_0, X = U / S, and by
+    the interactive response time law R = N / X - Z (Kleinrock, *Queueing Systems*
+    vol. 1, 1975, §3.8; Gross and Harris, *Fundamentals of Queueing Theory*, §2.8).
+    """
+    ratio = service_s / think_s
+    weights = [math.perm(users, k) * ratio**k for k in range(users + 1)]
+    p0 = weights[0] / sum(weights)
+    utilisation = 1 - p0
+    throughput = utilisation / service_s
+    return ClosedMetrics(throughput, users / throughput - think_s, (utilisation,))
+
+
+def exact_mva(users: int, think_s: float, demands: list[float]) -> ClosedMetrics:
+    """Exact mean value analysis of a closed product-form network of single-server FCFS
+    exponential stations with service demands D_k and a think station of mean Z.
+
+    For n = 1..N: R_k(n) = D_k (1 + Q_k(n - 1)), X(n) = n / (Z + Σ_k R_k(n)),
+    Q_k(n) = X(n) R_k(n), from Q_k(0) = 0 (Reiser and Lavenberg, "Mean-value
+    analysis of closed multichain queuing networks", *J. ACM* 27(2), 1980; Lazowska
+    et al., *Quantitative System Performance*, 1984, §6.3).
+    """
+    queues = [0.0] * len(demands)
+    throughput, response = 0.0, 0.0
+    for n in range(1, users + 1):
+        residences = [d * (1 + q) for d, q in zip(demands, queues, strict=True)]
+        response = sum(residences)
+        throughput = n / (think_s + response)
+        queues = [throughput * r for r in residences]
+    return ClosedMetrics(throughput, response, tuple(throughput * d for d in demands))

@@ -90,11 +90,15 @@ def test_example_validates_and_runs(path: Path) -> None:
     assert_sane(results)
 
 
+LONG_HORIZONS = {"daily_curve.yml": 86_400}
+"""Examples whose point is a long horizon: a day of traffic, at a low rate."""
+
+
 @pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
 def test_our_examples_keep_modest_horizons(path: Path) -> None:
     scenario = load_scenario_file(path)
 
-    assert scenario.sim_settings.total_simulation_time <= 600
+    assert scenario.sim_settings.total_simulation_time <= LONG_HORIZONS.get(path.name, 600)
     assert scenario.expected_requests <= 70_000
     if path.suffix != ".json":
         assert path.read_text(encoding="utf-8").startswith("# "), "say what the file models"
@@ -254,6 +258,33 @@ def test_python_examples_in_the_docs_run(doc: str, monkeypatch: pytest.MonkeyPat
         exec(compile(block, doc, "exec"), namespace)
         scenario = namespace.get("scenario")
         assert scenario is None or isinstance(scenario, Scenario)
+
+
+def test_the_daily_curve_follows_its_sine_over_a_day() -> None:
+    results = run_example("daily_curve.yml")
+    # The integral of the rate over the day: its mean rate, 0.75/s, times 86,400 s.
+    expected = 0.75 * 86_400
+    assert abs(results.requests.generated - expected) < 4 * expected**0.5
+    hourly = [sum(results.throughput.per_second[h * 3600 : (h + 1) * 3600]) for h in range(24)]
+    assert max(range(24), key=hourly.__getitem__) in (13, 14)
+    assert min(range(24), key=hourly.__getitem__) in (1, 2)
+    assert results.offered_load is not None
+    assert results.offered_load.rate_per_s is not None
+    assert max(results.offered_load.rate_per_s) == pytest.approx(1.4, abs=0.01)
+
+
+def test_the_closed_fleet_saturates_the_api_and_keeps_the_interactive_law() -> None:
+    results = run_example("closed_fleet.yml")
+    per_second = results.throughput.per_second
+    twenty, sixty = sum(per_second[10:100]) / 90, sum(per_second[110:200]) / 90
+    assert 33 < twenty < 42
+    assert 90 < sixty <= 100
+    closed = results.closed
+    assert closed is not None
+    assert closed.users_mean == pytest.approx(40)
+    assert closed.users_max == 60
+    assert closed.interactive_law_rps == pytest.approx(closed.throughput_rps, rel=0.02)
+    assert max(results.time_series.series["ready_queue_len"]["api"]) <= 60
 
 
 def test_admission_and_timeouts_keep_the_overload_in_hand() -> None:

@@ -14,6 +14,7 @@ class Sent:
     """A request as the collector reads it."""
 
     returning: bool = True
+    created_at: float = 0.0
 
     def __hash__(self) -> int:
         return id(self)
@@ -45,7 +46,7 @@ def test_every_end_is_counted_by_outcome_place_reason_and_second() -> None:
             (3.2, Outcome.FAILED, "e2", EndReason.CALL_DROPPED),
         ]
     )
-    collector.record_completion(created_at=0.0)
+    collector.record_completion(Sent())
 
     counts = analyzer.request_counts(collector, "client", horizon_s=5)
 
@@ -94,7 +95,7 @@ def test_goodput_leaves_late_answers_out_and_equals_throughput_without_them() ->
     env = simpy.Environment()
     collector = MetricsCollector(env, horizon_s=4)
     for _ in range(6):
-        collector.record_completion(created_at=0.0)
+        collector.record_completion(Sent())
 
     on_time = analyzer.throughput(collector, 4)
     assert on_time.goodput_rps == on_time.mean_rps == 1.5

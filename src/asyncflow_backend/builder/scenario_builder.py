@@ -63,7 +63,7 @@ class ScenarioBuilder:
     """
 
     def __init__(self) -> None:
-        self._generator: dict[str, Any] | None = None
+        self._generators: list[dict[str, Any]] = []
         self._client: dict[str, Any] | None = None
         self._load_balancer: dict[str, Any] | None = None
         self._servers: list[dict[str, Any]] = []
@@ -83,24 +83,106 @@ class ScenarioBuilder:
         means a Poisson draw with that mean, `deterministic(n)` exactly n users.
         """
         users_document = {"mean": users} if isinstance(users, int | float) else as_document(users)
-        self._generator = {
+        generator: dict[str, Any] = {
             "id": generator_id,
             "avg_active_users": users_document,
             "avg_request_per_minute_per_user": {"mean": rpm},
         }
         if window is not None:
-            self._generator["user_sampling_window"] = window
+            generator["user_sampling_window"] = window
+        return self._workload(generator)
+
+    def arrival_rate(
+        self,
+        generator_id: str,
+        shape: Literal["steps", "ramp", "trace"],
+        points: Iterable[tuple[float, float]],
+        *,
+        interpolation: Literal["linear", "steps"] | None = None,
+    ) -> Self:
+        """An open generator whose arrival rate follows a schedule of (seconds, requests/s)
+        `points`: held between them (`steps`), straight lines (`ramp`), or a recorded
+        `trace` (lines unless `interpolation="steps"`)."""
+        schedule: dict[str, Any] = {
+            "shape": shape,
+            "points": [{"at_s": at_s, "rate_per_s": rate} for at_s, rate in points],
+        }
+        if interpolation is not None:
+            schedule["interpolation"] = interpolation
+        return self._workload({"id": generator_id, "arrival_rate": schedule})
+
+    def daily_rate(
+        self,
+        generator_id: str,
+        *,
+        peak: float,
+        trough: float = 0.0,
+        period_s: float | None = None,
+        peak_at_s: float | None = None,
+    ) -> Self:
+        """An open generator whose arrival rate is a sine between `trough` and `peak`
+        requests/s, of period `period_s` (a day when omitted), peaking at `peak_at_s`
+        (half the period when omitted)."""
+        schedule: dict[str, Any] = {
+            "shape": "daily",
+            "peak_rate_per_s": peak,
+            "trough_rate_per_s": trough,
+        }
+        if period_s is not None:
+            schedule["period_s"] = period_s
+        if peak_at_s is not None:
+            schedule["peak_at_s"] = peak_at_s
+        return self._workload({"id": generator_id, "arrival_rate": schedule})
+
+    def closed_users(
+        self, generator_id: str, users: int | Iterable[tuple[float, int]], *, think_time: Amount
+    ) -> Self:
+        """A closed workload: `users` users (or (seconds, users) points of a schedule), each
+        thinking for a draw of `think_time` seconds between the end of one request and the
+        next."""
+        population: Any = (
+            users
+            if isinstance(users, int)
+            else {"points": [{"at_s": at_s, "users": count} for at_s, count in users]}
+        )
+        return self._workload(
+            {
+                "id": generator_id,
+                "users": population,
+                "think_time": as_document(think_time)
+                if not isinstance(think_time, int | float)
+                else {"mean": think_time, "distribution": "deterministic"},
+            }
+        )
+
+    def _workload(self, generator: dict[str, Any]) -> Self:
+        # The first generator is `rqs_input`, later ones are workload classes; declaring
+        # one again by its id replaces it.
+        ids = [g["id"] for g in self._generators]
+        if generator["id"] in ids:
+            self._generators[ids.index(generator["id"])] = generator
+        else:
+            self._generators.append(generator)
+        return self
+
+    def endpoint_mix(self, server_id: str, weights: dict[str, float]) -> Self:
+        """The endpoints of `server_id` the workload declared last picks, with `weights` by
+        endpoint name (with workload classes only)."""
+        if not self._generators:
+            raise BuilderUsageError("endpoint_mix() needs a workload first (generator(...))")
+        self._generators[-1].setdefault("endpoint_mix", {})[server_id] = dict(weights)
         return self
 
     def timeout(self, seconds: Amount, *, on_timeout: TimeoutChoice | None = None) -> Self:
         """The client's timeout on every request of the generator: `seconds` (a number or a
         random variable, such as `exponential(0.5)` for impatient users); `on_timeout` is
-        `keep_working` (the default) or `cancel`. Call it after `generator(...)`."""
-        if self._generator is None:
+        `keep_working` (the default) or `cancel`. Call it after the first workload
+        (`generator(...)`, `arrival_rate(...)`...): it goes on `rqs_input`."""
+        if not self._generators:
             raise BuilderUsageError("timeout(...) needs a generator(...) declared before it")
-        self._generator["timeout_s"] = as_document(seconds)
+        self._generators[0]["timeout_s"] = as_document(seconds)
         if on_timeout is not None:
-            self._generator["on_timeout"] = str(on_timeout)
+            self._generators[0]["on_timeout"] = str(on_timeout)
         return self
 
     def client(self, client_id: str) -> Self:
@@ -368,8 +450,10 @@ class ScenarioBuilder:
     def to_dict(self) -> dict[str, Any]:
         """The scenario document built so far, as a YAML or JSON file would hold it."""
         document: dict[str, Any] = {}
-        if self._generator is not None:
-            document["rqs_input"] = self._generator
+        if self._generators:
+            document["rqs_input"] = self._generators[0]
+            if len(self._generators) > 1:
+                document["workload_classes"] = self._generators[1:]
         nodes: dict[str, Any] = {}
         if self._client is not None:
             nodes["client"] = self._client

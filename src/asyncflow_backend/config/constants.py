@@ -178,6 +178,12 @@ MAX_ADMISSION_LIMIT = 100_000_000
 """Largest `max_ready_queue` or `max_concurrency`: beyond, the cap is never reached."""
 MAX_ACTIVE_USERS = 1_000_000_000
 MAX_REQUESTS_PER_MINUTE_PER_USER = 1_000_000
+MAX_ARRIVAL_RATE_PER_S = 1_000_000_000
+"""Largest rate of an arrival-rate schedule, in requests per second."""
+MAX_SCHEDULE_POINTS = 100_000
+"""Most points of a rate or user schedule (a trace of one point a minute for 69 days)."""
+MAX_CLOSED_USERS = 100_000
+"""Most users of a closed workload: each is a process of its own."""
 MAX_WEIGHT = 1_000_000
 """Largest weight of an endpoint (`probability`) or of a server behind a balancer."""
 MAX_RV_MEAN = 1_000_000_000

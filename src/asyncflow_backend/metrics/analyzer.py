@@ -16,7 +16,9 @@ from asyncflow_backend.metrics.catalogue import (
 )
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe
+from asyncflow_backend.schemas.closed_users import user_steps
 from asyncflow_backend.schemas.results import (
+    ClosedLoopStats,
     DurationStats,
     EdgeStats,
     EndCount,
@@ -24,12 +26,14 @@ from asyncflow_backend.schemas.results import (
     LatencyOverTime,
     LatencyStats,
     NonFiniteResultError,
+    OfferedLoad,
     PoolStats,
     RequestCounts,
     ServerStats,
     Throughput,
     TimeSeries,
 )
+from asyncflow_backend.schemas.workload import RqsGenerator
 
 MAX_HISTOGRAM_BINS = 100
 MAX_LATENCY_WINDOWS = 2000
@@ -258,6 +262,65 @@ def pool_stats(
 def edge_stats(edge_id: str, dropped: int, probes: Probes) -> EdgeStats:
     """Open connections and drops of one edge."""
     return EdgeStats(dropped=dropped, **series_summary(EDGE_METRICS, edge_id, probes))
+
+
+def closed_loop(
+    users_mean: float,
+    users_max: int,
+    think_times: "array[float]",
+    latencies: "array[float]",
+    horizon_s: float,
+) -> ClosedLoopStats:
+    """N, Z, R and X of a closed workload, and the X the interactive law predicts."""
+    think = float(np.frombuffer(think_times).mean()) if len(think_times) else None
+    response = float(np.frombuffer(latencies).mean()) if len(latencies) else None
+    cycle = think + response if think is not None and response is not None else None
+    return ClosedLoopStats(
+        users_mean=users_mean,
+        users_max=users_max,
+        think_time_mean_s=think,
+        response_time_mean_s=response,
+        throughput_rps=len(latencies) / horizon_s,
+        cycle_time_s=cycle,
+        interactive_law_rps=users_mean / cycle if cycle else None,
+    )
+
+
+def offered_load(workloads: Sequence[RqsGenerator], horizon_s: float) -> OfferedLoad | None:
+    """The mean arrival rate of the rate schedules and the mean population of the closed
+    workloads among `workloads`, each summed over them, in windows of whole seconds (as
+    many as the latency windows); None when neither is there (users per window only)."""
+    seconds = max(1, math.ceil(horizon_s))
+    window = max(1, math.ceil(seconds / MAX_LATENCY_WINDOWS))
+    bounds = np.minimum(np.arange(0, seconds + window, window, dtype=np.float64), horizon_s)
+    bounds = bounds[: math.ceil(seconds / window) + 1]
+    widths = np.diff(bounds)
+    rates: np.ndarray | None = None
+    users: np.ndarray | None = None
+    for workload in workloads:
+        if workload.arrival_rate is not None:
+            cumulative = np.array([workload.arrival_rate.integral(t) for t in bounds])
+            rates = (0 if rates is None else rates) + _per_width(np.diff(cumulative), widths)
+        elif workload.users is not None:
+            steps = user_steps(workload.users, horizon_s)
+            times = np.array([t for t, _ in steps] + [horizon_s])
+            counts = np.array([n for _, n in steps], dtype=np.float64)
+            # The population's integral at each bound, from its steps, over each window.
+            area = np.concatenate(([0.0], np.cumsum(np.diff(times) * counts)))
+            at = np.interp(bounds, times, area)
+            users = (0 if users is None else users) + _per_width(np.diff(at), widths)
+    if rates is None and users is None:
+        return None
+    return OfferedLoad(
+        window_s=float(window),
+        rate_per_s=None if rates is None else rates.tolist(),
+        users=None if users is None else users.tolist(),
+    )
+
+
+def _per_width(amounts: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    per_width: np.ndarray = np.divide(amounts, widths, out=np.zeros_like(widths), where=widths > 0)
+    return per_width
 
 
 def time_series(period_s: float, probes: list[Probe]) -> TimeSeries:

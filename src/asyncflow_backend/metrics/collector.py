@@ -20,6 +20,19 @@ EndKey = tuple[Outcome, str, str]
 """(outcome, place, reason): how, where and why requests ended."""
 
 
+class Stamped(Protocol):
+    """A request as the collector reads it: when it was created."""
+
+    created_at: float
+
+
+class GeneratedCount(Protocol):
+    """Where a generator counts the requests it creates: the run's collector, or the
+    tally of its workload class."""
+
+    generated: int
+
+
 class MetricsCollector:
     """Request counts, the latency of every completed request and completions per second.
 
@@ -50,19 +63,23 @@ class MetricsCollector:
         """With timeouts that cancel: the withdrawn requests not yet stopped, which an end
         (a drop on the wire, say) takes out."""
 
-    def record_completion(self, created_at: float) -> None:
-        """A request came back to the client."""
+    # Both ends of a request from the client (completed, or `record_end`) take the
+    # request, so that a subclass can tell whoever waits for it (a closed user).
+
+    def record_completion(self, request: Stamped) -> None:
+        """`request` came back to the client."""
         # SimPy's `now` is a property; its attribute spares a call on every request.
         now = self.env._now
-        self.latencies.append(now - created_at)
+        self.latencies.append(now - request.created_at)
         self.completions_per_second[int(now)] += 1
 
-    def record_end(self, request: Sent, outcome: Outcome, place: str, reason: str) -> None:
+    def record_end(self, request: Sent, outcome: Outcome, place: str, reason: str) -> bool:
         """`request` (one from the client) ended with `outcome` at the node or edge `place`,
         for `reason` (an `EndReason`). Every way a request ends but completion comes here,
         so a policy that reacts to ends (a retry, say) has one place to hook into.
 
         An end of a request that had already timed out is ignored: the client counted it.
+        Returns whether this end was counted.
         """
         awaited = self.awaited
         # Before its first visit to the client a request has no timer: it cannot have
@@ -71,7 +88,7 @@ class MetricsCollector:
             if request not in awaited:
                 if self.withdrawn is not None:
                     self.withdrawn.discard(request)  # its last trace: nobody meets it again
-                return
+                return False
             awaited.discard(request)
         key = (outcome, place, reason)
         self.ends[key] = self.ends.get(key, 0) + 1
@@ -79,6 +96,7 @@ class MetricsCollector:
         if series is None:
             series = self.ends_per_second[outcome] = [0] * self._seconds
         series[int(self.env._now)] += 1
+        return True
 
     def record_late_answer(self) -> None:
         """An answer came back to the client after its request had timed out: work done

@@ -6,6 +6,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from asyncflow_backend.plots.events import shade_events
+from asyncflow_backend.plots.load_curve import draw_load_curve
 from asyncflow_backend.plots.style import TIME_LABEL, legend_beside, no_data, style_axes
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
@@ -21,8 +22,9 @@ def draw_latency_over_time(
     *,
     event_legend: bool = True,
 ) -> None:
-    """p50, p95 and p99 per window as step lines in milliseconds, events shaded; a window
-    with no completion leaves a gap. `event_legend` as in `draw_throughput`.
+    """p50, p95 and p99 per window as step lines in milliseconds, events shaded, and the
+    offered load on a second axis when the workload follows a schedule; a window with
+    no completion leaves a gap. `event_legend` as in `draw_throughput`.
     """
     over_time = results.latency.over_time
     window = over_time.window_s if over_time else 1.0
@@ -46,5 +48,6 @@ def draw_latency_over_time(
                 label=name,
             )
         ax.set_ylim(bottom=0.0)
+    load = draw_load_curve(ax, results, rate_axis_is_ax=False)
     shaded = shade_events(ax, events)
-    legend_beside(ax, shaded if event_legend else [])
+    legend_beside(ax, [*load, *(shaded if event_legend else [])])

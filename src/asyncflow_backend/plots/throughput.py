@@ -7,6 +7,7 @@ from matplotlib.axes import Axes
 
 from asyncflow_backend.plots.events import shade_events
 from asyncflow_backend.plots.lines import band_legend_entry, draw_series
+from asyncflow_backend.plots.load_curve import draw_load_curve
 from asyncflow_backend.plots.style import (
     MEAN_COLOUR,
     TIME_LABEL,
@@ -27,7 +28,8 @@ def draw_throughput(
     *,
     event_legend: bool = True,
 ) -> None:
-    """Completions in each second as a step line, plus the run's mean as a dashed line.
+    """Completions in each second as a step line, plus the run's mean as a dashed line and
+    the offered load (a rate schedule, or users on a second axis) as a dotted one.
 
     With `event_legend` off the event windows are still shaded and tagged, but
     their captions are left to a legend shared by several charts.
@@ -46,6 +48,7 @@ def draw_throughput(
         mean, color=MEAN_COLOUR, linestyle="--", linewidth=1.2, label=f"mean {mean:,.1f} req/s"
     )
     ax.set_ylim(bottom=0.0)
+    load = draw_load_curve(ax, results, rate_axis_is_ax=True)
     band = [band_legend_entry(bucket_s, [_LINE_COLOUR])] if bucket_s else []
     shaded = shade_events(ax, events)
-    legend_beside(ax, [*band, *(shaded if event_legend else [])])
+    legend_beside(ax, [*band, *load, *(shaded if event_legend else [])])

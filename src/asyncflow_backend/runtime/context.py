@@ -1,20 +1,42 @@
 """What every node kind is built with."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+import numpy as np
 import simpy
 
-from asyncflow_backend.metrics.collector import MetricsCollector
+from asyncflow_backend.metrics.collector import GeneratedCount, MetricsCollector
 from asyncflow_backend.runtime.timeouts import TimeoutSetup
 from asyncflow_backend.samplers import RandomStreams
 
 
 @dataclass(frozen=True)
 class BuildContext:
-    """The environment, the named random streams, the collector and the timeouts of one run."""
+    """The environment, the named random streams, the collector, the horizon and the
+    timeouts of one run, and the workload classes' wiring."""
 
     env: simpy.Environment
     streams: RandomStreams
     collector: MetricsCollector
+    horizon_s: float
     timeouts: TimeoutSetup | None = None
     """None when the scenario has no timeout: nothing is built to check for one."""
+    class_of: Mapping[str, int] = field(default_factory=dict)
+    """Workload class index by generator id; empty without `workload_classes`."""
+    counters: Mapping[str, GeneratedCount] = field(default_factory=dict)
+    """Where each generator of a class counts its requests; the collector when absent."""
+    endpoint_mixes: Mapping[str, list[Mapping[str, float] | None]] = field(default_factory=dict)
+    """By server id, each class's endpoint weights (None: the server's own mix); only for
+    servers some class names in its `endpoint_mix`."""
+
+    def generator_stream(self, purpose: str, generator_id: str) -> np.random.Generator:
+        """The random stream of `purpose` for a generator: the plain name for the first
+        class (the only one of a scenario without classes, whose numbers stay as they
+        were), suffixed by the generator id for the others."""
+        first = self.class_of.get(generator_id, 0) == 0
+        return self.streams.generator(purpose if first else f"{purpose}:{generator_id}")
+
+    def generated_counter(self, generator_id: str) -> GeneratedCount:
+        """Where the generator `generator_id` counts its requests."""
+        return self.counters.get(generator_id, self.collector)

@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncflow_backend.runtime.actors import Component
+from asyncflow_backend.runtime.actors.arrivals import ScheduledArrivals
 from asyncflow_backend.runtime.actors.client import ClientRuntime
+from asyncflow_backend.runtime.actors.closed_users import ClosedUsers
 from asyncflow_backend.runtime.actors.generator import RequestGenerator
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
-from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
+from asyncflow_backend.runtime.workload_classes import build_class_routed_server
 from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.workload import RqsGenerator, WorkloadModel
 
 
 @dataclass(frozen=True)
@@ -27,14 +30,27 @@ class NodeKind:
     build: Callable[[Any, BuildContext], Component]
 
 
+GENERATORS: dict[WorkloadModel, Callable[[RqsGenerator, BuildContext], Component]] = {
+    WorkloadModel.USERS_PER_WINDOW: RequestGenerator.from_spec,
+    WorkloadModel.RATE_SCHEDULE: ScheduledArrivals.from_spec,
+    WorkloadModel.CLOSED: ClosedUsers.from_spec,
+}
+"""The actor of each workload model."""
+
+
+def build_generator(spec: RqsGenerator, ctx: BuildContext) -> Component:
+    """The actor of the workload model `spec` uses."""
+    return GENERATORS[spec.model](spec, ctx)
+
+
 NODE_KINDS: tuple[NodeKind, ...] = (
-    NodeKind("generator", lambda s: [s.rqs_input], RequestGenerator.from_spec),
+    NodeKind("generator", lambda s: s.generators, build_generator),
     NodeKind("client", lambda s: [s.topology_graph.nodes.client], ClientRuntime.from_spec),
     NodeKind(
         "load_balancer",
         lambda s: [lb] if (lb := s.topology_graph.nodes.load_balancer) else [],
         LoadBalancerRuntime.from_spec,
     ),
-    NodeKind("server", lambda s: s.topology_graph.nodes.servers, ServerRuntime.from_spec),
+    NodeKind("server", lambda s: s.topology_graph.nodes.servers, build_class_routed_server),
 )
 """Every node kind, in the order they are built (and their probes listed)."""

@@ -1,6 +1,6 @@
 """Building the actors of a scenario on a SimPy environment and wiring them together."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -8,19 +8,21 @@ import simpy
 
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, TimeSeriesSampler
-from asyncflow_backend.runtime.actors import BuildError, Component, Node
+from asyncflow_backend.runtime.actors import BuildError, Component, Node, Source
 from asyncflow_backend.runtime.actors.client import ClientRuntime
+from asyncflow_backend.runtime.actors.closed_users import ClosedLoopCollector
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
-from asyncflow_backend.runtime.actors.generator import RequestGenerator
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.events import CapacitySchedule, EventInjector
 from asyncflow_backend.runtime.kinds import NODE_KINDS
-from asyncflow_backend.runtime.timeouts import timeout_setup
+from asyncflow_backend.runtime.timeouts import TimeoutSetup, timeout_setup
+from asyncflow_backend.runtime.workload_classes import ClassCollector
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.schemas.calls import answering_servers, call_sites
 from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.workload import WorkloadModel
 
 T = TypeVar("T")
 
@@ -45,8 +47,15 @@ class SimulationModel:
         """
         env = simpy.Environment()
         settings = scenario.sim_settings
-        collector = MetricsCollector(env, settings.total_simulation_time)
-        ctx = BuildContext(env, streams, collector, timeout_setup(scenario, streams))
+        horizon = settings.total_simulation_time
+        timeouts = timeout_setup(scenario, streams)
+        if scenario.workload_classes:
+            ctx = _classes_context(scenario, env, streams, horizon, timeouts)
+            collector: MetricsCollector = ctx.collector
+        else:
+            closed = scenario.rqs_input.model is WorkloadModel.CLOSED
+            collector = (ClosedLoopCollector if closed else MetricsCollector)(env, horizon)
+            ctx = BuildContext(env, streams, collector, horizon, timeouts)
 
         nodes: dict[str, Component] = {}
         for kind in NODE_KINDS:
@@ -89,8 +98,9 @@ class SimulationModel:
         sampler = TimeSeriesSampler(env, settings.sample_period_s, probes)
 
         model = cls(env, collector, nodes, edges, sampler)
-        for generator in model.of_kind(RequestGenerator):
-            env.process(generator.run())
+        for node in nodes.values():
+            if isinstance(node, Source):
+                env.process(node.run())
         if sampler.probes:  # with nothing to read, its ticks would be pure cost
             env.process(sampler.run())
         if scenario.events:
@@ -116,3 +126,30 @@ class SimulationModel:
     def client(self) -> ClientRuntime:
         """The client."""
         return next(self.of_kind(ClientRuntime))
+
+
+def _classes_context(
+    scenario: Scenario,
+    env: simpy.Environment,
+    streams: RandomStreams,
+    horizon: float,
+    timeouts: TimeoutSetup | None,
+) -> BuildContext:
+    """The build context of a run with workload classes: class indices, a tally per class,
+    and each class's endpoint mix by server."""
+    generators = scenario.generators
+    collector = ClassCollector(env, horizon, len(generators))
+    mixes: dict[str, list[Mapping[str, float] | None]] = {}
+    for k, workload in enumerate(generators):
+        for server_id, weights in (workload.endpoint_mix or {}).items():
+            mixes.setdefault(server_id, [None] * len(generators))[k] = weights
+    return BuildContext(
+        env,
+        streams,
+        collector,
+        horizon,
+        timeouts,
+        class_of={workload.id: k for k, workload in enumerate(generators)},
+        counters={workload.id: collector.tallies[k] for k, workload in enumerate(generators)},
+        endpoint_mixes=mixes,
+    )

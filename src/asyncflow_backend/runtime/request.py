@@ -1,5 +1,7 @@
 """The state a request carries through the system."""
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from asyncflow_backend.runtime.steps import CallSite, EndpointPlan, Join
@@ -38,6 +40,31 @@ class RequestState:
     parent: "RequestState | None" = None
     """The request whose call this one answers; None for a request from the client. A
     class attribute here, a slot of `SubRequest`: requests from the client pay nothing."""
+
+    workload_class: int = 0
+    """Index of the workload class that sent it (0: `rqs_input`). A class attribute here, a
+    slot of `ClassRequest`: scenarios without classes pay nothing."""
+
+
+class ClassRequest(RequestState):
+    """A request of workload class `workload_class` > 0."""
+
+    __slots__ = ("workload_class",)
+
+    def __init__(self, created_at: float, workload_class: int) -> None:
+        super().__init__(created_at)
+        self.workload_class = workload_class
+
+
+RequestFactory = Callable[[float], RequestState]
+"""Makes a request created at a time: `RequestState` itself, or one of a workload class."""
+
+
+def request_factory(workload_class: int) -> RequestFactory:
+    """How a generator of class `workload_class` makes its requests."""
+    if workload_class == 0:
+        return RequestState
+    return partial(ClassRequest, workload_class=workload_class)
 
 
 class Fired(Protocol):

@@ -1,6 +1,7 @@
 """Driving a run: simulated time in slices, progress reports, cancellation, results."""
 
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -8,18 +9,23 @@ from pydantic import ValidationError
 
 from asyncflow_backend import engine_version
 from asyncflow_backend.metrics import analyzer
+from asyncflow_backend.runtime.actors.closed_users import ClosedUsers
 from asyncflow_backend.runtime.model import SimulationModel
+from asyncflow_backend.runtime.workload_classes import ClassCollector
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.samplers.streams import draw_seed
 from asyncflow_backend.schemas.loading import ScenarioValidationError
 from asyncflow_backend.schemas.results import (
     CallStats,
+    ClassStats,
+    ClosedLoopStats,
     NonFiniteResultError,
     RunMeta,
     SimulationResults,
 )
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.validation import find_problems
+from asyncflow_backend.schemas.workload import RqsGenerator
 
 DEFAULT_SLICES = 200
 
@@ -158,6 +164,9 @@ class SimulationRunner:
             time_series=analyzer.time_series(
                 self.scenario.sim_settings.sample_period_s, model.sampler.probes
             ),
+            closed=None if self.scenario.workload_classes else self._closed_loop(),
+            classes=self._classes(),
+            offered_load=analyzer.offered_load(self.scenario.generators, horizon),
             meta=RunMeta(
                 engine_version=engine_version(),
                 seed=self.seed,
@@ -166,6 +175,42 @@ class SimulationRunner:
                 events_processed=_events_processed(model, self._slices_run),
             ),
         )
+
+    def _closed_loop(
+        self, workload: RqsGenerator | None = None, latencies: "array[float] | None" = None
+    ) -> ClosedLoopStats | None:
+        """The closed reading of `workload` (`rqs_input` by default) from `latencies` (every
+        completed request's by default); None unless it is closed."""
+        workload = workload or self.scenario.rqs_input
+        users = self.model.nodes.get(workload.id)
+        population = workload.users
+        if not isinstance(users, ClosedUsers) or population is None:
+            return None
+        horizon = self.scenario.sim_settings.total_simulation_time
+        if isinstance(population, int):
+            mean, most = float(population), population
+        else:
+            mean, most = population.mean(horizon), population.most(horizon)
+        if latencies is None:
+            latencies = self.model.collector.latencies
+        return analyzer.closed_loop(mean, most, users.think_times, latencies, horizon)
+
+    def _classes(self) -> dict[str, ClassStats] | None:
+        collector = self.model.collector
+        if not self.scenario.workload_classes or not isinstance(collector, ClassCollector):
+            return None
+        horizon = self.scenario.sim_settings.total_simulation_time
+        return {
+            workload.id: ClassStats(
+                generated=tally.generated,
+                completed=len(tally.latencies),
+                ended={str(outcome): n for outcome, n in sorted(tally.ends.items())},
+                throughput_rps=len(tally.latencies) / horizon,
+                latency=analyzer.duration_stats([tally.latencies]),
+                closed=self._closed_loop(workload, tally.latencies),
+            )
+            for workload, tally in zip(self.scenario.generators, collector.tallies, strict=True)
+        }
 
 
 SIMPY_EVENTS_PER_RUN_CALL = 2

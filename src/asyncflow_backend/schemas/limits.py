@@ -14,6 +14,7 @@ from asyncflow_backend.schemas.calls import answering_servers, call_edges
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.topology import Step
 from asyncflow_backend.schemas.validation import Problem
+from asyncflow_backend.schemas.workload import WorkloadModel
 
 _ENV_PREFIX = "ASYNCFLOW_"
 
@@ -53,7 +54,8 @@ class ScheduledEvents:
     sampler_ticks: float
     """horizon / sample_period_s, or 0 when no metric is sampled (the sampler then does not run)."""
     generator_windows: float
-    """horizon / user_sampling_window: one timeout at the end of each window."""
+    """horizon / user_sampling_window: one timeout at the end of each window (users per
+    window); the pieces a rate schedule is thinned by (a rate schedule); 0 (closed)."""
     injections: int
     """Two per injected event: the window opens, then closes."""
     per_request: int
@@ -149,13 +151,31 @@ def scheduled_events(scenario: Scenario) -> ScheduledEvents:
     settings = scenario.sim_settings
     horizon = settings.total_simulation_time
     sampled = sampled_series_count(scenario) > 0
+    closed = any(w.model is WorkloadModel.CLOSED for w in scenario.generators)
     return ScheduledEvents(
         sampler_ticks=math.ceil(horizon / settings.sample_period_s) if sampled else 0,
-        generator_windows=math.ceil(horizon / scenario.rqs_input.user_sampling_window),
+        generator_windows=_generator_windows(scenario),
         injections=2 * len(scenario.events or ()),
-        per_request=events_per_request(scenario),
+        per_request=events_per_request(scenario) + CLOSED_EVENTS_PER_REQUEST * closed,
         requests=horizon * scenario.peak_arrival_rate,
     )
+
+
+CLOSED_EVENTS_PER_REQUEST = 2
+"""A closed user's wait for the end of its request, and its think time."""
+
+
+def _generator_windows(scenario: Scenario) -> float:
+    horizon = scenario.sim_settings.total_simulation_time
+    windows = 0.0
+    for workload in scenario.generators:
+        match workload.model:
+            case WorkloadModel.RATE_SCHEDULE:
+                assert workload.arrival_rate is not None
+                windows += len(workload.arrival_rate.pieces(horizon))
+            case WorkloadModel.USERS_PER_WINDOW:
+                windows += math.ceil(horizon / workload.user_sampling_window)
+    return windows
 
 
 def sampled_series_count(scenario: Scenario) -> int:
@@ -209,14 +229,20 @@ def check_limits(scenario: Scenario, limits: ScenarioLimits) -> list[Problem]:
             " s",
         )
     rate = scenario.peak_arrival_rate
-    expected = horizon * rate
+    if len(scenario.generators) > 1:
+        expected = scenario.expected_requests
+        reason = f"the sum over {len(scenario.generators)} workload classes"
+        loc: tuple[str, ...] = ("workload_classes",)
+    elif scenario.rqs_input.model is WorkloadModel.RATE_SCHEDULE:
+        expected = scenario.expected_requests
+        reason = f"the integral of the arrival rate over {_num(horizon)} s; peak {_num(rate)}/s"
+        loc = ("rqs_input", "arrival_rate")
+    else:
+        expected = horizon * rate
+        reason = f"horizon {_num(horizon)} s x peak rate {_num(rate)}/s"
+        loc = ("rqs_input",)
     if expected > limits.max_expected_requests:
-        over(
-            ("rqs_input",),
-            f"{_num(expected)} expected requests (horizon {_num(horizon)} s x peak rate "
-            f"{_num(rate)}/s)",
-            "max_expected_requests",
-        )
+        over(loc, f"{_num(expected)} expected requests ({reason})", "max_expected_requests")
     period = scenario.sim_settings.sample_period_s
     series = sampled_series_count(scenario)
     samples = horizon / period * series

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from asyncflow_backend.schemas.base import shorten
 from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.trace_files import TraceFileError, read_trace_file
 from asyncflow_backend.schemas.validation import Loc, Problem, find_problems
 
 __all__ = [
@@ -257,13 +258,23 @@ def parse_scenario_text(text: str, fmt: str | None = None) -> Scenario:
 
 
 def load_scenario_file(path: str | Path) -> Scenario:
-    """Read and validate a `.yml`, `.yaml` or `.json` scenario file."""
+    """Read and validate a `.yml`, `.yaml` or `.json` scenario file.
+
+    A trace `file` in it (`rqs_input.arrival_rate.file`) is read here, relative to the
+    scenario file, into the trace's `points`. Raises `ScenarioValidationError` for a
+    file that cannot be read, is not a scenario, or names a trace that cannot be read.
+    """
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioValidationError([Problem((), f"cannot read {file}: {exc}")]) from None
-    return parse_scenario_text(text, "json" if file.suffix.lower() == ".json" else None)
+    data = decode_text(text, "json" if file.suffix.lower() == ".json" else None)
+    try:
+        data = read_trace_file(data, file.parent)
+    except TraceFileError as exc:
+        raise ScenarioValidationError([exc.problem or Problem((), str(exc))]) from None
+    return parse_scenario(data)
 
 
 def _problems_of(exc: ValidationError, data: Any) -> list[Problem]:

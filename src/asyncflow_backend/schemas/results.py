@@ -46,6 +46,9 @@ _DOCUMENT_PATH = {
     "EdgeStats": "edges.<id>",
     "TimeSeries": "time_series",
     "RunMeta": "meta",
+    "ClosedLoopStats": "closed",
+    "OfferedLoad": "offered_load",
+    "ClassStats": "classes.<id>",
 }
 
 
@@ -266,6 +269,55 @@ class TimeSeries(FiniteModel):
     series: dict[str, dict[str, list[float]]]
 
 
+class ClosedLoopStats(FiniteModel):
+    """A closed workload read the way closed models are: N users, response time R, think
+    time Z and throughput X, with the interactive response time law X = N / (R + Z)."""
+
+    users_mean: float = Field(description="N: the population averaged over the horizon.")
+    users_max: int = Field(description="The largest population.")
+    think_time_mean_s: float | None = Field(description="Z: mean think time drawn, in seconds.")
+    response_time_mean_s: float | None = Field(
+        description="R: mean latency of the completed requests, in seconds."
+    )
+    throughput_rps: float = Field(description="X: completed requests per second.")
+    cycle_time_s: float | None = Field(description="R + Z, in seconds.")
+    interactive_law_rps: float | None = Field(
+        description="N / (R + Z): the throughput the interactive response time law predicts."
+    )
+
+
+class OfferedLoad(FiniteModel):
+    """The load the workload offered over time, in windows [k w, (k + 1) w): the mean
+    arrival rate of a rate schedule, or the users of a closed workload. Computed from
+    the scenario, not counted: the curve the throughput follows."""
+
+    window_s: float
+    rate_per_s: list[float] | None = Field(
+        default=None, description="Mean arrival rate λ over each window (a rate schedule)."
+    )
+    users: list[float] | None = Field(
+        default=None, description="Mean population over each window (a closed workload)."
+    )
+
+
+class ClassStats(FiniteModel):
+    """One workload class (`rqs_input` or one of `workload_classes`, by generator id)."""
+
+    generated: int
+    completed: int
+    ended: dict[str, int] = Field(
+        description="Its requests that ended other than completed, by outcome (dropped, "
+        "failed, rejected, timed_out)."
+    )
+    throughput_rps: float = Field(description="Completed requests of the class per second.")
+    latency: DurationStats = Field(
+        description="Client-to-client latency of its completed requests."
+    )
+    closed: ClosedLoopStats | None = Field(
+        default=None, description="The closed-model reading of a closed class; else null."
+    )
+
+
 class RunMeta(FiniteModel):
     """How the run was made; everything needed to replay it."""
 
@@ -293,3 +345,16 @@ class SimulationResults(FiniteModel):
     )
     time_series: TimeSeries
     meta: RunMeta
+    closed: ClosedLoopStats | None = Field(
+        default=None, description="The closed-model reading of a closed workload; else null."
+    )
+    classes: dict[str, ClassStats] | None = Field(
+        default=None,
+        description="With workload classes: each class's counts, throughput and latency, by "
+        "generator id; else null.",
+    )
+    offered_load: OfferedLoad | None = Field(
+        default=None,
+        description="The schedule of a rate schedule or of a closed population, per window; "
+        "null for users per window.",
+    )

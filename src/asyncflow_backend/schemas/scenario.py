@@ -15,6 +15,7 @@ from asyncflow_backend.schemas.topology import TopologyGraph
 from asyncflow_backend.schemas.workload import RqsGenerator
 
 NAME_MAX_CHARS = 120
+MAX_WORKLOAD_CLASSES = 20
 DESCRIPTION_MAX_CHARS = 2000
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -81,6 +82,13 @@ class Scenario(StrictModel):
     topology_graph: TopologyGraph
     sim_settings: SimulationSettings = SimulationSettings()
     events: list[EventInjection] | None = None
+    workload_classes: list[RqsGenerator] | None = Field(
+        default=None,
+        max_length=MAX_WORKLOAD_CLASSES,
+        description="More classes of traffic beside `rqs_input`, each a generator of its own "
+        "(an id, an edge to the client, a workload) with its own `endpoint_mix`; results are "
+        "broken down by class.",
+    )
     seed: Integer | None = Field(
         default=None,
         ge=0,
@@ -89,23 +97,65 @@ class Scenario(StrictModel):
     )
 
     @property
+    def generators(self) -> list[RqsGenerator]:
+        """Every workload class: `rqs_input`, then `workload_classes` in order."""
+        return [self.rqs_input, *(self.workload_classes or ())]
+
+    @property
     def peak_arrival_rate(self) -> float:
-        """Highest plausible arrivals per second, used to bound the size of a run."""
-        users = self.rqs_input.avg_active_users
+        """Highest plausible arrivals per second, used to bound the size of a run: the sum
+        over the workload classes of `class_peak_rate`."""
+        return sum(self.class_peak_rate(workload) for workload in self.generators)
+
+    def class_peak_rate(self, workload: RqsGenerator) -> float:
+        """Highest plausible arrivals per second of one class.
+
+        Users per window: four standard deviations above the mean user count. A rate
+        schedule: its maximum over the horizon. A closed workload: every user at once
+        sending as fast as it can, most users / (mean think time + the round trip's
+        mean edge latency; edge latencies have means above 0).
+        """
+        horizon = self.sim_settings.total_simulation_time
+        if workload.arrival_rate is not None:
+            return workload.arrival_rate.peak(horizon)
+        if workload.users is not None and workload.think_time is not None:
+            population = workload.users
+            most = population if isinstance(population, int) else population.most(horizon)
+            return most / (workload.think_time.mean + self.round_trip_floor_s(workload.id))
+        users, rpm = workload.avg_active_users, workload.avg_request_per_minute_per_user
+        assert users is not None
+        assert rpm is not None
         if users.distribution is Distribution.DETERMINISTIC:
             spread = 0.0
         else:
             # Four standard deviations above the mean: Poisson's is sqrt(mean).
             spread = 4.0 * math.sqrt(users.variance or users.mean)
-        rpm = self.rqs_input.avg_request_per_minute_per_user.mean
-        return (users.mean + spread) * rpm / 60.0
+        return (users.mean + spread) * rpm.mean / 60.0
 
     @property
     def expected_requests(self) -> float:
-        """Mean number of requests the generator will create over the horizon."""
-        rate = (
-            self.rqs_input.avg_active_users.mean
-            * self.rqs_input.avg_request_per_minute_per_user.mean
-            / 60.0
-        )
-        return rate * self.sim_settings.total_simulation_time
+        """Mean number of requests the generators will create over the horizon: for each
+        class, the integral of its arrival rate; for a closed one, the bound
+        `class_peak_rate` x horizon."""
+        horizon = self.sim_settings.total_simulation_time
+        total = 0.0
+        for workload in self.generators:
+            if workload.arrival_rate is not None:
+                total += workload.arrival_rate.integral(horizon)
+            elif workload.users is not None:
+                total += self.class_peak_rate(workload) * horizon
+            else:
+                total += workload.mean_users_rate() * horizon
+        return total
+
+    def round_trip_floor_s(self, generator_id: str) -> float:
+        """Mean edge latency a request of generator `generator_id` surely crosses: its
+        generator's edge, then the fastest edge out of the client and the fastest edge back
+        into it."""
+        edges = self.topology_graph.edges
+        client = self.topology_graph.nodes.client.id
+        generators = {workload.id for workload in self.generators}
+        into = [e.latency.mean for e in edges if e.source == generator_id]
+        out = [e.latency.mean for e in edges if e.source == client]
+        back = [e.latency.mean for e in edges if e.target == client and e.source not in generators]
+        return sum(min(side, default=0.0) for side in (into, out, back))

@@ -13,6 +13,7 @@ from asyncflow_backend.config.constants import LoadBalancerAlgorithm, StepOperat
 from asyncflow_backend.schemas.calls import answering_servers, call_edges, call_sites
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.topology import DB_POOL, walk_steps
+from asyncflow_backend.schemas.workload import RqsGenerator
 
 Loc = tuple[str | int, ...]
 
@@ -47,7 +48,47 @@ def find_problems(scenario: Scenario) -> list[Problem]:
     problems += _ram_fits(scenario)
     problems += _pools(scenario)
     problems += _balancer_weights(scenario)
+    problems += _endpoint_mixes(scenario)
     return problems
+
+
+def _endpoint_mixes(scenario: Scenario) -> Iterator[Problem]:
+    """An endpoint mix names servers that exist, and endpoints they have; only classes have
+    one. A class has no timeout of its own: the client's is `rqs_input`'s."""
+    servers = {server.id: server for server in scenario.topology_graph.nodes.servers}
+    for i, workload in enumerate(scenario.workload_classes or ()):
+        for field in ("timeout_s", "on_timeout"):
+            if getattr(workload, field) is not None:
+                yield Problem(
+                    ("workload_classes", i, field),
+                    "the client's timeout goes on rqs_input, and applies to the requests of "
+                    "every class",
+                )
+    for loc, workload in _generator_locs(scenario):
+        if workload.endpoint_mix is None:
+            continue
+        if not scenario.workload_classes:
+            yield Problem(
+                (*loc, "endpoint_mix"),
+                "an endpoint mix sets one class's endpoints apart from another's: declare "
+                "workload_classes, or give the servers' endpoints a `probability`",
+            )
+            continue
+        for server_id, weights in workload.endpoint_mix.items():
+            server = servers.get(server_id)
+            if server is None:
+                yield Problem(
+                    (*loc, "endpoint_mix", server_id), f"there is no server '{server_id}'"
+                )
+                continue
+            names = {endpoint.endpoint_name for endpoint in server.endpoints}
+            for name in weights:
+                if name not in names:
+                    yield Problem(
+                        (*loc, "endpoint_mix", server_id, name),
+                        f"server '{server_id}' has no endpoint '{name}' "
+                        f"(its endpoints: {', '.join(sorted(names))})",
+                    )
 
 
 def _pools(scenario: Scenario) -> Iterator[Problem]:
@@ -108,7 +149,9 @@ def _ram_fits(scenario: Scenario) -> Iterator[Problem]:
 
 def _node_ids(scenario: Scenario) -> dict[str, Loc]:
     nodes = scenario.topology_graph.nodes
-    ids: dict[str, Loc] = {scenario.rqs_input.id: ("rqs_input", "id")}
+    ids: dict[str, Loc] = {}
+    for loc, workload in _generator_locs(scenario):
+        ids.setdefault(workload.id, (*loc, "id"))
     ids.setdefault(nodes.client.id, ("topology_graph", "nodes", "client", "id"))
     if nodes.load_balancer is not None:
         ids.setdefault(nodes.load_balancer.id, ("topology_graph", "nodes", "load_balancer", "id"))
@@ -120,9 +163,9 @@ def _node_ids(scenario: Scenario) -> dict[str, Loc]:
 def _duplicate_ids(scenario: Scenario) -> Iterator[Problem]:
     nodes = scenario.topology_graph.nodes
     named: list[tuple[str, Loc]] = [
-        (scenario.rqs_input.id, ("rqs_input", "id")),
-        (nodes.client.id, ("topology_graph", "nodes", "client", "id")),
+        (workload.id, (*loc, "id")) for loc, workload in _generator_locs(scenario)
     ]
+    named.append((nodes.client.id, ("topology_graph", "nodes", "client", "id")))
     if nodes.load_balancer is not None:
         named.append((nodes.load_balancer.id, ("topology_graph", "nodes", "load_balancer", "id")))
     named += [
@@ -153,9 +196,16 @@ def _duplicate_ids(scenario: Scenario) -> Iterator[Problem]:
                 )
 
 
+def _generator_locs(scenario: Scenario) -> list[tuple[Loc, RqsGenerator]]:
+    """Each workload class with where it is in the document."""
+    located: list[tuple[Loc, RqsGenerator]] = [(("rqs_input",), scenario.rqs_input)]
+    located += [(("workload_classes", i), w) for i, w in enumerate(scenario.workload_classes or ())]
+    return located
+
+
 def _edge_endpoints(scenario: Scenario) -> Iterator[Problem]:
     ids = _node_ids(scenario)
-    generator = scenario.rqs_input.id
+    generators = {workload.id for workload in scenario.generators}
     for i, edge in enumerate(scenario.topology_graph.edges):
         if edge.source not in ids:
             yield Problem(
@@ -167,10 +217,10 @@ def _edge_endpoints(scenario: Scenario) -> Iterator[Problem]:
                 ("topology_graph", "edges", i, "target"),
                 f"edge '{edge.id}' ends at unknown node '{edge.target}'",
             )
-        elif edge.target == generator:
+        elif edge.target in generators:
             yield Problem(
                 ("topology_graph", "edges", i, "target"),
-                f"edge '{edge.id}' ends at the generator '{generator}'",
+                f"edge '{edge.id}' ends at the generator '{edge.target}'",
             )
         if edge.source == edge.target:
             yield Problem(
@@ -271,7 +321,6 @@ def _routes(scenario: Scenario) -> Iterator[Problem]:
     nodes = graph.nodes
     client = nodes.client.id
     lb = nodes.load_balancer
-    generator = scenario.rqs_input.id
 
     for node_id, edge_indices in out.items():
         if len(edge_indices) > 1 and (lb is None or node_id != lb.id):
@@ -281,14 +330,18 @@ def _routes(scenario: Scenario) -> Iterator[Problem]:
                     f"node '{node_id}' has several outgoing edges; only the load "
                     "balancer may fan out",
                 )
-    gen_edges = out.get(generator, [])
-    if not gen_edges:
-        yield Problem(("topology_graph", "edges"), f"no edge leaves the generator '{generator}'")
-    elif graph.edges[gen_edges[0]].target != client:
-        yield Problem(
-            ("topology_graph", "edges", gen_edges[0], "target"),
-            f"the generator '{generator}' must send to the client '{client}'",
-        )
+    for workload in scenario.generators:
+        generator = workload.id
+        gen_edges = out.get(generator, [])
+        if not gen_edges:
+            yield Problem(
+                ("topology_graph", "edges"), f"no edge leaves the generator '{generator}'"
+            )
+        elif graph.edges[gen_edges[0]].target != client:
+            yield Problem(
+                ("topology_graph", "edges", gen_edges[0], "target"),
+                f"the generator '{generator}' must send to the client '{client}'",
+            )
     if client not in out:
         yield Problem(("topology_graph", "edges"), f"no edge leaves the client '{client}'")
         return
@@ -314,7 +367,7 @@ def _routes(scenario: Scenario) -> Iterator[Problem]:
 def _walk_back_to_client(scenario: Scenario, out: dict[str, list[int]]) -> Iterator[Problem]:
     graph = scenario.topology_graph
     client = graph.nodes.client.id
-    generator = scenario.rqs_input.id
+    generators = {workload.id for workload in scenario.generators}
     reported: set[str] = set()
     stack: list[tuple[str, tuple[str, ...]]] = [(client, (client,))]
     while stack:
@@ -323,7 +376,7 @@ def _walk_back_to_client(scenario: Scenario, out: dict[str, list[int]]) -> Itera
             target = graph.edges[i].target
             if target == client:
                 continue
-            if target in path or target == generator:
+            if target in path or target in generators:
                 if target not in reported:
                     reported.add(target)
                     yield Problem(

@@ -12,14 +12,18 @@ from functools import partial
 
 from asyncflow_backend.config.constants import (
     DEFAULT_DROPOUT_RATE,
+    DEFAULT_USER_SAMPLING_WINDOW_S,
     LoadBalancerAlgorithm,
     StepOperation,
 )
+from asyncflow_backend.schemas.arrival_rate import PiecewiseRate, TraceRate
 from asyncflow_backend.schemas.base import readable
+from asyncflow_backend.schemas.closed_users import UserSchedule
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.topology import DB_POOL, Server, Step, walk_steps
 from asyncflow_backend.schemas.validation import Loc, Problem
+from asyncflow_backend.schemas.workload import RqsGenerator, WorkloadModel
 
 SERVERS: Loc = ("topology_graph", "nodes", "servers")
 
@@ -28,7 +32,11 @@ def find_warnings(scenario: Scenario) -> list[Problem]:
     """Every warning for a valid scenario, in document order of the fields they name."""
     warnings = list(_implicit_distributions(scenario))
     warnings += _default_dropout(scenario)
-    warnings += _overloaded_servers(scenario)
+    for loc, workload in _generator_locs(scenario):
+        warnings += _schedule_span(scenario, loc, workload)
+    if any(w.model is not WorkloadModel.CLOSED for w in scenario.generators):
+        # A closed population cannot outgrow a server: its queue holds at most N users.
+        warnings += _overloaded_servers(scenario)
     warnings += _capacity_schedules(scenario)
     warnings += _idle_cores(scenario)
     return warnings
@@ -57,6 +65,62 @@ def _capacity_schedules(scenario: Scenario) -> Iterator[Problem]:
                     f"second; with {change.cpu_cores} core(s) from {readable(change.at_s)} s "
                     "its ready queue grows for as long as the change lasts",
                 )
+
+
+def _generator_locs(scenario: Scenario) -> list[tuple[Loc, RqsGenerator]]:
+    located: list[tuple[Loc, RqsGenerator]] = [(("rqs_input",), scenario.rqs_input)]
+    located += [(("workload_classes", i), w) for i, w in enumerate(scenario.workload_classes or ())]
+    return located
+
+
+def _schedule_span(scenario: Scenario, at: Loc, workload: RqsGenerator) -> Iterator[Problem]:
+    """Schedule points past the horizon are never reached; a trace that ends before it
+    holds its last rate to the end, which a recording rarely means."""
+    horizon = scenario.sim_settings.total_simulation_time
+    schedules: list[tuple[Loc, list[float]]] = []
+    if isinstance(workload.arrival_rate, PiecewiseRate):
+        times = [p.at_s for p in workload.arrival_rate.points]
+        schedules.append(((*at, "arrival_rate", "points"), times))
+    if isinstance(workload.users, UserSchedule):
+        times = [p.at_s for p in workload.users.points]
+        schedules.append(((*at, "users", "points"), times))
+    for loc, times in schedules:
+        late = sum(t >= horizon for t in times)
+        if late:
+            yield Problem(
+                loc,
+                f"{late} point(s) at or after the horizon ({readable(horizon)} s) are never "
+                "reached; lengthen sim_settings.total_simulation_time or drop them",
+            )
+    if (
+        workload.model is not WorkloadModel.USERS_PER_WINDOW
+        and workload.user_sampling_window != DEFAULT_USER_SAMPLING_WINDOW_S
+    ):
+        yield Problem(
+            (*at, "user_sampling_window"),
+            "applies to `avg_active_users` only and is ignored here: this workload draws "
+            "no number of users",
+        )
+    rate = workload.arrival_rate
+    if isinstance(rate, TraceRate) and rate.points[-1].at_s < horizon * TRACE_SHORT_FRACTION:
+        yield Problem(
+            (*at, "arrival_rate", "points"),
+            f"the trace ends at {readable(rate.points[-1].at_s)} s, well before the horizon "
+            f"({readable(horizon)} s): its last rate, {readable(rate.points[-1].rate_per_s)}/s, "
+            "holds to the end",
+        )
+
+
+TRACE_SHORT_FRACTION = 0.9
+"""A trace whose last point comes before this share of the horizon is warned about."""
+
+
+def mean_arrival_rate(scenario: Scenario, workload: RqsGenerator) -> float:
+    """Mean requests per second one open class offers over the horizon (0 if closed)."""
+    if workload.arrival_rate is not None:
+        horizon = scenario.sim_settings.total_simulation_time
+        return workload.arrival_rate.integral(horizon) / horizon
+    return workload.mean_users_rate()
 
 
 def _idle_cores(scenario: Scenario) -> Iterator[Problem]:
@@ -149,8 +213,9 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
 
     Offered load per server is λ_s x E[CPU time per request] / cores (utilisation of
     an M/G/c station, e.g. Kleinrock, *Queueing Systems* vol. 1, §2.1), with λ_s the
-    mean arrival rate users x rpm / 60 thinned by the dropout of the edges before it
-    and shared out by the balancer: evenly (round robin, random) or by `weights`
+    mean arrival rate (users x rpm / 60, or a schedule's mean over the horizon, summed
+    over the open workload classes) thinned by the dropout of the edges before it and
+    shared out by the balancer: evenly (round robin, random) or by `weights`
     (weighted round robin). The CPU time is the mean over the endpoint mix of the
     declared CPU step means; a pool's load is likewise the I/O time of the steps
     that hold its connections over its size. A least-connection or
@@ -252,13 +317,12 @@ def _arrival_rates(scenario: Scenario) -> dict[str, float]:
     """
     graph = scenario.topology_graph
     client = graph.nodes.client.id
-    workload = scenario.rqs_input
-    rate = workload.avg_active_users.mean * workload.avg_request_per_minute_per_user.mean / 60
     out: dict[str, list[tuple[str, float]]] = {}
     for edge in graph.edges:
         out.setdefault(edge.source, []).append((edge.target, 1 - edge.dropout_rate))
-    _, kept = out[workload.id][0]  # the generator's one edge, to the client
-    arriving: dict[str, float] = {client: rate * kept}
+    # Each generator's one edge, to the client; closed classes count as 0 (bounded).
+    rate = sum(mean_arrival_rate(scenario, w) * out[w.id][0][1] for w in scenario.generators)
+    arriving: dict[str, float] = {client: rate}
     lb = graph.nodes.load_balancer
     shares = _shares(scenario)
     waiting = _inbound_counts(out, client)

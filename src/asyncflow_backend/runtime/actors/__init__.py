@@ -10,8 +10,10 @@ edges that leave it (`connect`, which raises `BuildError` for a connection it
 needs and did not get), asked for its probes, and read for its results.
 """
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import simpy
 
 from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.runtime.request import RequestState
@@ -51,3 +53,11 @@ class Component(Protocol):
 
     def probes(self, enabled: frozenset[str]) -> list[Probe]:
         """One probe per enabled metric of this node (and of what it owns, such as pools)."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A node with a process of its own: a workload, which the model starts."""
+
+    def run(self) -> Generator[simpy.Event, None, None]:
+        """The node's SimPy process."""

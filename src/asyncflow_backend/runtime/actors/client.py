@@ -45,7 +45,7 @@ class ClientRuntime:
     def receive(self, request: RequestState) -> None:
         """First visit: forward along the out edge. Second visit: the request is complete."""
         if request.returning:
-            self._collector.record_completion(request.created_at)
+            self._collector.record_completion(request)
         else:
             request.returning = True
             assert self.out_edge is not None
@@ -64,7 +64,7 @@ class TimingOutClient(ClientRuntime):
         """First visit: arm the timeout and forward. Second: complete, or note a late answer."""
         if request.returning:
             if self.expiry.answered(request):
-                self._collector.record_completion(request.created_at)
+                self._collector.record_completion(request)
             else:
                 self._collector.record_late_answer()
         else:

@@ -6,12 +6,12 @@ import numpy as np
 import simpy
 
 from asyncflow_backend.config.constants import Distribution
-from asyncflow_backend.metrics.collector import MetricsCollector
+from asyncflow_backend.metrics.collector import GeneratedCount
 from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.runtime.actors.client import only_out_edge
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.request import RequestState
+from asyncflow_backend.runtime.request import RequestFactory, RequestState, request_factory
 from asyncflow_backend.samplers import Sampler, variate
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.workload import RqsGenerator
@@ -35,7 +35,8 @@ class RequestGenerator:
         requests_per_minute_per_user: float,
         window_s: float,
         unit_gaps: Sampler,
-        collector: MetricsCollector,
+        counter: GeneratedCount,
+        new_request: RequestFactory = RequestState,
     ) -> None:
         self.env = env
         self.id = generator_id
@@ -43,23 +44,28 @@ class RequestGenerator:
         self._rpm = requests_per_minute_per_user
         self._window = window_s
         self._unit_gaps = unit_gaps
-        self._collector = collector
+        self._counter = counter
+        self._new_request = new_request
         self.out_edge: EdgeRuntime | None = None
 
     @classmethod
     def from_spec(cls, spec: RqsGenerator, ctx: BuildContext) -> "RequestGenerator":
         """The workload `spec`, drawing users and arrival gaps from their own streams."""
+        users, rpm = spec.avg_active_users, spec.avg_request_per_minute_per_user
+        assert users is not None
+        assert rpm is not None
         return cls(
             ctx.env,
             spec.id,
-            _users(spec.avg_active_users, ctx.streams.generator("users")),
-            spec.avg_request_per_minute_per_user.mean,
+            _users(users, ctx.generator_stream("users", spec.id)),
+            rpm.mean,
             spec.user_sampling_window,
             variate(
                 RVConfig(mean=1.0, distribution=Distribution.EXPONENTIAL),
-                ctx.streams.generator("arrivals"),
+                ctx.generator_stream("arrivals", spec.id),
             ),
-            ctx.collector,
+            ctx.generated_counter(spec.id),
+            request_factory(ctx.class_of.get(spec.id, 0)),
         )
 
     def connect(self, out_edges: Mapping[str, EdgeRuntime]) -> None:
@@ -80,7 +86,7 @@ class RequestGenerator:
         out_edge = self.out_edge
         assert out_edge is not None
         unit_gaps = self._unit_gaps
-        collector = self._collector
+        counter, new_request = self._counter, self._new_request
         window = 0
         while True:
             window += 1
@@ -95,8 +101,8 @@ class RequestGenerator:
                     yield env.timeout(window_end - env.now)
                     break
                 yield env.timeout(gap)
-                collector.generated += 1
-                out_edge.send(RequestState(env.now))
+                counter.generated += 1
+                out_edge.send(new_request(env.now))
 
 
 def _users(spec: RVConfig, rng: np.random.Generator) -> Sampler:
