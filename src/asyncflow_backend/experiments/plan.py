@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from asyncflow_backend.experiments.load import load_overrides
 from asyncflow_backend.experiments.measure import Replication
-from asyncflow_backend.experiments.paths import read_path
 from asyncflow_backend.experiments.report import (
     ExperimentReport,
     MetricSummary,
@@ -28,10 +28,6 @@ from asyncflow_backend.experiments.report import (
 from asyncflow_backend.experiments.spec import ExperimentSpec, Search
 from asyncflow_backend.statistics import Summary, summarise
 
-LOAD_PATHS = {
-    "arrival_rate": "rqs_input.avg_request_per_minute_per_user.mean",
-    "users": "rqs_input.avg_active_users.mean",
-}
 FACTOR_DIGITS = 12
 INCONCLUSIVE_GROWTH = 2
 DEFAULT_SEARCH_REPLICATIONS = 4
@@ -179,6 +175,11 @@ class _SearchState:
     tried: int = 0
 
 
+def _number(value: Any) -> float | None:
+    """A scaled field's value when it is a number (a schedule is not)."""
+    return float(value) if isinstance(value, int | float) else None
+
+
 class _SearchStopped(Exception):
     def __init__(self, status: SearchStatus, message: str) -> None:
         self.status = status
@@ -188,15 +189,15 @@ class _SearchStopped(Exception):
 def _search(ledger: Ledger, spec: ExperimentSpec, base: Mapping[str, Any]) -> SearchReport:
     search = spec.search
     assert search is not None
-    path = LOAD_PATHS[search.load]
-    base_value = float(read_path(base, path))
     state = _SearchState()
+    at_one = load_overrides(base, search.load, 1.0)
+    path = next(iter(at_one))
 
     def try_factor(factor: float) -> Verdict:
         if state.tried >= search.max_points:
             raise _SearchStopped("max_points", f"stopped after {search.max_points} points")
         factor = round(factor, FACTOR_DIGITS)
-        point = Point(((path, base_value * factor),), factor)
+        point = Point(tuple(load_overrides(base, search.load, factor).items()), factor)
         state.tried += 1
         error = ledger.invalid(point)
         if error is not None:
@@ -253,14 +254,17 @@ def _search(ledger: Ledger, spec: ExperimentSpec, base: Mapping[str, Any]) -> Se
     return SearchReport(
         load=search.load,
         path=path,
-        base_value=base_value,
+        fields=list(at_one),
+        base_value=_number(at_one[path]),
         objective=search.objective,
         confidence=spec.confidence,
         status=status,
         capacity=state.low,
         low=state.low,
         high=state.high,
-        capacity_value=None if state.low is None else base_value * state.low,
+        capacity_value=None
+        if state.low is None
+        else _number(load_overrides(base, search.load, state.low)[path]),
         message=message,
     )
 

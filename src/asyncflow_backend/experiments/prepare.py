@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from asyncflow_backend.experiments.load import LoadError, load_overrides
 from asyncflow_backend.experiments.measure import metric_names
 from asyncflow_backend.experiments.paths import PathError, read_path, with_overrides
 from asyncflow_backend.experiments.plan import (
     DEFAULT_SEARCH_REPLICATIONS,
-    LOAD_PATHS,
     Point,
     sweep_points,
 )
@@ -31,6 +31,7 @@ from asyncflow_backend.schemas.loading import (
     parse_scenario,
 )
 from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.trace_files import TraceFileError, read_trace_file
 from asyncflow_backend.schemas.validation import Loc, Problem
 
 MAX_SWEEP_POINTS = 1000
@@ -109,7 +110,8 @@ def parse_experiment(data: Any) -> ExperimentSpec:
 def load_experiment_file(path: str | Path) -> ExperimentSpec:
     """Read an experiment file (YAML or JSON); a `scenario` given as text is a path to a file.
 
-    The scenario path is relative to the experiment file's folder. Raises
+    The scenario path is relative to the experiment file's folder, and a trace
+    `file` in the scenario relative to the file that names it. Raises
     `ExperimentValidationError` for an unreadable or invalid file.
     """
     file = Path(path)
@@ -117,6 +119,7 @@ def load_experiment_file(path: str | Path) -> ExperimentSpec:
         data = load_yaml(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ExperimentValidationError([Problem((), f"cannot read {file}: {exc}")]) from None
+    folder = file.parent
     if isinstance(data, dict) and isinstance(data.get("scenario"), str):
         scenario_file = file.parent / data["scenario"]
         try:
@@ -124,6 +127,16 @@ def load_experiment_file(path: str | Path) -> ExperimentSpec:
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             problem = Problem(("scenario",), f"cannot read {scenario_file}: {exc}")
             raise ExperimentValidationError([problem]) from None
+        folder = scenario_file.parent
+    if isinstance(data, dict) and "scenario" in data:
+        # A trace file is relative to the file that names it, as for `asyncflow run`.
+        try:
+            data["scenario"] = read_trace_file(data["scenario"], folder)
+        except TraceFileError as exc:
+            where = exc.problem or Problem((), str(exc))
+            raise ExperimentValidationError(
+                [Problem(("scenario", *where.loc), where.message)]
+            ) from None
     return parse_experiment(data)
 
 
@@ -215,11 +228,9 @@ def _plan_problems(prepared: PreparedExperiment) -> list[Problem]:
     problems: list[Problem] = []
     if spec.search is not None:
         try:
-            value = read_path(prepared.base, LOAD_PATHS[spec.search.load])
-        except PathError as exc:
+            load_overrides(prepared.base, spec.search.load, 1.0)
+        except LoadError as exc:
             return [Problem(("search", "load"), str(exc))]
-        if not isinstance(value, int | float) or value <= 0:
-            problems.append(Problem(("search", "load"), "the load field must be a number > 0"))
         return problems
     if spec.sweep is None:
         return problems

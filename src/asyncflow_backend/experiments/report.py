@@ -53,15 +53,24 @@ class SearchReport(BaseModel):
     """The capacity: the largest passing factor, and the interval the true one lies in."""
 
     load: str
-    path: str = Field(description="The scenario field the factor multiplies.")
-    base_value: float = Field(description="That field's value at factor 1.")
+    path: str = Field(description="The scenario field the factor multiplies (the first).")
+    fields: list[str] = Field(
+        default_factory=list,
+        description="Every field the factor multiplies: one per workload class.",
+    )
+    base_value: float | None = Field(
+        description="`path`'s value at factor 1; None when it is a schedule, not a number."
+    )
     objective: Objective
     confidence: float
     status: SearchStatus
     capacity: float | None = Field(description="Largest factor that passed.")
     low: float | None = Field(description="Capacity interval: the largest passing factor.")
     high: float | None = Field(description="Capacity interval: the smallest failing factor.")
-    capacity_value: float | None = Field(description="The field's value at `capacity`.")
+    capacity_value: float | None = Field(
+        description="`path`'s value at `capacity` (users rounded to whole users); None when "
+        "it is a schedule."
+    )
     message: str
 
 

@@ -118,7 +118,9 @@ class Search(StrictModel):
 
     load: Literal["arrival_rate", "users"] = Field(
         default="arrival_rate",
-        description="Scale the requests per minute per user (arrival_rate) or the users.",
+        description="What the factor multiplies in every workload class: the arrival rate "
+        "(requests per minute per user, or every rate of an arrival-rate schedule) or the "
+        "users (mean active users, or a closed population, rounded to whole users).",
     )
     objective: Objective
     start: PositiveFinite = Field(default=1.0, description="First factor tried.")
