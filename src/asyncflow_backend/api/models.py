@@ -163,7 +163,8 @@ class ScenarioSummary(BaseModel):
     servers: int
     endpoints: int
     edges: int
-    load_balancer: bool
+    load_balancer: bool = Field(description="True if the scenario has any load balancer.")
+    load_balancers: int = Field(ge=0, description="Load balancers, over every tier.")
     events: int
     horizon_s: float
     sample_period_s: float

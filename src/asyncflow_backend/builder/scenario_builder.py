@@ -65,7 +65,7 @@ class ScenarioBuilder:
     def __init__(self) -> None:
         self._generators: list[dict[str, Any]] = []
         self._client: dict[str, Any] | None = None
-        self._load_balancer: dict[str, Any] | None = None
+        self._load_balancers: list[dict[str, Any]] = []
         self._servers: list[dict[str, Any]] = []
         self._edges: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
@@ -200,15 +200,19 @@ class ScenarioBuilder:
     ) -> Self:
         """A load balancer spreading requests over the servers it `covers`.
 
-        `weights` (server id: relative share) goes with `weighted_round_robin`.
+        `weights` (server id: relative share) goes with `weighted_round_robin`. Call it
+        again for more tiers (an edge balancer, one in front of database replicas that
+        call steps name): one balancer is written `load_balancer`, several
+        `load_balancers`.
         """
-        self._load_balancer = {
+        balancer: dict[str, Any] = {
             "id": lb_id,
             "algorithms": str(algorithm),
             "server_covered": list(covers),
         }
         if weights is not None:
-            self._load_balancer["weights"] = dict(weights)
+            balancer["weights"] = dict(weights)
+        self._load_balancers.append(balancer)
         return self
 
     def server(
@@ -457,8 +461,10 @@ class ScenarioBuilder:
         nodes: dict[str, Any] = {}
         if self._client is not None:
             nodes["client"] = self._client
-        if self._load_balancer is not None:
-            nodes["load_balancer"] = self._load_balancer
+        if len(self._load_balancers) == 1:
+            nodes["load_balancer"] = self._load_balancers[0]
+        elif self._load_balancers:
+            nodes["load_balancers"] = self._load_balancers
         nodes["servers"] = self._servers
         document["topology_graph"] = {"nodes": nodes, "edges": self._edges}
         if self._settings:

@@ -48,7 +48,7 @@ NODE_KINDS: tuple[NodeKind, ...] = (
     NodeKind("client", lambda s: [s.topology_graph.nodes.client], ClientRuntime.from_spec),
     NodeKind(
         "load_balancer",
-        lambda s: [lb] if (lb := s.topology_graph.nodes.load_balancer) else [],
+        lambda s: [lb for _, lb in s.topology_graph.nodes.balancers()],
         LoadBalancerRuntime.from_spec,
     ),
     NodeKind("server", lambda s: s.topology_graph.nodes.servers, build_class_routed_server),

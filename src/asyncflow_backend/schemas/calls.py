@@ -53,10 +53,8 @@ def call_sites(scenario: Scenario) -> Iterator[CallSite]:
 
 def answering_servers(scenario: Scenario, target: str) -> list[str]:
     """The servers that may answer a call to `target`: itself, or a balancer's servers."""
-    lb = scenario.topology_graph.nodes.load_balancer
-    if lb is not None and target == lb.id:
-        return list(lb.server_covered)
-    return [target]
+    lb = scenario.topology_graph.nodes.balancer(target)
+    return [target] if lb is None else list(lb.server_covered)
 
 
 def call_edges(scenario: Scenario) -> set[tuple[str, str]]:

@@ -204,7 +204,7 @@ def check_limits(scenario: Scenario, limits: ScenarioLimits) -> list[Problem]:
             Problem(loc, f"{what} exceeds the limit of {_num(limit)}{unit} ({_var(field)})")
         )
 
-    node_count = 1 + (nodes.load_balancer is not None) + len(servers)
+    node_count = 1 + len(nodes.balancers()) + len(servers)
     if node_count > limits.max_nodes:
         over(("topology_graph", "nodes"), f"{node_count} nodes", "max_nodes")
     edge_count = len(scenario.topology_graph.edges)

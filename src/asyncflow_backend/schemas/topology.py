@@ -1,4 +1,5 @@
-"""The system under study: a client, an optional load balancer, servers and edges."""
+"""The system under study: a client, load balancers (none, one or several tiers), servers
+and edges."""
 
 import itertools
 from collections.abc import Iterator
@@ -406,12 +407,36 @@ class LoadBalancer(StrictModel):
         return value
 
 
+BalancerLoc = tuple[str | int, ...]
+
+
 class TopologyNodes(StrictModel):
     """Every node of the graph except the generator."""
 
     client: Client
-    load_balancer: LoadBalancer | None = None
+    load_balancer: LoadBalancer | None = Field(
+        default=None, description="A load balancer (AsyncFlow's single one)."
+    )
+    load_balancers: list[LoadBalancer] = Field(
+        default_factory=list,
+        description="More load balancers, for tiers: an edge tier in front of the API servers, "
+        "an internal tier in front of a database's replicas (reached by call steps).",
+    )
     servers: list[Server] = Field(min_length=1)
+
+    def balancers(self) -> list[tuple[BalancerLoc, LoadBalancer]]:
+        """Every load balancer with its location in the scenario: `load_balancer` first,
+        then `load_balancers` in order."""
+        where: BalancerLoc = ("topology_graph", "nodes")
+        found: list[tuple[BalancerLoc, LoadBalancer]] = []
+        if self.load_balancer is not None:
+            found.append(((*where, "load_balancer"), self.load_balancer))
+        found += [((*where, "load_balancers", i), lb) for i, lb in enumerate(self.load_balancers)]
+        return found
+
+    def balancer(self, node_id: str) -> LoadBalancer | None:
+        """The load balancer `node_id`, or None if no balancer has that id."""
+        return next((lb for _, lb in self.balancers() if lb.id == node_id), None)
 
 
 class Edge(StrictModel):

@@ -115,18 +115,20 @@ def _pools(scenario: Scenario) -> Iterator[Problem]:
 
 def _balancer_weights(scenario: Scenario) -> Iterator[Problem]:
     """Weights belong to weighted round robin and name covered servers only."""
-    lb = scenario.topology_graph.nodes.load_balancer
-    if lb is None or lb.weights is None:
-        return
-    loc: Loc = ("topology_graph", "nodes", "load_balancer", "weights")
-    if lb.algorithms is not LoadBalancerAlgorithm.WEIGHTED_ROUND_ROBIN:
-        yield Problem(loc, f"weights apply to weighted_round_robin only, not to '{lb.algorithms}'")
-    for server_id in lb.weights:
-        if server_id not in lb.server_covered:
+    for where, lb in scenario.topology_graph.nodes.balancers():
+        if lb.weights is None:
+            continue
+        loc: Loc = (*where, "weights")
+        if lb.algorithms is not LoadBalancerAlgorithm.WEIGHTED_ROUND_ROBIN:
             yield Problem(
-                (*loc, server_id),
-                f"load balancer '{lb.id}' does not cover '{server_id}'",
+                loc, f"weights apply to weighted_round_robin only, not to '{lb.algorithms}'"
             )
+        for server_id in lb.weights:
+            if server_id not in lb.server_covered:
+                yield Problem(
+                    (*loc, server_id),
+                    f"load balancer '{lb.id}' does not cover '{server_id}'",
+                )
 
 
 def _ram_fits(scenario: Scenario) -> Iterator[Problem]:
@@ -153,8 +155,8 @@ def _node_ids(scenario: Scenario) -> dict[str, Loc]:
     for loc, workload in _generator_locs(scenario):
         ids.setdefault(workload.id, (*loc, "id"))
     ids.setdefault(nodes.client.id, ("topology_graph", "nodes", "client", "id"))
-    if nodes.load_balancer is not None:
-        ids.setdefault(nodes.load_balancer.id, ("topology_graph", "nodes", "load_balancer", "id"))
+    for where, lb in nodes.balancers():
+        ids.setdefault(lb.id, (*where, "id"))
     for i, server in enumerate(nodes.servers):
         ids.setdefault(server.id, ("topology_graph", "nodes", "servers", i, "id"))
     return ids
@@ -166,8 +168,7 @@ def _duplicate_ids(scenario: Scenario) -> Iterator[Problem]:
         (workload.id, (*loc, "id")) for loc, workload in _generator_locs(scenario)
     ]
     named.append((nodes.client.id, ("topology_graph", "nodes", "client", "id")))
-    if nodes.load_balancer is not None:
-        named.append((nodes.load_balancer.id, ("topology_graph", "nodes", "load_balancer", "id")))
+    named += [(lb.id, (*where, "id")) for where, lb in nodes.balancers()]
     named += [
         (s.id, ("topology_graph", "nodes", "servers", i, "id")) for i, s in enumerate(nodes.servers)
     ]
@@ -227,13 +228,12 @@ def _edge_endpoints(scenario: Scenario) -> Iterator[Problem]:
                 ("topology_graph", "edges", i, "target"),
                 f"edge '{edge.id}' starts and ends at '{edge.source}'",
             )
-    lb = scenario.topology_graph.nodes.load_balancer
-    if lb is not None:
-        server_ids = {s.id for s in scenario.topology_graph.nodes.servers}
+    server_ids = {s.id for s in scenario.topology_graph.nodes.servers}
+    for where, lb in scenario.topology_graph.nodes.balancers():
         for j, server_id in enumerate(lb.server_covered):
             if server_id not in server_ids:
                 yield Problem(
-                    ("topology_graph", "nodes", "load_balancer", "server_covered", j),
+                    (*where, "server_covered", j),
                     f"load balancer '{lb.id}' covers unknown server '{server_id}'",
                 )
 
@@ -243,8 +243,7 @@ def _calls(scenario: Scenario) -> Iterator[Problem]:
     back, and the calls form no cycle (a request would call itself forever)."""
     nodes = scenario.topology_graph.nodes
     servers = {s.id for s in nodes.servers}
-    lb = nodes.load_balancer
-    callable_ids = servers | ({lb.id} if lb is not None else set())
+    callable_ids = servers | {lb.id for _, lb in nodes.balancers()}
     edges = {(e.source, e.target) for e in scenario.topology_graph.edges}
     graph: dict[str, set[str]] = {}
     for site in call_sites(scenario):
@@ -320,14 +319,15 @@ def _routes(scenario: Scenario) -> Iterator[Problem]:
             out.setdefault(edge.source, []).append(i)
     nodes = graph.nodes
     client = nodes.client.id
-    lb = nodes.load_balancer
+    balancers = nodes.balancers()
+    balancer_ids = {lb.id for _, lb in balancers}
 
     for node_id, edge_indices in out.items():
-        if len(edge_indices) > 1 and (lb is None or node_id != lb.id):
+        if len(edge_indices) > 1 and node_id not in balancer_ids:
             for i in edge_indices[1:]:
                 yield Problem(
                     ("topology_graph", "edges", i, "source"),
-                    f"node '{node_id}' has several outgoing edges; only the load "
+                    f"node '{node_id}' has several outgoing edges; only a load "
                     "balancer may fan out",
                 )
     for workload in scenario.generators:
@@ -345,12 +345,12 @@ def _routes(scenario: Scenario) -> Iterator[Problem]:
     if client not in out:
         yield Problem(("topology_graph", "edges"), f"no edge leaves the client '{client}'")
         return
-    if lb is not None:
+    for where, lb in balancers:
         lb_targets = {graph.edges[i].target: i for i in out.get(lb.id, [])}
         for j, server_id in enumerate(lb.server_covered):
             if server_id not in lb_targets:
                 yield Problem(
-                    ("topology_graph", "nodes", "load_balancer", "server_covered", j),
+                    (*where, "server_covered", j),
                     f"load balancer '{lb.id}' covers '{server_id}' but no edge "
                     f"goes from '{lb.id}' to it",
                 )
@@ -442,14 +442,28 @@ def _events(scenario: Scenario) -> Iterator[Problem]:
                     f"outage '{scenario.events[i].event_id}' of server '{server_id}' "
                     "overlaps an earlier outage of the same server",
                 )
-    yield from _all_servers_down(scenario, windows, servers)
+    emptied = list(_all_servers_down(scenario, windows, servers))
+    yield from emptied
+    if emptied:
+        return
+    for _, lb in scenario.topology_graph.nodes.balancers():
+        yield from _all_servers_down(
+            scenario, windows, set(lb.server_covered), f"every server of load balancer '{lb.id}'"
+        )
 
 
 def _all_servers_down(
-    scenario: Scenario, windows: dict[str, list[tuple[float, float, int]]], servers: set[str]
+    scenario: Scenario,
+    windows: dict[str, list[tuple[float, float, int]]],
+    servers: set[str],
+    what: str = "every server",
 ) -> Iterator[Problem]:
+    """The first outage that leaves every server of `servers` (`what`) down at once: a
+    balancer with no server up would have nowhere to send."""
     marks: list[tuple[float, int, str, int]] = []
     for server_id, server_windows in windows.items():
+        if server_id not in servers:
+            continue
         for start, end, i in server_windows:
             marks.append((start, 1, server_id, i))
             marks.append((end, 0, server_id, i))
@@ -462,7 +476,7 @@ def _all_servers_down(
             assert scenario.events is not None
             yield Problem(
                 ("events", i, "start", "t_start"),
-                f"at t={t} s outage '{scenario.events[i].event_id}' leaves every "
-                "server down; keep at least one up",
+                f"at t={t} s outage '{scenario.events[i].event_id}' leaves {what} "
+                "down; keep at least one up",
             )
             return

@@ -18,10 +18,11 @@ from asyncflow_backend.config.constants import (
 )
 from asyncflow_backend.schemas.arrival_rate import PiecewiseRate, TraceRate
 from asyncflow_backend.schemas.base import readable
+from asyncflow_backend.schemas.calls import call_sites
 from asyncflow_backend.schemas.closed_users import UserSchedule
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.topology import DB_POOL, Server, Step, walk_steps
+from asyncflow_backend.schemas.topology import DB_POOL, LoadBalancer, Server, Step, walk_steps
 from asyncflow_backend.schemas.validation import Loc, Problem
 from asyncflow_backend.schemas.workload import RqsGenerator, WorkloadModel
 
@@ -39,6 +40,7 @@ def find_warnings(scenario: Scenario) -> list[Problem]:
         warnings += _overloaded_servers(scenario)
     warnings += _capacity_schedules(scenario)
     warnings += _idle_cores(scenario)
+    warnings += _idle_balancers(scenario)
     return warnings
 
 
@@ -136,6 +138,19 @@ def _idle_cores(scenario: Scenario) -> Iterator[Problem]:
             )
 
 
+def _idle_balancers(scenario: Scenario) -> Iterator[Problem]:
+    """A load balancer no edge reaches and no call step names never receives a request."""
+    graph = scenario.topology_graph
+    reached = {edge.target for edge in graph.edges} | {site.target for site in call_sites(scenario)}
+    for where, lb in graph.nodes.balancers():
+        if lb.id not in reached:
+            yield Problem(
+                where,
+                f"load balancer '{lb.id}' is fed by nothing: no edge ends at it and no call "
+                "step names it, so its servers get no requests through it",
+            )
+
+
 def _implicit_distributions(scenario: Scenario) -> Iterator[Problem]:
     """A duration written `{mean: 0.002}` is Poisson, AsyncFlow's default: whole seconds."""
     for i, server in enumerate(scenario.topology_graph.nodes.servers):
@@ -227,15 +242,16 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
     arrivals = _arrival_rates(scenario)
     servers = {server.id: (i, server) for i, server in enumerate(nodes.servers)}
     pooled: set[str] = set()
-    lb = nodes.load_balancer
-    if lb is not None and lb.algorithms in ADAPTIVE_POLICIES:
-        pooled = set(lb.server_covered)
-        capped = all(servers[s][1].admission is not None for s in pooled)
-        work = sum(arrivals.get(s, 0.0) * _cpu_seconds(servers[s][1]) for s in pooled)
-        cores = sum(servers[s][1].server_resources.cpu_cores for s in pooled)
+    for where, lb in nodes.balancers():
+        if lb.algorithms not in ADAPTIVE_POLICIES:
+            continue
+        pooled |= set(lb.server_covered)
+        capped = all(servers[s][1].admission is not None for s in lb.server_covered)
+        work = sum(arrivals.get(s, 0.0) * _cpu_seconds(servers[s][1]) for s in lb.server_covered)
+        cores = sum(servers[s][1].server_resources.cpu_cores for s in lb.server_covered)
         if work > cores and not capped:
             yield Problem(
-                ("topology_graph", "nodes", "load_balancer"),
+                where,
                 f"the servers behind load balancer '{lb.id}' are offered "
                 f"{work:.3g} core-seconds of CPU work per second for {cores} cores: "
                 f"utilisation {work / cores:.0%}, above 100%, so their queues grow "
@@ -297,11 +313,8 @@ def _mean_seconds(server: Server, counted: Callable[[Step], bool]) -> float:
     return seconds
 
 
-def _shares(scenario: Scenario) -> dict[str, float]:
+def _shares(lb: LoadBalancer) -> dict[str, float]:
     """The share of the balancer's requests each covered server gets, in the long run."""
-    lb = scenario.topology_graph.nodes.load_balancer
-    if lb is None:
-        return {}
     weights = {server_id: 1.0 for server_id in lb.server_covered}
     if lb.algorithms is LoadBalancerAlgorithm.WEIGHTED_ROUND_ROBIN and lb.weights:
         weights |= lb.weights
@@ -323,8 +336,7 @@ def _arrival_rates(scenario: Scenario) -> dict[str, float]:
     # Each generator's one edge, to the client; closed classes count as 0 (bounded).
     rate = sum(mean_arrival_rate(scenario, w) * out[w.id][0][1] for w in scenario.generators)
     arriving: dict[str, float] = {client: rate}
-    lb = graph.nodes.load_balancer
-    shares = _shares(scenario)
+    shares = {lb.id: _shares(lb) for _, lb in graph.nodes.balancers()}
     waiting = _inbound_counts(out, client)
     ready = [client]
     while ready:
@@ -334,7 +346,7 @@ def _arrival_rates(scenario: Scenario) -> dict[str, float]:
             if target == client:
                 continue
             # A balancer shares its requests out; any other node has one out edge.
-            share = shares.get(target, 0.0) if lb is not None and node == lb.id else 1.0
+            share = shares[node].get(target, 0.0) if node in shares else 1.0
             arriving[target] = arriving.get(target, 0.0) + arriving[node] * share * kept
             waiting[target] -= 1
             if waiting[target] == 0:

@@ -121,7 +121,7 @@
       ["servers", summary.servers],
       ["endpoints", summary.endpoints],
       ["edges", summary.edges],
-      ["load balancer", summary.load_balancer ? "yes" : "no"],
+      ["load balancers", summary.load_balancers],
       ["events", summary.events],
       ["horizon", AF.number(summary.horizon_s) + " s"],
       ["sampled every", AF.number(summary.sample_period_s) + " s"],
