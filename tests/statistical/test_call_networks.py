@@ -224,3 +224,80 @@ def test_a_cache_thins_the_arrivals_at_the_database_behind_it() -> None:
         "db Lq",
         max_relative_error=0.1,
     )
+
+
+def api_and_replicas(
+    arrival_rate: float, api_rate: float, db_rate: float, policy: str, horizon_s: float
+) -> Scenario:
+    """Poisson arrivals into an M/M/1 `api` that calls `db-lb`, an internal balancer in
+    front of two exponential replicas; the answers come straight back to `api`."""
+    replicas = ["db-1", "db-2"]
+    edges = [
+        fixed_latency_edge("gen-client", "gen", "client"),
+        fixed_latency_edge("client-api", "client", "api"),
+        fixed_latency_edge("api-client", "api", "client"),
+        fixed_latency_edge("api-db-lb", "api", "db-lb"),
+    ]
+    for replica in replicas:
+        edges += [
+            fixed_latency_edge(f"db-lb-{replica}", "db-lb", replica),
+            fixed_latency_edge(f"{replica}-api", replica, "api"),
+        ]
+    query = {"endpoint_name": "/query", "steps": [cpu(db_rate)]}
+    steps = [cpu(api_rate), {"kind": "call", "target": "db-lb"}]
+    return parse_scenario(
+        {
+            "rqs_input": poisson_workload(arrival_rate),
+            "topology_graph": {
+                "nodes": {
+                    "client": {"id": "client"},
+                    "load_balancers": [
+                        {"id": "db-lb", "algorithms": policy, "server_covered": replicas}
+                    ],
+                    "servers": [
+                        {"id": "api", "endpoints": [{"endpoint_name": "/", "steps": steps}]},
+                        *({"id": r, "endpoints": [query]} for r in replicas),
+                    ],
+                },
+                "edges": edges,
+            },
+            "sim_settings": {
+                "total_simulation_time": horizon_s,
+                "sample_period_s": SAMPLE_PERIOD_S,
+                "enabled_sample_metrics": ["ready_queue_len"],
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "seed"),
+    [pytest.param("random", 406, id="random"), pytest.param("round_robin", 407, id="round-robin")],
+)
+def test_an_internal_balancer_in_front_of_two_replicas(policy: str, seed: int) -> None:
+    """The api is an M/M/1 whose departures are Poisson (Burke), shifted by a fixed link.
+    A random balancer splits them into two independent Poisson streams at lambda/2, so
+    each replica is an M/M/1 at lambda/2 and the network is an open Jackson network:
+    W = W_api + W_replica. Round robin sends every other query to each replica, whose
+    arrivals are then Erlang-2: an E2/M/1 queue (`theory.round_robin_share`)."""
+    arrival_rate, api_rate, db_rate = 60.0, 100.0, 50.0
+    run = simulate(api_and_replicas(arrival_rate, api_rate, db_rate, policy, 3000.0), seed)
+    api = theory.mm1(arrival_rate, api_rate)
+    replica = (
+        theory.mm1(arrival_rate / 2, db_rate)
+        if policy == "random"
+        else theory.round_robin_share(arrival_rate, 2, db_rate)
+    )
+
+    links = 6 * EDGE_LATENCY_S
+    assert_agrees(estimate(run.latencies - links), api.response + replica.response, "W")
+    call = run.results.calls["api:/#1->db-lb"]
+    assert call.failed == 0
+    assert call.latency.mean == pytest.approx(replica.response, rel=0.035)
+    for replica_id in ("db-1", "db-2"):
+        assert_agrees(
+            estimate(run.series("ready_queue_len", replica_id)),
+            replica.queue_length,
+            f"{replica_id} Lq",
+            max_relative_error=0.1,
+        )
