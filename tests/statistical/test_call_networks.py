@@ -195,6 +195,10 @@ def test_fork_join_of_two_exponential_calls_waits_for_their_maximum_or_minimum(
     run = simulate(fork_join(wait_for, means, horizon_s=1600.0), seed)
     exact = 1 / (a + b) if wait_for == 1 else 1 / a + 1 / b - 1 / (a + b)
     assert_agrees(estimate(run.latencies - 5 * EDGE_LATENCY_S), exact, "fork-join W")
+    # The breakdown books the join's wait to the caller, and nothing to the branches.
+    parts = {(p.place, p.category): p.mean_s for p in run.results.breakdown}
+    assert parts[("api", "calls")] == pytest.approx(exact, rel=0.035)
+    assert not {place for place, _ in parts} & {"left", "right"}
 
 
 def test_a_cache_thins_the_arrivals_at_the_database_behind_it() -> None:
@@ -301,3 +305,10 @@ def test_an_internal_balancer_in_front_of_two_replicas(policy: str, seed: int) -
             f"{replica_id} Lq",
             max_relative_error=0.1,
         )
+    # The breakdown books the api's queueing and CPU to it, and the queries' to the replicas.
+    parts = {(p.place, p.category): p.mean_s for p in run.results.breakdown}
+    assert parts[("api", "wait")] == pytest.approx(api.wait, rel=0.05)
+    assert parts[("api", "cpu")] == pytest.approx(1 / api_rate, rel=0.035)
+    on_replicas = {c: parts[("db-1", c)] + parts[("db-2", c)] for c in ("wait", "cpu")}
+    assert on_replicas["wait"] == pytest.approx(replica.wait, rel=0.05)
+    assert on_replicas["cpu"] == pytest.approx(1 / db_rate, rel=0.035)

@@ -73,6 +73,12 @@ def assert_sane(results: SimulationResults) -> None:
     assert sum(results.latency.histogram.counts) == requests.completed
     for stats in results.servers.values():
         assert 0 <= stats.cpu_utilisation <= 1
+    # The breakdown of the mean response time sums to it exactly.
+    assert results.breakdown
+    assert sum(part.mean_s for part in results.breakdown) == pytest.approx(
+        results.latency.mean, rel=1e-12
+    )
+    assert sum(part.share for part in results.breakdown) == pytest.approx(1.0, rel=1e-12)
 
 
 def test_there_are_examples() -> None:

@@ -8,6 +8,13 @@ from typing import Any
 import numpy as np
 
 from asyncflow_backend.config.constants import EndReason, Outcome, SampledMetric
+from asyncflow_backend.metrics.breakdown import (
+    HIDDEN,
+    SERVER_PARTS,
+    HopCategory,
+    HopKind,
+    HopLedgers,
+)
 from asyncflow_backend.metrics.catalogue import (
     EDGE_METRICS,
     POOL_METRICS,
@@ -18,6 +25,7 @@ from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.schemas.closed_users import user_steps
 from asyncflow_backend.schemas.results import (
+    BreakdownPart,
     ClosedLoopStats,
     DurationStats,
     EdgeStats,
@@ -329,3 +337,49 @@ def time_series(period_s: float, probes: list[Probe]) -> TimeSeries:
     for probe in probes:
         series.setdefault(probe.metric.value, {})[probe.component_id] = probe.values.tolist()
     return TimeSeries(sample_period_s=period_s, series=series)
+
+
+def breakdown(
+    hops: HopLedgers, mean_latency: float | None, order: Sequence[str]
+) -> list[BreakdownPart]:
+    """The mean latency split in proportion to the request-seconds of each hop slot
+    (`metrics.breakdown`), parts of no time left out, places in `order` (edges and
+    servers in the order requests meet them; others after them, by id).
+
+    A server's `wait` is its visits less its other categories and its single-target
+    calls (booked at the places they visit), floored at 0: CPU and I/O are booked when
+    they start and visits when they end, so a server whose last requests are still in
+    it at the horizon may have booked more than its visits.
+    """
+    if not mean_latency:
+        return []
+    seconds = hops.seconds()
+    places: dict[tuple[HopKind, str], dict[HopCategory, float]] = {}
+    for (kind, place, category), value in seconds.items():
+        places.setdefault((kind, place), {})[category] = value
+    rank = {place: k for k, place in enumerate(order)}
+    parts: list[tuple[HopKind, str, HopCategory, float]] = []
+    for (kind, place), booked in sorted(
+        places.items(), key=lambda item: (rank.get(item[0][1], len(rank)), item[0][1])
+    ):
+        if kind is HopKind.EDGE:
+            parts.append((kind, place, HopCategory.NETWORK, booked[HopCategory.NETWORK]))
+            continue
+        shown = {c: v for c, v in booked.items() if c not in HIDDEN}
+        others = sum(shown.values()) + booked.get(HopCategory.NESTED, 0.0)
+        shown[HopCategory.WAIT] = max(0.0, booked[HopCategory.VISIT] - others)
+        parts += [(kind, place, c, shown[c]) for c in SERVER_PARTS if c in shown]
+    total = sum(value for *_, value in parts)
+    if total <= 0:
+        return []
+    return [
+        BreakdownPart(
+            kind=kind.value,
+            place=place,
+            category=category.value,
+            mean_s=mean_latency * value / total,
+            share=value / total,
+        )
+        for kind, place, category, value in parts
+        if value > 0
+    ]

@@ -88,6 +88,7 @@ class SimulationModel:
 
         for node_id, node in nodes.items():
             node.connect(out_edges[node_id])
+        collector.hops.freeze()
 
         enabled = frozenset(settings.enabled_sample_metrics)
         probes: list[Probe] = []

@@ -18,6 +18,7 @@ class RequestState:
         "holds_core",
         "plan",
         "returning",
+        "spent",
         "step_index",
         "waited_since",
     )
@@ -31,8 +32,11 @@ class RequestState:
     waited_since: float
     """When it began waiting for a pool connection."""
 
-    def __init__(self, created_at: float) -> None:
+    def __init__(self, created_at: float, spent: list[float]) -> None:
         self.created_at = created_at
+        self.spent = spent
+        """The list of request-seconds per hop slot its spans are added to
+        (`metrics.breakdown`): the run's totals, or the scratch list of parallel calls."""
         self.returning = False
         """True once the client has sent it on: its next visit to the client completes it."""
         self.holds_core = False
@@ -51,13 +55,14 @@ class ClassRequest(RequestState):
 
     __slots__ = ("workload_class",)
 
-    def __init__(self, created_at: float, workload_class: int) -> None:
-        super().__init__(created_at)
+    def __init__(self, created_at: float, spent: list[float], workload_class: int) -> None:
+        super().__init__(created_at, spent)
         self.workload_class = workload_class
 
 
-RequestFactory = Callable[[float], RequestState]
-"""Makes a request created at a time: `RequestState` itself, or one of a workload class."""
+RequestFactory = Callable[[float, list[float]], RequestState]
+"""Makes a request created at a time, booking its spans in a list of hop totals
+(`RequestState`'s arguments): `RequestState` itself, or one of a workload class."""
 
 
 def request_factory(workload_class: int) -> RequestFactory:
@@ -95,9 +100,15 @@ class SubRequest(RequestState):
     __slots__ = ("caller", "join", "parent", "site")
 
     def __init__(
-        self, created_at: float, parent: RequestState, caller: Caller, site: CallSite, join: Join
+        self,
+        created_at: float,
+        parent: RequestState,
+        caller: Caller,
+        site: CallSite,
+        join: Join,
+        spent: list[float],
     ) -> None:
-        super().__init__(created_at)
+        super().__init__(created_at, spent)
         self.parent = parent
         self.caller = caller
         self.site = site

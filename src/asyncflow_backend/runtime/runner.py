@@ -108,9 +108,10 @@ class SimulationRunner:
         horizon = self.scenario.sim_settings.total_simulation_time
         probes = {(p.metric, p.component_id): p for p in model.sampler.probes}
         dropped_at = model.collector.dropped_at
+        latency = analyzer.latency_stats(model.collector.latencies)
         return SimulationResults(
             requests=analyzer.request_counts(model.collector, model.client.id, horizon),
-            latency=analyzer.latency_stats(model.collector.latencies).model_copy(
+            latency=latency.model_copy(
                 update={
                     "over_time": analyzer.latency_over_time(
                         model.collector.latencies,
@@ -161,6 +162,11 @@ class SimulationRunner:
                 for s in model.servers.values()
                 for site in s.call_sites
             },
+            breakdown=analyzer.breakdown(
+                model.collector.hops,
+                latency.mean,
+                _route_order(self.scenario),
+            ),
             time_series=analyzer.time_series(
                 self.scenario.sim_settings.sample_period_s, model.sampler.probes
             ),
@@ -211,6 +217,26 @@ class SimulationRunner:
             )
             for workload, tally in zip(self.scenario.generators, collector.tallies, strict=True)
         }
+
+
+def _route_order(scenario: Scenario) -> list[str]:
+    """Edge and node ids in the order requests meet them: breadth first from the generator,
+    edges in document order, each edge followed by its target."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for edge in scenario.topology_graph.edges:
+        out.setdefault(edge.source, []).append((edge.id, edge.target))
+    order: list[str] = []
+    seen: set[str] = set()
+    frontier = [scenario.rqs_input.id]
+    while frontier:
+        node = frontier.pop(0)
+        for edge_id, target in out.get(node, ()):
+            order.append(edge_id)
+            if target not in seen:
+                seen.add(target)
+                order.append(target)
+                frontier.append(target)
+    return order
 
 
 SIMPY_EVENTS_PER_RUN_CALL = 2

@@ -6,6 +6,8 @@ one raises `NonFiniteResultError`, which fails the run with that reason rather
 than storing a wrong number.
 """
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
@@ -44,6 +46,7 @@ _DOCUMENT_PATH = {
     "PoolStats": "pools.<id>",
     "CallStats": "calls.<id>",
     "EdgeStats": "edges.<id>",
+    "BreakdownPart": "breakdown[]",
     "TimeSeries": "time_series",
     "RunMeta": "meta",
     "ClosedLoopStats": "closed",
@@ -262,6 +265,22 @@ class EdgeStats(FiniteModel):
     dropped: int
 
 
+class BreakdownPart(FiniteModel):
+    """One part of the mean response time: a place and what the time there went on."""
+
+    kind: Literal["edge", "server"]
+    place: str = Field(description="The edge or server id.")
+    category: Literal["network", "wait", "cpu", "io", "pool_wait", "calls"] = Field(
+        description="`network` on an edge; on a server `wait` (for a core, or for RAM "
+        "before the first step), `cpu`, `io`, `pool_wait` (for a pool connection) or "
+        "`calls` (for the answers of a parallel call)."
+    )
+    mean_s: float = Field(
+        ge=0, description="Seconds of the mean latency spent here; the parts sum to it."
+    )
+    share: float = Field(ge=0, le=1, description="mean_s over the mean latency.")
+
+
 class TimeSeries(FiniteModel):
     """Sampled series: `series[metric][component][k]` was read at t = k * sample_period_s."""
 
@@ -342,6 +361,13 @@ class SimulationResults(FiniteModel):
     )
     calls: dict[str, CallStats] = Field(
         default_factory=dict, description="Call steps by `server:endpoint#step`."
+    )
+    breakdown: list[BreakdownPart] = Field(
+        default_factory=list,
+        description="Where the mean response time goes, by place and category, in the order "
+        "requests meet them: the mean latency split in proportion to the request-seconds "
+        "spent at each part. The parts sum to `latency.mean`; empty with no completed "
+        "request.",
     )
     time_series: TimeSeries
     meta: RunMeta

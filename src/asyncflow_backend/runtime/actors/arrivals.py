@@ -40,6 +40,7 @@ class ScheduledArrivals:
         unit_gaps: Sampler,
         uniform: Sampler,
         counter: GeneratedCount,
+        spent: list[float],
         new_request: RequestFactory = RequestState,
     ) -> None:
         self.env = env
@@ -50,6 +51,7 @@ class ScheduledArrivals:
         self._uniform = uniform
         self._counter = counter
         self._new_request = new_request
+        self._spent = spent
         self.out_edge: EdgeRuntime | None = None
 
     @classmethod
@@ -69,6 +71,7 @@ class ScheduledArrivals:
             ),
             batched(ctx.generator_stream("thinning", spec.id).random),
             ctx.generated_counter(spec.id),
+            ctx.collector.hops.totals,
             request_factory(ctx.class_of.get(spec.id, 0)),
         )
 
@@ -86,7 +89,7 @@ class ScheduledArrivals:
         out_edge = self.out_edge
         assert out_edge is not None
         unit_gaps, uniform, rate = self._unit_gaps, self._uniform, self._rate
-        counter, new_request = self._counter, self._new_request
+        counter, new_request, spent = self._counter, self._new_request, self._spent
         for start, end, bound, flat in self._pieces:
             if bound <= 0:
                 continue
@@ -100,4 +103,4 @@ class ScheduledArrivals:
                     continue
                 yield env.timeout(t - env.now)
                 counter.generated += 1
-                out_edge.send(new_request(env.now))
+                out_edge.send(new_request(env.now, spent))

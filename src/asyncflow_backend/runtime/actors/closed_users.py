@@ -22,8 +22,10 @@ class UserRequest(RequestState):
 
     __slots__ = ("ended", "workload_class")
 
-    def __init__(self, created_at: float, ended: simpy.Event, workload_class: int) -> None:
-        super().__init__(created_at)
+    def __init__(
+        self, created_at: float, spent: list[float], ended: simpy.Event, workload_class: int
+    ) -> None:
+        super().__init__(created_at, spent)
         self.ended = ended
         self.workload_class = workload_class
 
@@ -68,6 +70,7 @@ class ClosedUsers:
         steps: list[tuple[float, int]],
         think_time: Sampler,
         counter: GeneratedCount,
+        spent: list[float],
         workload_class: int = 0,
     ) -> None:
         self.env = env
@@ -75,6 +78,7 @@ class ClosedUsers:
         self._steps = steps
         self._think_time = think_time
         self._counter = counter
+        self._spent = spent
         self._class = workload_class
         self._running: list[bool] = []
         self.population = 0
@@ -94,6 +98,7 @@ class ClosedUsers:
             user_steps(spec.users, ctx.horizon_s),
             variate(spec.think_time, ctx.generator_stream("think_time", spec.id)),
             ctx.generated_counter(spec.id),
+            ctx.collector.hops.totals,
             ctx.class_of.get(spec.id, 0),
         )
 
@@ -132,7 +137,7 @@ class ClosedUsers:
             yield env.timeout(think)
             if index >= self.population:
                 break
-            request = UserRequest(env.now, env.event(), workload_class)
+            request = UserRequest(env.now, self._spent, env.event(), workload_class)
             counter.generated += 1
             out_edge.send(request)
             yield self._wait(request)

@@ -3,6 +3,7 @@
 import simpy
 
 from asyncflow_backend.config.constants import EndReason
+from asyncflow_backend.metrics.breakdown import HopCategory, HopKind
 from asyncflow_backend.metrics.catalogue import EDGE_METRICS
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, probes_for
@@ -39,6 +40,7 @@ class EdgeRuntime:
         self.open_connections = 0
         self.spike_s = 0.0
         """Extra seconds added by the network spikes active now; overlapping spikes add up."""
+        self._slot = collector.hops.slot(HopKind.EDGE, edge_id, HopCategory.NETWORK)
 
     @classmethod
     def from_spec(cls, spec: Edge, target: Node, ctx: BuildContext) -> "EdgeRuntime":
@@ -67,6 +69,7 @@ class EdgeRuntime:
             return
         self.open_connections += 1
         delay = self._latency() + self.spike_s
+        request.spent[self._slot] += delay
         self.env.timeout(delay, request).callbacks.append(self._deliver)
 
     def _deliver(self, event: Fired) -> None:

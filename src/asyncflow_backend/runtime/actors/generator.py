@@ -36,6 +36,7 @@ class RequestGenerator:
         window_s: float,
         unit_gaps: Sampler,
         counter: GeneratedCount,
+        spent: list[float],
         new_request: RequestFactory = RequestState,
     ) -> None:
         self.env = env
@@ -46,6 +47,7 @@ class RequestGenerator:
         self._unit_gaps = unit_gaps
         self._counter = counter
         self._new_request = new_request
+        self._spent = spent
         self.out_edge: EdgeRuntime | None = None
 
     @classmethod
@@ -65,6 +67,7 @@ class RequestGenerator:
                 ctx.generator_stream("arrivals", spec.id),
             ),
             ctx.generated_counter(spec.id),
+            ctx.collector.hops.totals,
             request_factory(ctx.class_of.get(spec.id, 0)),
         )
 
@@ -86,7 +89,7 @@ class RequestGenerator:
         out_edge = self.out_edge
         assert out_edge is not None
         unit_gaps = self._unit_gaps
-        counter, new_request = self._counter, self._new_request
+        counter, new_request, spent = self._counter, self._new_request, self._spent
         window = 0
         while True:
             window += 1
@@ -102,7 +105,7 @@ class RequestGenerator:
                     break
                 yield env.timeout(gap)
                 counter.generated += 1
-                out_edge.send(new_request(env.now))
+                out_edge.send(new_request(env.now, spent))
 
 
 def _users(spec: RVConfig, rng: np.random.Generator) -> Sampler:

@@ -18,6 +18,7 @@ from asyncflow_backend.config.constants import (
     RamStepKind,
     TimeoutAction,
 )
+from asyncflow_backend.metrics.breakdown import HopCategory, HopKind
 from asyncflow_backend.metrics.catalogue import POOL_METRICS, SERVER_METRICS
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, probes_for
@@ -88,7 +89,6 @@ class ServerRuntime:
         self.out_edge: EdgeRuntime | None = None
         self.io_waiting = 0
         """Requests parked in an I/O wait: the event loop's sleeping tasks."""
-        self.busy_core_seconds = 0.0
         self._core_seconds = 0.0
         """Core-seconds there were before `_cores_since` (they change by `set_cores`)."""
         self._cores_since = 0.0
@@ -113,6 +113,17 @@ class ServerRuntime:
         self.withdrawals: Withdrawals | None = None
         """Where requests whose timeout fired under `cancel` are kept; None when the run
         never withdraws anything."""
+        # Slots of the hop ledgers (`metrics.breakdown`) this server's spans go to.
+        hops = collector.hops
+        self._visit = hops.slot(HopKind.SERVER, server_id, HopCategory.VISIT)
+        self._cpu = hops.slot(HopKind.SERVER, server_id, HopCategory.CPU)
+        self._io = hops.slot(HopKind.SERVER, server_id, HopCategory.IO)
+        self._pool_wait = self._calls = self._nested = self._visit
+        if self.pools:
+            self._pool_wait = hops.slot(HopKind.SERVER, server_id, HopCategory.POOL_WAIT)
+        if self.call_sites:
+            self._calls = hops.slot(HopKind.SERVER, server_id, HopCategory.CALLS)
+            self._nested = hops.slot(HopKind.SERVER, server_id, HopCategory.NESTED)
 
     @classmethod
     def from_spec(cls, spec: Server, ctx: BuildContext) -> "ServerRuntime":
@@ -160,6 +171,12 @@ class ServerRuntime:
         """Declare that `caller` calls this server (directly or through a balancer), so the
         edge to it carries answers."""
         self.callers.add(caller)
+
+    @property
+    def busy_core_seconds(self) -> float:
+        """Core-seconds of CPU steps started so far, by every request and sub-request."""
+        hops = self._collector.hops
+        return hops.totals[self._cpu] + hops.scratch[self._cpu]
 
     def connect(self, out_edges: Mapping[str, EdgeRuntime]) -> None:
         """Take the edges to the nodes this server calls, the edges answers to its callers
@@ -248,7 +265,7 @@ class ServerRuntime:
 
     def burn(self, request: RequestState, seconds: float) -> None:
         """Keep the request's core busy for `seconds`, then move the request on."""
-        self.busy_core_seconds += seconds
+        request.spent[self._cpu] += seconds
         self.env.timeout(seconds, request).callbacks.append(self._step_done)
 
     def take_core(self, request: RequestState) -> None:
@@ -261,6 +278,7 @@ class ServerRuntime:
     def sleep(self, request: RequestState, seconds: float) -> None:
         """Wait `seconds` on I/O, then move the request on."""
         self.io_waiting += 1
+        request.spent[self._io] += seconds
         self.env.timeout(seconds, request).callbacks.append(self._wake_from_io)
 
     def wait_for_connection(self, request: RequestState, pool: int) -> None:
@@ -272,9 +290,13 @@ class ServerRuntime:
         plan = request.plan
         assert plan is not None
         seconds = plan.steps[request.step_index - 1].duration()
+        waited = self.env.now - request.waited_since
         pool.busy_seconds += seconds
-        pool.wait_seconds_total += self.env.now - request.waited_since
+        pool.wait_seconds_total += waited
         pool.waits += 1
+        spent = request.spent
+        spent[self._pool_wait] += waited
+        spent[self._io] += seconds
         self.io_waiting += 1
         self.env.timeout(seconds, (request, pool)).callbacks.append(self._wake_from_pooled_io)
 
@@ -290,8 +312,10 @@ class ServerRuntime:
         self, pool: ConnectionPool[RequestState], request: RequestState
     ) -> None:
         now = self.env.now
-        pool.wait_seconds_total += now - request.waited_since
+        waited = now - request.waited_since
+        pool.wait_seconds_total += waited
         pool.waits += 1
+        request.spent[self._pool_wait] += waited
         # Held until the answers: its length is counted when it is given back.
         request.waited_since = now
         self._send_calls(request, self._current_call(request))
@@ -307,15 +331,18 @@ class ServerRuntime:
         """Send the step's sub-requests; returns the join that waits for their answers."""
         self.calls_waiting += 1
         now = self.env.now
+        # One sub-request's hops tile the wait exactly, so they are booked as the caller's
+        # are; parallel ones overlap, and the caller books the join's wait instead.
+        spent = request.spent if len(step.sites) == 1 else self._collector.hops.scratch
         if step.timeout is None:
             join = Join(request, len(step.sites), step.wait_for)
             for site in step.sites:
                 site.sent += 1
                 assert site.edge is not None
-                site.edge.send(SubRequest(now, request, self, site, join))
+                site.edge.send(SubRequest(now, request, self, site, join, spent))
             return join
         timed = TimedJoin(request, len(step.sites), step.wait_for)
-        subs = [SubRequest(now, request, self, site, timed) for site in step.sites]
+        subs = [SubRequest(now, request, self, site, timed, spent) for site in step.sites]
         timed.pending = set(subs)
         self.env.timeout(step.timeout(), timed).callbacks.append(self._call_expired)
         for sub in subs:
@@ -356,7 +383,8 @@ class ServerRuntime:
         request carries on."""
         site = sub.site
         site.answered += 1
-        site.times.append(self.env.now - sub.created_at)
+        seconds = self.env.now - sub.created_at
+        site.times.append(seconds)
         join = sub.join
         pending = join.pending
         if pending is not None:
@@ -366,6 +394,7 @@ class ServerRuntime:
             return
         join.done = True
         parent = join.parent
+        parent.spent[self._nested if join.sent == 1 else self._calls] += seconds
         self._end_call(parent)
         self._advance(parent)
 
@@ -420,7 +449,9 @@ class ServerRuntime:
         assert plan is not None
         request.plan = None
         self.in_service -= 1
-        plan.times.append(self.env._now - request.arrived_at)
+        seconds = self.env._now - request.arrived_at
+        plan.times.append(seconds)
+        request.spent[self._visit] += seconds
         if plan.ram_mb:
             self.ram.release(plan.ram_mb)
         if isinstance(request, SubRequest):
