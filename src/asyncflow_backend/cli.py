@@ -480,6 +480,8 @@ def _print_summary(
         console.print(_calls_table(results))
     if any(end.outcome != Outcome.COMPLETED for end in req.ends):
         console.print(_ends_table(results))
+    if results.breakdown:
+        console.print(_breakdown_table(results))
 
 
 def _worst_window(results: SimulationResults) -> str | None:
@@ -587,6 +589,30 @@ def _calls_table(results: SimulationResults) -> Table:
             _fmt(stats.latency.mean),
             _fmt(stats.latency.p99),
         )
+    return table
+
+
+BREAKDOWN_SHOWN_SHARE = 0.005
+"""Parts of the breakdown under this share of the mean latency are summed in one row."""
+
+
+def _breakdown_table(results: SimulationResults) -> Table:
+    """The parts of the mean response time, largest first; the small ones in one row."""
+    table = Table(title="Where the mean response time goes")
+    for header in ("place", "spent on", "mean", "share"):
+        table.add_column(header, justify="left" if header in ("place", "spent on") else "right")
+    parts = sorted(results.breakdown, key=lambda part: part.share, reverse=True)
+    small = [part for part in parts if part.share < BREAKDOWN_SHOWN_SHARE]
+    for part in parts[: len(parts) - len(small)]:
+        table.add_row(Text(part.place), part.category, _fmt(part.mean_s), _percent(part.share))
+    if small:
+        table.add_row(
+            f"{len(small)} more",
+            "",
+            _fmt(sum(part.mean_s for part in small)),
+            _percent(sum(part.share for part in small)),
+        )
+    table.add_row("total", "", _fmt(results.latency.mean), _percent(1.0), style="bold")
     return table
 
 

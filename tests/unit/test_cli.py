@@ -390,3 +390,16 @@ def test_a_summary_without_the_features_shows_none_of_their_rows(scenario_file: 
     assert result.exit_code == 0, result.output
     for words in ("timed out", "rejected", "goodput", "late answers"):
         assert words not in result.output
+
+
+def test_run_shows_where_the_mean_response_time_goes(scenario_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+
+    result = invoke("run", scenario_file, "--seed", "5", "--json", out)
+
+    assert result.exit_code == 0, result.stderr
+    results = SimulationResults.model_validate_json(out.read_text(encoding="utf-8"))
+    assert "Where the mean response time goes" in result.stdout
+    largest = max(results.breakdown, key=lambda part: part.share)
+    assert largest.place in result.stdout
+    assert largest.category in result.stdout

@@ -143,6 +143,7 @@ def empty_results(results: SimulationResults) -> SimulationResults:
     }
     document["throughput"] = {"mean_rps": 0.0, "per_second": [0] * int(HORIZON_S)}
     document["time_series"]["series"] = {}
+    document["breakdown"] = []
     return SimulationResults.model_validate(document)
 
 
@@ -164,6 +165,7 @@ def test_the_charts_have_the_documented_names() -> None:
         "latency",
         "latency_over_time",
         "throughput",
+        "breakdown",
         "ready_queue",
         "io_queue",
         "ram",
@@ -195,7 +197,7 @@ def test_svg_parses_and_carries_the_event_windows(
     root = ET.fromstring(render_plot(name, results, events=events, fmt="svg"))
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     ids = {element.get("id") for element in root.iter()}
-    if name == "latency":
+    if name in ("latency", "breakdown"):
         assert not {"event-ev-spike", "event-ev-down"} & ids
     else:
         assert {"event-ev-spike", "event-ev-down"} <= ids
@@ -205,10 +207,11 @@ def test_every_time_axis_shades_every_event_and_the_histogram_none(
     results: SimulationResults, events: list[EventInjection]
 ) -> None:
     axes = _axes_by_title(build_figure("dashboard", results, events=events))
-    # No pools in this run: seven panels, the pool panel left out.
-    assert len(axes) == 7
+    # No pools in this run: seven panels, the pool panel left out, and the breakdown.
+    assert len(axes) == 8
+    untimed = ("Latency distribution", "Where the mean response time goes")
     for title, ax in axes.items():
-        expected = [] if title == "Latency distribution" else ["event-ev-spike", "event-ev-down"]
+        expected = [] if title.startswith(untimed) else ["event-ev-spike", "event-ev-down"]
         assert sorted(_event_spans(ax)) == sorted(expected), title
 
 
@@ -417,3 +420,29 @@ def test_per_second_steps_reach_the_end_of_the_last_second() -> None:
     (line,) = ax.get_lines()
     assert list(line.get_xdata()) == [0.0, 1.0, 2.0, 3.0]
     assert list(line.get_ydata()) == [4.0, 6.0, 5.0, 5.0]
+
+
+def test_the_breakdown_stacks_each_places_categories_to_its_time(
+    results: SimulationResults,
+) -> None:
+    (ax,) = build_figure("breakdown", results).axes
+    assert ax.get_title(loc="left").startswith("Where the mean response time goes")
+    seconds: dict[str, float] = {}
+    for part in results.breakdown:
+        seconds[part.place] = seconds.get(part.place, 0.0) + part.mean_s
+    labels = [label.get_text() for label in ax.get_yticklabels()]
+    assert labels == list(seconds)
+    ends: dict[int, float] = {}
+    for bar in ax.patches:
+        row = round(bar.get_y() + bar.get_height() / 2)
+        ends[row] = max(ends.get(row, 0.0), bar.get_x() + bar.get_width())
+    for row, place in enumerate(labels):
+        assert ends[row] == pytest.approx(seconds[place] * 1000)
+
+
+def test_the_dashboard_breakdown_sums_the_smallest_places(results: SimulationResults) -> None:
+    axes = _axes_by_title(build_figure("dashboard", results))
+    (ax,) = [a for title, a in axes.items() if title.startswith("Where the mean")]
+    labels = [label.get_text() for label in ax.get_yticklabels()]
+    places = {part.place for part in results.breakdown}
+    assert len(labels) == min(len(places), 10)

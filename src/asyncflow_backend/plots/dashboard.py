@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
+from asyncflow_backend.plots.breakdown import draw_breakdown
 from asyncflow_backend.plots.events import event_legend_entries
 from asyncflow_backend.plots.latency import draw_latency
 from asyncflow_backend.plots.latency_over_time import draw_latency_over_time
@@ -20,6 +21,7 @@ from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
 
 _EVENT_LEGEND_COLUMNS = 5
+_BREAKDOWN_PLACES = 10
 
 
 def draw_dashboard(
@@ -30,20 +32,23 @@ def draw_dashboard(
 ) -> None:
     """A 4 x 2 grid: the latency distribution and latency over time, throughput and the
     ready queue, the I/O queue and RAM, then connections and, for a run with connection
-    pools, the requests waiting for a connection.
+    pools, the requests waiting for a connection; under it, across, where the mean
+    response time goes (the largest places).
 
     The injected events are captioned once, in a legend under the grid.
     """
-    grid = fig.subplots(4, 2)
-    draw_latency(grid[0, 0], results)
-    draw_latency_over_time(grid[0, 1], results, events, event_legend=False)
-    draw_throughput(grid[1, 0], results, events, event_legend=False)
+    layout = fig.add_gridspec(5, 2, height_ratios=[1, 1, 1, 1, 1.1])
+    grid = [[fig.add_subplot(layout[row, column]) for column in range(2)] for row in range(4)]
+    draw_breakdown(fig.add_subplot(layout[4, :]), results, max_places=_BREAKDOWN_PLACES)
+    draw_latency(grid[0][0], results)
+    draw_latency_over_time(grid[0][1], results, events, event_legend=False)
+    draw_throughput(grid[1][0], results, events, event_legend=False)
     charts = [READY_QUEUE, IO_QUEUE, RAM, CONNECTIONS]
     if results.pools:
         charts.append(POOL_WAITING)
     else:
-        fig.delaxes(grid[3, 1])
-    for ax, chart in zip(list(grid.flat)[3:], charts, strict=False):
+        fig.delaxes(grid[3][1])
+    for ax, chart in zip([ax for row in grid for ax in row][3:], charts, strict=False):
         draw_sampled(ax, chart, results, events, event_legend=False)
     fig.suptitle(
         _headline(results, scenario_name), fontsize="large", fontweight="bold", parse_math=False

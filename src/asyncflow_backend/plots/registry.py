@@ -11,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from asyncflow_backend.metrics.catalogue import METRICS, MetricDefinition
+from asyncflow_backend.plots.breakdown import draw_breakdown
 from asyncflow_backend.plots.dashboard import draw_dashboard
 from asyncflow_backend.plots.latency import draw_latency
 from asyncflow_backend.plots.latency_over_time import draw_latency_over_time
@@ -84,11 +85,16 @@ def _latency(ax: Axes, results: SimulationResults, _events: Events) -> None:
     draw_latency(ax, results)
 
 
+def _breakdown(ax: Axes, results: SimulationResults, _events: Events) -> None:
+    draw_breakdown(ax, results)
+
+
 _CHARTS: dict[str, Chart] = {
     "dashboard": Chart(DASHBOARD_FIGSIZE, draw_dashboard),
     "latency": _single(_latency),
     "latency_over_time": _single(draw_latency_over_time),
     "throughput": _single(draw_throughput),
+    "breakdown": _single(_breakdown),
     **{d.chart: _sampled(d) for d in METRICS.values()},
 }
 

@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 from asyncflow_backend.schemas.results import SimulationResults
 
 SINGLE_FIGSIZE = (10.0, 4.2)
-DASHBOARD_FIGSIZE = (15.0, 16.5)
+DASHBOARD_FIGSIZE = (15.0, 20.5)
 
 SPIKE_COLOUR = "#f28e2b"
 OUTAGE_COLOUR = "#d62728"
