@@ -22,6 +22,7 @@ from asyncflow_backend.api.headers import CONTENT_SECURITY_POLICY
 pytestmark = pytest.mark.browser
 
 RUN_TIMEOUT_MS = 120_000
+EXAMPLES = Path(__file__).parents[2] / "example"
 SPIKE = {"start": 10.0, "end": 15.0}
 
 
@@ -362,3 +363,43 @@ def test_with_api_keys_the_page_works_once_a_key_is_pasted(
     page.wait_for_selector(f"#runs-body a[href='/runs/{run_id}']")
     context.close()
     assert watched.errors == []
+
+
+def test_a_run_shows_its_calls_and_where_the_mean_response_time_goes(
+    server: str, watched: Watched, tmp_path: Path
+) -> None:
+    document = yaml.safe_load((EXAMPLES / "tiers.yml").read_text(encoding="utf-8"))
+    document["sim_settings"]["total_simulation_time"] = 10
+    answer = httpx.post(f"{server}/api/v1/simulations", json=document, timeout=30)
+    assert answer.status_code == 202, answer.text
+    run_id = answer.json()["id"]
+    page = watched.page
+    page.goto(f"{server}/runs/{run_id}")
+    page.wait_for_selector("body:not([data-state='waiting'])", timeout=RUN_TIMEOUT_MS)
+    assert page.evaluate("document.body.dataset.state") == "ready"
+    results = httpx.get(f"{server}/api/v1/simulations/{run_id}/results").json()
+
+    assert page.locator("#calls-table tbody tr").count() == len(results["calls"])
+    parts = results["breakdown"]
+    assert page.locator("#breakdown-table tbody tr").count() == len(parts)
+    places = list(dict.fromkeys(part["place"] for part in parts))
+    rows = page.locator(".breakdown-row")
+    assert [rows.nth(i).get_attribute("data-place") for i in range(rows.count())] == places
+    # Each bar's segments are as long as its parts, against the widest place.
+    seconds = {p: sum(x["mean_s"] for x in parts if x["place"] == p) for p in places}
+    widest = max(seconds, key=lambda place: seconds[place])
+    track = page.locator(f'.breakdown-row[data-place="{widest}"] .track')
+    full = track.bounding_box()
+    assert full is not None
+    for place in ("db-1", widest):
+        segments = page.locator(f'.breakdown-row[data-place="{place}"] .segment')
+        width = sum(
+            (segments.nth(i).bounding_box() or {"width": 0})["width"]
+            for i in range(segments.count())
+        )
+        assert width == pytest.approx(full["width"] * seconds[place] / seconds[widest], abs=2)
+    categories = page.locator('.breakdown-row[data-place="db-1"] .segment')
+    shown = {categories.nth(i).get_attribute("data-category") for i in range(categories.count())}
+    assert shown == {p["category"] for p in parts if p["place"] == "db-1"}
+    assert "cpu" in page.inner_text("#breakdown-legend")
+    screenshot(page, tmp_path, "breakdown")

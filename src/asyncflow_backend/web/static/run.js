@@ -184,10 +184,72 @@
       return [id, AF.count(p.size), AF.percent(p.utilisation), AF.count(p.acquired), ms(p.wait_mean_s),
         n(p.waiting_mean), n(p.waiting_max)];
     }));
+    const calls = results.calls || {};
+    document.getElementById("calls").hidden = !Object.keys(calls).length;
+    fillTable("calls-table", Object.keys(calls).map((id) => {
+      const c = calls[id];
+      return [id, c.target, AF.count(c.sent), AF.count(c.answered), AF.count(c.failed),
+        ms(c.latency.mean), ms(c.latency.p99)];
+    }));
+    showBreakdown(results.breakdown || [], results.latency.mean);
     fillTable("edges-table", Object.keys(results.edges).sort().map((id) => {
       const e = results.edges[id];
       return [id, n(e.connections_mean), n(e.connections_max), AF.count(e.dropped)];
     }));
+  }
+
+  /* Colours of the breakdown's categories, as the dashboard image draws them. */
+  const CATEGORY_COLOURS = {
+    network: "#bab0ac", wait: "#e15759", cpu: "#4e79a7", io: "#59a14f",
+    pool_wait: "#f28e2b", calls: "#b07aa1",
+  };
+
+  /* A bar per place (edges and servers, in the order requests meet them), its length the
+   * milliseconds of the mean latency spent there against the largest place, stacked by
+   * category; then every part in a table. */
+  function showBreakdown(parts, mean) {
+    const box = document.getElementById("breakdown");
+    box.hidden = !parts.length;
+    if (!parts.length) return;
+    const places = new Map();
+    for (const part of parts) {
+      if (!places.has(part.place)) places.set(part.place, []);
+      places.get(part.place).push(part);
+    }
+    const total = (list) => list.reduce((sum, part) => sum + part.mean_s, 0);
+    const widest = Math.max(...Array.from(places.values(), total));
+    const ms = (s) => AF.number(s * 1000) + " ms";
+    document.getElementById("breakdown-total").textContent =
+      "Mean latency " + ms(mean) + ": each bar is the time spent at one place, split by what it went on.";
+    const rows = [];
+    for (const [place, list] of places) {
+      const segments = list.map((part) => {
+        const segment = AF.el("span", {
+          className: "segment",
+          attrs: { "data-category": part.category, title: place + " " + part.category + ": " + ms(part.mean_s) },
+        });
+        segment.style.width = (100 * part.mean_s / widest) + "%";
+        segment.style.background = CATEGORY_COLOURS[part.category];
+        return segment;
+      });
+      rows.push(AF.el("div", { className: "breakdown-row", attrs: { "data-place": place } }, [
+        AF.el("span", { className: "place", text: place }),
+        AF.el("span", { className: "track" }, segments),
+        AF.el("span", { className: "value", text: ms(total(list)) }),
+      ]));
+    }
+    document.getElementById("breakdown-bars").replaceChildren(...rows);
+    const used = new Set(parts.map((part) => part.category));
+    document.getElementById("breakdown-legend").replaceChildren(
+      ...Object.keys(CATEGORY_COLOURS).filter((c) => used.has(c)).map((category) => {
+        const swatch = AF.el("span", { className: "swatch" });
+        swatch.style.background = CATEGORY_COLOURS[category];
+        return AF.el("li", {}, [swatch, AF.el("span", { text: category })]);
+      })
+    );
+    fillTable("breakdown-table", parts.map((part) => [
+      part.place, part.category, AF.number(part.mean_s * 1000), AF.percent(part.share),
+    ]));
   }
 
   /* The injected events, as the windows the charts shade, the raw sample period and the
