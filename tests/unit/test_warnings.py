@@ -283,3 +283,99 @@ def test_a_concurrency_cap_under_the_cores_leaves_cores_idle() -> None:
     assert "1 of them can never be busy" in found[path]
     data["topology_graph"]["nodes"]["servers"][0]["admission"] = {"max_concurrency": 4}
     assert warned(data) == {}
+
+
+# utilisation through calls
+
+
+def calling(
+    rate: float, steps: list[dict[str, Any]], called: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """`api` (1 ms of CPU, then `steps`) at `rate` requests/s, calling the `called` servers
+    over lossless edges both ways."""
+    data = single(rate, 0.001)
+    nodes = data["topology_graph"]["nodes"]
+    api = nodes["servers"][0]
+    api["id"] = "api"
+    api["endpoints"][0]["steps"] += steps
+    nodes["servers"] += called
+    data["topology_graph"]["edges"] = [
+        edge("gen", "client"),
+        edge("client", "api"),
+        edge("api", "client"),
+    ]
+    for target in called:
+        data["topology_graph"]["edges"] += [edge("api", target["id"]), edge(target["id"], "api")]
+    return data
+
+
+def call(target: str) -> dict[str, Any]:
+    return {"kind": "call", "target": target}
+
+
+def test_a_server_overloaded_by_calls_is_a_warning_saying_so() -> None:
+    # 100 requests/s, each calling db once: 100/s x 12 ms = 120% of its core.
+    found = warned(calling(100, [call("db")], [server("db", 0.012)]))
+
+    assert list(found) == ["topology_graph.nodes.servers[1]"]
+    assert "server 'db' is offered 1.2 core-seconds" in found["topology_graph.nodes.servers[1]"]
+    assert "(100 requests/s, 100 of them by calls)" in found["topology_graph.nodes.servers[1]"]
+    assert warned(calling(80, [call("db")], [server("db", 0.012)])) == {}  # 96%
+
+
+def test_cache_misses_thin_the_calls_and_weigh_the_cpu_of_their_branch() -> None:
+    def cached(hit_ratio: float) -> dict[str, Any]:
+        return {
+            "kind": "cache",
+            "hit_ratio": hit_ratio,
+            "hit": [{"kind": "io_cache", "step_operation": {"io_waiting_time": 0.001}}],
+            "miss": [
+                call("db"),
+                {"kind": "cpu_bound_operation", "step_operation": {"cpu_time": 0.004}},
+            ],
+        }
+
+    # 200/s: 20% misses are 40/s x 12 ms = 48% of db; the api runs 1 ms + 0.2 x 4 ms = 36%.
+    assert warned(calling(200, [cached(0.8)], [server("db", 0.012)])) == {}
+    # 10% hits: 180/s x 12 ms = 216% of db; the api 1 ms + 0.9 x 4 ms = 4.6 ms, 92%.
+    found = warned(calling(200, [cached(0.1)], [server("db", 0.012)]))
+    assert list(found) == ["topology_graph.nodes.servers[1]"]
+    assert "(180 requests/s, 180 of them by calls)" in found["topology_graph.nodes.servers[1]"]
+    # 250/s: the api itself runs 250 x 4.6 ms = 115% of its core in its miss branch.
+    found = warned(calling(250, [cached(0.1)], [server("db", 0.012, cores=4)]))
+    assert list(found) == ["topology_graph.nodes.servers[0]"]
+    assert "utilisation 115%" in found["topology_graph.nodes.servers[0]"]
+
+
+def test_calls_fan_out_and_chain_through_every_server_they_reach() -> None:
+    # Each request calls a and b at once; a calls db: db gets the full 100/s.
+    data = calling(
+        100,
+        [{"kind": "call", "targets": ["a", "b"]}],
+        [server("a", 0.001), server("b", 0.011), server("db", 0.011)],
+    )
+    a = data["topology_graph"]["nodes"]["servers"][1]
+    a["endpoints"][0]["steps"].append(call("db"))
+    edges = data["topology_graph"]["edges"]
+    edges[:] = [e for e in edges if e["id"] not in ("api-db", "db-api")]
+    edges += [edge("a", "db"), edge("db", "a")]
+    found = warned(data)
+    assert set(found) == {"topology_graph.nodes.servers[2]", "topology_graph.nodes.servers[3]"}
+    assert "server 'db'" in found["topology_graph.nodes.servers[3]"]
+
+
+def test_calls_to_an_internal_balancer_are_shared_out_and_thinned() -> None:
+    data = calling(150, [call("db-lb")], [server("db-1", 0.014), server("db-2", 0.014)])
+    data["topology_graph"]["nodes"]["load_balancers"] = [
+        {"id": "db-lb", "server_covered": ["db-1", "db-2"]}
+    ]
+    edges = data["topology_graph"]["edges"]
+    edges[:] = [e for e in edges if e["source"] != "api" or e["target"] == "client"]
+    edges += [edge("api", "db-lb"), edge("db-lb", "db-1"), edge("db-lb", "db-2")]
+    # 75/s each x 14 ms = 105% of each replica.
+    found = warned(data)
+    assert set(found) == {"topology_graph.nodes.servers[1]", "topology_graph.nodes.servers[2]"}
+    assert "utilisation 105%" in found["topology_graph.nodes.servers[1]"]
+    # 10% lost on the way to one replica: it gets 67.5/s, 94.5%.
+    edges[-2]["dropout_rate"] = 0.1
+    assert list(warned(data)) == ["topology_graph.nodes.servers[2]"]

@@ -18,7 +18,7 @@ from asyncflow_backend.config.constants import (
 )
 from asyncflow_backend.schemas.arrival_rate import PiecewiseRate, TraceRate
 from asyncflow_backend.schemas.base import readable
-from asyncflow_backend.schemas.calls import call_sites
+from asyncflow_backend.schemas.calls import answering_servers, call_edges, call_sites
 from asyncflow_backend.schemas.closed_users import UserSchedule
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.scenario import Scenario
@@ -48,7 +48,7 @@ def _capacity_schedules(scenario: Scenario) -> Iterator[Problem]:
     """Changes at or past the horizon never happen; a stretch with fewer cores than the
     CPU work offered to the server (as in `_overloaded_servers`) lets its queue grow."""
     horizon = scenario.sim_settings.total_simulation_time
-    arrivals = _arrival_rates(scenario)
+    arrivals, _ = _arrival_rates(scenario)
     for i, server in enumerate(scenario.topology_graph.nodes.servers):
         work = arrivals.get(server.id, 0.0) * _cpu_seconds(server)
         for j, change in enumerate(server.capacity_schedule):
@@ -230,16 +230,19 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
     an M/G/c station, e.g. Kleinrock, *Queueing Systems* vol. 1, §2.1), with λ_s the
     mean arrival rate (users x rpm / 60, or a schedule's mean over the horizon, summed
     over the open workload classes) thinned by the dropout of the edges before it and
-    shared out by the balancer: evenly (round robin, random) or by `weights`
-    (weighted round robin). The CPU time is the mean over the endpoint mix of the
-    declared CPU step means; a pool's load is likewise the I/O time of the steps
+    shared out by the balancers: evenly (round robin, random) or by `weights`
+    (weighted round robin); plus the calls of its callers, λ_caller x the mean calls
+    to it per request (over the endpoint mix and the hit or miss ratios of cache
+    steps), thinned and shared out the same way (`_arrival_rates`). The CPU time is
+    the mean over the endpoint mix of the declared CPU step means, cache branches
+    weighed by their ratios; a pool's load is likewise the I/O time of the steps
     that hold its connections over its size. A least-connection or
     power-of-two-choices balancer sends less to a busier server, so only the pooled
     CPU load of its servers is checked. A server with `admission` caps rejects what it
     cannot queue, so its overload is taken as meant and not warned about.
     """
     nodes = scenario.topology_graph.nodes
-    arrivals = _arrival_rates(scenario)
+    arrivals, from_calls = _arrival_rates(scenario)
     servers = {server.id: (i, server) for i, server in enumerate(nodes.servers)}
     pooled: set[str] = set()
     for where, lb in nodes.balancers():
@@ -264,10 +267,12 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
         cores = server.server_resources.cpu_cores
         work = rate * _cpu_seconds(server)
         if server_id not in pooled and work > cores and server.admission is None:
+            called = from_calls.get(server_id, 0.0)
+            via = f", {readable(round(called, 3))} of them by calls" if called else ""
             yield Problem(
                 (*SERVERS, i),
                 f"server '{server_id}' is offered {work:.3g} core-seconds of CPU work per "
-                f"second ({readable(round(rate, 3))} requests/s) for {cores} core(s): "
+                f"second ({readable(round(rate, 3))} requests/s{via}) for {cores} core(s): "
                 f"utilisation {work / cores:.0%}, above 100%, so its ready queue grows "
                 "without bound",
             )
@@ -301,16 +306,30 @@ def _cpu_seconds(server: Server) -> float:
 
 def _mean_seconds(server: Server, counted: Callable[[Step], bool]) -> float:
     """Mean seconds per request of the `counted` steps of `server`, over its endpoint mix."""
+    seconds = 0.0
+    for visits, step in _step_visits(server):
+        if step.operation is not StepOperation.NECESSARY_RAM and counted(step):
+            value = step.value
+            seconds += visits * (value.mean if isinstance(value, RVConfig) else value)
+    return seconds
+
+
+def _step_visits(server: Server) -> Iterator[tuple[float, Step]]:
+    """Every step of `server` with the mean number of times a request runs it: its
+    endpoint's share of the mix times the hit (or miss) ratio of each cache step above it."""
     share = 1.0 / len(server.endpoints)
     weights = [endpoint.probability or share for endpoint in server.endpoints]
     total = sum(weights)
-    seconds = 0.0
+
+    def walk(steps: list[Step], visits: float) -> Iterator[tuple[float, Step]]:
+        for step in steps:
+            yield visits, step
+            if step.hit_ratio is not None:
+                yield from walk(step.hit, visits * step.hit_ratio)
+                yield from walk(step.miss, visits * (1 - step.hit_ratio))
+
     for weight, endpoint in zip(weights, server.endpoints, strict=True):
-        for step in endpoint.steps:
-            if step.operation is not StepOperation.NECESSARY_RAM and counted(step):
-                value = step.value
-                seconds += weight / total * (value.mean if isinstance(value, RVConfig) else value)
-    return seconds
+        yield from walk(endpoint.steps, weight / total)
 
 
 def _shares(lb: LoadBalancer) -> dict[str, float]:
@@ -322,17 +341,26 @@ def _shares(lb: LoadBalancer) -> dict[str, float]:
     return {server_id: weight / total for server_id, weight in weights.items()}
 
 
-def _arrival_rates(scenario: Scenario) -> dict[str, float]:
-    """Mean requests per second reaching each node, following the edges from the client.
+def _arrival_rates(scenario: Scenario) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean requests per second reaching each node, and the part of it sent by calls.
 
-    The graph from the client back to it is loop-free (validated), so a walk in
-    topological order sees each node once all its inbound traffic is known.
+    Requests follow the route edges from the client (call edges left out); the graph
+    from the client back to it is loop-free (validated), so a walk in topological
+    order sees each node once all its inbound traffic is known. Then calls: each
+    server, in an order where callers come before the servers they call (the call
+    graph is acyclic once valid), sends each call target its rate times the mean
+    calls per request of its steps naming it, thinned by the edge to it and shared
+    out by a balancer target.
     """
     graph = scenario.topology_graph
     client = graph.nodes.client.id
+    calls = call_edges(scenario)
+    kept_on: dict[tuple[str, str], float] = {}
     out: dict[str, list[tuple[str, float]]] = {}
     for edge in graph.edges:
-        out.setdefault(edge.source, []).append((edge.target, 1 - edge.dropout_rate))
+        kept_on[(edge.source, edge.target)] = 1 - edge.dropout_rate
+        if (edge.source, edge.target) not in calls:
+            out.setdefault(edge.source, []).append((edge.target, 1 - edge.dropout_rate))
     # Each generator's one edge, to the client; closed classes count as 0 (bounded).
     rate = sum(mean_arrival_rate(scenario, w) * out[w.id][0][1] for w in scenario.generators)
     arriving: dict[str, float] = {client: rate}
@@ -341,8 +369,7 @@ def _arrival_rates(scenario: Scenario) -> dict[str, float]:
     ready = [client]
     while ready:
         node = ready.pop()
-        targets = out.get(node, [])
-        for target, kept in targets:
+        for target, kept in out.get(node, []):
             if target == client:
                 continue
             # A balancer shares its requests out; any other node has one out edge.
@@ -352,7 +379,45 @@ def _arrival_rates(scenario: Scenario) -> dict[str, float]:
             if waiting[target] == 0:
                 ready.append(target)
     del arriving[client]
-    return arriving
+    from_calls: dict[str, float] = {}
+    servers = {server.id: server for server in graph.nodes.servers}
+    for caller in _callers_first(scenario):
+        for visits, step in _step_visits(servers[caller]):
+            for target in step.call_targets:
+                sent = arriving.get(caller, 0.0) * visits * kept_on.get((caller, target), 1.0)
+                spread = shares.get(target, {target: 1.0})
+                for server_id, share in spread.items():
+                    # A balancer's edge to the server thins it too; a server is its own.
+                    reached = sent * share * kept_on.get((target, server_id), 1.0)
+                    arriving[server_id] = arriving.get(server_id, 0.0) + reached
+                    from_calls[server_id] = from_calls.get(server_id, 0.0) + reached
+    return arriving, from_calls
+
+
+def _callers_first(scenario: Scenario) -> list[str]:
+    """Every server, each before the servers its calls reach (Kahn's order of the call
+    graph; a server on a cycle, refused by validation, is left out)."""
+    graph: dict[str, set[str]] = {
+        server.id: set() for server in scenario.topology_graph.nodes.servers
+    }
+    for site in call_sites(scenario):
+        graph[site.caller] |= set(answering_servers(scenario, site.target))
+    inbound = dict.fromkeys(graph, 0)
+    for targets in graph.values():
+        for target in targets:
+            if target in inbound:
+                inbound[target] += 1
+    order: list[str] = []
+    ready = [server_id for server_id, count in inbound.items() if count == 0]
+    while ready:
+        node = ready.pop(0)
+        order.append(node)
+        for target in sorted(graph[node]):
+            if target in inbound:
+                inbound[target] -= 1
+                if inbound[target] == 0:
+                    ready.append(target)
+    return order
 
 
 def _inbound_counts(out: dict[str, list[tuple[str, float]]], client: str) -> dict[str, int]:
