@@ -314,3 +314,97 @@ def test_built_scenario_runs_with_its_seed() -> None:
     assert first.meta.seed == 5
     assert first.requests.completed > 0
     assert first.latency == second.latency
+
+
+def api_with_cache(
+    builder: ScenarioBuilder, server_id: str, hit_ratio: float, target: str, *, three_tier: bool
+) -> None:
+    """An API server: parse, look up a cache whose misses call `target` holding a `db`
+    connection, render; `three_tier` adds its RAM step and the write back after a miss."""
+    builder.server(server_id, cores=2, ram_mb=2048, db_pool=8).endpoint("/products").parse(0.001)
+    if three_tier:
+        builder.ram(16)
+
+    def miss(b: ScenarioBuilder) -> None:
+        b.call(target, pool="db")
+        if three_tier:
+            b.io("io_cache", 0.0005)
+
+    builder.cache(hit_ratio, hit=lambda b: b.io("io_cache", 0.0005), miss=miss).cpu(0.002)
+
+
+def test_three_tiers_with_a_cache_equal_the_yaml_file() -> None:
+    builder = (
+        ScenarioBuilder()
+        .generator("gen", users=deterministic(300), rpm=60)
+        .client("client")
+        .load_balancer("lb", covers=["api-1", "api-2"])
+    )
+    for api in ("api-1", "api-2"):
+        api_with_cache(builder, api, 0.8, "db", three_tier=True)
+    builder.server("db", cores=2, ram_mb=4096).endpoint("/query").cpu(exponential(0.004))
+    builder.edge("gen", "client", latency=exponential(0.002), dropout=0.0)
+    builder.edge("client", "lb", latency=exponential(0.001), dropout=0.0)
+    for api in ("api-1", "api-2"):
+        builder.edge("lb", api, latency=0.0002, dropout=0.0)
+    for api in ("api-1", "api-2"):
+        builder.edge(api, "client", latency=exponential(0.002), dropout=0.0)
+    for api in ("api-1", "api-2"):
+        builder.chain(api, "db", api, latency=0.0005, dropout=0.0)
+    builder.settings(horizon=120, sample_period=0.05)
+    assert builder.build() == load_scenario_file(EXAMPLES / "three_tier.yml")
+
+
+def test_two_tiers_of_balancers_equal_the_yaml_file() -> None:
+    apis, replicas = ["api-1", "api-2"], ["db-1", "db-2"]
+    builder = (
+        ScenarioBuilder()
+        .generator("gen", users=deterministic(300), rpm=60)
+        .client("client")
+        .load_balancer("edge-lb", covers=apis)
+        .load_balancer("db-lb", covers=replicas)
+    )
+    for api in apis:
+        api_with_cache(builder, api, 0.5, "db-lb", three_tier=False)
+    for replica in replicas:
+        builder.server(replica).endpoint("/query").cpu(exponential(0.006))
+    builder.edge("gen", "client", latency=exponential(0.002), dropout=0.0)
+    builder.edge("client", "edge-lb", latency=exponential(0.001), dropout=0.0)
+    for api in apis:
+        builder.edge("edge-lb", api, latency=0.0002, dropout=0.0)
+    for api in apis:
+        builder.edge(api, "client", latency=exponential(0.002), dropout=0.0)
+    for api in apis:
+        builder.edge(api, "db-lb", latency=0.0003, dropout=0.0)
+    for replica in replicas:
+        builder.edge("db-lb", replica, latency=0.0002, dropout=0.0)
+    for replica in replicas:
+        for api in apis:
+            builder.edge(replica, api, latency=0.0005, dropout=0.0)
+    builder.settings(horizon=60, sample_period=0.05)
+    assert builder.build() == load_scenario_file(EXAMPLES / "tiers.yml")
+
+
+def test_cache_branches_nest_and_refuse_what_a_file_refuses() -> None:
+    builder = ScenarioBuilder().server("api").endpoint("/").cache(0.5, miss=lambda b: b.ram(10))
+    steps = builder.to_dict()["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"]
+    assert steps == [
+        {
+            "kind": "cache",
+            "hit_ratio": 0.5,
+            "miss": [{"kind": "ram", "step_operation": {"necessary_ram": 10}}],
+        }
+    ]
+    nested = (
+        ScenarioBuilder()
+        .server("api")
+        .endpoint("/")
+        .cache(0.9, miss=lambda b: b.cache(0.5, hit=lambda c: c.cpu(0.001)).io("io_db", 0.01))
+        .cpu(0.002)
+    )
+    steps = nested.to_dict()["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"]
+    assert [step["kind"] for step in steps] == ["cache", "cpu_bound_operation"]
+    assert [step["kind"] for step in steps[0]["miss"]] == ["cache", "io_db"]
+    assert steps[0]["miss"][0]["hit"][0]["kind"] == "cpu_bound_operation"
+    with pytest.raises(BuilderUsageError, match="a 'cache' step needs a server"):
+        ScenarioBuilder().cache(0.5)

@@ -6,13 +6,14 @@ does and a mistake raises the same `ScenarioValidationError`, located by the
 same paths (`topology_graph.edges[2].target`).
 
 Servers, endpoints and steps are declared in reading order: `endpoint` adds
-to the server declared last, and `cpu`, `parse`, `ram` and `io` add steps to
-the endpoint declared last.
+to the server declared last, and `cpu`, `parse`, `ram`, `io`, `call` and
+`cache` add steps to the endpoint declared last (or, inside `cache`, to the
+branch being filled).
 """
 
 import copy
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, Self
 
 import yaml
@@ -21,6 +22,7 @@ from asyncflow_backend.builder.random_variables import Amount, as_document
 from asyncflow_backend.config.constants import (
     DEFAULT_CPU_CORES,
     DEFAULT_RAM_MB,
+    CacheStepKind,
     CallStepKind,
     CpuStepKind,
     Distribution,
@@ -71,6 +73,8 @@ class ScenarioBuilder:
         self._events: list[dict[str, Any]] = []
         self._settings: dict[str, Any] = {}
         self._seed: int | None = None
+        self._branches: list[list[dict[str, Any]]] = []
+        """The cache branches being filled, innermost last: steps go to the last one."""
 
     # The workload and the nodes.
 
@@ -324,13 +328,45 @@ class ScenarioBuilder:
             step["on_timeout"] = str(on_timeout)
         return self._append(step)
 
+    def cache(
+        self,
+        hit_ratio: float,
+        *,
+        hit: Callable[[Self], object] | None = None,
+        miss: Callable[[Self], object] | None = None,
+    ) -> Self:
+        """A cache step: a lookup that hits with probability `hit_ratio` and runs the steps
+        `hit` adds, or misses and runs the steps `miss` adds (each is called with the
+        builder, whose step methods then add to that branch):
+
+            .cache(0.8, hit=lambda b: b.io("io_cache", 0.0005),
+                   miss=lambda b: b.call("db", pool="db").io("io_cache", 0.0005))
+        """
+        step: dict[str, Any] = {"kind": CacheStepKind.CACHE.value, "hit_ratio": hit_ratio}
+        self._append(step)
+        for branch, fill in (("hit", hit), ("miss", miss)):
+            if fill is None:
+                continue
+            steps: list[dict[str, Any]] = []
+            self._branches.append(steps)
+            try:
+                fill(self)
+            finally:
+                self._branches.pop()
+            if steps:
+                step[branch] = steps
+        return self
+
     def _append(self, step: dict[str, Any]) -> Self:
         if not self._servers or not self._servers[-1]["endpoints"]:
             raise BuilderUsageError(
                 f"a '{step['kind']}' step needs a server(...) and an endpoint(...) declared "
                 "before it"
             )
-        self._servers[-1]["endpoints"][-1]["steps"].append(step)
+        if self._branches:
+            self._branches[-1].append(step)
+        else:
+            self._servers[-1]["endpoints"][-1]["steps"].append(step)
         return self
 
     def _step(
