@@ -1,8 +1,10 @@
 """Scenario size limits: each problem points at the field and names the limit and its variable."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import parse_scenario
@@ -16,6 +18,8 @@ from asyncflow_backend.schemas.limits import (
 
 CPU = {"cpu_time": 0.001}
 IO = {"io_waiting_time": 0.01}
+
+EXAMPLES = Path(__file__).parents[2] / "example"
 
 
 def scenario_data(
@@ -325,3 +329,15 @@ def test_events_per_request_count_the_timers_of_timeouts() -> None:
 
     # The client's timer, then per request the call's timer, its two edges and the db's step.
     assert events_per_request(parse_scenario(data)) == plain + 1 + (1 + 2 + 1)
+
+
+def test_a_call_through_a_balancer_counts_the_edge_to_it() -> None:
+    document = yaml.safe_load((EXAMPLES / "tiers.yml").read_text(encoding="utf-8"))
+    document["sim_settings"]["total_simulation_time"] = 10
+    scenario = parse_scenario(document)
+
+    # Arrival, gen-client, client-edge-lb, edge-lb-api, the parse, the miss (api-db-lb,
+    # db-lb-db, the query, db-api), the render, api-client.
+    assert events_per_request(scenario) == 4 + 1 + (3 + 1) + 1 + 1
+    processed = _run(document)
+    assert processed <= scheduled_events(scenario).total

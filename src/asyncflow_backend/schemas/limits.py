@@ -74,8 +74,8 @@ class ScheduledEvents:
 
 def _visit_costs(scenario: Scenario) -> dict[str, int]:
     """Events of one visit to each server on its costliest endpoint: one per timed step, and
-    per call the two edges and the called server's own visit (calls nest; the call graph
-    is acyclic once valid, and a cycle met here counts once)."""
+    per call the two edges (three through a balancer) and the called server's own visit
+    (calls nest; the call graph is acyclic once valid, and a cycle met here counts once)."""
     servers = {server.id: server for server in scenario.topology_graph.nodes.servers}
     costs: dict[str, int] = {}
 
@@ -88,8 +88,12 @@ def _visit_costs(scenario: Scenario) -> dict[str, int]:
                 total += step.timeout_s is not None  # the call's timer
                 for target in step.call_targets:
                     answering = answering_servers(scenario, target)
-                    total += 2 + max(
-                        (visit(s, visiting) for s in answering if s in servers), default=0
+                    # Through a balancer, a call crosses one more edge: to it, then on.
+                    via_balancer = 1 if target not in servers else 0
+                    total += (
+                        2
+                        + via_balancer
+                        + max((visit(s, visiting) for s in answering if s in servers), default=0)
                     )
             elif step.operation is not StepOperation.NECESSARY_RAM:
                 total += 1
