@@ -13,7 +13,7 @@ from asyncflow_backend.metrics.breakdown import (
     SERVER_PARTS,
     HopCategory,
     HopKind,
-    HopLedgers,
+    HopTotals,
 )
 from asyncflow_backend.metrics.catalogue import (
     EDGE_METRICS,
@@ -340,7 +340,7 @@ def time_series(period_s: float, probes: list[Probe]) -> TimeSeries:
 
 
 def breakdown(
-    hops: HopLedgers, mean_latency: float | None, order: Sequence[str]
+    hops: HopTotals, mean_latency: float | None, order: Sequence[str]
 ) -> list[BreakdownPart]:
     """The mean latency split in proportion to the request-seconds of each hop slot
     (`metrics.breakdown`), parts of no time left out, places in `order` (edges and

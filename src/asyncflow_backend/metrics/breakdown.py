@@ -65,8 +65,8 @@ SERVER_PARTS = (
 """The parts of a server, in the order a request meets them."""
 
 
-class HopLedgers:
-    """The slots of a run's ledgers and the totals of completed requests.
+class HopTotals:
+    """The slots of a run's hop totals, and the totals: request-seconds per slot.
 
     `slot` is called while the model is built; `freeze` then makes the lists.
     """
@@ -82,7 +82,7 @@ class HopLedgers:
     def slot(self, kind: HopKind, place: str, category: HopCategory) -> int:
         """The index of (`place`, `category`) in `totals`, made on first asking.
 
-        Raises `RuntimeError` once the ledgers are frozen.
+        Raises `RuntimeError` once the slots are frozen.
         """
         key = (kind, place, category)
         index = self.slots.get(key)

@@ -7,7 +7,7 @@ from typing import Protocol
 import simpy
 
 from asyncflow_backend.config.constants import EndReason, Outcome
-from asyncflow_backend.metrics.breakdown import HopLedgers
+from asyncflow_backend.metrics.breakdown import HopTotals
 
 
 class Sent(Protocol):
@@ -63,7 +63,7 @@ class MetricsCollector:
         self.withdrawn: set[object] | None = None
         """With timeouts that cancel: the withdrawn requests not yet stopped, which an end
         (a drop on the wire, say) takes out."""
-        self.hops = HopLedgers()
+        self.hops = HopTotals()
 
     # Both ends of a request from the client (completed, or `record_end`) take the
     # request, so that a subclass can tell whoever waits for it (a closed user).

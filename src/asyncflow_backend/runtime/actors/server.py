@@ -113,7 +113,8 @@ class ServerRuntime:
         self.withdrawals: Withdrawals | None = None
         """Where requests whose timeout fired under `cancel` are kept; None when the run
         never withdraws anything."""
-        # Slots of the hop ledgers (`metrics.breakdown`) this server's spans go to.
+        # Slots of the hop totals (`metrics.breakdown`) this server's spans go to; the pool,
+        # call and nested slots are only ever used by servers with pools or calls.
         hops = collector.hops
         self._visit = hops.slot(HopKind.SERVER, server_id, HopCategory.VISIT)
         self._cpu = hops.slot(HopKind.SERVER, server_id, HopCategory.CPU)
