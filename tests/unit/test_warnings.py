@@ -379,3 +379,14 @@ def test_calls_to_an_internal_balancer_are_shared_out_and_thinned() -> None:
     # 10% lost on the way to one replica: it gets 67.5/s, 94.5%.
     edges[-2]["dropout_rate"] = 0.1
     assert list(warned(data)) == ["topology_graph.nodes.servers[2]"]
+
+
+def test_the_default_dropout_counts_the_route_not_the_call_edges() -> None:
+    data = calling(10, [call("db")], [server("db", 0.001)])
+    edges = data["topology_graph"]["edges"]
+    # The call edges first: a walk along the first edge out of each node would follow them.
+    edges[:] = edges[3:] + edges[:3]
+    for e in edges:
+        del e["dropout_rate"]
+    found = warned(data)
+    assert "on a route of 3 edges" in found["topology_graph.edges"]

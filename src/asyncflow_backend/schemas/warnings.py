@@ -201,10 +201,13 @@ def _default_dropout(scenario: Scenario) -> Iterator[Problem]:
 
 
 def _hops_per_request(scenario: Scenario) -> int:
-    """Edges on a request's route, the first branch taken at the load balancer."""
+    """Edges on a request's route, the first branch taken at a load balancer (the edges
+    calls use are not routes)."""
+    calls = call_edges(scenario)
     out: dict[str, str] = {}
     for edge in scenario.topology_graph.edges:
-        out.setdefault(edge.source, edge.target)
+        if (edge.source, edge.target) not in calls:
+            out.setdefault(edge.source, edge.target)
     client = scenario.topology_graph.nodes.client.id
     node, hops = out[scenario.rqs_input.id], 1
     while hops <= len(out):
