@@ -78,6 +78,13 @@ def test_a_balancer_of_the_list_covers_known_servers_over_edges() -> None:
     assert "no edge goes from 'db-lb'" in found[f"{DB_LB}.server_covered[1]"]
 
 
+def test_a_balancer_covers_servers_only() -> None:
+    document = tiers()
+    document["topology_graph"]["nodes"]["load_balancers"][0]["server_covered"].append("db-lb")
+    found = problems(document)
+    assert "covers 'db-lb', which is not a server" in found[f"{EDGE_LB}.server_covered[2]"]
+
+
 def test_weights_are_checked_per_balancer() -> None:
     document = tiers()
     document["topology_graph"]["nodes"]["load_balancers"][1]["weights"] = {"api-1": 2}

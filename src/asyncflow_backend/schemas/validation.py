@@ -231,7 +231,13 @@ def _edge_endpoints(scenario: Scenario) -> Iterator[Problem]:
     server_ids = {s.id for s in scenario.topology_graph.nodes.servers}
     for where, lb in scenario.topology_graph.nodes.balancers():
         for j, server_id in enumerate(lb.server_covered):
-            if server_id not in server_ids:
+            if server_id in ids and server_id not in server_ids:
+                yield Problem(
+                    (*where, "server_covered", j),
+                    f"load balancer '{lb.id}' covers '{server_id}', which is not a server "
+                    "(a balancer covers servers only)",
+                )
+            elif server_id not in server_ids:
                 yield Problem(
                     (*where, "server_covered", j),
                     f"load balancer '{lb.id}' covers unknown server '{server_id}'",
