@@ -340,16 +340,19 @@ def time_series(period_s: float, probes: list[Probe]) -> TimeSeries:
 
 
 def breakdown(
-    hops: HopTotals, mean_latency: float | None, order: Sequence[str]
+    hops: HopTotals,
+    visits: Mapping[str, float],
+    mean_latency: float | None,
+    order: Sequence[str],
 ) -> list[BreakdownPart]:
     """The mean latency split in proportion to the request-seconds of each hop slot
     (`metrics.breakdown`), parts of no time left out, places in `order` (edges and
     servers in the order requests meet them; others after them, by id).
 
-    A server's `wait` is its visits less its other categories and its single-target
-    calls (booked at the places they visit), floored at 0: CPU and I/O are booked when
-    they start and visits when they end, so a server whose last requests are still in
-    it at the horizon may have booked more than its visits.
+    A server's `wait` is its `visits` (seconds by server id) less its other categories
+    and its single-target calls (booked at the places they visit), floored at 0: CPU
+    and I/O are booked when they start and visits when they end, so a server whose
+    last requests are still in it at the horizon may have booked more than its visits.
     """
     if not mean_latency:
         return []
@@ -367,7 +370,7 @@ def breakdown(
             continue
         shown = {c: v for c, v in booked.items() if c not in HIDDEN}
         others = sum(shown.values()) + booked.get(HopCategory.NESTED, 0.0)
-        shown[HopCategory.WAIT] = max(0.0, booked[HopCategory.VISIT] - others)
+        shown[HopCategory.WAIT] = max(0.0, visits.get(place, 0.0) - others)
         parts += [(kind, place, c, shown[c]) for c in SERVER_PARTS if c in shown]
     total = sum(value for *_, value in parts)
     if total <= 0:

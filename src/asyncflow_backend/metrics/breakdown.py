@@ -11,9 +11,11 @@ overlap, so they add to `scratch`, and their caller books the join's wait as
 `calls` instead. Each instant of a request's life is thus booked once.
 
 A server's time waiting for a core (or for RAM before its first step) is not
-added on the hot path: it is the rest of its visits once the other categories
-are taken off (`visit` and `nested`, the single-target calls whose hops are
-booked where they happen, are hidden slots for that).
+added on the hot path: it is the rest of its visits (read off the visit times
+every server keeps per endpoint) once the other categories are taken off.
+Hidden slots serve that: `nested`, the single-target calls whose hops are
+booked where they happen, and, in `scratch`, `visit`, the visits of parallel
+branches.
 
 `totals` counts every request, completed or not (dropped, failed, still in
 flight at the horizon). The breakdown in the results splits the mean latency
@@ -49,7 +51,7 @@ class HopCategory(StrEnum):
     CALLS = "calls"
     """On a server, waiting for the answers of a parallel call (fork-join or first k)."""
     VISIT = "visit"
-    """Hidden: a server's whole visits, from arrival to departure."""
+    """Hidden, in `scratch` only: a server's visits by parallel call branches."""
     NESTED = "nested"
     """Hidden: a server's single-target calls, whose hops are booked where they happen."""
 

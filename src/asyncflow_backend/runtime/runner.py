@@ -164,6 +164,7 @@ class SimulationRunner:
             },
             breakdown=analyzer.breakdown(
                 model.collector.hops,
+                {sid: s.visit_seconds for sid, s in model.servers.items()},
                 latency.mean,
                 _route_order(self.scenario),
             ),

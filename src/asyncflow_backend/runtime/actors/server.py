@@ -174,6 +174,13 @@ class ServerRuntime:
         self.callers.add(caller)
 
     @property
+    def visit_seconds(self) -> float:
+        """Seconds of the visits that ended so far, those of parallel call branches left out:
+        what the breakdown splits into this server's categories."""
+        visits = sum(sum(plan.times) for plan in self.endpoints)
+        return visits - self._collector.hops.scratch[self._visit]
+
+    @property
     def busy_core_seconds(self) -> float:
         """Core-seconds of CPU steps started so far, by every request and sub-request."""
         hops = self._collector.hops
@@ -452,10 +459,13 @@ class ServerRuntime:
         self.in_service -= 1
         seconds = self.env._now - request.arrived_at
         plan.times.append(seconds)
-        request.spent[self._visit] += seconds
         if plan.ram_mb:
             self.ram.release(plan.ram_mb)
         if isinstance(request, SubRequest):
+            # Visits are read off `plan.times`; those of parallel branches, left out of the
+            # breakdown, are set apart here (off the path of requests from the client).
+            if request.spent is not self._collector.hops.totals:
+                request.spent[self._visit] += seconds
             self.reply_edges[request.caller.id].send(request)
         else:
             assert self.out_edge is not None
