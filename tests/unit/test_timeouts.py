@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from asyncflow_backend.builder import ScenarioBuilder, deterministic, exponential
+from asyncflow_backend.metrics.breakdown import HopCategory, HopKind
 from asyncflow_backend.resources import CoreSet
 from asyncflow_backend.runtime.actors.client import ClientRuntime, TimingOutClient
 from asyncflow_backend.runtime.actors.server import (
@@ -250,3 +251,15 @@ def test_cancel_stops_a_request_waiting_for_the_answers_to_its_call() -> None:
     site = results.calls["api:/api#0->db"]
     assert site.answered >= 0.9 * site.sent
     assert results.servers["api"].latency is not None
+
+
+def test_an_io_wait_cut_short_is_booked_in_the_breakdown_for_what_it_lasted() -> None:
+    runner = SimulationRunner(io_server(0.2, "cancel").build(), seed=6)
+    results = runner.run()
+    hops = runner.model.collector.hops
+    io = hops.totals[hops.slot(HopKind.SERVER, "srv", HopCategory.IO)]
+    # Each I/O wait lasted 0.198 s before its request was withdrawn, not its 1 s; those
+    # still waiting at the horizon are booked in full.
+    withdrawn = by_reason(results)[("timed_out", "srv", "withdrawn_from_io_wait")]
+    lasted = withdrawn * 0.198
+    assert lasted - 1e-6 <= io <= lasted + results.requests.in_flight * 1.0 + 1e-6

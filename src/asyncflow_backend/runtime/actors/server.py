@@ -542,6 +542,8 @@ class CancellingServer(ServerRuntime):
         elif request in self._sleeping:
             pool, wakes_at = self._sleeping.pop(request)
             self.io_waiting -= 1
+            # The wait was booked in full when it began: take back the part not waited.
+            request.spent[self._io] -= wakes_at - self.env._now
             if pool is not None:
                 # Its hold was counted in full when it began: take back the part not held.
                 pool.busy_seconds -= wakes_at - self.env._now
