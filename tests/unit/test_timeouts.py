@@ -263,3 +263,34 @@ def test_an_io_wait_cut_short_is_booked_in_the_breakdown_for_what_it_lasted() ->
     withdrawn = by_reason(results)[("timed_out", "srv", "withdrawn_from_io_wait")]
     lasted = withdrawn * 0.198
     assert lasted - 1e-6 <= io <= lasted + results.requests.in_flight * 1.0 + 1e-6
+
+
+def test_a_call_lost_as_it_is_sent_leaves_nothing_waiting_for_it() -> None:
+    # An edge that drops a sub-request fails the call while it is being sent: the
+    # caller must not keep it among the requests waiting for answers.
+    scenario = (
+        ScenarioBuilder()
+        .generator("gen", users=deterministic(50), rpm=60)
+        .client("client")
+        .timeout(exponential(0.5), on_timeout="cancel")
+        .server("api")
+        .endpoint("/work")
+        .call("db")
+        .server("db")
+        .endpoint("/query")
+        .cpu(exponential(0.001))
+        .chain("gen", "client", "api", "client", latency=deterministic(0.001), dropout=0.0)
+        .edge("api", "db", latency=deterministic(0.001), dropout=0.5)
+        .edge("db", "api", latency=deterministic(0.001), dropout=0.0)
+        .settings(horizon=20)
+        .seed(2)
+        .build()
+    )
+    runner = SimulationRunner(scenario)
+    results = runner.run()
+    api = runner.model.servers["api"]
+
+    assert isinstance(api, CancellingServer)
+    assert results.requests.failed > 300
+    assert all(request.plan is not None for request in api._calling)
+    assert len(api._calling) == api.calls_waiting

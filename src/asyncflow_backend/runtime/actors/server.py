@@ -589,7 +589,10 @@ class CancellingServer(ServerRuntime):
 
     def _send_calls(self, request: RequestState, step: CallStep) -> Join:
         join = super()._send_calls(request, step)
-        self._calling[request] = join
+        # A call may fail while it is sent (an edge that drops a sub-request at once):
+        # then it is over already and nothing waits.
+        if not join.done:
+            self._calling[request] = join
         return join
 
     def _end_call(self, request: RequestState) -> None:
