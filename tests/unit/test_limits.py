@@ -341,3 +341,21 @@ def test_a_call_through_a_balancer_counts_the_edge_to_it() -> None:
     assert events_per_request(scenario) == 4 + 1 + (3 + 1) + 1 + 1
     processed = _run(document)
     assert processed <= scheduled_events(scenario).total
+
+
+def test_failures_and_repairs_are_counted_per_cycle_and_bound_what_the_engine_schedules() -> None:
+    # Nearly no requests: what the engine schedules is the failures and repairs.
+    data = scenario_data(servers=2, horizon=600, users=0.01, enabled_sample_metrics=[])
+    for server in data["topology_graph"]["nodes"]["servers"]:
+        server["failures"] = {
+            "time_to_failure": {"mean": 0.2, "distribution": "exponential"},
+            "time_to_repair": {"mean": 0.1, "distribution": "exponential"},
+        }
+    counted = scheduled_events(parse_scenario(data))
+
+    # Two servers x 600 s / 0.3 s per cycle x a failure and a repair.
+    assert counted.failures == 2 * 2 * 2000
+    processed = _run(data)
+    assert 0.8 * counted.total <= processed <= 1.2 * counted.total
+    found = messages(data, max_scheduled_events=1000)
+    assert "8000 failures and repairs" in found["sim_settings"]

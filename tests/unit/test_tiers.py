@@ -93,7 +93,7 @@ def test_weights_are_checked_per_balancer() -> None:
     assert "'db-lb' does not cover 'api-1'" in found[f"{DB_LB}.weights.api-1"]
 
 
-def test_an_outage_may_not_empty_any_one_tier() -> None:
+def test_an_outage_emptying_one_tier_holds_or_rejects_its_calls() -> None:
     document = tiers()
     document["events"] = [
         {
@@ -104,8 +104,11 @@ def test_an_outage_may_not_empty_any_one_tier() -> None:
         }
         for sid in ("db-1", "db-2")
     ]
-    found = problems(document)
-    assert "every server of load balancer 'db-lb' down" in found["events[1].start.t_start"]
+    waited = run_scenario(parse_scenario(document), seed=1)  # valid: it parses
+    assert "db-lb" not in waited.requests.failed_at  # the misses wait at db-lb
+    document["topology_graph"]["nodes"]["load_balancers"][1]["when_none_up"] = "reject"
+    rejected = run_scenario(parse_scenario(document), seed=1)
+    assert rejected.requests.failed_at["db-lb"] > 0  # call_rejected, at the balancer
     document["events"].pop()
     results = run_scenario(parse_scenario(document), seed=1)
     # While db-1 is out, db-2 takes every miss.

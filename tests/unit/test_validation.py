@@ -370,24 +370,35 @@ def test_back_to_back_outages_do_not_overlap() -> None:
     assert len(scenario.events) == 3
 
 
-def test_all_servers_down_at_once() -> None:
-    document = (
+def test_all_servers_down_at_once_is_accepted() -> None:
+    # Requests wait at the balancer, or are rejected there (`when_none_up`).
+    scenario = (
         balanced("a", "b", "c")
         .outage("a", start=10, end=30, event_id="a-down")
         .outage("b", start=20, end=40, event_id="b-down")
         .outage("c", start=25, end=26, event_id="c-down")
+        .build()
+    )
+
+    assert scenario.events is not None
+
+
+def test_the_only_server_may_go_down() -> None:
+    # Requests wait at its door, or are rejected there (`when_down`).
+    scenario = direct().outage("srv", start=10, end=20, event_id="gone").build()
+
+    assert scenario.events is not None
+
+
+def test_overlapping_outages_of_one_server_are_still_refused() -> None:
+    document = (
+        direct()
+        .outage("srv", start=10, end=20, event_id="first")
+        .outage("srv", start=15, end=25, event_id="second")
         .to_dict()
     )
 
-    problem = problem_at(document, "events[2].start.t_start", "c-down")
-    assert "every server down" in problem.message
-    assert "t=25" in problem.message
-
-
-def test_the_only_server_cannot_go_down() -> None:
-    document = direct().outage("srv", start=10, end=20, event_id="gone").to_dict()
-
-    problem_at(document, "events[0].start.t_start", "gone")
+    assert "overlaps" in problem_at(document, "events[1].start.t_start", "second").message
 
 
 def test_handing_over_at_the_same_instant_keeps_one_server_up() -> None:

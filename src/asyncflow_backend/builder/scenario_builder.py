@@ -34,6 +34,8 @@ from asyncflow_backend.config.constants import (
     SampledMetric,
     StepOperation,
     TimeoutAction,
+    WhenDown,
+    WorkInProgress,
 )
 from asyncflow_backend.schemas.loading import parse_scenario
 from asyncflow_backend.schemas.scenario import Scenario
@@ -49,6 +51,8 @@ Algorithm = (
 
 
 TimeoutChoice = TimeoutAction | Literal["keep_working", "cancel"]
+WorkChoice = WorkInProgress | Literal["resume", "lose"]
+DownChoice = WhenDown | Literal["wait", "reject"]
 
 
 class BuilderUsageError(RuntimeError):
@@ -201,6 +205,7 @@ class ScenarioBuilder:
         covers: Iterable[str],
         algorithm: Algorithm = "round_robin",
         weights: dict[str, float] | None = None,
+        when_none_up: DownChoice | None = None,
     ) -> Self:
         """A load balancer spreading requests over the servers it `covers`.
 
@@ -208,6 +213,8 @@ class ScenarioBuilder:
         again for more tiers (an edge balancer, one in front of database replicas that
         call steps name): one balancer is written `load_balancer`, several
         `load_balancers`.
+        `when_none_up` says what becomes of a request while every server it covers is
+        down: `wait` (the default) or `reject`.
         """
         balancer: dict[str, Any] = {
             "id": lb_id,
@@ -216,6 +223,8 @@ class ScenarioBuilder:
         }
         if weights is not None:
             balancer["weights"] = dict(weights)
+        if when_none_up is not None:
+            balancer["when_none_up"] = str(when_none_up)
         self._load_balancers.append(balancer)
         return self
 
@@ -230,6 +239,7 @@ class ScenarioBuilder:
         cores_at: dict[float, int] | None = None,
         max_ready_queue: int | None = None,
         max_concurrency: int | None = None,
+        when_down: DownChoice | None = None,
     ) -> Self:
         """A server; the endpoints declared next belong to it.
 
@@ -237,7 +247,8 @@ class ScenarioBuilder:
         connections); `pools` are named pools that `io(..., pool=NAME)` steps hold.
         `cores_at` is its `capacity_schedule`, as {seconds: cores from then on}.
         `max_ready_queue` and `max_concurrency` are its `admission` caps: an arrival
-        that would exceed one is rejected at once.
+        that would exceed one is rejected at once. `when_down` says what becomes of a
+        request that reaches it while it is down: `wait` (the default) or `reject`.
         """
         resources: dict[str, Any] = {"cpu_cores": cores, "ram_mb": ram_mb}
         if db_pool is not None:
@@ -259,7 +270,35 @@ class ScenarioBuilder:
         }
         if admission:
             server["admission"] = admission
+        if when_down is not None:
+            server["when_down"] = str(when_down)
         self._servers.append(server)
+        return self
+
+    def failures(
+        self,
+        time_to_failure: Amount,
+        time_to_repair: Amount,
+        *,
+        work_in_progress: WorkChoice = "resume",
+    ) -> Self:
+        """Random failures and repairs of the last server: up for a draw of
+        `time_to_failure` seconds, down for a draw of `time_to_repair`, and so on.
+        `work_in_progress` is `resume` (the requests on it wait for the repair) or `lose`
+        (they fail). A plain number is a deterministic time."""
+        if not self._servers:
+            raise BuilderUsageError("failures(...) needs a server(...) declared before it")
+
+        def variable(value: Amount) -> Any:
+            if isinstance(value, int | float):
+                return {"mean": value, "distribution": Distribution.DETERMINISTIC.value}
+            return as_document(value)
+
+        self._servers[-1]["failures"] = {
+            "time_to_failure": variable(time_to_failure),
+            "time_to_repair": variable(time_to_repair),
+            "work_in_progress": str(work_in_progress),
+        }
         return self
 
     def endpoint(self, name: str, *, probability: float | None = None) -> Self:

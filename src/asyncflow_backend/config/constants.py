@@ -98,6 +98,12 @@ class EndReason(StrEnum):
     """Rejected: the server's ready queue held `max_ready_queue` requests."""
     CONCURRENCY_LIMIT = "concurrency_limit"
     """Rejected: the server held `max_concurrency` requests."""
+    SERVER_DOWN = "server_down"
+    """Rejected: it reached a server that was down (`when_down: reject`)."""
+    NO_SERVER_UP = "no_server_up"
+    """Rejected: it reached a balancer none of whose servers was up (`when_none_up: reject`)."""
+    SERVER_FAILURE = "server_failure"
+    """Failed: the server it was on failed and lost its work (`work_in_progress: lose`)."""
     CLIENT_TIMEOUT = "client_timeout"
     """Timed out while the servers keep working on it (`on_timeout: keep_working`)."""
     WITHDRAWN_FROM_RAM_QUEUE = "withdrawn_from_ram_queue"
@@ -117,6 +123,24 @@ class TimeoutAction(StrEnum):
 
     KEEP_WORKING = "keep_working"
     CANCEL = "cancel"
+
+
+class WorkInProgress(StrEnum):
+    """What a server's failure does to the requests on it."""
+
+    RESUME = "resume"
+    """They wait for the repair and carry on; a CPU burst resumes its remaining time."""
+    LOSE = "lose"
+    """They all fail at once (`server_failure`), letting go of what they hold."""
+
+
+class WhenDown(StrEnum):
+    """What becomes of a request that reaches a server (or a balancer) with nowhere up."""
+
+    WAIT = "wait"
+    """It waits until a server is back up."""
+    REJECT = "reject"
+    """It is rejected at once."""
 
 
 class EventKind(StrEnum):
@@ -169,6 +193,9 @@ MAX_DURATION_S = 31_536_000
 """Longest step duration, edge latency or spike, and the largest mean of a random one."""
 MAX_CPU_CORES = 1024
 MAX_CAPACITY_CHANGES = 10_000
+MIN_FAILURE_CYCLE_S = 1e-3
+"""Smallest mean time to failure plus mean time to repair: below, failures and repairs
+would outnumber everything else the engine schedules."""
 """Most entries of one server's `capacity_schedule`."""
 MAX_RAM_MB = 1_073_741_824
 """One pebibyte, in megabytes; also the largest `necessary_ram` of a step."""

@@ -100,6 +100,16 @@ class Resource(Generic[T]):
                 return True
         return False
 
+    def drain(self) -> list[T]:
+        """Take every waiter out at once, granting nothing; returns their holders in order.
+        O(queue length), paid only when a whole queue is given up (a server that fails)."""
+        cancelled = self._cancelled
+        holders = [w[0] for w in self.waiting if id(w) not in cancelled]
+        self.waiting.clear()
+        cancelled.clear()
+        self.queued = 0
+        return holders
+
     def _grant(self) -> None:
         self._granting = True
         waiting = self.waiting

@@ -40,3 +40,7 @@ class BuildContext:
     def generated_counter(self, generator_id: str) -> GeneratedCount:
         """Where the generator `generator_id` counts its requests."""
         return self.counters.get(generator_id, self.collector)
+
+    doors: frozenset[str] = frozenset()
+    """Servers whose outages close their door (they hold or reject arrivals while down):
+    those with `when_down` whose outages no balancer routes around."""

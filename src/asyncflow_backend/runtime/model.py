@@ -12,14 +12,15 @@ from asyncflow_backend.runtime.actors import BuildError, Component, Node, Source
 from asyncflow_backend.runtime.actors.client import ClientRuntime
 from asyncflow_backend.runtime.actors.closed_users import ClosedLoopCollector
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.actors.failures import DoorServer, FailingServer
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.events import CapacitySchedule, EventInjector
+from asyncflow_backend.runtime.events import CapacitySchedule, EventInjector, FailureProcess
 from asyncflow_backend.runtime.kinds import NODE_KINDS
 from asyncflow_backend.runtime.timeouts import TimeoutSetup, timeout_setup
 from asyncflow_backend.runtime.workload_classes import ClassCollector
-from asyncflow_backend.samplers import RandomStreams
+from asyncflow_backend.samplers import RandomStreams, variate
 from asyncflow_backend.schemas.calls import answering_servers, call_sites
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.workload import WorkloadModel
@@ -55,7 +56,7 @@ class SimulationModel:
         else:
             closed = scenario.rqs_input.model is WorkloadModel.CLOSED
             collector = (ClosedLoopCollector if closed else MetricsCollector)(env, horizon)
-            ctx = BuildContext(env, streams, collector, horizon, timeouts)
+            ctx = BuildContext(env, streams, collector, horizon, timeouts, doors=_doors(scenario))
 
         nodes: dict[str, Component] = {}
         for kind in NODE_KINDS:
@@ -104,14 +105,23 @@ class SimulationModel:
                 env.process(node.run())
         if sampler.probes:  # with nothing to read, its ticks would be pure cost
             env.process(sampler.run())
-        if scenario.events:
-            EventInjector(env, edges, list(model.of_kind(LoadBalancerRuntime))).start(
-                scenario.events
-            )
+        balancers = list(model.of_kind(LoadBalancerRuntime))
         servers = model.servers
+        if scenario.events:
+            doors = {sid: s for sid in ctx.doors if isinstance(s := servers[sid], DoorServer)}
+            EventInjector(env, edges, balancers, doors).start(scenario.events)
         for spec in scenario.topology_graph.nodes.servers:
             if spec.capacity_schedule:
                 CapacitySchedule(env, servers[spec.id]).start(spec.capacity_schedule)
+            server = servers[spec.id]
+            if spec.failures is not None and isinstance(server, FailingServer):
+                FailureProcess(
+                    env,
+                    server,
+                    balancers,
+                    variate(spec.failures.time_to_failure, streams.generator(f"fail:{spec.id}")),
+                    variate(spec.failures.time_to_repair, streams.generator(f"repair:{spec.id}")),
+                ).start()
         return model
 
     def of_kind(self, kind: type[T]) -> Iterator[T]:
@@ -153,4 +163,18 @@ def _classes_context(
         class_of={workload.id: k for k, workload in enumerate(generators)},
         counters={workload.id: collector.tallies[k] for k, workload in enumerate(generators)},
         endpoint_mixes=mixes,
+        doors=_doors(scenario),
+    )
+
+
+def _doors(scenario: Scenario) -> frozenset[str]:
+    """Servers whose outages close their door: those no balancer covers that say what
+    becomes of the requests reaching them while down (`when_down`). Without it an
+    outage of such a server changes nothing, as in AsyncFlow."""
+    covered = {s for _, lb in scenario.topology_graph.nodes.balancers() for s in lb.server_covered}
+    when_down = {s.id for s in scenario.topology_graph.nodes.servers if s.when_down is not None}
+    return frozenset(
+        event.target_id
+        for event in scenario.events or ()
+        if event.is_outage and event.target_id not in covered and event.target_id in when_down
     )

@@ -10,6 +10,8 @@ from pydantic import ValidationError
 from asyncflow_backend import engine_version
 from asyncflow_backend.metrics import analyzer
 from asyncflow_backend.runtime.actors.closed_users import ClosedUsers
+from asyncflow_backend.runtime.actors.failures import FailingServer
+from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.model import SimulationModel
 from asyncflow_backend.runtime.workload_classes import ClassCollector
 from asyncflow_backend.samplers import RandomStreams
@@ -131,7 +133,7 @@ class SimulationRunner:
                     {plan.name: plan.times for plan in s.endpoints},
                     horizon,
                     probes,
-                )
+                ).model_copy(update=_failure_stats(s, horizon))
                 for sid, s in model.servers.items()
             },
             edges={
@@ -238,6 +240,18 @@ def _route_order(scenario: Scenario) -> list[str]:
                 order.append(target)
                 frontier.append(target)
     return order
+
+
+def _failure_stats(server: ServerRuntime, horizon: float) -> dict[str, float]:
+    """Availability, failures and downtime of a server with failures; nothing otherwise."""
+    if not isinstance(server, FailingServer):
+        return {}
+    downtime = min(horizon, server.downtime(horizon))
+    return {
+        "availability": 1.0 - downtime / horizon,
+        "failures": server.failures,
+        "downtime_s": downtime,
+    }
 
 
 SIMPY_EVENTS_PER_RUN_CALL = 2

@@ -17,6 +17,7 @@ import simpy
 from asyncflow_backend.config.constants import Outcome
 from asyncflow_backend.metrics.collector import MetricsCollector, Sent, Stamped
 from asyncflow_backend.runtime.actors.closed_users import ClosedLoopCollector
+from asyncflow_backend.runtime.actors.failures import build_server
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState
@@ -109,12 +110,13 @@ def weighted_picker(
 
 
 def build_class_routed_server(spec: Server, ctx: BuildContext) -> ServerRuntime:
-    """The server `spec`; one that a class gives an endpoint mix picks by class, each class
-    drawing from its own stream (`endpoint:{server}:{class}`)."""
+    """The server `spec` (built to go down if it can, `failures.build_server`); one that a
+    class gives an endpoint mix picks by class, each class drawing from its own stream
+    (`endpoint:{server}:{class}`)."""
     mixes = ctx.endpoint_mixes.get(spec.id)
     if mixes is None:
-        return ServerRuntime.from_spec(spec, ctx)
-    server = ServerRuntime.from_spec(spec, ctx)
+        return build_server(spec, ctx)
+    server = build_server(spec, ctx)
     # The server's kind is chosen by its own features; routing by class goes in front.
     server.__class__ = _routed(type(server))
     assert isinstance(server, ClassRouting)

@@ -60,6 +60,9 @@ class ScheduledEvents:
     """Two per injected event: the window opens, then closes."""
     per_request: int
     requests: float
+    failures: float = 0.0
+    """Two per failure cycle (a failure, then its repair) of each server with `failures`:
+    horizon / (MTTF + MTTR) cycles, rounded up."""
 
     @property
     def total(self) -> float:
@@ -68,6 +71,7 @@ class ScheduledEvents:
             self.sampler_ticks
             + self.generator_windows
             + self.injections
+            + self.failures
             + self.requests * self.per_request
         )
 
@@ -162,6 +166,11 @@ def scheduled_events(scenario: Scenario) -> ScheduledEvents:
         injections=2 * len(scenario.events or ()),
         per_request=events_per_request(scenario) + CLOSED_EVENTS_PER_REQUEST * closed,
         requests=horizon * scenario.peak_arrival_rate,
+        failures=sum(
+            2 * math.ceil(horizon / (f.time_to_failure.mean + f.time_to_repair.mean))
+            for server in scenario.topology_graph.nodes.servers
+            if (f := server.failures) is not None
+        ),
     )
 
 
@@ -264,7 +273,8 @@ def check_limits(scenario: Scenario, limits: ScenarioLimits) -> list[Problem]:
             f"{events.per_request} events each on the longest route, "
             f"{_num(events.sampler_ticks)} sampler ticks, "
             f"{_num(events.generator_windows)} generator windows, "
-            f"{events.injections} injection marks)",
+            f"{events.injections} injection marks, {_num(events.failures)} failures and "
+            "repairs)",
             "max_scheduled_events",
         )
     return problems

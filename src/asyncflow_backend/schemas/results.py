@@ -91,7 +91,8 @@ class RequestCounts(FiniteModel):
     failed_at: dict[str, int] = Field(
         default_factory=dict,
         description="Failed requests by the edge that lost the call, the server that "
-        "refused it, or the call step that timed out (`server:endpoint#step`).",
+        "refused it or failed with the work on it, or the call step that timed out "
+        "(`server:endpoint#step`).",
     )
     timed_out: int = Field(default=0, description="Requests whose client timeout fired.")
     timed_out_at: dict[str, int] = Field(
@@ -100,10 +101,12 @@ class RequestCounts(FiniteModel):
         "working on them, else the server they were withdrawn from.",
     )
     rejected: int = Field(
-        default=0, description="Requests refused at once by a server's admission control."
+        default=0,
+        description="Requests refused at once by a server's admission control, by a server "
+        "that was down or by a balancer with no server up.",
     )
     rejected_at: dict[str, int] = Field(
-        default_factory=dict, description="Rejected requests by server id."
+        default_factory=dict, description="Rejected requests by server or balancer id."
     )
     late_answers: int = Field(
         default=0,
@@ -221,6 +224,15 @@ class ServerStats(FiniteModel):
     endpoints: dict[str, DurationStats] = Field(
         default_factory=dict,
         description="The same per endpoint; `count` is the requests each endpoint served.",
+    )
+    availability: float = Field(
+        default=1.0,
+        description="Fraction of the horizon the server was not failed (its `failures`): "
+        "1 for a server that never fails. Outages are not counted here.",
+    )
+    failures: int = Field(default=0, description="Failures that began within the horizon.")
+    downtime_s: float = Field(
+        default=0.0, description="Seconds of the horizon the server spent failed."
     )
 
 

@@ -24,6 +24,7 @@ from asyncflow_backend.config.constants import (
     MAX_POOL_SIZE,
     MAX_RAM_MB,
     MAX_WEIGHT,
+    MIN_FAILURE_CYCLE_S,
     MIN_RAM_MB,
     CacheStepKind,
     CallStepKind,
@@ -33,6 +34,8 @@ from asyncflow_backend.config.constants import (
     RamStepKind,
     StepOperation,
     TimeoutAction,
+    WhenDown,
+    WorkInProgress,
 )
 from asyncflow_backend.schemas.base import (
     EndpointName,
@@ -335,6 +338,49 @@ class Admission(StrictModel):
         return self
 
 
+class Failures(StrictModel):
+    """Random failures and repairs of a server: it is up for a draw of `time_to_failure`
+    seconds, down for a draw of `time_to_repair`, and so on. The clock runs whether the
+    server is busy or idle (time-based failures)."""
+
+    time_to_failure: RVConfig = Field(
+        description="Seconds from a repair (or the start) to the next failure; its mean is "
+        "the MTTF."
+    )
+    time_to_repair: RVConfig = Field(
+        description="Seconds from a failure to the repair; its mean is the MTTR."
+    )
+    work_in_progress: WorkInProgress = Field(
+        default=WorkInProgress.RESUME,
+        description="`resume`: the requests on the server wait for the repair and carry on "
+        "(a CPU burst resumes its remaining time); `lose`: they all fail at once "
+        "(`failed`, reason `server_failure`).",
+    )
+
+    @field_validator("time_to_failure", "time_to_repair")
+    @classmethod
+    def _positive_mean(cls, value: RVConfig) -> RVConfig:
+        if value.mean <= 0:
+            raise ValueError("the mean must be greater than 0")
+        return check_mean_at_most(value, MAX_DURATION_S, " s")
+
+    @model_validator(mode="after")
+    def _cycle_long_enough(self) -> Self:
+        cycle = self.time_to_failure.mean + self.time_to_repair.mean
+        if cycle < MIN_FAILURE_CYCLE_S:
+            raise ValueError(
+                f"the mean time to failure plus the mean time to repair must be at least "
+                f"{readable(MIN_FAILURE_CYCLE_S)} s, got {readable(cycle)} s"
+            )
+        return self
+
+    @property
+    def availability(self) -> float:
+        """MTTF / (MTTF + MTTR): the long-run fraction of time the server is up."""
+        up = self.time_to_failure.mean
+        return up / (up + self.time_to_repair.mean)
+
+
 class Server(StrictModel):
     """A node that serves requests with its cores, RAM and endpoints."""
 
@@ -366,6 +412,16 @@ class Server(StrictModel):
         description="Caps on the ready queue and on the requests in the server; without "
         "it, every request is admitted and waits as long as it takes.",
     )
+    failures: Failures | None = Field(
+        default=None,
+        description="Random failures and repairs; without it, the server never fails.",
+    )
+    when_down: WhenDown | None = Field(
+        default=None,
+        description="A request that reaches the server while it is down (failed, or in an "
+        "outage no balancer routes around): `wait` (the default) until it is back up, or "
+        "`reject` at once (`rejected`, reason `server_down`).",
+    )
 
     def pool_of(self, step: Step) -> str | None:
         """The pool whose connection `step` holds, if any."""
@@ -394,6 +450,12 @@ class LoadBalancer(StrictModel):
         default=None,
         description="`weighted_round_robin` only: relative share of each covered server "
         "(server id: weight); servers left out weigh 1.",
+    )
+    when_none_up: WhenDown | None = Field(
+        default=None,
+        description="A request that reaches the balancer while every server it covers is "
+        "down: `wait` (the default) until one is back up, or `reject` at once (`rejected`, "
+        "reason `no_server_up`).",
     )
 
     @field_validator("server_covered")

@@ -41,7 +41,29 @@ def find_warnings(scenario: Scenario) -> list[Problem]:
     warnings += _capacity_schedules(scenario)
     warnings += _idle_cores(scenario)
     warnings += _idle_balancers(scenario)
+    warnings += _outages_without_effect(scenario)
     return warnings
+
+
+def _outages_without_effect(scenario: Scenario) -> Iterator[Problem]:
+    """An outage of a server no balancer covers changes nothing, as in AsyncFlow, unless
+    the server says what becomes of the requests that reach it (`when_down`)."""
+    covered = {s for _, lb in scenario.topology_graph.nodes.balancers() for s in lb.server_covered}
+    servers = {server.id: server for server in scenario.topology_graph.nodes.servers}
+    for i, event in enumerate(scenario.events or ()):
+        server = servers.get(event.target_id)
+        if (
+            event.is_outage
+            and server is not None
+            and server.id not in covered
+            and server.when_down is None
+        ):
+            yield Problem(
+                ("events", i, "target_id"),
+                f"outage '{event.event_id}': no balancer covers server '{server.id}', so the "
+                "outage changes nothing (as in AsyncFlow); set the server's when_down to "
+                "'wait' or 'reject' to stop the requests that reach it",
+            )
 
 
 def _capacity_schedules(scenario: Scenario) -> Iterator[Problem]:
@@ -165,6 +187,14 @@ def _implicit_distributions(scenario: Scenario) -> Iterator[Problem]:
                 ):
                     yield Problem(
                         (*loc, "step_operation", operation.value), _poisson_duration(value.mean)
+                    )
+        if server.failures is not None:
+            for name in ("time_to_failure", "time_to_repair"):
+                variable: RVConfig = getattr(server.failures, name)
+                if "distribution" not in variable.model_fields_set:
+                    yield Problem(
+                        (*SERVERS, i, "failures", name),
+                        f"server '{server.id}': {_poisson_duration(variable.mean)}",
                     )
     for i, edge in enumerate(scenario.topology_graph.edges):
         if "distribution" not in edge.latency.model_fields_set:

@@ -1,16 +1,18 @@
 """The load balancer."""
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol, runtime_checkable
 
-from asyncflow_backend.config.constants import LoadBalancerAlgorithm
+from asyncflow_backend.config.constants import EndReason, LoadBalancerAlgorithm, Outcome, WhenDown
+from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.request import RequestState
+from asyncflow_backend.runtime.request import RequestState, SubRequest
 from asyncflow_backend.samplers import Sampler
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.topology import LoadBalancer
@@ -56,7 +58,9 @@ class LoadBalancerRuntime:
       the one with fewer open connections (Mitzenmacher, "The Power of Two
       Choices in Randomized Load Balancing", 2001); a tie goes to the first drawn.
 
-    Servers that are down are skipped by every policy.
+    Servers that are down are skipped by every policy. While none is up, a request
+    waits at the balancer until one is back (`when_none_up: wait`), or is rejected
+    (`reject`: reason `no_server_up`; a sub-request fails its call as `call_rejected`).
     """
 
     def __init__(
@@ -65,13 +69,19 @@ class LoadBalancerRuntime:
         algorithm: LoadBalancerAlgorithm,
         uniform: Sampler,
         weights: Mapping[str, float] | None = None,
+        collector: MetricsCollector | None = None,
+        rejects_when_none_up: bool = False,
     ) -> None:
         self.id = lb_id
         self._algorithm = algorithm
         self._uniform = uniform
         self._weights = dict(weights or {})
         self._all: dict[str, Backend] = {}
-        self._down: set[str] = set()
+        self._down: dict[str, int] = {}
+        """Causes each server is down for (an outage, a failure)."""
+        self._collector = collector
+        self._rejects_when_none_up = rejects_when_none_up
+        self._held: deque[RequestState] = deque()
         self._up: list[Backend] = []
         self._next = 0
         self._credit: dict[str, float] = {}
@@ -86,6 +96,8 @@ class LoadBalancerRuntime:
             spec.algorithms,
             batched(ctx.streams.generator(f"balancer:{spec.id}").random),
             spec.weights,
+            ctx.collector,
+            spec.when_none_up is WhenDown.REJECT,
         )
         balancer._covered = list(spec.server_covered)
         return balancer
@@ -116,8 +128,17 @@ class LoadBalancerRuntime:
         return []
 
     def receive(self, request: RequestState) -> None:
-        """Send `request` down the edge of the chosen server."""
-        self._choose().edge.send(request)
+        """Send `request` down the edge of the chosen server, or hold or reject it while
+        no server is up."""
+        if self._up:
+            self._choose().edge.send(request)
+        elif not self._rejects_when_none_up:
+            self._held.append(request)
+        elif isinstance(request, SubRequest):
+            request.caller.call_lost(request, self.id, EndReason.CALL_REJECTED)
+        else:
+            assert self._collector is not None
+            self._collector.record_end(request, Outcome.REJECTED, self.id, EndReason.NO_SERVER_UP)
 
     def _round_robin(self) -> Backend:
         up = self._up
@@ -171,12 +192,18 @@ class LoadBalancerRuntime:
         return best
 
     def set_server_up(self, server_id: str, up: bool) -> None:
-        """Take a server out of rotation, or bring it back in its listed position."""
-        if up:
-            self._down.discard(server_id)
+        """One cause more (`up` False) or less that keeps a server out of rotation; with
+        none left it is back in its listed position, and the requests held while no
+        server was up go to it, in order."""
+        causes = self._down.get(server_id, 0) + (-1 if up else 1)
+        if causes > 0:
+            self._down[server_id] = causes
         else:
-            self._down.add(server_id)
+            self._down.pop(server_id, None)
         self._rotate()
+        held = self._held
+        while held and self._up:
+            self.receive(held.popleft())
 
     def _rotate(self) -> None:
         self._up = [backend for sid, backend in self._all.items() if sid not in self._down]

@@ -4,7 +4,7 @@ import bisect
 import itertools
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import simpy
@@ -127,8 +127,15 @@ class ServerRuntime:
             self._nested = hops.slot(HopKind.SERVER, server_id, HopCategory.NESTED)
 
     @classmethod
-    def from_spec(cls, spec: Server, ctx: BuildContext) -> "ServerRuntime":
-        """The server `spec` with its endpoints compiled to plans and its pools made.
+    def from_spec(
+        cls,
+        spec: Server,
+        ctx: BuildContext,
+        extra_kinds: tuple[type["ServerRuntime"], ...] = (),
+    ) -> "ServerRuntime":
+        """The server `spec` with its endpoints compiled to plans and its pools made; its
+        class is the one its admission caps and the run's timeouts call for, with
+        `extra_kinds` (classes that go down, say) put before it.
 
         Each step draws from its own stream (`step:{server}:{endpoint}:{step}`), so
         adding a step elsewhere does not change this one's draws.
@@ -152,7 +159,10 @@ class ServerRuntime:
         # The choice is made here, once: a server without caps never checks any, and one
         # in a run where nothing is ever withdrawn never looks for withdrawn requests.
         withdrawals = ctx.timeouts.withdrawals if ctx.timeouts is not None else None
-        kind = _SERVER_CLASSES[spec.admission is not None, withdrawals is not None]
+        if withdrawals is None and any(issubclass(k, CancellingServer) for k in extra_kinds):
+            withdrawals = Withdrawals()  # its own: it withdraws what nobody else does
+        base = _SERVER_CLASSES[spec.admission is not None, withdrawals is not None]
+        kind = _composed(*extra_kinds, base) if extra_kinds else base
         server = kind(
             ctx.env,
             spec.id,
@@ -648,6 +658,20 @@ _SERVER_CLASSES: dict[tuple[bool, bool], type[ServerRuntime]] = {
     (True, True): AdmittingCancellingServer,
 }
 """The server class for (has admission caps, timeouts may cancel work)."""
+
+
+_COMPOSED: dict[tuple[type[ServerRuntime], ...], type[ServerRuntime]] = {}
+
+
+def _composed(*kinds: type[ServerRuntime]) -> type[ServerRuntime]:
+    """One class made of `kinds`, the first overriding the others (made once per process
+    for each combination)."""
+    kind = _COMPOSED.get(kinds)
+    if kind is None:
+        name = "".join(k.__name__.removesuffix("Runtime").removesuffix("Server") for k in kinds)
+        name += "Server"
+        kind = _COMPOSED[kinds] = cast(type[ServerRuntime], type(name, kinds, {}))
+    return kind
 
 
 def _endpoint_picker(spec: Server, rng: np.random.Generator) -> Callable[[], int]:

@@ -1,7 +1,8 @@
-"""What changes during a run: injected events (network spikes, server outages) and
-capacity schedules."""
+"""What changes during a run: injected events (network spikes, server outages),
+capacity schedules and random failures."""
 
 from asyncflow_backend.runtime.events.capacity import CapacitySchedule
+from asyncflow_backend.runtime.events.failures import FailureProcess
 from asyncflow_backend.runtime.events.injection import EventInjector
 
-__all__ = ["CapacitySchedule", "EventInjector"]
+__all__ = ["CapacitySchedule", "EventInjector", "FailureProcess"]

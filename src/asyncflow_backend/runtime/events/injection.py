@@ -5,6 +5,7 @@ from collections.abc import Generator
 import simpy
 
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.actors.failures import DoorServer
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.schemas.events import EventInjection
 
@@ -14,6 +15,8 @@ class EventInjector:
     last (overlapping spikes add up); an outage takes a server out of the load
     balancers that cover it and puts it back when it ends. Requests already sent
     to a server that goes down are still served: the outage stops new traffic.
+    A server no balancer covers closes its door instead (`DoorServer`): requests
+    that reach it wait or are rejected, as its `when_down` says.
     """
 
     def __init__(
@@ -21,10 +24,12 @@ class EventInjector:
         env: simpy.Environment,
         edges: dict[str, EdgeRuntime],
         balancers: list[LoadBalancerRuntime],
+        doors: dict[str, DoorServer],
     ) -> None:
         self.env = env
         self._edges = edges
         self._balancers = balancers
+        self._doors = doors
 
     def start(self, events: list[EventInjection]) -> None:
         """Register one process per event."""
@@ -40,6 +45,13 @@ class EventInjector:
 
     def _apply(self, event: EventInjection, *, opening: bool) -> None:
         if event.is_outage:
+            door = self._doors.get(event.target_id)
+            if door is not None:
+                if opening:
+                    door.go_down()
+                else:
+                    door.come_up()
+                return
             for balancer in self._balancers:
                 if balancer.covers(event.target_id):
                     balancer.set_server_up(event.target_id, up=not opening)
