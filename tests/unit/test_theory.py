@@ -196,3 +196,43 @@ def test_erlang_a_tends_to_erlang_b_and_to_erlang_c_at_the_extremes_of_patience(
     patient = theory.erlang_a(20.0, 10.0, 3, 1e-7)
     assert patient.lost == pytest.approx(0.0, abs=1e-6)
     assert patient.wait == pytest.approx(theory.mmc(20.0, 10.0, 3).wait, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("arrival_rate", "service_rate", "failure_rate", "repair_rate"),
+    [(0.5, 1, 0.05, 0.2), (0.5, 1, 0.2, 1), (3, 5, 0.3, 2.5), (0.9, 1, 0.001, 0.05)],
+)
+def test_the_breakdown_chain_gives_the_closed_form_of_the_mm1_with_breakdowns(
+    arrival_rate: float, service_rate: float, failure_rate: float, repair_rate: float
+) -> None:
+    # L = r / (1 - r) + lambda xi / (A (xi + eta)^2 (1 - r)), r = lambda / (mu A): the
+    # M/M/1 at the service rate mu A it gets in the long run, plus the backlog the
+    # repairs leave; it follows from the chain's generating functions.
+    a = repair_rate / (failure_rate + repair_rate)
+    r = arrival_rate / (service_rate * a)
+    closed = r / (1 - r) + arrival_rate * failure_rate / (
+        a * (failure_rate + repair_rate) ** 2 * (1 - r)
+    )
+
+    chain = theory.mm1_with_breakdowns(arrival_rate, service_rate, failure_rate, repair_rate)
+
+    assert chain.availability == pytest.approx(a)
+    assert chain.mean_in_system == pytest.approx(closed, rel=1e-8)
+    assert chain.response_time == pytest.approx(closed / arrival_rate, rel=1e-8)
+    assert chain.lost_fraction == 0
+
+
+def test_the_breakdown_chain_refuses_an_unstable_queue_and_a_short_truncation() -> None:
+    with pytest.raises(ValueError, match="unstable"):
+        theory.mm1_with_breakdowns(0.9, 1, 0.2, 1)  # mu A = 0.83 < 0.9
+    with pytest.raises(ValueError, match="truncation"):
+        theory.mm1_with_breakdowns(0.7, 1, 0.05, 0.2, truncation=20)
+
+
+def test_losing_work_at_failures_loses_more_the_longer_the_queue() -> None:
+    light = theory.mm1_with_breakdowns(0.2, 1, 0.2, 1, lose=True)
+    heavy = theory.mm1_with_breakdowns(0.8, 1, 0.2, 1, lose=True)
+
+    assert 0 < light.lost_fraction < heavy.lost_fraction < 1
+    # Losing work keeps the station shorter than resuming it.
+    assert heavy.mean_in_system < 20

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, sparse
+from scipy.sparse import linalg as sparse_linalg
 
 from asyncflow_backend.config.constants import Distribution
 from asyncflow_backend.schemas.random_variables import RVConfig
@@ -395,3 +396,84 @@ def duration_moments(spec: float | RVConfig) -> Moments:
             width = high - low
             return Moments(high**2 / (2 * width), high**3 / (3 * width))
     raise ValueError(f"unsupported distribution {spec.distribution}")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class BreakdownMetrics:
+    """An M/M/1 whose server fails and is repaired: steady-state figures."""
+
+    availability: float
+    """Long-run fraction of time the server is up."""
+    mean_in_system: float
+    """L: requests in the station, waiting, in service or held while it is down."""
+    response_time: float
+    """W = L / lambda (Little's law): the mean time in the station over every arrival;
+    for `lose` the lost ones count until their loss."""
+    lost_fraction: float
+    """Fraction of arrivals lost to a failure (0 for `resume`)."""
+
+
+def mm1_with_breakdowns(
+    arrival_rate: float,
+    service_rate: float,
+    failure_rate: float,
+    repair_rate: float,
+    *,
+    lose: bool = False,
+    truncation: int | None = None,
+) -> BreakdownMetrics:
+    """An M/M/1 queue whose server fails at `failure_rate` whether busy or idle
+    (time-based failures) and is repaired at `repair_rate`, arrivals queuing while it is
+    down; solved exactly from its two-dimensional Markov chain, (requests in the
+    station) x (up, down), truncated at `truncation` requests.
+
+    With `lose` False the service cut by a failure resumes after the repair
+    (preemptive-resume: for exponential service the same chain as preemptive-repeat):
+    the model of Avi-Itzhak and Naor, "Some queuing problems with the service station
+    subject to breakdown", Operations Research 11 (1963), and Mitrany and Avi-Itzhak,
+    "A many-server queue with service interruptions", Operations Research 16 (1968).
+    It is stable when lambda < mu A, A = repair / (failure + repair) the
+    availability. With `lose` True a failure empties the station (every request in it
+    is lost) and the chain jumps to (0, down); the lost fraction is
+    failure_rate x E[N; up] / lambda.
+
+    Raises `ValueError` if the queue is unstable (`resume`) or the truncation leaves
+    more than 1e-9 of the probability at its edge.
+    """
+    availability = repair_rate / (failure_rate + repair_rate)
+    if not lose and arrival_rate >= service_rate * availability:
+        raise ValueError(
+            f"unstable: lambda = {arrival_rate} >= mu x availability = "
+            f"{service_rate * availability}"
+        )
+    size = truncation or 2000
+    up = np.arange(size)
+    down = size + up
+    rows = [up[:-1], down[:-1], up[1:], down, up]
+    cols = [up[1:], down[1:], up[:-1], up, down[0] + 0 * up if lose else down]
+    rates = [arrival_rate, arrival_rate, service_rate, repair_rate, failure_rate]
+    q = sparse.coo_matrix(
+        (
+            np.concatenate([np.full(len(r), rate) for r, rate in zip(rows, rates, strict=True)]),
+            (np.concatenate(rows), np.concatenate(cols)),
+        ),
+        shape=(2 * size, 2 * size),
+    ).tocsr()
+    q = q - sparse.diags(np.asarray(q.sum(axis=1)).ravel())
+    # pi Q = 0 with sum(pi) = 1: replace one balance equation by the normalisation.
+    a = q.T.tolil()
+    a[-1, :] = 1.0
+    b = np.zeros(2 * size)
+    b[-1] = 1.0
+    pi = np.asarray(sparse_linalg.spsolve(a.tocsc(), b))
+    edge = pi[up[-1]] + pi[down[-1]]
+    if edge > 1e-9:
+        raise ValueError(f"truncation at {size} leaves {edge:.2g} at its edge; raise it")
+    in_system = float(up @ pi[up] + up @ pi[down])
+    lost_rate = failure_rate * float(up @ pi[up]) if lose else 0.0
+    return BreakdownMetrics(
+        availability=availability,
+        mean_in_system=in_system,
+        response_time=in_system / arrival_rate,
+        lost_fraction=lost_rate / arrival_rate,
+    )
