@@ -198,6 +198,24 @@ def test_outages_take_each_server_out_in_turn() -> None:
         assert max(series_between(results, "ram_in_use", server, end + 1, end + 30)) > 0
 
 
+def test_failures_lose_work_on_one_server_and_resume_it_on_the_other() -> None:
+    results = run_example("failures.yml")
+
+    for server in ("api-a", "api-b"):
+        stats = results.servers[server]
+        assert stats.failures > 0
+        assert 0.6 < stats.availability < 1
+        assert stats.downtime_s == pytest.approx(600 * (1 - stats.availability))
+    assert set(results.requests.failed_at) == {"api-b"}
+    assert {(e.place, e.reason) for e in results.requests.ends if e.outcome == "failed"} == {
+        ("api-b", "server_failure")
+    }
+    assert results.requests.rejected == 0
+    # A request on api-a when it failed waited for the repair.
+    assert results.latency.max is not None
+    assert results.latency.max > 5
+
+
 def test_event_injection_lb_spikes_and_outages_show() -> None:
     results = run_example("event_injection_lb.yml")
     connections = "edge_concurrent_connection"

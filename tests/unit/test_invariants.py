@@ -3,7 +3,8 @@
 The scenarios are small (1-4 servers, 5-20 s, a few requests per second) but
 cover the language: balancers of both kinds or chains of servers, several
 endpoints with CPU, RAM and I/O steps of fixed or random duration, random
-latencies and dropout, network spikes and outages that leave a server up, admission
+latencies and dropout, network spikes and outages (of any server, requests waiting or
+rejected while none is up), random failures that resume or lose the work, admission
 caps, database pools, and client timeouts, fixed or exponential, that keep working or
 cancel.
 """
@@ -27,6 +28,9 @@ from asyncflow_backend.builder import (
 )
 from asyncflow_backend.config.constants import CpuStepKind, IoStepKind, RamStepKind
 from asyncflow_backend.resources.base import Resource
+from asyncflow_backend.runtime.actors.failures import DoorServer, ResumingServer
+from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
+from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.request import RequestState
 from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import Scenario
@@ -91,6 +95,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 
     server_ids = [f"srv-{i}" for i in range(draw(st.integers(1, 4)))]
     caps = st.one_of(st.none(), st.integers(0, 5))
+    when_down = st.sampled_from([None, "wait", "reject"])
     for server_id in server_ids:
         ram_mb = draw(st.integers(256, 4096))
         builder.server(
@@ -100,7 +105,14 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             db_pool=draw(st.one_of(st.none(), st.integers(1, 3))),
             max_ready_queue=draw(caps),
             max_concurrency=draw(st.one_of(st.none(), st.integers(1, 10))),
+            when_down=draw(when_down),
         )
+        if draw(st.booleans()):
+            builder.failures(
+                draw(amounts(0.2, 5)),
+                draw(amounts(0.05, 2)),
+                work_in_progress=draw(st.sampled_from(["resume", "lose"])),
+            )
         for e in range(draw(st.integers(1, 3))):
             weight = draw(st.none() | st.floats(0.05, 5))
             builder.endpoint(f"/ep-{e}", probability=weight)
@@ -122,7 +134,9 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     link("gen", "client")
     if balanced:
         algorithm = draw(st.sampled_from(["round_robin", "least_connection"]))
-        builder.load_balancer("lb", covers=server_ids, algorithm=algorithm)
+        builder.load_balancer(
+            "lb", covers=server_ids, algorithm=algorithm, when_none_up=draw(when_down)
+        )
         link("client", "lb")
         for server_id in server_ids:
             link("lb", server_id)
@@ -140,12 +154,12 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         builder.spike(
             draw(st.sampled_from(edge_ids)), start=start, end=end, extra_s=draw(st.floats(0.001, 2))
         )
-    if balanced:
-        # One outage at most per server and never srv-0: a server always stays up.
-        for server_id in server_ids[1:]:
-            if draw(st.booleans()):
-                start = draw(st.floats(0, horizon - 1))
-                builder.outage(server_id, start=start, end=draw(st.floats(start + 0.1, horizon)))
+    # One outage at most per server (outages of one server may not overlap); every
+    # server may be down at once.
+    for server_id in server_ids:
+        if draw(st.booleans()):
+            start = draw(st.floats(0, horizon - 1))
+            builder.outage(server_id, start=start, end=draw(st.floats(start + 0.1, horizon)))
     return builder.build()
 
 
@@ -201,6 +215,17 @@ def watch_resources(resources: list[Resource[Any]], late_grants: list[object]) -
         resource.withdraw = watched_withdraw  # type: ignore[method-assign]
 
 
+def waiting_while_down(server: ServerRuntime) -> int:
+    """Requests a server that is down holds at its door, and those a failure stopped
+    between steps (a cut burst, or a granted core, is already counted on its core)."""
+    held = len(server._held) if isinstance(server, DoorServer) else 0
+    if isinstance(server, ResumingServer):
+        held += sum(
+            1 for later in server._deferred if later.func.__name__ not in {"burn", "take_core"}
+        )
+    return held
+
+
 def run_observed(scenario: Scenario, seed: int) -> Observed:
     runner = SimulationRunner(scenario, seed=seed)
     model = runner.model
@@ -240,8 +265,10 @@ def run_observed(scenario: Scenario, seed: int) -> Observed:
         + server.cores.busy
         + server.io_waiting
         + sum(pool.queued for pool in server.pools)
+        + waiting_while_down(server)
         for server in model.servers.values()
     )
+    in_servers += sum(len(lb._held) for lb in model.of_kind(LoadBalancerRuntime))
     awaited = None
     if collector.awaited is not None:
         # The client awaits a request from its first visit: those still on the generator's
@@ -271,7 +298,8 @@ def test_engine_invariants(scenario: Scenario, seed: int) -> None:
 def congested_scenarios(draw: st.DrawFn) -> Scenario:
     """One server loaded near or past its capacity, with impatient clients that cancel: its
     RAM, ready queue and pool all queue, so that requests are withdrawn from each; it may
-    call a database, with or without a call timeout that keeps working or cancels."""
+    call a database, with or without a call timeout that keeps working or cancels, and
+    it may fail, resuming or losing its work."""
     builder = ScenarioBuilder()
     builder.generator("gen", users=deterministic(draw(st.integers(20, 80))), rpm=60)
     builder.timeout(
@@ -288,6 +316,12 @@ def congested_scenarios(draw: st.DrawFn) -> Scenario:
         max_ready_queue=draw(st.one_of(st.none(), st.integers(0, 8))),
         max_concurrency=draw(st.one_of(st.none(), st.integers(4, 30))),
     )
+    if draw(st.booleans()):
+        builder.failures(
+            exponential(draw(st.floats(0.5, 4))),
+            exponential(draw(st.floats(0.05, 1))),
+            work_in_progress=draw(st.sampled_from(["resume", "lose"])),
+        )
     builder.endpoint("/api").ram(draw(st.integers(16, 64)))
     calls = False
     for _ in range(draw(st.integers(1, 3))):
@@ -354,7 +388,9 @@ def assert_invariants(scenario: Scenario, observed: Observed) -> None:
         assert getattr(requests, outcome) == sum(requests.per_second.get(outcome, []))
     assert sum(end.count for end in requests.ends) == requests.generated - requests.in_flight
     assert set(requests.dropped_at) <= {edge.id for edge in scenario.topology_graph.edges}
-    assert set(requests.rejected_at) <= {s.id for s in scenario.topology_graph.nodes.servers}
+    assert set(requests.rejected_at) <= {s.id for s in scenario.topology_graph.nodes.servers} | {
+        "lb"
+    }
 
     latency = results.latency
     assert latency.count == requests.completed
