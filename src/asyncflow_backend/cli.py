@@ -476,6 +476,8 @@ def _print_summary(
     console.print(_endpoints_table(results))
     if results.pools:
         console.print(_pools_table(results))
+    if any(stats.failures for stats in results.servers.values()):
+        console.print(_failures_table(results))
     if results.calls:
         console.print(_calls_table(results))
     if any(end.outcome != Outcome.COMPLETED for end in req.ends):
@@ -628,6 +630,21 @@ def _pools_table(results: SimulationResults) -> Table:
             _fmt(stats.wait_mean_s),
             _mean_max(stats.waiting_mean, stats.waiting_max),
         )
+    return table
+
+
+def _failures_table(results: SimulationResults) -> Table:
+    table = Table(title="Failures", caption="availability: share of the run each server was up")
+    for header in ("server", "availability", "failures", "down"):
+        table.add_column(header, justify="left" if header == "server" else "right")
+    for server_id, stats in results.servers.items():
+        if stats.failures:
+            table.add_row(
+                Text(server_id),
+                _percent(stats.availability),
+                str(stats.failures),
+                f"{_sig(stats.downtime_s)} s",
+            )
     return table
 
 

@@ -384,11 +384,19 @@ def test_the_summary_shows_every_outcome_goodput_and_how_requests_ended() -> Non
         assert reason in result.output
 
 
+def test_the_summary_shows_the_failures_of_each_server() -> None:
+    result = invoke("run", EXAMPLES / "failures.yml", "--seed", "4")
+
+    assert result.exit_code == 0, result.output
+    for words in ("Failures", "availability", "api-a", "server_failure"):
+        assert words in result.output
+
+
 def test_a_summary_without_the_features_shows_none_of_their_rows(scenario_file: Path) -> None:
     result = invoke("run", scenario_file, "--seed", "4")
 
     assert result.exit_code == 0, result.output
-    for words in ("timed out", "rejected", "goodput", "late answers"):
+    for words in ("timed out", "rejected", "goodput", "late answers", "Failures"):
         assert words not in result.output
 
 

@@ -258,3 +258,17 @@ def test_draining_a_queue_takes_every_live_waiter_and_grants_nothing() -> None:
     cores.release()
     assert granted == ["a"]
     assert (cores.queued, cores.free) == (0, 1)
+
+
+def test_failures_that_leave_too_few_core_seconds_are_warned_about() -> None:
+    # 20 requests/s of 40 ms: 0.8 core-seconds per second, on one core up 2/3 of the time.
+    overloaded = one_server(
+        cpu=exponential(0.04), failures=(exponential(10), exponential(5), "resume")
+    )
+    fine = one_server(cpu=exponential(0.02), failures=(exponential(10), exponential(5), "resume"))
+
+    warned = {w.path: w.message for w in find_warnings(overloaded.build())}
+    assert "up 66.7% of the time" in warned["topology_graph.nodes.servers[0].failures"]
+    assert "topology_graph.nodes.servers[0].failures" not in {
+        w.path for w in find_warnings(fine.build())
+    }

@@ -15,6 +15,8 @@ from asyncflow_backend.config.constants import (
     DEFAULT_USER_SAMPLING_WINDOW_S,
     LoadBalancerAlgorithm,
     StepOperation,
+    WhenDown,
+    WorkInProgress,
 )
 from asyncflow_backend.schemas.arrival_rate import PiecewiseRate, TraceRate
 from asyncflow_backend.schemas.base import readable
@@ -42,7 +44,38 @@ def find_warnings(scenario: Scenario) -> list[Problem]:
     warnings += _idle_cores(scenario)
     warnings += _idle_balancers(scenario)
     warnings += _outages_without_effect(scenario)
+    warnings += _overloaded_by_failures(scenario)
     return warnings
+
+
+def _overloaded_by_failures(scenario: Scenario) -> Iterator[Problem]:
+    """A server with failures that no balancer covers does its CPU work only while up: it
+    has cores x availability core-seconds per second in the long run, and the requests that
+    wait for its repairs pile up when the work offered exceeds that (the M/M/1 with
+    breakdowns is stable only for lambda < mu A). Servers already over their cores are
+    warned about by `_overloaded_servers`; a balancer sends work elsewhere while one is
+    down."""
+    lb = scenario.topology_graph.nodes.load_balancer
+    covered = set(lb.server_covered) if lb is not None else set()
+    arrivals, _ = _arrival_rates(scenario)
+    for i, server in enumerate(scenario.topology_graph.nodes.servers):
+        failures = server.failures
+        if failures is None or server.id in covered or server.admission is not None:
+            continue
+        if server.when_down is WhenDown.REJECT and failures.work_in_progress is (
+            WorkInProgress.LOSE
+        ):
+            continue  # nothing waits for a repair
+        cores = server.server_resources.cpu_cores
+        work = arrivals.get(server.id, 0.0) * _cpu_seconds(server)
+        usable = cores * failures.availability
+        if usable < work <= cores:
+            yield Problem(
+                (*SERVERS, i, "failures"),
+                f"server '{server.id}' is up {failures.availability:.1%} of the time, so its "
+                f"{cores} core(s) give {usable:.3g} core-seconds per second in the long run, "
+                f"less than the {work:.3g} offered: its backlog grows without bound",
+            )
 
 
 def _outages_without_effect(scenario: Scenario) -> Iterator[Problem]:
