@@ -75,6 +75,8 @@ def test_deterministic_failures_give_their_availability_and_downtime() -> None:
 
     assert stats.failures == 4
     assert stats.downtime_s == pytest.approx(20)
+    # The last failure is not repaired by the horizon: its window ends there.
+    assert stats.failure_windows == [(10, 15), (25, 30), (40, 45), (55, 60)]
     assert stats.availability == pytest.approx(40 / 60)
     # Nothing completes while it is down; what waited completes after the repair.
     per_second = results.throughput.per_second

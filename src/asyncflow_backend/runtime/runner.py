@@ -242,8 +242,9 @@ def _route_order(scenario: Scenario) -> list[str]:
     return order
 
 
-def _failure_stats(server: ServerRuntime, horizon: float) -> dict[str, float]:
-    """Availability, failures and downtime of a server with failures; nothing otherwise."""
+def _failure_stats(server: ServerRuntime, horizon: float) -> dict[str, object]:
+    """Availability, failures, downtime and failure windows of a server with failures;
+    nothing otherwise."""
     if not isinstance(server, FailingServer):
         return {}
     downtime = min(horizon, server.downtime(horizon))
@@ -251,6 +252,7 @@ def _failure_stats(server: ServerRuntime, horizon: float) -> dict[str, float]:
         "availability": 1.0 - downtime / horizon,
         "failures": server.failures,
         "downtime_s": downtime,
+        "failure_windows": server.failure_windows(horizon),
     }
 
 

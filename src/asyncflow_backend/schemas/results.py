@@ -234,6 +234,11 @@ class ServerStats(FiniteModel):
     downtime_s: float = Field(
         default=0.0, description="Seconds of the horizon the server spent failed."
     )
+    failure_windows: list[tuple[float, float]] = Field(
+        default_factory=list,
+        description="[failure, repair] times in seconds of the first 500 failures, a "
+        "failure not repaired by the horizon ending there: what the charts shade.",
+    )
 
 
 class CallStats(FiniteModel):

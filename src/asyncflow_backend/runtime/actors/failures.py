@@ -66,6 +66,10 @@ class DoorServer(ServerRuntime):
             self.receive(held.popleft())
 
 
+MAX_FAILURE_WINDOWS = 500
+"""Failure windows a server keeps for the results (the first ones): enough to shade a chart."""
+
+
 class FailingServer(DoorServer):
     """A server with random failures: `fail` and `repair` are called by its failure
     process (`runtime.events.failures`). It counts its failures and its downtime, and keeps
@@ -79,6 +83,8 @@ class FailingServer(DoorServer):
         self._failed_since = 0.0
         self._bursts: dict[RequestState, tuple[float, Fired]] = {}
         """Requests on a core: when their burst ends, and the event that ends it."""
+        self.windows: list[tuple[float, float]] = []
+        """(failure, repair) times of the first `MAX_FAILURE_WINDOWS` repaired failures."""
 
     def burn(self, request: RequestState, seconds: float) -> None:
         """Burn `seconds` on the request's core, noting when the burst ends."""
@@ -105,7 +111,10 @@ class FailingServer(DoorServer):
 
     def repair(self) -> None:
         """The server is repaired: its work carries on, then the door opens."""
-        self._downtime += self.env._now - self._failed_since
+        now = self.env._now
+        self._downtime += now - self._failed_since
+        if len(self.windows) < MAX_FAILURE_WINDOWS:
+            self.windows.append((self._failed_since, now))
         self.failed = False
         self._on_repair()
         self.come_up()
@@ -115,6 +124,14 @@ class FailingServer(DoorServer):
         failure or repair)."""
         ongoing = until - self._failed_since if self.failed else 0.0
         return self._downtime + ongoing
+
+    def failure_windows(self, until: float) -> list[tuple[float, float]]:
+        """The failure windows up to `until` (a failure not yet repaired ends there), the
+        first `MAX_FAILURE_WINDOWS` of them."""
+        windows = [(start, min(end, until)) for start, end in self.windows if start < until]
+        if self.failed and self._failed_since < until and len(windows) < MAX_FAILURE_WINDOWS:
+            windows.append((self._failed_since, until))
+        return windows
 
     def _cut_bursts(self) -> list[tuple[RequestState, float]]:
         """End every burst now: each request on a core with its remaining seconds, which

@@ -1,6 +1,7 @@
 /* Interactive charts of a run's results, drawn with uPlot (vendored, see docs/web.md).
  *
- * Time charts shade the injected events (outages red, latency spikes orange),
+ * Time charts shade the injected events (outages red, latency spikes orange) and the
+ * servers' random failures (purple, untagged: there may be hundreds),
  * zoom by dragging across them and zoom out on double-click. The results hold
  * the series averaged into at most `maxPoints` buckets; once a zoomed window
  * holds few enough raw samples, the window is fetched again from /timeseries
@@ -14,7 +15,11 @@ window.AsyncFlowCharts = (function () {
     "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
     "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#d62728",
   ];
-  const EVENT_COLOURS = { outage: "rgba(214, 39, 40, 0.14)", spike: "rgba(242, 142, 43, 0.18)" };
+  const EVENT_COLOURS = {
+    outage: "rgba(214, 39, 40, 0.14)",
+    spike: "rgba(242, 142, 43, 0.18)",
+    failure: "rgba(148, 103, 189, 0.16)",
+  };
   const EVENT_TEXT = { outage: "#b71c1c", spike: "#b85c00" };
   const HEIGHT = 240;
   const REFINE_MAX_POINTS = 4000;
@@ -65,7 +70,9 @@ window.AsyncFlowCharts = (function () {
             // Each id goes on the first row where it clears the ids already there, so
             // events close in time stack their ids instead of printing them over each other.
             const rowEnds = [];
-            const placed = visible(u).slice().sort((a, b) => a.start - b.start);
+            const placed = visible(u)
+              .filter((ev) => ev.kind !== "failure")
+              .sort((a, b) => a.start - b.start);
             const boxes = [];
             for (const ev of placed) {
               const x = Math.max(u.bbox.left, u.valToPos(ev.start, "x", true)) + pad;

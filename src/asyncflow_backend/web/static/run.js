@@ -271,6 +271,17 @@
     }));
   }
 
+  /* The servers' random failures, shaded like events but untagged. */
+  function failureWindows(results) {
+    const windows = [];
+    for (const [server, stats] of Object.entries(results.servers || {})) {
+      for (const [start, end] of stats.failure_windows || []) {
+        windows.push({ id: server + " failed", target: server, kind: "failure", start: start, end: end });
+      }
+    }
+    return windows;
+  }
+
   function showEvents() {
     const list = document.getElementById("events-list");
     list.replaceChildren();
@@ -302,7 +313,7 @@
     window.AsyncFlowCharts.drawAll(document.getElementById("charts"), {
       id: runId,
       results: results,
-      events: events,
+      events: events.concat(failureWindows(results)),
       rawPeriod: samplePeriodS,
       metrics: config.metrics,
       palette: config.palette,
