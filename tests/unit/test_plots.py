@@ -1,5 +1,6 @@
 """Charts of a results document: every chart renders, shows the events, survives missing data."""
 
+import copy
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -446,3 +447,25 @@ def test_the_dashboard_breakdown_sums_the_smallest_places(results: SimulationRes
     labels = [label.get_text() for label in ax.get_yticklabels()]
     places = {part.place for part in results.breakdown}
     assert len(labels) == min(len(places), 10)
+
+
+def test_failure_windows_are_shaded_on_every_time_axis_and_nowhere_else() -> None:
+    document = copy.deepcopy(SCENARIO)
+    server = document["topology_graph"]["nodes"]["servers"][0]
+    server["failures"] = {
+        "time_to_failure": {"mean": 4, "distribution": "deterministic"},
+        "time_to_repair": {"mean": 1, "distribution": "deterministic"},
+    }
+    results = run_scenario(parse_scenario(document))
+    windows = results.servers[server["id"]].failure_windows
+    assert windows
+
+    axes = _axes_by_title(build_figure("dashboard", results))
+    for title, ax in axes.items():
+        shaded = [p.get_gid() for p in ax.patches if (p.get_gid() or "").startswith("failure-")]
+        timeless = title == "Latency distribution" or title.startswith("Where the mean")
+        assert len(shaded) == (0 if timeless else len(windows)), title
+    (single,) = build_figure("ram", results).axes
+    assert len([p for p in single.patches if (p.get_gid() or "").startswith("failure-")]) == len(
+        windows
+    )

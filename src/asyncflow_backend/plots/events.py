@@ -1,14 +1,17 @@
-"""Injected events drawn as shaded windows of simulated time."""
+"""Injected events, and servers' random failures, drawn as shaded windows of simulated
+time."""
 
 from collections.abc import Sequence
 
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
-from asyncflow_backend.plots.style import OUTAGE_COLOUR, SPIKE_COLOUR
+from asyncflow_backend.plots.style import FAILURE_COLOUR, OUTAGE_COLOUR, SPIKE_COLOUR, TIME_LABEL
 from asyncflow_backend.schemas.base import shorten
 from asyncflow_backend.schemas.events import EventInjection
+from asyncflow_backend.schemas.results import SimulationResults
 
 LEGEND_LABEL_CHARS = 32
 """Longest id in a legend or a caption: a 64-character id would squeeze the plot."""
@@ -80,6 +83,33 @@ def shade_events(ax: Axes, events: Sequence[EventInjection]) -> list[Patch]:
         )
     _make_headroom(ax, len(row_ends))
     return event_legend_entries(events)
+
+
+def shade_failures(fig: Figure, results: SimulationResults) -> None:
+    """Shade every server's failure windows on every time axis of `fig`, untagged (a run
+    may have hundreds). Time axes are those labelled with simulated time and those that
+    share their x axis (small multiples keep the label on the bottom row only). Each span
+    has the SVG id `failure-<server>-<k>`."""
+    windows = [
+        (f"failure-{server_id}-{k}", start, end)
+        for server_id, stats in results.servers.items()
+        for k, (start, end) in enumerate(stats.failure_windows)
+    ]
+    if not windows:
+        return
+    labelled = [ax for ax in fig.axes if ax.get_xlabel() == TIME_LABEL]
+    for ax in fig.axes:
+        if ax in labelled or any(ax.get_shared_x_axes().joined(ax, t) for t in labelled):
+            for gid, start, end in windows:
+                ax.axvspan(
+                    start,
+                    end,
+                    color=FAILURE_COLOUR,
+                    alpha=_SPAN_ALPHA,
+                    linewidth=0,
+                    zorder=0,
+                    gid=gid,
+                )
 
 
 def event_legend_entries(events: Sequence[EventInjection]) -> list[Patch]:

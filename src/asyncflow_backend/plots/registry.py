@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from asyncflow_backend.metrics.catalogue import METRICS, MetricDefinition
 from asyncflow_backend.plots.breakdown import draw_breakdown
 from asyncflow_backend.plots.dashboard import draw_dashboard
+from asyncflow_backend.plots.events import shade_failures
 from asyncflow_backend.plots.latency import draw_latency
 from asyncflow_backend.plots.latency_over_time import draw_latency_over_time
 from asyncflow_backend.plots.sampled import (
@@ -125,6 +126,7 @@ def build_figure(
     fig = Figure(figsize=chart.figsize, layout="constrained")
     FigureCanvasAgg(fig)
     chart.draw(fig, results, events or (), scenario_name)
+    shade_failures(fig, results)
     return fig
 
 

@@ -12,6 +12,8 @@ DASHBOARD_FIGSIZE = (15.0, 20.5)
 
 SPIKE_COLOUR = "#f28e2b"
 OUTAGE_COLOUR = "#d62728"
+FAILURE_COLOUR = "#9467bd"
+"""A server's random failures: purple, as on the web page."""
 MEAN_COLOUR = "#333333"
 NOTE_COLOUR = "#777777"
 
