@@ -165,7 +165,8 @@
         ? AF.count(s.cores) : n(s.mean_cores) + " (mean)";
       return [id, AF.percent(s.cpu_utilisation), cores, n(s.ready_queue_mean), n(s.ready_queue_max),
         n(s.io_queue_mean), n(s.io_queue_max), AF.number(s.ram_mean_mb), AF.number(s.ram_peak_mb),
-        AF.count(s.ram_mb)];
+        AF.count(s.ram_mb),
+        s.failures ? AF.percent(s.availability) + " (" + AF.count(s.failures) + ")" : "–"];
     }));
     const ms = (v) => (v === null || v === undefined ? "–" : AF.number(v * 1000));
     const endpointRows = [];
