@@ -216,6 +216,19 @@ def test_failures_lose_work_on_one_server_and_resume_it_on_the_other() -> None:
     assert results.latency.max > 5
 
 
+def test_a_maintenance_window_on_the_only_server_rejects_its_arrivals() -> None:
+    results = run_example("maintenance_window.yml")
+    rejected = results.requests.per_second["rejected"]
+
+    assert results.requests.rejected == results.requests.rejected_at["backend"]
+    assert results.requests.rejected == pytest.approx(900, rel=0.15)
+    assert sum(rejected[:60]) == sum(rejected[91:]) == 0
+    assert sum(results.throughput.per_second[61:90]) == 0
+    assert {(e.place, e.reason) for e in results.requests.ends if e.outcome == "rejected"} == {
+        ("backend", "server_down")
+    }
+
+
 def test_event_injection_lb_spikes_and_outages_show() -> None:
     results = run_example("event_injection_lb.yml")
     connections = "edge_concurrent_connection"
