@@ -5,8 +5,8 @@ cover the language: balancers of both kinds or chains of servers, several
 endpoints with CPU, RAM and I/O steps of fixed or random duration, random
 latencies and dropout, network spikes and outages (of any server, requests waiting or
 rejected while none is up), random failures that resume or lose the work, admission
-caps, database pools, and client timeouts, fixed or exponential, that keep working or
-cancel.
+caps, database pools, client timeouts, fixed or exponential, that keep working or
+cancel, and retries by the client and by call steps, with or without a budget.
 """
 
 from collections.abc import Callable
@@ -24,12 +24,14 @@ from asyncflow_backend.builder import (
     log_normal,
     normal,
     poisson,
+    retry_policy,
     uniform,
 )
 from asyncflow_backend.config.constants import CpuStepKind, IoStepKind, RamStepKind
 from asyncflow_backend.resources.base import Resource
 from asyncflow_backend.runtime.actors.failures import DoorServer, ResumingServer
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
+from asyncflow_backend.runtime.actors.retrying_client import attempt_of
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.request import RequestState
 from asyncflow_backend.runtime.runner import SimulationRunner
@@ -74,6 +76,25 @@ def endpoint_steps(draw: st.DrawFn, ram_mb: int) -> list[tuple[StepKind, Any]]:
 
 
 @st.composite
+def retry_options(draw: st.DrawFn) -> dict[str, Any]:
+    """A retry policy's options: 2-4 attempts, some or all ends retried, a short backoff of
+    any jitter, and a budget or none."""
+    options: dict[str, Any] = {
+        "max_attempts": draw(st.integers(2, 4)),
+        "base_s": draw(st.floats(0.001, 0.1)),
+        "jitter": draw(st.sampled_from(["full", "equal", "none"])),
+    }
+    options["cap_s"] = options["base_s"] * draw(st.floats(1, 8))
+    outcomes = ["timed_out", "rejected", "dropped", "failed"]
+    if draw(st.booleans()):
+        options["retry_on"] = draw(st.lists(st.sampled_from(outcomes), min_size=1, unique=True))
+    if draw(st.booleans()):
+        options["budget_ratio"] = draw(st.floats(0.01, 1))
+        options["budget_tokens"] = draw(st.integers(1, 20))
+    return options
+
+
+@st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     builder = ScenarioBuilder()
     users = draw(
@@ -92,6 +113,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     if draw(st.booleans()):
         action = draw(st.sampled_from([None, "keep_working", "cancel"]))
         builder.timeout(draw(patience), on_timeout=action)
+    if draw(st.booleans()):
+        builder.retry(**draw(retry_options()))
 
     server_ids = [f"srv-{i}" for i in range(draw(st.integers(1, 4)))]
     caps = st.one_of(st.none(), st.integers(0, 5))
@@ -179,6 +202,12 @@ class Observed:
     """Holders granted a resource after they were withdrawn from its queue."""
     withdrawn_left: int = 0
     """Withdrawn requests not yet stopped at the horizon: each must still be somewhere."""
+    first_attempts: int = 0
+    """Requests the client sent on for the first time."""
+    sent: int = 0
+    """Attempts the client put on the wire, first or not."""
+    backing_off: int = 0
+    """Requests waiting out a backoff before a retry: in flight, but on no wire."""
 
 
 def watch_resources(resources: list[Resource[Any]], late_grants: list[object]) -> None:
@@ -240,20 +269,37 @@ def run_observed(scenario: Scenario, seed: int) -> Observed:
         awaited = collector.awaited
         return awaited is None or not request.returning or request in awaited
 
+    first_attempts = 0
+
     def receive(request: RequestState) -> None:
+        nonlocal first_attempts
         if request.returning and still_awaited(request):
             kept.append(request)
-            ended.append(id(request))
+            ended.append(identity(request))
+        first_attempts += not request.returning
         forward(request)
 
     def end(request: Any, *args: Any) -> None:
-        if still_awaited(request):
-            kept.append(request)
-            ended.append(id(request))
+        counts = still_awaited(request)
+        backing_off = getattr(model.client, "backing_off", 0)
         record_end(request, *args)
+        if counts and getattr(model.client, "backing_off", 0) == backing_off:  # not retried
+            kept.append(request)
+            ended.append(identity(request))
 
     model.client.receive = receive  # type: ignore[method-assign]
     collector.record_end = end  # type: ignore[method-assign]
+    client_edge = model.client.out_edge
+    assert client_edge is not None
+    sent = 0
+    send = client_edge.send
+
+    def counted_send(request: RequestState) -> None:
+        nonlocal sent
+        sent += 1
+        send(request)
+
+    client_edge.send = counted_send  # type: ignore[method-assign]
     late_grants: list[object] = []
     for server in model.servers.values():
         watch_resources([server.cores, server.ram, *server.pools], late_grants)
@@ -285,7 +331,15 @@ def run_observed(scenario: Scenario, seed: int) -> Observed:
         ended,
         late_grants,
         0 if withdrawn is None else len(withdrawn),
+        first_attempts,
+        sent,
+        getattr(model.client, "backing_off", 0),
     )
+
+
+def identity(request: RequestState) -> int:
+    """The request an attempt belongs to: its first attempt, kept alive by the attempt."""
+    return id(attempt_of(request)[0])
 
 
 @INVARIANT_SETTINGS
@@ -306,6 +360,8 @@ def congested_scenarios(draw: st.DrawFn) -> Scenario:
         draw(st.one_of(st.floats(0.02, 0.5), st.floats(0.02, 0.5).map(exponential))),
         on_timeout="cancel",
     )
+    if draw(st.booleans()):
+        builder.retry(**draw(retry_options()))
     builder.client("client")
     cores = draw(st.integers(1, 2))
     builder.server(
@@ -332,13 +388,15 @@ def congested_scenarios(draw: st.DrawFn) -> Scenario:
             builder.io("io_db", exponential(draw(st.floats(0.005, 0.06))))
         else:
             calls = True
+            retry = draw(st.none() | retry_options().map(lambda o: retry_policy(**o)))
             if draw(st.booleans()):
-                builder.call("db")
+                builder.call("db", retry=retry)
             else:
                 builder.call(
                     "db",
                     timeout_s=draw(st.floats(0.01, 0.2)),
                     on_timeout=draw(st.sampled_from(["keep_working", "cancel"])),
+                    retry=retry,
                 )
     if calls:
         builder.server("db", max_concurrency=draw(st.one_of(st.none(), st.integers(1, 5))))
@@ -375,12 +433,23 @@ def assert_invariants(scenario: Scenario, observed: Observed) -> None:
         + requests.rejected
         + requests.in_flight
     )
+    backing_off = observed.backing_off
     if observed.awaited is None:
-        assert requests.in_flight == observed.in_system
+        assert requests.in_flight == observed.in_system + backing_off
         assert requests.timed_out == requests.late_answers == 0
     else:
         # Timed-out requests the servers keep working on are in the system, not in flight.
-        assert requests.in_flight == observed.awaited <= observed.in_system
+        assert requests.in_flight == observed.awaited + backing_off
+        assert observed.awaited <= observed.in_system
+    # Every attempt is a request on the wire: the first, and each retry.
+    assert observed.sent == observed.first_attempts + requests.retries
+    assert requests.attempts == requests.generated + requests.retries
+    retry = scenario.rqs_input.retry
+    if retry is None:
+        assert requests.retries == requests.retries_refused == 0
+    elif retry.budget is not None:
+        budget = retry.budget
+        assert requests.retries <= budget.max_tokens + budget.ratio * observed.first_attempts + 1e-6
     assert observed.late_grants == []
     assert observed.withdrawn_left <= observed.in_system
     for outcome in ("dropped", "failed", "timed_out", "rejected"):

@@ -25,7 +25,11 @@ from asyncflow_backend.builder.random_variables import (
     poisson,
     uniform,
 )
-from asyncflow_backend.builder.scenario_builder import BuilderUsageError, ScenarioBuilder
+from asyncflow_backend.builder.scenario_builder import (
+    BuilderUsageError,
+    ScenarioBuilder,
+    retry_policy,
+)
 
 __all__ = [
     "Amount",
@@ -37,5 +41,6 @@ __all__ = [
     "log_normal",
     "normal",
     "poisson",
+    "retry_policy",
     "uniform",
 ]

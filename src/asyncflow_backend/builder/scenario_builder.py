@@ -29,8 +29,10 @@ from asyncflow_backend.config.constants import (
     EventKind,
     EventMetric,
     IoStepKind,
+    Jitter,
     LoadBalancerAlgorithm,
     RamStepKind,
+    RetryOn,
     SampledMetric,
     StepOperation,
     TimeoutAction,
@@ -53,6 +55,41 @@ Algorithm = (
 TimeoutChoice = TimeoutAction | Literal["keep_working", "cancel"]
 WorkChoice = WorkInProgress | Literal["resume", "lose"]
 DownChoice = WhenDown | Literal["wait", "reject"]
+RetryOnChoice = RetryOn | Literal["timed_out", "rejected", "dropped", "failed"]
+JitterChoice = Jitter | Literal["full", "equal", "none"]
+
+
+def retry_policy(
+    max_attempts: int,
+    *,
+    retry_on: Iterable[RetryOnChoice] | None = None,
+    base_s: float | None = None,
+    cap_s: float | None = None,
+    jitter: JitterChoice | None = None,
+    budget_ratio: float | None = None,
+    budget_tokens: int | None = None,
+) -> dict[str, Any]:
+    """The document of a retry policy (`retry:` of the workload or of a call step): at most
+    `max_attempts` attempts, retrying the ends in `retry_on` (all four when omitted) after
+    a backoff of `base_s` doubling up to `cap_s` with `jitter`, within a retry budget of
+    `budget_ratio` tokens per first attempt and at most `budget_tokens` tokens if given."""
+    policy: dict[str, Any] = {"max_attempts": max_attempts}
+    if retry_on is not None:
+        policy["retry_on"] = [str(outcome) for outcome in retry_on]
+    backoff = {
+        key: value
+        for key, value in (("base_s", base_s), ("cap_s", cap_s), ("jitter", jitter))
+        if value is not None
+    }
+    if backoff:
+        policy["backoff"] = {key: str(v) if key == "jitter" else v for key, v in backoff.items()}
+    if budget_ratio is not None:
+        policy["budget"] = {"ratio": budget_ratio}
+        if budget_tokens is not None:
+            policy["budget"]["max_tokens"] = budget_tokens
+    elif budget_tokens is not None:
+        raise BuilderUsageError("budget_tokens goes with budget_ratio")
+    return policy
 
 
 class BuilderUsageError(RuntimeError):
@@ -191,6 +228,15 @@ class ScenarioBuilder:
         self._generators[0]["timeout_s"] = as_document(seconds)
         if on_timeout is not None:
             self._generators[0]["on_timeout"] = str(on_timeout)
+        return self
+
+    def retry(self, max_attempts: int, **options: Any) -> Self:
+        """The client's retry policy: see `retry_policy` for `options`. Call it after the
+        first workload (`generator(...)`, `arrival_rate(...)`...): it goes on `rqs_input`
+        and applies to the requests of every class."""
+        if not self._generators:
+            raise BuilderUsageError("retry(...) needs a generator(...) declared before it")
+        self._generators[0]["retry"] = retry_policy(max_attempts, **options)
         return self
 
     def client(self, client_id: str) -> Self:
@@ -341,14 +387,15 @@ class ScenarioBuilder:
         pool: str | None = None,
         timeout_s: Amount | None = None,
         on_timeout: TimeoutChoice | None = None,
+        retry: dict[str, Any] | None = None,
     ) -> Self:
         """A call step: sub-requests to `targets` (servers or the balancer), sent together.
 
         The request waits for `wait_for` answers (all when omitted), holding a connection
         of its server's pool `pool` if given, for at most `timeout_s` seconds when given
-        (then the call fails; `on_timeout: cancel` withdraws the sub-requests still out).
-        Each call needs the edge to its target and an edge back from each server that may
-        answer.
+        (then the call fails; `on_timeout: cancel` withdraws the sub-requests still out),
+        retrying lost sub-requests by `retry` (a `retry_policy(...)`) if given. Each call
+        needs the edge to its target and an edge back from each server that may answer.
         """
         if not targets:
             raise BuilderUsageError("call(...) needs at least one target")
@@ -365,6 +412,8 @@ class ScenarioBuilder:
             step["timeout_s"] = as_document(timeout_s)
         if on_timeout is not None:
             step["on_timeout"] = str(on_timeout)
+        if retry is not None:
+            step["retry"] = retry
         return self._append(step)
 
     def cache(

@@ -118,6 +118,25 @@ class EndReason(StrEnum):
     """Timed out (`on_timeout: cancel`) on an edge or a balancer: it is discarded on arrival."""
 
 
+class RetryOn(StrEnum):
+    """The ends of an attempt a retry policy may retry: each names an `Outcome`."""
+
+    TIMED_OUT = "timed_out"
+    REJECTED = "rejected"
+    DROPPED = "dropped"
+    FAILED = "failed"
+
+
+class Jitter(StrEnum):
+    """How a retry's backoff is randomised (Brooker, "Exponential Backoff And Jitter", AWS
+    Architecture Blog, 2015): `full` draws uniformly in [0, d], `equal` in [d/2, d], `none`
+    waits d, where d is the capped exponential delay."""
+
+    FULL = "full"
+    EQUAL = "equal"
+    NONE = "none"
+
+
 class TimeoutAction(StrEnum):
     """What the servers do with a request whose timeout fired."""
 
@@ -203,6 +222,10 @@ MAX_POOL_SIZE = 100_000
 """Largest connection pool, `db_connection_pool` or one of `connection_pools`."""
 MAX_ADMISSION_LIMIT = 100_000_000
 """Largest `max_ready_queue` or `max_concurrency`: beyond, the cap is never reached."""
+MAX_ATTEMPTS = 100
+"""Most attempts of one request or sub-request under a retry policy (`max_attempts`)."""
+MAX_RETRY_TOKENS = 1_000_000
+"""Largest `max_tokens` of a retry budget."""
 MAX_ACTIVE_USERS = 1_000_000_000
 MAX_REQUESTS_PER_MINUTE_PER_USER = 1_000_000
 MAX_ARRIVAL_RATE_PER_S = 1_000_000_000

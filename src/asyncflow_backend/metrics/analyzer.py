@@ -82,6 +82,10 @@ def request_counts(collector: MetricsCollector, client_id: str, horizon_s: float
         timed_out_at=_sorted(collector.ended_at(Outcome.TIMED_OUT)),
         rejected=counts[Outcome.REJECTED],
         rejected_at=_sorted(collector.ended_at(Outcome.REJECTED)),
+        attempts=collector.generated + collector.retries,
+        retries=collector.retries,
+        retries_refused=collector.retries_refused,
+        attempts_per_second=(collector.attempts_per_second or [])[:seconds],
         late_answers=collector.late_answers,
         ends=ends,
         per_second={

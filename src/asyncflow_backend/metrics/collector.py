@@ -2,7 +2,7 @@
 
 import math
 from array import array
-from typing import Protocol
+from typing import Any, Protocol
 
 import simpy
 
@@ -15,6 +15,13 @@ class Sent(Protocol):
 
     returning: bool
     """True once the client has sent it on (and armed its timeout, if any)."""
+
+
+class EndHook(Protocol):
+    """A policy that may take the end of an attempt for a retry (the retrying client)."""
+
+    def __call__(self, request: Any, outcome: Outcome) -> bool:
+        """True if `request`'s end is an attempt's, to be retried: the request goes on."""
 
 
 EndKey = tuple[Outcome, str, str]
@@ -60,6 +67,15 @@ class MetricsCollector:
         """With client timeouts: the requests the client has sent on and still waits for.
         An end of a request sent on and not in it is not counted (its request already
         timed out); None without timeouts, when every request counts until it ends."""
+        self.retry: EndHook | None = None
+        """With client retries: consulted on each end, it may turn it into a retry."""
+        self.retries = 0
+        """Attempts the client sent again, once their backoff is over (requests on the wire
+        are `generated + retries`)."""
+        self.retries_refused = 0
+        """Retries the retry budget did not allow."""
+        self.attempts_per_second: list[int] | None = None
+        """With client retries: attempts the client sent in each second, retries included."""
         self.withdrawn: set[object] | None = None
         """With timeouts that cancel: the withdrawn requests not yet stopped, which an end
         (a drop on the wire, say) takes out."""
@@ -81,7 +97,8 @@ class MetricsCollector:
         so a policy that reacts to ends (a retry, say) has one place to hook into.
 
         An end of a request that had already timed out is ignored: the client counted it.
-        Returns whether this end was counted.
+        Returns whether this end was counted: False too for an end the client's retry
+        policy takes for a retry (the request goes on, with its next attempt).
         """
         awaited = self.awaited
         # Before its first visit to the client a request has no timer: it cannot have
@@ -92,6 +109,9 @@ class MetricsCollector:
                     self.withdrawn.discard(request)  # its last trace: nobody meets it again
                 return False
             awaited.discard(request)
+        retry = self.retry
+        if retry is not None and retry(request, outcome):
+            return False  # an attempt's end: the request goes on
         key = (outcome, place, reason)
         self.ends[key] = self.ends.get(key, 0) + 1
         series = self.ends_per_second.get(outcome)

@@ -9,6 +9,7 @@ import simpy
 from asyncflow_backend.metrics.collector import GeneratedCount, MetricsCollector
 from asyncflow_backend.runtime.timeouts import TimeoutSetup
 from asyncflow_backend.samplers import RandomStreams
+from asyncflow_backend.schemas.retries import Retry
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,5 @@ class BuildContext:
     doors: frozenset[str] = frozenset()
     """Servers whose outages close their door (they hold or reject arrivals while down):
     those with `when_down` whose outages no balancer routes around."""
+    client_retry: Retry | None = None
+    """The workload's retry policy; None: the plain client is built."""

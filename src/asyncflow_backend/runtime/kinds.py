@@ -15,9 +15,11 @@ from asyncflow_backend.runtime.actors.client import ClientRuntime
 from asyncflow_backend.runtime.actors.closed_users import ClosedUsers
 from asyncflow_backend.runtime.actors.generator import RequestGenerator
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
+from asyncflow_backend.runtime.actors.retrying_client import RetryingClient
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.workload_classes import build_class_routed_server
 from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.topology import Client
 from asyncflow_backend.schemas.workload import RqsGenerator, WorkloadModel
 
 
@@ -43,9 +45,16 @@ def build_generator(spec: RqsGenerator, ctx: BuildContext) -> Component:
     return GENERATORS[spec.model](spec, ctx)
 
 
+def build_client(spec: Client, ctx: BuildContext) -> ClientRuntime:
+    """The client: one that retries when the workload has a retry policy."""
+    if ctx.client_retry is not None:
+        return RetryingClient.build(spec, ctx, ctx.client_retry)
+    return ClientRuntime.from_spec(spec, ctx)
+
+
 NODE_KINDS: tuple[NodeKind, ...] = (
     NodeKind("generator", lambda s: s.generators, build_generator),
-    NodeKind("client", lambda s: [s.topology_graph.nodes.client], ClientRuntime.from_spec),
+    NodeKind("client", lambda s: [s.topology_graph.nodes.client], build_client),
     NodeKind(
         "load_balancer",
         lambda s: [lb for _, lb in s.topology_graph.nodes.balancers()],

@@ -22,6 +22,7 @@ from asyncflow_backend.runtime.timeouts import TimeoutSetup, timeout_setup
 from asyncflow_backend.runtime.workload_classes import ClassCollector
 from asyncflow_backend.samplers import RandomStreams, variate
 from asyncflow_backend.schemas.calls import answering_servers, call_sites
+from asyncflow_backend.schemas.retries import Retry
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.workload import WorkloadModel
 
@@ -50,13 +51,22 @@ class SimulationModel:
         settings = scenario.sim_settings
         horizon = settings.total_simulation_time
         timeouts = timeout_setup(scenario, streams)
+        retry = scenario.rqs_input.retry
         if scenario.workload_classes:
-            ctx = _classes_context(scenario, env, streams, horizon, timeouts)
+            ctx = _classes_context(scenario, env, streams, horizon, timeouts, retry)
             collector: MetricsCollector = ctx.collector
         else:
             closed = scenario.rqs_input.model is WorkloadModel.CLOSED
             collector = (ClosedLoopCollector if closed else MetricsCollector)(env, horizon)
-            ctx = BuildContext(env, streams, collector, horizon, timeouts, doors=_doors(scenario))
+            ctx = BuildContext(
+                env,
+                streams,
+                collector,
+                horizon,
+                timeouts,
+                doors=_doors(scenario),
+                client_retry=retry,
+            )
 
         nodes: dict[str, Component] = {}
         for kind in NODE_KINDS:
@@ -145,6 +155,7 @@ def _classes_context(
     streams: RandomStreams,
     horizon: float,
     timeouts: TimeoutSetup | None,
+    retry: Retry | None,
 ) -> BuildContext:
     """The build context of a run with workload classes: class indices, a tally per class,
     and each class's endpoint mix by server."""
@@ -164,6 +175,7 @@ def _classes_context(
         counters={workload.id: collector.tallies[k] for k, workload in enumerate(generators)},
         endpoint_mixes=mixes,
         doors=_doors(scenario),
+        client_retry=retry,
     )
 
 

@@ -113,3 +113,26 @@ class SubRequest(RequestState):
         self.caller = caller
         self.site = site
         self.join = join
+
+    attempt: int = 1
+    """Which attempt at its call site this is: 1, a class attribute here, for a first
+    attempt; a slot of `RetriedSubRequest`."""
+
+
+class RetriedSubRequest(SubRequest):
+    """A sub-request sent again by its call step's retry policy: attempt number `attempt`."""
+
+    __slots__ = ("attempt",)
+
+    def __init__(
+        self,
+        created_at: float,
+        parent: RequestState,
+        caller: Caller,
+        site: CallSite,
+        join: Join,
+        spent: list[float],
+        attempt: int,
+    ) -> None:
+        super().__init__(created_at, parent, caller, site, join, spent)
+        self.attempt = attempt

@@ -159,6 +159,7 @@ class SimulationRunner:
                     answered=site.answered,
                     failed=site.failed,
                     timed_out=site.timed_out,
+                    retries=site.retries,
                     latency=analyzer.duration_stats([site.times]),
                 )
                 for s in model.servers.values()

@@ -113,6 +113,17 @@ class PooledIoStep:
         host.wait_for_connection(request, self.pool)
 
 
+class Retries(Protocol):
+    """A retry policy as a call step uses it (`runtime.policies.retry.RetryPolicy`)."""
+
+    def first_attempt(self, count: int = 1) -> None:
+        """`count` first attempts were sent."""
+
+    def after_attempt(self, attempt: int, outcome: Any) -> float | None:
+        """Seconds before the next attempt after attempt `attempt` ended with `outcome`
+        (an `Outcome`), or None if it is not retried."""
+
+
 class Sender(Protocol):
     """Where a call's sub-requests are put on the wire: the edge to the called node."""
 
@@ -124,7 +135,17 @@ class CallSite:
     """One target of a call step, and what it measured: calls sent, answered, lost, and
     the seconds from sending each sub-request to its answer."""
 
-    __slots__ = ("answered", "edge", "failed", "id", "sent", "target", "timed_out", "times")
+    __slots__ = (
+        "answered",
+        "edge",
+        "failed",
+        "id",
+        "retries",
+        "sent",
+        "target",
+        "timed_out",
+        "times",
+    )
 
     def __init__(self, site_id: str, target: str) -> None:
         self.id = site_id
@@ -136,6 +157,8 @@ class CallSite:
         self.failed = 0
         self.timed_out = 0
         """Sub-requests not answered when their step's timeout fired."""
+        self.retries = 0
+        """Sub-requests sent again by the step's retry policy (counted in `sent` too)."""
         self.times: array[float] = array("d")
 
 
@@ -189,10 +212,14 @@ class CallStep:
     """On a timeout, withdraw the sub-requests not yet answered (else they run on)."""
     place: str = ""
     """`server:endpoint#step`, where a timeout of this step is counted."""
+    retry: "Retries | None" = None
+    """The caller's retry policy for the sub-requests; None: a lost one fails the call."""
 
     def run(self, host: StepHost[R], request: R) -> None:
         """Give the core back and send the sub-request."""
         _let_go_of_core(host, request)
+        if self.retry is not None:
+            self.retry.first_attempt(len(self.sites))
         host.call(request, self)
 
 

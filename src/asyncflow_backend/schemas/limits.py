@@ -48,7 +48,8 @@ class ScheduledEvents:
     `requests` uses the peak arrival rate and the longest route, so it is an
     upper estimate: per request, one arrival, one timeout per edge crossed and
     one per CPU or I/O step (RAM and cores are granted without an event), and one
-    per timer of a client or call timeout.
+    per timer of a client or call timeout; with retries, every attempt a policy may send
+    and one backoff timer per retry.
     """
 
     sampler_ticks: float
@@ -89,16 +90,20 @@ def _visit_costs(scenario: Scenario) -> dict[str, int]:
             if step.kind is CacheStepKind.CACHE:
                 total += max(steps_cost(step.hit, visiting), steps_cost(step.miss, visiting))
             elif step.kind is CallStepKind.CALL:
-                total += step.timeout_s is not None  # the call's timer
+                call = int(step.timeout_s is not None)  # the call's timer
                 for target in step.call_targets:
                     answering = answering_servers(scenario, target)
                     # Through a balancer, a call crosses one more edge: to it, then on.
                     via_balancer = 1 if target not in servers else 0
-                    total += (
+                    call += (
                         2
                         + via_balancer
                         + max((visit(s, visiting) for s in answering if s in servers), default=0)
                     )
+                # Each attempt again, and a backoff timer before each retry: an upper
+                # bound, whatever the budget lets through.
+                attempts = 1 if step.retry is None else step.retry.max_attempts
+                total += call * attempts + attempts - 1
             elif step.operation is not StepOperation.NECESSARY_RAM:
                 total += 1
         return total
@@ -150,8 +155,12 @@ def events_per_request(scenario: Scenario) -> int:
         onward = max((1 + cost.get(t, 0) for t in out.get(node, ())), default=0)
         cost[node] = own.get(node, 0) + onward
     # The arrival itself, the edge from the generator to the client, and the client's
-    # timer when it has a timeout.
-    return 2 + (scenario.rqs_input.timeout_s is not None) + cost[client]
+    # timer when it has a timeout; each retry costs an attempt from the client and the
+    # backoff timer before it (every allowed retry counted, whatever the budget).
+    workload = scenario.rqs_input
+    attempt = (workload.timeout_s is not None) + cost[client]
+    retries = 0 if workload.retry is None else workload.retry.max_attempts - 1
+    return 2 + attempt + retries * (1 + attempt)
 
 
 def scheduled_events(scenario: Scenario) -> ScheduledEvents:

@@ -108,6 +108,21 @@ class RequestCounts(FiniteModel):
     rejected_at: dict[str, int] = Field(
         default_factory=dict, description="Rejected requests by server or balancer id."
     )
+    attempts: int = Field(
+        default=0,
+        description="Requests put on the wire: first attempts (the generated requests) plus "
+        "retries. Every other count here is per request, which ends once, with the end of its "
+        "last attempt.",
+    )
+    retries: int = Field(default=0, description="Attempts the client sent again.")
+    retries_refused: int = Field(
+        default=0, description="Retries the client's retry budget did not allow."
+    )
+    attempts_per_second: list[int] = Field(
+        default_factory=list,
+        description="With client retries: attempts the client sent in each second [i, i+1), "
+        "retries included (the offered load); empty without retries.",
+    )
     late_answers: int = Field(
         default=0,
         description="Answers that reached the client after their request timed out: work "
@@ -245,16 +260,20 @@ class CallStats(FiniteModel):
     """One call step (`server:endpoint#step`): its sub-requests and their answers."""
 
     target: str = Field(description="The server or load balancer called.")
-    sent: int
+    sent: int = Field(description="Sub-requests sent, every attempt counted.")
     answered: int
     failed: int = Field(
-        description="Calls lost on an edge, going or coming back, or refused by the called "
-        "server's admission control."
+        description="Sub-requests (attempts) lost on an edge, going or coming back, or "
+        "refused by the called server's admission control."
     )
     timed_out: int = Field(
         default=0,
         description="Sub-requests not answered when the step's timeout fired (an answer that "
         "comes later counts in `answered` too).",
+    )
+    retries: int = Field(
+        default=0,
+        description="Sub-requests sent again by the step's retry policy (included in `sent`).",
     )
     latency: DurationStats = Field(
         description="Seconds from sending each answered sub-request to its answer."

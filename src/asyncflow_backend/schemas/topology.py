@@ -48,6 +48,7 @@ from asyncflow_backend.schemas.base import (
     readable,
 )
 from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
+from asyncflow_backend.schemas.retries import Retry
 
 StepKind = CpuStepKind | IoStepKind | RamStepKind | CallStepKind | CacheStepKind
 DB_POOL = "db"
@@ -149,6 +150,13 @@ class Step(StrictModel):
         description="A `call` step with `timeout_s` only: `keep_working` (the default) lets "
         "the called servers finish the sub-requests; `cancel` withdraws them.",
     )
+    retry: Retry | None = Field(
+        default=None,
+        description="A `call` step only: the caller's retry policy for each sub-request. A "
+        "sub-request lost or refused is sent again after a backoff; with `timeout_s` and "
+        "`timed_out` in `retry_on`, the sub-requests still out when the timeout fires are "
+        "abandoned and sent again, each round with a fresh timeout.",
+    )
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -163,7 +171,13 @@ class Step(StrictModel):
         if self.kind is CacheStepKind.CACHE:
             if self.hit_ratio is None:
                 raise ValueError("a cache step needs a 'hit_ratio'")
-            if self.step_operation or self.call_targets or self.pool is not None:
+            if (
+                self.step_operation
+                or self.call_targets
+                or self.pool is not None
+                or self.timeout_s is not None
+                or self.retry is not None
+            ):
                 raise ValueError("a cache step takes only hit_ratio, hit and miss")
             for branch in (self.hit, self.miss):
                 if any(isinstance(step.kind, RamStepKind) for step in branch):
@@ -177,6 +191,8 @@ class Step(StrictModel):
             self.timeout_s is not None or self.on_timeout is not None
         ):
             raise ValueError(f"only a call step has timeout_s and on_timeout, not '{self.kind}'")
+        if self.kind is not CallStepKind.CALL and self.retry is not None:
+            raise ValueError(f"only a call step has a retry policy, not '{self.kind}'")
         if self.on_timeout is not None and self.timeout_s is None:
             raise ValueError("on_timeout goes with timeout_s, which this call step lacks")
         check_timeout(self.timeout_s)

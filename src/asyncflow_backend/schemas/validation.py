@@ -54,7 +54,7 @@ def find_problems(scenario: Scenario) -> list[Problem]:
 
 def _endpoint_mixes(scenario: Scenario) -> Iterator[Problem]:
     """An endpoint mix names servers that exist, and endpoints they have; only classes have
-    one. A class has no timeout of its own: the client's is `rqs_input`'s."""
+    one. A class has no timeout or retry policy of its own: the client's are `rqs_input`'s."""
     servers = {server.id: server for server in scenario.topology_graph.nodes.servers}
     for i, workload in enumerate(scenario.workload_classes or ()):
         for field in ("timeout_s", "on_timeout"):
@@ -64,6 +64,12 @@ def _endpoint_mixes(scenario: Scenario) -> Iterator[Problem]:
                     "the client's timeout goes on rqs_input, and applies to the requests of "
                     "every class",
                 )
+        if workload.retry is not None:
+            yield Problem(
+                ("workload_classes", i, "retry"),
+                "the client's retry policy goes on rqs_input, and applies to the requests of "
+                "every class",
+            )
     for loc, workload in _generator_locs(scenario):
         if workload.endpoint_mix is None:
             continue

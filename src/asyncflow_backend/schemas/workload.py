@@ -29,6 +29,7 @@ from asyncflow_backend.schemas.arrival_rate import ArrivalRate
 from asyncflow_backend.schemas.base import EndpointName, Id, Integer, PositiveFinite, StrictModel
 from asyncflow_backend.schemas.closed_users import Population
 from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
+from asyncflow_backend.schemas.retries import Retry
 from asyncflow_backend.schemas.topology import Timeout, check_timeout
 
 Weight = Annotated[PositiveFinite, Field(le=MAX_WEIGHT)]
@@ -80,6 +81,13 @@ class RqsGenerator(StrictModel):
         description="With `timeout_s`: `keep_working` (the default) lets the servers finish a "
         "timed-out request (wasted work); `cancel` withdraws it at once wherever it waits "
         "(a queue, an I/O wait, a call), or when its CPU burst ends.",
+    )
+
+    retry: Retry | None = Field(
+        default=None,
+        description="The client's retry policy: an attempt that ends in one of `retry_on` "
+        "is sent again from the client after a backoff, up to `max_attempts` attempts. "
+        "None: every request has one attempt.",
     )
 
     @field_validator("timeout_s")

@@ -10,6 +10,7 @@ from asyncflow_backend.metrics.collector import GeneratedCount, MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.runtime.actors.client import only_out_edge
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.actors.retrying_client import Attempt
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState
 from asyncflow_backend.samplers import Sampler, variate
@@ -42,13 +43,18 @@ class ClosedLoopCollector(MetricsCollector):
 
     def record_end(self, request: Sent, outcome: Outcome, place: str, reason: str) -> bool:
         """`request` ended with `outcome`; its user carries on (once: a request that timed
-        out and then ends again elsewhere woke its user at the timeout)."""
+        out and then ends again elsewhere woke its user at the timeout), unless the end is
+        an attempt's that the client retries: the user waits for the request's last."""
         counted = super().record_end(request, outcome, place, reason)
-        _end(request)
+        if counted:  # not an attempt the client retries, nor a request timed out before
+            _end(request)
         return counted
 
 
 def _end(request: object) -> None:
+    # The user waits for the request it sent, whichever attempt of it ends.
+    if isinstance(request, Attempt):
+        request = request.first
     # Beside workload classes, a request may come from an open class: nobody waits for it.
     if isinstance(request, UserRequest) and not request.ended.triggered:
         request.ended.succeed(request)

@@ -27,7 +27,8 @@ from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.admission import AdmissionCheck, admission_checks
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.request import Fired, RequestState, SubRequest
+from asyncflow_backend.runtime.policies.retry import RetryPolicy, sub_request_outcome
+from asyncflow_backend.runtime.request import Fired, RequestState, RetriedSubRequest, SubRequest
 from asyncflow_backend.runtime.steps import (
     CacheLookup,
     CallSite,
@@ -379,12 +380,79 @@ class ServerRuntime:
         parent = join.parent
         step = self._current_call(parent)
         assert join.pending is not None
+        if step.retry is not None and join.pending and self._retry_round(join, step):
+            return
         for sub in join.pending:
             sub.site.timed_out += 1
             if step.cancel and self.withdrawals is not None:
                 self.withdrawals.withdraw(sub, sub.site.id)
         self._end_call(parent)
         self._fail(parent, step.place, EndReason.CALL_TIMED_OUT)
+
+    # Retries of a call step's sub-requests: only a step with a retry policy gets here.
+
+    def _retry_round(self, join: TimedJoin, step: CallStep) -> bool:
+        """The timeout of a call step with a retry policy fired: if it retries timeouts, the
+        sub-requests still out are abandoned (withdrawn under `cancel`) and sent again after
+        the backoff, under a fresh timeout. False if the policy does not retry."""
+        assert join.pending is not None
+        assert step.retry is not None
+        abandoned = list(join.pending)
+        delay = step.retry.after_attempt(max(sub.attempt for sub in abandoned), Outcome.TIMED_OUT)
+        if delay is None:
+            return False
+        join.done = False  # the call waits on, through the backoff and the next round
+        join.pending.clear()
+        for sub in abandoned:
+            sub.site.timed_out += 1
+            if step.cancel and self.withdrawals is not None:
+                self.withdrawals.withdraw(sub, sub.site.id)
+        self.env.timeout(delay, (join, abandoned)).callbacks.append(self._resend_round)
+        return True
+
+    def _resend_round(self, event: Fired) -> None:
+        join: TimedJoin
+        abandoned: list[SubRequest]
+        join, abandoned = event.value
+        if join.done:
+            return
+        for sub in abandoned:
+            self._resend(sub)
+        step = self._current_call(join.parent)
+        assert step.timeout is not None
+        self.env.timeout(step.timeout(), join).callbacks.append(self._call_expired)
+
+    def _retried(self, sub: SubRequest, reason: str) -> bool:
+        """A sub-request of a call that still waits was lost: True if the step's retry
+        policy sends it again (after the backoff)."""
+        retry = self._current_call(sub.join.parent).retry
+        if retry is None:
+            return False
+        delay = retry.after_attempt(sub.attempt, sub_request_outcome(reason))
+        if delay is None:
+            return False
+        if sub.join.pending is not None:
+            sub.join.pending.discard(sub)
+        self.env.timeout(delay, sub).callbacks.append(self._resend_lost)
+        return True
+
+    def _resend_lost(self, event: Fired) -> None:
+        if not event.value.join.done:
+            self._resend(event.value)
+
+    def _resend(self, sub: SubRequest) -> None:
+        """Send the next attempt of `sub`, whose call still waits."""
+        join = sub.join
+        site = sub.site
+        again = RetriedSubRequest(
+            self.env._now, join.parent, self, site, join, sub.spent, sub.attempt + 1
+        )
+        site.sent += 1
+        site.retries += 1
+        if join.pending is not None:
+            join.pending.add(again)
+        assert site.edge is not None
+        site.edge.send(again)
 
     def _end_call(self, request: RequestState) -> None:
         """Book-keeping common to a call that got its answers and one that failed: the
@@ -424,6 +492,8 @@ class ServerRuntime:
         once."""
         sub.site.failed += 1
         join = sub.join
+        if not join.done and self._retried(sub, reason):
+            return
         join.failed += 1
         if join.done or join.sent - join.failed >= join.needed:
             return
@@ -759,6 +829,9 @@ class _PlanCompiler:
                     timeout=timeout,
                     cancel=step.on_timeout is TimeoutAction.CANCEL,
                     place=f"{self.spec.id}:{self.endpoint}#{label}",
+                    retry=None
+                    if step.retry is None
+                    else RetryPolicy(step.retry, batched(self._stream(f"retry:{label}").random)),
                 )
             )
             return
