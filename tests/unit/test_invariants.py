@@ -6,7 +6,8 @@ endpoints with CPU, RAM and I/O steps of fixed or random duration, random
 latencies and dropout, network spikes and outages (of any server, requests waiting or
 rejected while none is up), random failures that resume or lose the work, admission
 caps, database pools, client timeouts, fixed or exponential, that keep working or
-cancel, and retries by the client and by call steps, with or without a budget.
+cancel, retries by the client and by call steps, with or without a budget, a rate
+limit on the balancer and circuit breakers on calls.
 """
 
 from collections.abc import Callable
@@ -95,6 +96,20 @@ def retry_options(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
+def circuit_breakers(draw: st.DrawFn) -> dict[str, Any]:
+    """A circuit breaker with a small window, counting calls or seconds, quick to open."""
+    window = draw(st.integers(1, 10))
+    return {
+        "failure_rate_threshold": draw(st.floats(1, 100)),
+        "sliding_window_type": draw(st.sampled_from(["count_based", "time_based"])),
+        "sliding_window_size": window,
+        "minimum_number_of_calls": draw(st.integers(1, window)),
+        "wait_duration_in_open_state": draw(st.floats(0.01, 2)),
+        "permitted_number_of_calls_in_half_open_state": draw(st.integers(1, 5)),
+    }
+
+
+@st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     builder = ScenarioBuilder()
     users = draw(
@@ -157,8 +172,11 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     link("gen", "client")
     if balanced:
         algorithm = draw(st.sampled_from(["round_robin", "least_connection"]))
+        limit: dict[str, Any] = {}
+        if draw(st.booleans()):
+            limit = {"rate_per_s": draw(st.floats(0.5, 30)), "burst": draw(st.integers(1, 10))}
         builder.load_balancer(
-            "lb", covers=server_ids, algorithm=algorithm, when_none_up=draw(when_down)
+            "lb", covers=server_ids, algorithm=algorithm, when_none_up=draw(when_down), **limit
         )
         link("client", "lb")
         for server_id in server_ids:
@@ -312,6 +330,7 @@ def run_observed(scenario: Scenario, seed: int) -> Observed:
         + server.io_waiting
         + sum(pool.queued for pool in server.pools)
         + waiting_while_down(server)
+        + server.retrying  # sub-requests in a backoff, between two attempts
         for server in model.servers.values()
     )
     in_servers += sum(len(lb._held) for lb in model.of_kind(LoadBalancerRuntime))
@@ -389,14 +408,16 @@ def congested_scenarios(draw: st.DrawFn) -> Scenario:
         else:
             calls = True
             retry = draw(st.none() | retry_options().map(lambda o: retry_policy(**o)))
+            breaker = draw(st.none() | circuit_breakers())
             if draw(st.booleans()):
-                builder.call("db", retry=retry)
+                builder.call("db", retry=retry, circuit_breaker=breaker)
             else:
                 builder.call(
                     "db",
                     timeout_s=draw(st.floats(0.01, 0.2)),
                     on_timeout=draw(st.sampled_from(["keep_working", "cancel"])),
                     retry=retry,
+                    circuit_breaker=breaker,
                 )
     if calls:
         builder.server("db", max_concurrency=draw(st.one_of(st.none(), st.integers(1, 5))))
@@ -457,9 +478,9 @@ def assert_invariants(scenario: Scenario, observed: Observed) -> None:
         assert getattr(requests, outcome) == sum(requests.per_second.get(outcome, []))
     assert sum(end.count for end in requests.ends) == requests.generated - requests.in_flight
     assert set(requests.dropped_at) <= {edge.id for edge in scenario.topology_graph.edges}
-    assert set(requests.rejected_at) <= {s.id for s in scenario.topology_graph.nodes.servers} | {
-        "lb"
-    }
+    nodes = scenario.topology_graph.nodes
+    balancers = {nodes.load_balancer.id} if nodes.load_balancer is not None else set()
+    assert set(requests.rejected_at) <= {s.id for s in nodes.servers} | balancers
 
     latency = results.latency
     assert latency.count == requests.completed

@@ -252,6 +252,8 @@ class ScenarioBuilder:
         algorithm: Algorithm = "round_robin",
         weights: dict[str, float] | None = None,
         when_none_up: DownChoice | None = None,
+        rate_per_s: float | None = None,
+        burst: int | None = None,
     ) -> Self:
         """A load balancer spreading requests over the servers it `covers`.
 
@@ -261,6 +263,7 @@ class ScenarioBuilder:
         `load_balancers`.
         `when_none_up` says what becomes of a request while every server it covers is
         down: `wait` (the default) or `reject`.
+        `rate_per_s` and `burst` make a token-bucket `rate_limit` (both or neither).
         """
         balancer: dict[str, Any] = {
             "id": lb_id,
@@ -271,6 +274,10 @@ class ScenarioBuilder:
             balancer["weights"] = dict(weights)
         if when_none_up is not None:
             balancer["when_none_up"] = str(when_none_up)
+        if (rate_per_s is None) != (burst is None):
+            raise BuilderUsageError("a rate limit needs both rate_per_s and burst")
+        if rate_per_s is not None:
+            balancer["rate_limit"] = {"rate_per_s": rate_per_s, "burst": burst}
         self._load_balancers.append(balancer)
         return self
 
@@ -388,13 +395,15 @@ class ScenarioBuilder:
         timeout_s: Amount | None = None,
         on_timeout: TimeoutChoice | None = None,
         retry: dict[str, Any] | None = None,
+        circuit_breaker: dict[str, Any] | None = None,
     ) -> Self:
         """A call step: sub-requests to `targets` (servers or the balancer), sent together.
 
         The request waits for `wait_for` answers (all when omitted), holding a connection
         of its server's pool `pool` if given, for at most `timeout_s` seconds when given
         (then the call fails; `on_timeout: cancel` withdraws the sub-requests still out),
-        retrying lost sub-requests by `retry` (a `retry_policy(...)`) if given. Each call
+        retrying lost sub-requests by `retry` (a `retry_policy(...)`) if given, behind a
+        `circuit_breaker` (its fields, named as resilience4j names them) if given. Each call
         needs the edge to its target and an edge back from each server that may answer.
         """
         if not targets:
@@ -414,6 +423,8 @@ class ScenarioBuilder:
             step["on_timeout"] = str(on_timeout)
         if retry is not None:
             step["retry"] = retry
+        if circuit_breaker is not None:
+            step["circuit_breaker"] = dict(circuit_breaker)
         return self._append(step)
 
     def cache(

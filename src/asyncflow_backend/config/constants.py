@@ -104,6 +104,11 @@ class EndReason(StrEnum):
     """Rejected: it reached a balancer none of whose servers was up (`when_none_up: reject`)."""
     SERVER_FAILURE = "server_failure"
     """Failed: the server it was on failed and lost its work (`work_in_progress: lose`)."""
+    RATE_LIMITED = "rate_limited"
+    """Rejected: the load balancer's token bucket (`rate_limit`) was empty."""
+    CIRCUIT_OPEN = "circuit_open"
+    """Failed: the call step's circuit breaker was open (or half-open with its trial calls
+    taken), so the call was not sent."""
     CLIENT_TIMEOUT = "client_timeout"
     """Timed out while the servers keep working on it (`on_timeout: keep_working`)."""
     WITHDRAWN_FROM_RAM_QUEUE = "withdrawn_from_ram_queue"
@@ -135,6 +140,14 @@ class Jitter(StrEnum):
     FULL = "full"
     EQUAL = "equal"
     NONE = "none"
+
+
+class SlidingWindowType(StrEnum):
+    """What a circuit breaker's sliding window holds: the last N calls, or the calls of the
+    last N seconds (resilience4j's `slidingWindowType`)."""
+
+    COUNT_BASED = "count_based"
+    TIME_BASED = "time_based"
 
 
 class TimeoutAction(StrEnum):
@@ -226,6 +239,10 @@ MAX_ATTEMPTS = 100
 """Most attempts of one request or sub-request under a retry policy (`max_attempts`)."""
 MAX_RETRY_TOKENS = 1_000_000
 """Largest `max_tokens` of a retry budget."""
+MAX_RATE_PER_S = 1_000_000_000
+"""Largest token rate of a balancer's `rate_limit`."""
+MAX_BREAKER_WINDOW = 1_000_000
+"""Largest `sliding_window_size`, `minimum_number_of_calls` or half-open trial count."""
 MAX_ACTIVE_USERS = 1_000_000_000
 MAX_REQUESTS_PER_MINUTE_PER_USER = 1_000_000
 MAX_ARRIVAL_RATE_PER_S = 1_000_000_000

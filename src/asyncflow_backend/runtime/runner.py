@@ -160,6 +160,8 @@ class SimulationRunner:
                     failed=site.failed,
                     timed_out=site.timed_out,
                     retries=site.retries,
+                    circuit_opened=0 if site.breaker is None else site.breaker.opened,
+                    circuit_refused=0 if site.breaker is None else site.breaker.refused,
                     latency=analyzer.duration_stats([site.times]),
                 )
                 for s in model.servers.values()

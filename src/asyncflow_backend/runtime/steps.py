@@ -124,6 +124,19 @@ class Retries(Protocol):
         (an `Outcome`), or None if it is not retried."""
 
 
+class Guard(Protocol):
+    """A circuit breaker as a call step uses it (`runtime.policies.circuit_breaker.Breaker`)."""
+
+    opened: int
+    refused: int
+
+    def permits(self, now: float) -> int | None:
+        """The generation to record the call's end in, or None if the call is refused."""
+
+    def record(self, generation: int, failed: bool, now: float) -> None:
+        """A call let through in `generation` ended, `failed` or not."""
+
+
 class Sender(Protocol):
     """Where a call's sub-requests are put on the wire: the edge to the called node."""
 
@@ -137,6 +150,7 @@ class CallSite:
 
     __slots__ = (
         "answered",
+        "breaker",
         "edge",
         "failed",
         "id",
@@ -159,6 +173,8 @@ class CallSite:
         """Sub-requests not answered when their step's timeout fired."""
         self.retries = 0
         """Sub-requests sent again by the step's retry policy (counted in `sent` too)."""
+        self.breaker: Guard | None = None
+        """The circuit breaker of the site's call step, if it has one."""
         self.times: array[float] = array("d")
 
 
@@ -214,6 +230,8 @@ class CallStep:
     """`server:endpoint#step`, where a timeout of this step is counted."""
     retry: "Retries | None" = None
     """The caller's retry policy for the sub-requests; None: a lost one fails the call."""
+    breaker: Guard | None = None
+    """The step's circuit breaker; None: every call is sent."""
 
     def run(self, host: StepHost[R], request: R) -> None:
         """Give the core back and send the sub-request."""

@@ -103,7 +103,7 @@ class RequestCounts(FiniteModel):
     rejected: int = Field(
         default=0,
         description="Requests refused at once by a server's admission control, by a server "
-        "that was down or by a balancer with no server up.",
+        "that was down, by a balancer with no server up or by a balancer's rate limit.",
     )
     rejected_at: dict[str, int] = Field(
         default_factory=dict, description="Rejected requests by server or balancer id."
@@ -274,6 +274,16 @@ class CallStats(FiniteModel):
     retries: int = Field(
         default=0,
         description="Sub-requests sent again by the step's retry policy (included in `sent`).",
+    )
+    circuit_opened: int = Field(
+        default=0,
+        description="Times the step's circuit breaker opened (the same for every target of "
+        "the step).",
+    )
+    circuit_refused: int = Field(
+        default=0,
+        description="Calls of the step its circuit breaker failed at once, sending nothing "
+        "(the same for every target of the step).",
     )
     latency: DurationStats = Field(
         description="Seconds from sending each answered sub-request to its answer."

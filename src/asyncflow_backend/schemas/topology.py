@@ -48,6 +48,7 @@ from asyncflow_backend.schemas.base import (
     readable,
 )
 from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
+from asyncflow_backend.schemas.resilience import CircuitBreaker, RateLimit
 from asyncflow_backend.schemas.retries import Retry
 
 StepKind = CpuStepKind | IoStepKind | RamStepKind | CallStepKind | CacheStepKind
@@ -157,6 +158,11 @@ class Step(StrictModel):
         "`timed_out` in `retry_on`, the sub-requests still out when the timeout fires are "
         "abandoned and sent again, each round with a fresh timeout.",
     )
+    circuit_breaker: CircuitBreaker | None = Field(
+        default=None,
+        description="A `call` step only: a circuit breaker around the step (its retries "
+        "included); while open, the call fails at once (`circuit_open`) without being sent.",
+    )
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -177,6 +183,7 @@ class Step(StrictModel):
                 or self.pool is not None
                 or self.timeout_s is not None
                 or self.retry is not None
+                or self.circuit_breaker is not None
             ):
                 raise ValueError("a cache step takes only hit_ratio, hit and miss")
             for branch in (self.hit, self.miss):
@@ -191,8 +198,12 @@ class Step(StrictModel):
             self.timeout_s is not None or self.on_timeout is not None
         ):
             raise ValueError(f"only a call step has timeout_s and on_timeout, not '{self.kind}'")
-        if self.kind is not CallStepKind.CALL and self.retry is not None:
-            raise ValueError(f"only a call step has a retry policy, not '{self.kind}'")
+        if self.kind is not CallStepKind.CALL and (
+            self.retry is not None or self.circuit_breaker is not None
+        ):
+            raise ValueError(
+                f"only a call step has a retry policy or a circuit breaker, not '{self.kind}'"
+            )
         if self.on_timeout is not None and self.timeout_s is None:
             raise ValueError("on_timeout goes with timeout_s, which this call step lacks")
         check_timeout(self.timeout_s)
@@ -472,6 +483,11 @@ class LoadBalancer(StrictModel):
         description="A request that reaches the balancer while every server it covers is "
         "down: `wait` (the default) until one is back up, or `reject` at once (`rejected`, "
         "reason `no_server_up`).",
+    )
+    rate_limit: RateLimit | None = Field(
+        default=None,
+        description="A token-bucket rate limit: a request that finds no token is rejected "
+        "at once at the balancer (reason `rate_limited`). None: no limit.",
     )
 
     @field_validator("server_covered")

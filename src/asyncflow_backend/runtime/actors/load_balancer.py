@@ -12,6 +12,7 @@ from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
+from asyncflow_backend.runtime.policies.rate_limit import TokenBucketLimiter
 from asyncflow_backend.runtime.request import RequestState, SubRequest
 from asyncflow_backend.samplers import Sampler
 from asyncflow_backend.samplers.variates import batched
@@ -90,8 +91,10 @@ class LoadBalancerRuntime:
 
     @classmethod
     def from_spec(cls, spec: LoadBalancer, ctx: BuildContext) -> "LoadBalancerRuntime":
-        """The balancer `spec`; its servers join when it is connected."""
-        balancer = cls(
+        """The balancer `spec`; its servers join when it is connected. One with a
+        `rate_limit` checks it on each arrival; one without never looks for it."""
+        kind = cls if spec.rate_limit is None else RateLimitedBalancer
+        balancer = kind(
             spec.id,
             spec.algorithms,
             batched(ctx.streams.generator(f"balancer:{spec.id}").random),
@@ -99,6 +102,8 @@ class LoadBalancerRuntime:
             ctx.collector,
             spec.when_none_up is WhenDown.REJECT,
         )
+        if isinstance(balancer, RateLimitedBalancer) and spec.rate_limit is not None:
+            balancer.limit(TokenBucketLimiter(spec.rate_limit), ctx)
         balancer._covered = list(spec.server_covered)
         return balancer
 
@@ -211,6 +216,35 @@ class LoadBalancerRuntime:
     def covers(self, server_id: str) -> bool:
         """True if `server_id` is one of this balancer's servers."""
         return server_id in self._all
+
+
+class RateLimitedBalancer(LoadBalancerRuntime):
+    """A balancer with a token-bucket rate limit: a request that finds the bucket empty is
+    rejected at once, here (reason `rate_limited`); a rejected sub-request fails its call,
+    and its caller learns of it at once (`call_rejected`)."""
+
+    limiter: TokenBucketLimiter
+    rejected = 0
+    """Requests and sub-requests rejected by the rate limit."""
+
+    def limit(self, limiter: TokenBucketLimiter, ctx: BuildContext) -> None:
+        """Check every arrival against `limiter`, counting rejections in `ctx`'s collector."""
+        self.limiter = limiter
+        self._env = ctx.env
+        self._rate_limited_ends: MetricsCollector = ctx.collector
+
+    def receive(self, request: RequestState) -> None:
+        """Reject `request` if the bucket is empty, else balance it as any balancer does."""
+        if self.limiter.admits(self._env._now):
+            super().receive(request)
+            return
+        self.rejected += 1
+        if isinstance(request, SubRequest):
+            request.caller.call_lost(request, self.id, EndReason.CALL_REJECTED)
+        else:
+            self._rate_limited_ends.record_end(
+                request, Outcome.REJECTED, self.id, EndReason.RATE_LIMITED
+            )
 
 
 _POLICIES: dict[LoadBalancerAlgorithm, Callable[[LoadBalancerRuntime], Backend]] = {

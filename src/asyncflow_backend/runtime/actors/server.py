@@ -27,6 +27,7 @@ from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.admission import AdmissionCheck, admission_checks
 from asyncflow_backend.runtime.context import BuildContext
+from asyncflow_backend.runtime.policies.circuit_breaker import Breaker
 from asyncflow_backend.runtime.policies.retry import RetryPolicy, sub_request_outcome
 from asyncflow_backend.runtime.request import Fired, RequestState, RetriedSubRequest, SubRequest
 from asyncflow_backend.runtime.steps import (
@@ -35,6 +36,7 @@ from asyncflow_backend.runtime.steps import (
     CallStep,
     CpuStep,
     EndpointPlan,
+    Guard,
     IoStep,
     Join,
     JumpTo,
@@ -126,6 +128,10 @@ class ServerRuntime:
         if self.call_sites:
             self._calls = hops.slot(HopKind.SERVER, server_id, HopCategory.CALLS)
             self._nested = hops.slot(HopKind.SERVER, server_id, HopCategory.NESTED)
+        self.retrying = 0
+        """Sub-requests of this server's calls waiting out a backoff before they are sent again."""
+        self._breaker_calls: dict[RequestState, int] = {}
+        """Requests in a call a circuit breaker let through: the breaker's generation then."""
 
     @classmethod
     def from_spec(
@@ -320,7 +326,11 @@ class ServerRuntime:
         self.env.timeout(seconds, (request, pool)).callbacks.append(self._wake_from_pooled_io)
 
     def call(self, request: RequestState, step: CallStep) -> None:
-        """Send the call's sub-requests, holding a connection of its pool first if it names one."""
+        """Send the call's sub-requests, holding a connection of its pool first if it names one;
+        a call its circuit breaker refuses fails at once."""
+        if step.breaker is not None and not self._breaker_permits(request, step.breaker):
+            self._fail(request, step.place, EndReason.CIRCUIT_OPEN)
+            return
         if step.pool is None:
             self._send_calls(request, step)
         else:
@@ -386,8 +396,22 @@ class ServerRuntime:
             sub.site.timed_out += 1
             if step.cancel and self.withdrawals is not None:
                 self.withdrawals.withdraw(sub, sub.site.id)
-        self._end_call(parent)
+        self._end_call(parent, failed=True)
         self._fail(parent, step.place, EndReason.CALL_TIMED_OUT)
+
+    # Circuit breakers: only a step with a breaker gets here.
+
+    def _breaker_permits(self, request: RequestState, breaker: Guard) -> bool:
+        generation = breaker.permits(self.env._now)
+        if generation is None:
+            return False
+        self._breaker_calls[request] = generation
+        return True
+
+    def _breaker_records(self, request: RequestState, breaker: Guard, failed: bool | None) -> None:
+        generation = self._breaker_calls.pop(request)
+        if failed is not None:
+            breaker.record(generation, failed, self.env._now)
 
     # Retries of a call step's sub-requests: only a step with a retry policy gets here.
 
@@ -407,6 +431,7 @@ class ServerRuntime:
             sub.site.timed_out += 1
             if step.cancel and self.withdrawals is not None:
                 self.withdrawals.withdraw(sub, sub.site.id)
+        self.retrying += len(abandoned)
         self.env.timeout(delay, (join, abandoned)).callbacks.append(self._resend_round)
         return True
 
@@ -414,13 +439,16 @@ class ServerRuntime:
         join: TimedJoin
         abandoned: list[SubRequest]
         join, abandoned = event.value
+        self.retrying -= len(abandoned)
         if join.done:
             return
+        timeout = self._current_call(join.parent).timeout
+        assert timeout is not None
         for sub in abandoned:
             self._resend(sub)
-        step = self._current_call(join.parent)
-        assert step.timeout is not None
-        self.env.timeout(step.timeout(), join).callbacks.append(self._call_expired)
+            if join.done:  # lost at once, and not retried: the call has failed
+                return
+        self.env.timeout(timeout(), join).callbacks.append(self._call_expired)
 
     def _retried(self, sub: SubRequest, reason: str) -> bool:
         """A sub-request of a call that still waits was lost: True if the step's retry
@@ -433,10 +461,12 @@ class ServerRuntime:
             return False
         if sub.join.pending is not None:
             sub.join.pending.discard(sub)
+        self.retrying += 1
         self.env.timeout(delay, sub).callbacks.append(self._resend_lost)
         return True
 
     def _resend_lost(self, event: Fired) -> None:
+        self.retrying -= 1
         if not event.value.join.done:
             self._resend(event.value)
 
@@ -454,11 +484,15 @@ class ServerRuntime:
         assert site.edge is not None
         site.edge.send(again)
 
-    def _end_call(self, request: RequestState) -> None:
-        """Book-keeping common to a call that got its answers and one that failed: the
-        waiting count and the pool connection held for it."""
+    def _end_call(self, request: RequestState, failed: bool | None) -> None:
+        """Book-keeping common to a call that got its answers, one that `failed` and one
+        withdrawn (`failed` None): the waiting count, the pool connection held for it, and
+        its circuit breaker's record."""
         self.calls_waiting -= 1
-        pool_index = self._current_call(request).pool
+        step = self._current_call(request)
+        if step.breaker is not None:
+            self._breaker_records(request, step.breaker, failed)
+        pool_index = step.pool
         if pool_index is not None:
             pool = self.pools[pool_index]
             pool.busy_seconds += self.env.now - request.waited_since
@@ -474,6 +508,8 @@ class ServerRuntime:
         join = sub.join
         pending = join.pending
         if pending is not None:
+            if sub not in pending:
+                return  # abandoned when a round of its call timed out: a late answer
             pending.discard(sub)
         join.answered += 1
         if join.done or join.answered < join.needed:
@@ -481,7 +517,7 @@ class ServerRuntime:
         join.done = True
         parent = join.parent
         parent.spent[self._nested if join.sent == 1 else self._calls] += seconds
-        self._end_call(parent)
+        self._end_call(parent, failed=False)
         self._advance(parent)
 
     def call_lost(self, sub: SubRequest, place: str, reason: str) -> None:
@@ -492,6 +528,8 @@ class ServerRuntime:
         once."""
         sub.site.failed += 1
         join = sub.join
+        if join.pending is not None and sub not in join.pending:
+            return  # abandoned by a timed-out round, or already sent again
         if not join.done and self._retried(sub, reason):
             return
         join.failed += 1
@@ -499,7 +537,7 @@ class ServerRuntime:
             return
         join.done = True
         parent = join.parent
-        self._end_call(parent)
+        self._end_call(parent, failed=True)
         self._fail(parent, place, reason)
 
     def _fail(self, request: RequestState, place: str, reason: str) -> None:
@@ -632,7 +670,7 @@ class CancellingServer(ServerRuntime):
         elif request in self._calling:
             # Answers still to come are counted at their call site and otherwise ignored.
             self._calling[request].done = True
-            self._end_call(request)
+            self._end_call(request, failed=None)
             reason = EndReason.WITHDRAWN_FROM_CALL
         else:
             self.withdrawals.gone.add(request)
@@ -675,9 +713,9 @@ class CancellingServer(ServerRuntime):
             self._calling[request] = join
         return join
 
-    def _end_call(self, request: RequestState) -> None:
+    def _end_call(self, request: RequestState, failed: bool | None) -> None:
         self._calling.pop(request, None)
-        super()._end_call(request)
+        super()._end_call(request, failed)
 
     def _advance(self, request: RequestState) -> None:
         if request in self.withdrawals.gone:
@@ -816,6 +854,9 @@ class _PlanCompiler:
                 CallSite(call_site_id(self.spec.id, self.endpoint, label, target), target)
                 for target in step.call_targets
             )
+            breaker = None if step.circuit_breaker is None else Breaker(step.circuit_breaker)
+            for site in sites:
+                site.breaker = breaker
             timeout = (
                 None
                 if step.timeout_s is None
@@ -832,6 +873,7 @@ class _PlanCompiler:
                     retry=None
                     if step.retry is None
                     else RetryPolicy(step.retry, batched(self._stream(f"retry:{label}").random)),
+                    breaker=breaker,
                 )
             )
             return
