@@ -449,10 +449,14 @@ def _print_summary(
         ("timed out", req.timed_out),
         ("rejected", req.rejected),
         ("late answers", req.late_answers),
+        ("retries", req.retries),
+        ("retries refused by the budget", req.retries_refused),
     ):
         if count:
             table.add_row(label, f"{count:,}")
     table.add_row("in flight at the end", f"{req.in_flight:,}")
+    if req.retries:
+        table.add_row("attempts (first + retries)", f"{req.attempts:,}")
     table.add_row("throughput", f"{_sig(results.throughput.mean_rps)} req/s")
     goodput = results.throughput.goodput_rps
     if goodput is not None and goodput != results.throughput.mean_rps:

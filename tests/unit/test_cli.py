@@ -396,7 +396,15 @@ def test_a_summary_without_the_features_shows_none_of_their_rows(scenario_file: 
     result = invoke("run", scenario_file, "--seed", "4")
 
     assert result.exit_code == 0, result.output
-    for words in ("timed out", "rejected", "goodput", "late answers", "Failures"):
+    for words in (
+        "timed out",
+        "rejected",
+        "goodput",
+        "late answers",
+        "Failures",
+        "retries",
+        "attempts",
+    ):
         assert words not in result.output
 
 
@@ -411,3 +419,11 @@ def test_run_shows_where_the_mean_response_time_goes(scenario_file: Path, tmp_pa
     largest = max(results.breakdown, key=lambda part: part.share)
     assert largest.place in result.stdout
     assert largest.category in result.stdout
+
+
+def test_the_summary_counts_attempts_and_retries() -> None:
+    result = invoke("run", EXAMPLES / "retry_storm_budget.yml", "--seed", "4")
+
+    assert result.exit_code == 0, result.output
+    for words in ("retries refused by the budget", "attempts (first + retries)", "timed out"):
+        assert words in result.output

@@ -13,6 +13,7 @@ from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
 from asyncflow_backend.schemas.limits import events_per_request
 from asyncflow_backend.schemas.retries import Backoff, Retry, RetryBudget
+from asyncflow_backend.schemas.warnings import find_warnings
 
 STEP = "topology_graph.nodes.servers[0].endpoints[0].steps[1]"
 
@@ -137,6 +138,15 @@ def test_the_builder_writes_the_policy() -> None:
         "budget": {"ratio": 0.2, "max_tokens": 5},
     }
     assert Retry.model_validate(policy).budget == RetryBudget(ratio=0.2, max_tokens=5)
+
+
+def test_retrying_timeouts_without_a_timeout_is_warned_about() -> None:
+    silent = lossy(0.0, {"max_attempts": 2, "retry_on": ["dropped"]}).build()
+    assert not [w for w in find_warnings(silent) if w.path.startswith("rqs_input")]
+    warned = {w.path: w.message for w in find_warnings(lossy(0.0, {"max_attempts": 2}).build())}
+    assert "has no timeout_s" in warned["rqs_input.retry.retry_on"]
+    timed = lossy(0.0, {"max_attempts": 2}).timeout(1.0).build()
+    assert not [w for w in find_warnings(timed) if w.path.startswith("rqs_input")]
 
 
 # The backoff and the budget.

@@ -45,6 +45,7 @@ def find_warnings(scenario: Scenario) -> list[Problem]:
     warnings += _idle_balancers(scenario)
     warnings += _outages_without_effect(scenario)
     warnings += _overloaded_by_failures(scenario)
+    warnings += _retries_on_timeouts_never_fire(scenario)
     return warnings
 
 
@@ -97,6 +98,19 @@ def _outages_without_effect(scenario: Scenario) -> Iterator[Problem]:
                 "outage changes nothing (as in AsyncFlow); set the server's when_down to "
                 "'wait' or 'reject' to stop the requests that reach it",
             )
+
+
+def _retries_on_timeouts_never_fire(scenario: Scenario) -> Iterator[Problem]:
+    """A client that retries timeouts but has no timeout: `timed_out` in its `retry_on`
+    never happens, which is probably not meant."""
+    workload = scenario.rqs_input
+    retry = workload.retry
+    if retry is not None and workload.timeout_s is None and "timed_out" in retry.retry_on:
+        yield Problem(
+            ("rqs_input", "retry", "retry_on"),
+            "the client retries timed_out attempts but has no timeout_s: no attempt ever "
+            "times out, so only the other ends in retry_on are retried",
+        )
 
 
 def _capacity_schedules(scenario: Scenario) -> Iterator[Problem]:
