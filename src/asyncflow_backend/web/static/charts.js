@@ -341,7 +341,19 @@ window.AsyncFlowCharts = (function () {
     show("log");
   }
 
-  /* Completions in each simulated second, as steps. */
+  /* Colours of the per-second outcome lines, as the images draw them (plots/throughput.py). */
+  const OUTCOME_COLOURS = {
+    goodput: "#59a14f",
+    timed_out: "#f28e2b",
+    rejected: "#b07aa1",
+    dropped: "#9c755f",
+    failed: "#e15759",
+    attempts: "#76b7b2",
+  };
+
+  /* Completions in each simulated second, as steps; beside them, when the run has them, the
+   * goodput (if some answers came late), every other outcome per second and the attempts
+   * the client sent. */
   function throughput(container, results, events, imageLinks) {
     const perSecond = results.throughput.per_second;
     const title = "Throughput (completions per second)";
@@ -350,8 +362,31 @@ window.AsyncFlowCharts = (function () {
       return;
     }
     // One more point closes the last step at the end of its second.
+    const closed = (values) => {
+      const fitted = perSecond.map((_, i) => (values && i < values.length ? values[i] : 0));
+      return fitted.concat([fitted[fitted.length - 1]]);
+    };
     const t = perSecond.map((_, i) => i).concat([perSecond.length]);
     const y = perSecond.concat([perSecond[perSecond.length - 1]]);
+    const requests = results.requests || {};
+    const outcomes = requests.per_second || {};
+    const extra = [];
+    if (requests.late_answers) extra.push(["goodput (in time)", outcomes.completed, OUTCOME_COLOURS.goodput]);
+    for (const name of ["timed_out", "rejected", "dropped", "failed"]) {
+      const series = outcomes[name];
+      if (series && series.some((n) => n > 0)) extra.push([name.replace("_", " "), series, OUTCOME_COLOURS[name]]);
+    }
+    if (requests.attempts_per_second && requests.attempts_per_second.length) {
+      extra.push(["attempts sent", requests.attempts_per_second, OUTCOME_COLOURS.attempts]);
+    }
+    const stepped = (label, stroke) => ({
+      label: label,
+      stroke: stroke,
+      width: 1.2,
+      paths: uPlot.paths.stepped({ align: 1 }),
+      points: { show: false },
+      value: valueFormatter(0, "/s"),
+    });
     draw(container, {
       name: "throughput",
       title: title,
@@ -368,8 +403,8 @@ window.AsyncFlowCharts = (function () {
         paths: uPlot.paths.stepped({ align: 1 }),
         points: { show: false },
         value: valueFormatter(0, "/s"),
-      }],
-      data: [t, y],
+      }].concat(extra.map(([label, , stroke]) => stepped(label, stroke))),
+      data: [t, y].concat(extra.map(([, series]) => closed(series))),
       plugins: [eventWindows(events)],
       onDoubleClick: (u, handler, e) => handler(e),
     });

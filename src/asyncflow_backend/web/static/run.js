@@ -122,6 +122,11 @@
       if (count) requestStats.push(stat(label, AF.count(count), where(at)));
     }
     if (r.late_answers) requestStats.push(stat("late answers", AF.count(r.late_answers)));
+    if (r.retries) {
+      requestStats.push(stat("attempts", AF.count(r.attempts), "first attempts + retries: requests on the wire"));
+      requestStats.push(stat("retries", AF.count(r.retries)));
+    }
+    if (r.retries_refused) requestStats.push(stat("retries refused", AF.count(r.retries_refused), "by the retry budget"));
     requestStats.push(stat("in flight at the end", AF.count(r.in_flight)));
     const goodput = results.throughput.goodput_rps;
     document.getElementById("stats").replaceChildren(
