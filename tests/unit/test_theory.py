@@ -236,3 +236,15 @@ def test_losing_work_at_failures_loses_more_the_longer_the_queue() -> None:
     assert 0 < light.lost_fraction < heavy.lost_fraction < 1
     # Losing work keeps the station shorter than resuming it.
     assert heavy.mean_in_system < 20
+
+
+def test_a_token_bucket_of_one_token_blocks_as_erlang_b_and_an_overload_passes_the_rate() -> None:
+    assert theory.token_bucket_rejection(10, 20, 1) == pytest.approx(theory.erlang_b(1, 0.5))
+    # Far past its rate the bucket lets through about its rate, whatever its burst.
+    assert theory.token_bucket_rejection(2000, 20, 5) == pytest.approx(1 - 20 / 2000, abs=1e-3)
+    # A larger burst rejects less, and nothing below its rate in the limit of a huge one.
+    losses = [theory.token_bucket_rejection(18, 20, b) for b in (1, 2, 5, 20, 60)]
+    assert losses == sorted(losses, reverse=True)
+    assert losses[-1] < 0.01
+    with pytest.raises(ValueError, match="positive"):
+        theory.token_bucket_rejection(10, 20, 0)

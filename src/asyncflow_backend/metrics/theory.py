@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, sparse
+from scipy import optimize, sparse, stats
 from scipy.sparse import linalg as sparse_linalg
 
 from asyncflow_backend.config.constants import Distribution
@@ -275,6 +275,39 @@ def mm1k(arrival_rate: float, service_rate: float, capacity: int) -> LossMetrics
         in_system=in_system,
         queue_length=queue_length,
     )
+
+
+def token_bucket_rejection(arrival_rate: float, token_rate: float, burst: int) -> float:
+    """The fraction of a Poisson stream a token bucket rejects, the bucket refilled
+    continuously at `token_rate` up to `burst` tokens, each request taking a whole one.
+
+    The bucket's deficit (burst minus its tokens, in seconds of refill) is the workload of
+    an M/D/1 queue served at `token_rate` that turns away an arrival who would push it past
+    `burst` services: an arrival passes iff fewer than `burst` are "in the system", so the
+    rejected fraction is the blocking of M/D/1/K with K = `burst`. That comes from the chain
+    embedded at departures, pi_d on 0..K-1 with a_k = P(k Poisson arrivals in one service)
+    (scipy), and p_K = 1 - 1 / (pi_d(0) + rho) (Gross, Shortle, Thompson and Harris,
+    *Fundamentals of Queueing Theory*, 4th ed., §5.1.4, M/G/1/K).
+    """
+    if arrival_rate <= 0 or token_rate <= 0 or burst < 1:
+        raise ValueError("arrival rate, token rate and burst must be positive")
+    rho = arrival_rate / token_rate
+    if burst == 1:
+        return rho / (1 + rho)  # M/D/1/1 is M/G/1/1: Erlang B with one server, any service
+    k = burst
+    arrivals = stats.poisson.pmf(np.arange(k), rho)
+    chain = np.zeros((k, k))
+    for i in range(k):
+        first = max(i - 1, 0)
+        for j in range(first, k - 1):
+            chain[i, j] = arrivals[j - first]
+        chain[i, k - 1] = 1.0 - chain[i, : k - 1].sum()
+    # The stationary vector: pi (P - I) = 0 with sum(pi) = 1, by least squares.
+    system = np.vstack([chain.T - np.eye(k), np.ones(k)])
+    target = np.zeros(k + 1)
+    target[-1] = 1.0
+    pi, *_ = np.linalg.lstsq(system, target, rcond=None)
+    return float(1.0 - 1.0 / (pi[0] + rho))
 
 
 def response_of_admitted(metrics: LossMetrics) -> float:
