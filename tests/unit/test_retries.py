@@ -305,3 +305,41 @@ def test_a_call_retries_timeouts_round_by_round() -> None:
     assert 3 * failed <= call.timed_out <= 3 * (failed + in_flight)
     assert 2 * failed <= call.retries <= 2 * (failed + in_flight)
     assert call.sent - call.retries <= failed + in_flight
+
+
+# Closed users.
+
+
+def test_a_closed_user_waits_for_the_last_attempt_of_its_request() -> None:
+    # 30 % of the attempts are lost; each one lost is sent again 0.5 s later, up to ten
+    # attempts: every request completes, a third of them after one retry or more. A user
+    # woken at a lost attempt would send its next request while the retry runs on, and
+    # the users would get more done than N / (R + Z).
+    retry = {"max_attempts": 10, "base_s": 0.5, "cap_s": 0.5, "jitter": "none"}
+    scenario = (
+        ScenarioBuilder()
+        .closed_users("gen", 5, think_time=0.2)
+        .retry(**retry)
+        .client("client")
+        .server("srv")
+        .endpoint("/api")
+        .cpu(0.01)
+        .edge("gen", "client", latency=deterministic(0.001), dropout=0.0)
+        .edge("client", "srv", latency=deterministic(0.001), dropout=0.3)
+        .edge("srv", "client", latency=deterministic(0.001), dropout=0.0)
+        .settings(horizon=200)
+        .build()
+    )
+    runner = SimulationRunner(scenario, seed=8)
+    assert isinstance(runner.model.client, RetryingClient)
+    results = runner.run()
+    requests = results.requests
+    assert requests.retries > 0.3 * requests.generated
+    assert requests.generated == requests.completed + requests.in_flight
+    assert requests.in_flight <= 5
+    closed = results.closed
+    assert closed is not None
+    # R counts from the first attempt, so it holds the backoffs: about 0.5 s x 0.43
+    # retries per request on top of 13 ms.
+    assert closed.response_time_mean_s == pytest.approx(0.013 + 0.5 * 0.3 / 0.7, rel=0.1)
+    assert closed.interactive_law_rps == pytest.approx(closed.throughput_rps, rel=0.02)
