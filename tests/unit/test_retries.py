@@ -343,3 +343,37 @@ def test_a_closed_user_waits_for_the_last_attempt_of_its_request() -> None:
     # retries per request on top of 13 ms.
     assert closed.response_time_mean_s == pytest.approx(0.013 + 0.5 * 0.3 / 0.7, rel=0.1)
     assert closed.interactive_law_rps == pytest.approx(closed.throughput_rps, rel=0.02)
+
+
+# Workload classes.
+
+
+def test_retries_of_a_class_count_in_its_class_and_only_rqs_input_has_a_policy() -> None:
+    # Every attempt is lost: each class's requests end dropped, once each, after 3 attempts.
+    builder = (
+        ScenarioBuilder()
+        .generator("web", users=deterministic(10), rpm=60)
+        .retry(3, base_s=0.01, cap_s=0.01)
+        .generator("batch", users=deterministic(5), rpm=60)
+        .client("client")
+        .server("srv")
+        .endpoint("/api")
+        .cpu(0.001)
+        .edge("web", "client", latency=deterministic(0.001), dropout=0.0)
+        .edge("batch", "client", latency=deterministic(0.001), dropout=0.0)
+        .edge("client", "srv", latency=deterministic(0.001), dropout=1.0)
+        .edge("srv", "client", latency=deterministic(0.001), dropout=0.0)
+        .settings(horizon=30)
+    )
+    results = run_scenario(builder.build(), seed=9)
+    classes = results.classes
+    assert classes is not None
+    requests = results.requests
+    for stats in classes.values():
+        assert stats.ended == {"dropped": pytest.approx(stats.generated, abs=3)}
+    assert sum(stats.ended["dropped"] for stats in classes.values()) == requests.dropped
+    assert 2 * requests.dropped <= requests.retries <= 2 * (requests.dropped + requests.in_flight)
+
+    document = builder.to_dict()
+    document["workload_classes"][0]["retry"] = {"max_attempts": 2}
+    assert "goes on rqs_input" in problems(document)["workload_classes[0].retry"]
