@@ -403,3 +403,26 @@ def test_a_run_shows_its_calls_and_where_the_mean_response_time_goes(
     assert shown == {p["category"] for p in parts if p["place"] == "db-1"}
     assert "cpu" in page.inner_text("#breakdown-legend")
     screenshot(page, tmp_path, "breakdown")
+
+
+def test_a_run_with_retries_shows_its_attempts_and_outcomes_per_second(
+    server: str, watched: Watched
+) -> None:
+    page = watched.page
+    page.goto(f"{server}/")
+    storm = (Path(__file__).parents[2] / "example" / "retry_storm_budget.yml").read_text()
+    page.fill("#scenario", storm)
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f]{32}$"))
+    page.wait_for_selector("body:not([data-state='waiting'])", timeout=RUN_TIMEOUT_MS)
+    assert page.evaluate("document.body.dataset.state") == "ready"
+
+    run_id = page.url.rsplit("/", 1)[1]
+    results = httpx.get(f"{server}/api/v1/simulations/{run_id}/results").json()
+    stats = page.inner_text("#stats")
+    for words in ("attempts", "retries", "retries refused", "timed out", "late answers"):
+        assert words in stats
+    assert f"{results['requests']['attempts']:,}" in stats
+    # Answers, the goodput (some answers came late), timed out and the attempts sent.
+    assert page.get_attribute('figure[data-chart="throughput"]', "data-series") == "4"
+    assert canvas_ink(page, "throughput") > 2_000
