@@ -10,7 +10,7 @@ cancel, retries by the client and by call steps, with or without a budget, a rat
 limit on the balancer and circuit breakers on calls.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ from asyncflow_backend.runtime.actors.failures import DoorServer, ResumingServer
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.runtime.actors.retrying_client import attempt_of
 from asyncflow_backend.runtime.actors.server import ServerRuntime
-from asyncflow_backend.runtime.request import RequestState
+from asyncflow_backend.runtime.request import RequestState, RetriedSubRequest
 from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import Scenario
 from asyncflow_backend.schemas.results import SimulationResults
@@ -226,6 +226,8 @@ class Observed:
     """Attempts the client put on the wire, first or not."""
     backing_off: int = 0
     """Requests waiting out a backoff before a retry: in flight, but on no wire."""
+    call_sends: dict[str, list[int]] | None = None
+    """By call site: [sub-requests put on its edge, of which retries], as the edge saw them."""
 
 
 def watch_resources(resources: list[Resource[Any]], late_grants: list[object]) -> None:
@@ -273,6 +275,30 @@ def waiting_while_down(server: ServerRuntime) -> int:
     return held
 
 
+def watch_call_edges(servers: Iterable[ServerRuntime]) -> dict[str, list[int]]:
+    """Count, per call site, the sub-requests its edge is given, and the retries among them
+    (each sub-request knows its site)."""
+    counts: dict[str, list[int]] = {}
+    for server in servers:
+        for site in server.call_sites:
+            counts[site.id] = [0, 0]
+            edge = site.edge
+            assert edge is not None
+            if getattr(edge, "watched", False):
+                continue
+            send = edge.send
+
+            def counted(sub: Any, *, send: Any = send) -> None:
+                tally = counts[sub.site.id]
+                tally[0] += 1
+                tally[1] += isinstance(sub, RetriedSubRequest)
+                send(sub)
+
+            edge.send = counted  # type: ignore[method-assign]
+            edge.watched = True  # type: ignore[attr-defined]
+    return counts
+
+
 def run_observed(scenario: Scenario, seed: int) -> Observed:
     runner = SimulationRunner(scenario, seed=seed)
     model = runner.model
@@ -318,6 +344,7 @@ def run_observed(scenario: Scenario, seed: int) -> Observed:
         send(request)
 
     client_edge.send = counted_send  # type: ignore[method-assign]
+    call_sends = watch_call_edges(model.servers.values())
     late_grants: list[object] = []
     for server in model.servers.values():
         watch_resources([server.cores, server.ram, *server.pools], late_grants)
@@ -353,6 +380,7 @@ def run_observed(scenario: Scenario, seed: int) -> Observed:
         first_attempts,
         sent,
         getattr(model.client, "backing_off", 0),
+        call_sends,
     )
 
 
@@ -465,7 +493,12 @@ def assert_invariants(scenario: Scenario, observed: Observed) -> None:
     # Every attempt is a request on the wire: the first, and each retry.
     assert observed.sent == observed.first_attempts + requests.retries
     assert requests.attempts == requests.generated + requests.retries
+    # The same of sub-requests: a call site's counts are what its edge was given.
+    for site_id, (sends, retried) in (observed.call_sends or {}).items():
+        call = results.calls[site_id]
+        assert (call.sent, call.retries) == (sends, retried)
     retry = scenario.rqs_input.retry
+
     if retry is None:
         assert requests.retries == requests.retries_refused == 0
     elif retry.budget is not None:
