@@ -512,7 +512,7 @@ def assert_invariants(scenario: Scenario, observed: Observed) -> None:
     assert sum(end.count for end in requests.ends) == requests.generated - requests.in_flight
     assert set(requests.dropped_at) <= {edge.id for edge in scenario.topology_graph.edges}
     nodes = scenario.topology_graph.nodes
-    balancers = {nodes.load_balancer.id} if nodes.load_balancer is not None else set()
+    balancers = {balancer.id for _, balancer in nodes.balancers()}
     assert set(requests.rejected_at) <= {s.id for s in nodes.servers} | balancers
 
     latency = results.latency
