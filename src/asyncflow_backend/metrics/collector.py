@@ -50,6 +50,18 @@ class MetricsCollector:
     which counts it by outcome, place and reason, and per second.
     """
 
+    # Set by the retrying client only (`runtime.actors.retrying_client`): a run without
+    # client retries reads the class defaults and carries nothing more.
+    retry: EndHook | None = None
+    """With client retries: consulted on each end, it may turn it into a retry."""
+    retries = 0
+    """Attempts the client sent again, once their backoff is over (requests on the wire
+    are `generated + retries`)."""
+    retries_refused = 0
+    """Retries the retry budget did not allow."""
+    attempts_per_second: list[int] | None = None
+    """With client retries: attempts the client sent in each second, retries included."""
+
     def __init__(self, env: simpy.Environment, horizon_s: float) -> None:
         self.env = env
         self.generated = 0
@@ -67,15 +79,6 @@ class MetricsCollector:
         """With client timeouts: the requests the client has sent on and still waits for.
         An end of a request sent on and not in it is not counted (its request already
         timed out); None without timeouts, when every request counts until it ends."""
-        self.retry: EndHook | None = None
-        """With client retries: consulted on each end, it may turn it into a retry."""
-        self.retries = 0
-        """Attempts the client sent again, once their backoff is over (requests on the wire
-        are `generated + retries`)."""
-        self.retries_refused = 0
-        """Retries the retry budget did not allow."""
-        self.attempts_per_second: list[int] | None = None
-        """With client retries: attempts the client sent in each second, retries included."""
         self.withdrawn: set[object] | None = None
         """With timeouts that cancel: the withdrawn requests not yet stopped, which an end
         (a drop on the wire, say) takes out."""

@@ -128,10 +128,13 @@ class ServerRuntime:
         if self.call_sites:
             self._calls = hops.slot(HopKind.SERVER, server_id, HopCategory.CALLS)
             self._nested = hops.slot(HopKind.SERVER, server_id, HopCategory.NESTED)
-        self.retrying = 0
-        """Sub-requests of this server's calls waiting out a backoff before they are sent again."""
-        self._breaker_calls: dict[RequestState, int] = {}
-        """Requests in a call a circuit breaker let through: the breaker's generation then."""
+
+    # Only servers whose call steps retry or have a breaker use these: set on first use
+    # (`retrying`) or at build time (`_breaker_calls`), so others carry nothing more.
+    retrying = 0
+    """Sub-requests of this server's calls waiting out a backoff before they are sent again."""
+    _breaker_calls: dict[RequestState, int]
+    """Requests in a call a circuit breaker let through: the breaker's generation then."""
 
     @classmethod
     def from_spec(
@@ -183,6 +186,8 @@ class ServerRuntime:
         if isinstance(server, AdmittingServer) and spec.admission is not None:
             server.checks = admission_checks(spec.admission)
         server.withdrawals = withdrawals
+        if any(isinstance(site.breaker, Breaker) for site in server.call_sites):
+            server._breaker_calls = {}
         return server
 
     def answer_calls_from(self, caller: str) -> None:
