@@ -865,7 +865,10 @@ class _PlanCompiler:
             timeout = (
                 None
                 if step.timeout_s is None
-                else variate(step.timeout_s, self.ctx.streams.generator(f"timeout:{label}"))
+                else variate(
+                    step.timeout_s,
+                    self.ctx.streams.generator(f"timeout:{self.spec.id}:{self.index}:{label}"),
+                )
             )
             self.steps.append(
                 CallStep(
