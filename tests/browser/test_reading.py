@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 from test_page import RUN_TIMEOUT_MS, Watched, canvas_ink
 
 from asyncflow_backend.api.examples import SMALL_SCENARIO
@@ -88,9 +88,8 @@ def upload(page: Page, tmp_path: Path, file_name: str, document: dict[str, Any])
     path = tmp_path / file_name
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     page.set_input_files("#upload", str(path))
-    page.wait_for_function(
-        "(text) => document.getElementById('scenario').value === text", arg=path.read_text()
-    )
+    # `expect` polls without eval, which the page's CSP forbids.
+    expect(page.locator("#scenario")).to_have_value(path.read_text())
 
 
 def submit_and_wait(page: Page) -> str:
@@ -237,7 +236,10 @@ def test_edit_and_run_again_with_the_same_or_a_fresh_seed(
 
     page.click("#edit-same-seed")
     page.wait_for_url(re.compile(r"/\?from="))
-    page.wait_for_function("document.getElementById('scenario').value.includes('rqs_input')")
+    # The page reads the scenario, then the run for its seed; the status line says when both
+    # are in (or why not). `expect` polls without eval, which the page's CSP forbids.
+    expect(page.locator("#check-status")).to_have_text(re.compile("Scenario loaded|could not"))
+    assert page.inner_text("#check-status").startswith("Scenario loaded")
     assert page.input_value("#seed") == str(seed)
     text = page.input_value("#scenario")
     assert text.lstrip().startswith('{\n  "name": "replicas, named in the file"')
@@ -251,7 +253,7 @@ def test_edit_and_run_again_with_the_same_or_a_fresh_seed(
 
     page.click("#edit-fresh-seed")
     page.wait_for_url(re.compile(r"/\?from="))
-    page.wait_for_function("document.getElementById('scenario').value.includes('rqs_input')")
+    expect(page.locator("#check-status")).to_have_text(re.compile("Scenario loaded"))
     assert page.input_value("#seed") == ""
     assert '"seed"' not in page.input_value("#scenario")
 

@@ -269,7 +269,7 @@
     }
     const stored = answer.data;
     const kept = params.get("seed") === "kept";
-    const run = kept ? await AF.api("GET", AF.runUrl(id)) : null;
+    const run = kept ? await readRun(id) : null;
     // The sections in the order the docs give them (a database may store keys sorted);
     // unset fields and the seed (the field below says which one runs) left out.
     const order = ["name", "description", "rqs_input", "topology_graph", "sim_settings", "events"];
@@ -284,7 +284,25 @@
       + (scenario.name ? " (" + scenario.name + ")" : "") + ", "
       + (kept ? "with its seed: the same run again unless you edit it." : "with a fresh seed.");
     showFormat();
+    if (kept && !(run && run.ok)) {
+      // Never fall back to a fresh seed without saying so: the user asked for the same run.
+      resetCheck("The seed of run " + id + " could not be read (" + AF.errorText(run)
+        + "): the scenario is loaded without it.");
+      checkStatus.className = "error";
+      return;
+    }
     resetCheck("Scenario loaded; edit it, then validate or run it.");
+  }
+
+  /* A run, read again while the service answers that it is briefly unavailable (503, a
+     busy database) or cannot be reached. */
+  async function readRun(id) {
+    let answer = await AF.api("GET", AF.runUrl(id));
+    for (let attempt = 1; attempt < 5 && (answer.status === 503 || answer.status === 0); attempt++) {
+      await new Promise(function (resolve) { setTimeout(resolve, 400 * attempt); });
+      answer = await AF.api("GET", AF.runUrl(id));
+    }
+    return answer;
   }
 
   statusFilter.addEventListener("change", refreshRuns);
