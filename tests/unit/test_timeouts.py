@@ -13,7 +13,10 @@ from asyncflow_backend.runtime.actors.server import (
     CancellingServer,
     ServerRuntime,
 )
+from asyncflow_backend.runtime.model import SimulationModel
 from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
+from asyncflow_backend.runtime.steps import CallStep
+from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
 from asyncflow_backend.schemas.results import SimulationResults
 
@@ -294,3 +297,30 @@ def test_a_call_lost_as_it_is_sent_leaves_nothing_waiting_for_it() -> None:
     assert results.requests.failed > 300
     assert all(request.plan is not None for request in api._calling)
     assert len(api._calling) == api.calls_waiting
+
+
+def test_call_steps_of_the_same_label_on_two_servers_draw_their_own_timeouts() -> None:
+    builder = (
+        ScenarioBuilder()
+        .generator("gen", users=10, rpm=60)
+        .client("client")
+        .load_balancer("lb", covers=["a", "b"])
+    )
+    for server_id in ("a", "b"):
+        builder = builder.server(server_id).endpoint("/api").call("db", timeout_s=exponential(0.05))
+    builder = builder.server("db").endpoint("/q").cpu(exponential(0.01))
+    builder = builder.chain("gen", "client", "lb", latency=exponential(0.001))
+    for server_id in ("a", "b"):
+        builder = builder.edge("lb", server_id, latency=exponential(0.001))
+        builder = builder.edge(server_id, "client", latency=exponential(0.001))
+        builder = builder.edge(server_id, "db", latency=exponential(0.001))
+        builder = builder.edge("db", server_id, latency=exponential(0.001))
+    model = SimulationModel.build(builder.build(), RandomStreams(5))
+
+    draws = []
+    for server_id in ("a", "b"):
+        (step,) = model.servers[server_id].endpoints[0].steps
+        assert isinstance(step, CallStep)
+        assert step.timeout is not None
+        draws.append([step.timeout() for _ in range(5)])
+    assert draws[0] != draws[1]
