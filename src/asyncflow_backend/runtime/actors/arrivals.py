@@ -4,17 +4,16 @@ from collections.abc import Callable, Generator, Mapping
 
 import simpy
 
-from asyncflow_backend.config.constants import Distribution
 from asyncflow_backend.metrics.collector import GeneratedCount
 from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.runtime.actors.client import only_out_edge
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.actors.generator import unit_gaps
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestFactory, RequestState, request_factory
-from asyncflow_backend.samplers import Sampler, variate
+from asyncflow_backend.samplers import Sampler
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.arrival_rate import Piece
-from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.workload import RqsGenerator
 
 
@@ -65,10 +64,7 @@ class ScheduledArrivals:
             spec.id,
             schedule.pieces(ctx.horizon_s),
             schedule.rate_function(),
-            variate(
-                RVConfig(mean=1.0, distribution=Distribution.EXPONENTIAL),
-                ctx.generator_stream("arrivals", spec.id),
-            ),
+            unit_gaps(ctx, spec.id),
             batched(ctx.generator_stream("thinning", spec.id).random),
             ctx.generated_counter(spec.id),
             ctx.collector.hops.totals,

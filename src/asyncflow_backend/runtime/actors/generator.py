@@ -62,10 +62,7 @@ class RequestGenerator:
             _users(users, ctx.generator_stream("users", spec.id)),
             rpm.mean,
             spec.user_sampling_window,
-            variate(
-                RVConfig(mean=1.0, distribution=Distribution.EXPONENTIAL),
-                ctx.generator_stream("arrivals", spec.id),
-            ),
+            unit_gaps(ctx, spec.id),
             ctx.generated_counter(spec.id),
             ctx.collector.hops.totals,
             request_factory(ctx.class_of.get(spec.id, 0)),
@@ -106,6 +103,13 @@ class RequestGenerator:
                 yield env.timeout(gap)
                 counter.generated += 1
                 out_edge.send(new_request(env.now, spent))
+
+
+def unit_gaps(ctx: BuildContext, generator_id: str) -> Sampler:
+    """Exponential gaps of mean 1 from the generator's arrival stream: divided by a rate λ,
+    the gaps between the arrivals of a Poisson process of rate λ."""
+    exponential = RVConfig(mean=1.0, distribution=Distribution.EXPONENTIAL)
+    return variate(exponential, ctx.generator_stream("arrivals", generator_id))
 
 
 def _users(spec: RVConfig, rng: np.random.Generator) -> Sampler:
