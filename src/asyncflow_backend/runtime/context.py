@@ -47,3 +47,11 @@ class BuildContext:
     those with `when_down` whose outages no balancer routes around."""
     client_retry: Retry | None = None
     """The workload's retry policy; None: the plain client is built."""
+
+
+class BuildError(Exception):
+    """A scenario that passed validation could not be wired: a node lacks an edge it needs.
+
+    Validation should have refused such a scenario, so this names an engine defect
+    or a validator gap; the message names the node and the missing connection.
+    """

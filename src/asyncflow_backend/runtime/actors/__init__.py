@@ -16,18 +16,13 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import simpy
 
 from asyncflow_backend.metrics.sampler import Probe
+from asyncflow_backend.runtime.context import BuildError
 from asyncflow_backend.runtime.request import RequestState
+
+__all__ = ["BuildError", "Component", "Node", "Source"]
 
 if TYPE_CHECKING:
     from asyncflow_backend.runtime.actors.edge import EdgeRuntime
-
-
-class BuildError(Exception):
-    """A scenario that passed validation could not be wired: a node lacks an edge it needs.
-
-    Validation should have refused such a scenario, so this names an engine defect
-    or a validator gap; the message names the node and the missing connection.
-    """
 
 
 @runtime_checkable

@@ -1,22 +1,14 @@
 """Servers: RAM reserved up front, cores held through CPU steps, released during I/O."""
 
-import bisect
-import itertools
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, cast
 
-import numpy as np
 import simpy
 
 from asyncflow_backend.config.constants import (
-    CacheStepKind,
-    CallStepKind,
-    CpuStepKind,
     EndReason,
     Outcome,
-    RamStepKind,
-    TimeoutAction,
 )
 from asyncflow_backend.metrics.breakdown import HopCategory, HopKind
 from asyncflow_backend.metrics.catalogue import POOL_METRICS, SERVER_METRICS
@@ -27,30 +19,20 @@ from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.admission import AdmissionCheck, admission_checks
 from asyncflow_backend.runtime.context import BuildContext
+from asyncflow_backend.runtime.plans import compile_plans, endpoint_picker
 from asyncflow_backend.runtime.policies.circuit_breaker import Breaker
-from asyncflow_backend.runtime.policies.retry import RetryPolicy, sub_request_outcome
+from asyncflow_backend.runtime.policies.retry import sub_request_outcome
 from asyncflow_backend.runtime.request import Fired, RequestState, RetriedSubRequest, SubRequest
 from asyncflow_backend.runtime.steps import (
-    CacheLookup,
     CallSite,
     CallStep,
-    CpuStep,
     EndpointPlan,
     Guard,
-    IoStep,
     Join,
-    JumpTo,
-    PooledIoStep,
-    Step,
     TimedJoin,
 )
 from asyncflow_backend.runtime.timeouts import Withdrawals
-from asyncflow_backend.samplers import variate
-from asyncflow_backend.samplers.variates import batched
-from asyncflow_backend.schemas.calls import call_site_id
-from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.topology import Server
-from asyncflow_backend.schemas.topology import Step as SpecStep
 
 
 class ServerRuntime:
@@ -155,17 +137,7 @@ class ServerRuntime:
             ConnectionPool(f"{spec.id}:{name}", size)
             for name, size in spec.server_resources.pool_sizes().items()
         ]
-        plans = []
-        for e, endpoint in enumerate(spec.endpoints):
-            ram = 0.0
-            for step in endpoint.steps:
-                value = step.value
-                if isinstance(step.kind, RamStepKind):
-                    assert not isinstance(value, RVConfig)
-                    ram += value
-            compiler = _PlanCompiler(spec, endpoint.endpoint_name, e, names, ctx)
-            compiler.add(endpoint.steps)
-            plans.append(EndpointPlan(e, endpoint.endpoint_name, ram, tuple(compiler.steps)))
+        plans = compile_plans(spec, names, ctx)
         # The choice is made here, once: a server without caps never checks any, and one
         # in a run where nothing is ever withdrawn never looks for withdrawn requests.
         withdrawals = ctx.timeouts.withdrawals if ctx.timeouts is not None else None
@@ -179,7 +151,7 @@ class ServerRuntime:
             spec.server_resources.cpu_cores,
             spec.server_resources.ram_mb,
             plans,
-            _endpoint_picker(spec, ctx.streams.generator(f"endpoint:{spec.id}")),
+            endpoint_picker(spec, ctx.streams.generator(f"endpoint:{spec.id}")),
             ctx.collector,
             pools,
         )
@@ -787,19 +759,6 @@ def _composed(*kinds: type[ServerRuntime]) -> type[ServerRuntime]:
     return kind
 
 
-def _endpoint_picker(spec: Server, rng: np.random.Generator) -> Callable[[], int]:
-    """Index of the endpoint each request calls, weighted by `probability`."""
-    if len(spec.endpoints) == 1:
-        return itertools.repeat(0).__next__
-    equal_share = 1.0 / len(spec.endpoints)
-    weights = [ep.probability or equal_share for ep in spec.endpoints]
-    total = sum(weights)
-    cumulative = list(itertools.accumulate(w / total for w in weights))
-    uniform = batched(rng.random)
-    last = len(cumulative) - 1
-    return lambda: min(bisect.bisect_right(cumulative, uniform()), last)
-
-
 class _ReplyPort:
     """The end of an answering edge: hands each answer to the server that called."""
 
@@ -808,89 +767,3 @@ class _ReplyPort:
     def __init__(self, server: ServerRuntime) -> None:
         self.id = server.id
         self.receive = server.answered
-
-
-class _PlanCompiler:
-    """Turns an endpoint's steps into a flat plan: a cache step becomes a `CacheLookup`,
-    its hit steps, a `JumpTo` past its miss steps, then its miss steps.
-
-    Each timed step draws from its own stream, named by its label in the endpoint
-    (`step:{server}:{endpoint index}:{label}`), so adding a step elsewhere does not
-    change this one's draws.
-    """
-
-    def __init__(
-        self, spec: Server, endpoint: str, index: int, pools: list[str], ctx: BuildContext
-    ) -> None:
-        self.spec = spec
-        self.endpoint = endpoint
-        self.index = index
-        self.pools = pools
-        self.ctx = ctx
-        self.steps: list[Step] = []
-
-    def add(self, steps: list[SpecStep], label: str = "") -> None:
-        for k, step in enumerate(steps):
-            self._add_one(step, f"{label}.{k}" if label else str(k))
-
-    def _stream(self, label: str) -> np.random.Generator:
-        return self.ctx.streams.generator(f"step:{self.spec.id}:{self.index}:{label}")
-
-    def _add_one(self, step: SpecStep, label: str) -> None:
-        if isinstance(step.kind, RamStepKind):
-            return
-        if step.kind is CacheStepKind.CACHE:
-            assert step.hit_ratio is not None
-            at = len(self.steps)
-            self.steps.append(JumpTo(-1))  # the lookup, once the miss steps' start is known
-            self.add(step.hit, f"{label}.hit")
-            jump = len(self.steps)
-            self.steps.append(JumpTo(-1))
-            miss_at = len(self.steps)
-            self.add(step.miss, f"{label}.miss")
-            uniform = batched(self._stream(label).random)
-            self.steps[at] = CacheLookup(float(step.hit_ratio), uniform, miss_at)
-            self.steps[jump] = JumpTo(len(self.steps))
-            return
-        pool = self.spec.pool_of(step)
-        pool_index = self.pools.index(pool) if pool in self.pools else None
-        if step.kind is CallStepKind.CALL:
-            sites = tuple(
-                CallSite(call_site_id(self.spec.id, self.endpoint, label, target), target)
-                for target in step.call_targets
-            )
-            breaker = None if step.circuit_breaker is None else Breaker(step.circuit_breaker)
-            for site in sites:
-                site.breaker = breaker
-            timeout = (
-                None
-                if step.timeout_s is None
-                else variate(
-                    step.timeout_s,
-                    self.ctx.streams.generator(f"timeout:{self.spec.id}:{self.index}:{label}"),
-                )
-            )
-            self.steps.append(
-                CallStep(
-                    sites,
-                    step.answers_needed,
-                    pool_index,
-                    timeout=timeout,
-                    cancel=step.on_timeout is TimeoutAction.CANCEL,
-                    place=f"{self.spec.id}:{self.endpoint}#{label}",
-                    retry=None
-                    if step.retry is None
-                    else RetryPolicy(step.retry, batched(self._stream(f"retry:{label}").random)),
-                    breaker=breaker,
-                )
-            )
-            return
-        duration = variate(step.value, self._stream(label))
-        if isinstance(step.kind, CpuStepKind):
-            self.steps.append(CpuStep(duration))
-        elif pool is None:
-            self.steps.append(IoStep(duration))
-        elif pool_index is not None:
-            self.steps.append(PooledIoStep(duration, pool_index))
-        else:
-            raise BuildError(f"server '{self.spec.id}' has no pool '{pool}'")
