@@ -1,6 +1,7 @@
 """The closed forms of `metrics.theory` against textbook values and against each other."""
 
 import math
+import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
@@ -196,6 +197,46 @@ def test_erlang_a_tends_to_erlang_b_and_to_erlang_c_at_the_extremes_of_patience(
     patient = theory.erlang_a(20.0, 10.0, 3, 1e-7)
     assert patient.lost == pytest.approx(0.0, abs=1e-6)
     assert patient.wait == pytest.approx(theory.mmc(20.0, 10.0, 3).wait, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("arrival_rate", "service_rate", "servers", "abandonment_rate"),
+    [(20.0, 10.0, 3, 1.0), (20.0, 10.0, 3, 1e-3), (40.0, 10.0, 3, 1e-3), (5.0, 10.0, 3, 0.5)],
+)
+def test_the_truncated_erlang_a_chain_gives_the_means_of_the_whole_chain(
+    arrival_rate: float, service_rate: float, servers: int, abandonment_rate: float
+) -> None:
+    # The chain laid out far past where its weight ends (4 c + 4 lambda / theta states,
+    # beyond the mode c + (lambda - c mu)^+ / theta), solved in one piece.
+    size = 4 * servers + 4 * math.ceil(arrival_rate / abandonment_rate)
+    n = np.arange(1, size + 1)
+    deaths = np.minimum(n, servers) * service_rate + np.maximum(n - servers, 0) * abandonment_rate
+    pi = theory.birth_death_distribution(np.full(size, arrival_rate), deaths)
+    states = np.arange(size + 1)
+    queue_length = float(np.maximum(states - servers, 0) @ pi)
+
+    truncated = theory.erlang_a(arrival_rate, service_rate, servers, abandonment_rate)
+
+    assert truncated.in_system == pytest.approx(float(states @ pi), rel=1e-12)
+    assert truncated.queue_length == pytest.approx(queue_length, rel=1e-12)
+    assert truncated.lost == pytest.approx(
+        queue_length * abandonment_rate / arrival_rate, rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("abandonment_rate", [1e-5, 1e-7])
+def test_erlang_a_with_a_patience_of_days_runs_in_small_memory(abandonment_rate: float) -> None:
+    # lambda / theta is 2e6 states for the larger rate, 2e8 for the smaller: laid out
+    # whole, the chain takes about 0.1 and 11 GB.
+    tracemalloc.start()
+    try:
+        metrics = theory.erlang_a(20.0, 10.0, 3, abandonment_rate)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 16 * 2**20
+    assert metrics.wait == pytest.approx(theory.mmc(20.0, 10.0, 3).wait, rel=1e-4)
 
 
 @pytest.mark.parametrize(
