@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from asyncflow_backend.builder import ScenarioBuilder, exponential
@@ -28,6 +29,7 @@ from asyncflow_backend.experiments import (
 )
 from asyncflow_backend.experiments.paths import PathError, read_path, with_overrides
 from asyncflow_backend.experiments.prepare import most_replications
+from asyncflow_backend.experiments.spec import MIN_FACTOR
 
 EXAMPLES = Path(__file__).parents[2] / "example" / "experiments"
 
@@ -404,6 +406,29 @@ def test_search_reports_a_capacity_outside_its_range(scale: float, status: str) 
     search = run(search_spec(min_factor=0.25, max_factor=8)).report.search
     assert search.status == status
     assert search.capacity == (8.0 if status == "above_max_factor" else None)
+
+
+def test_a_min_factor_too_small_to_keep_is_refused_naming_the_field(tmp_path: Path) -> None:
+    # Factors are kept to FACTOR_DIGITS decimal places: 1e-300 would be tried as 0.
+    with pytest.raises(ValidationError) as caught:
+        search_spec(min_factor=1e-300, start=1e-300)
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("search", "min_factor")
+    assert f"at least {MIN_FACTOR:g}" in error["msg"]
+    assert "decimal places" in error["msg"]
+    objective = {"metric": "latency.p95", "at_most": 0.3}
+    path = write_experiment(tmp_path, search={"objective": objective, "min_factor": 1e-300})
+    result = CliRunner().invoke(app, ["experiment", str(path)])
+    assert result.exit_code == INVALID_INPUT
+    assert "search.min_factor" in result.output
+
+
+def test_a_search_that_never_passes_down_to_the_smallest_min_factor_ends_below_it() -> None:
+    run = synthetic(lambda point, i: 1.0 + 0.01 * noise(i))
+    search = run(search_spec(min_factor=MIN_FACTOR, max_points=200)).report.search
+    assert search.status == "below_min_factor"
+    assert search.capacity is None
+    assert f"{MIN_FACTOR:g}" in search.message
 
 
 def test_search_stops_at_max_points() -> None:

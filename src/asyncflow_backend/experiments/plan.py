@@ -25,10 +25,9 @@ from asyncflow_backend.experiments.report import (
     SearchStatus,
     Verdict,
 )
-from asyncflow_backend.experiments.spec import ExperimentSpec, Search
+from asyncflow_backend.experiments.spec import FACTOR_DIGITS, ExperimentSpec, Search
 from asyncflow_backend.statistics import Summary, summarise
 
-FACTOR_DIGITS = 12
 INCONCLUSIVE_GROWTH = 2
 DEFAULT_SEARCH_REPLICATIONS = 4
 """An inconclusive search point grows to this many times `replications` by default."""

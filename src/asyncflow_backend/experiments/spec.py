@@ -25,13 +25,18 @@ Every metric name is one of `asyncflow_backend.experiments.metrics.metric_names`
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from asyncflow_backend.schemas.base import Integer, Number, PositiveFinite, StrictModel
 
 DEFAULT_REPLICATIONS = 10
 DEFAULT_CONFIDENCE = 0.95
 MAX_RANGE_POINTS = 1000
+
+FACTOR_DIGITS = 12
+"""A search rounds every factor it tries to this many decimal places, so that points have keys."""
+MIN_FACTOR = 10.0 ** -(FACTOR_DIGITS - 3)
+"""The smallest `min_factor`: factors down to it keep at least 4 significant digits."""
 
 Confidence = Annotated[Number, Field(gt=0.5, lt=1.0)]
 Replications = Annotated[Integer, Field(ge=2, le=100_000)]
@@ -124,7 +129,11 @@ class Search(StrictModel):
     )
     objective: Objective
     start: PositiveFinite = Field(default=1.0, description="First factor tried.")
-    min_factor: PositiveFinite = Field(default=1 / 64, description="Smallest factor tried.")
+    min_factor: PositiveFinite = Field(
+        default=1 / 64,
+        description=f"Smallest factor tried, at least {MIN_FACTOR:g}.",
+        json_schema_extra={"minimum": MIN_FACTOR},
+    )
     max_factor: PositiveFinite = Field(default=64.0, description="Largest factor tried.")
     tolerance: Annotated[Number, Field(gt=0, lt=1)] = Field(
         default=0.02, description="Stop when (high - low) / low is at or under this."
@@ -136,6 +145,17 @@ class Search(StrictModel):
         default=None,
         description="Replications an inconclusive point may grow to; default 4 x replications.",
     )
+
+    @field_validator("min_factor")
+    @classmethod
+    def _kept(cls, min_factor: float) -> float:
+        # Below MIN_FACTOR the rounding to FACTOR_DIGITS places loses the factor: 1e-300 is 0.
+        if min_factor < MIN_FACTOR:
+            raise ValueError(
+                f"must be at least {MIN_FACTOR:g}: the search keeps factors to "
+                f"{FACTOR_DIGITS} decimal places, and a smaller factor would lose its digits"
+            )
+        return min_factor
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
