@@ -4,7 +4,7 @@ import builtins
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asyncflow_backend.db.models import Experiment, ReplicationResult, Run, utc_now
@@ -125,6 +125,15 @@ class ExperimentRepository:
             select(ReplicationResult).where(ReplicationResult.experiment_id == experiment_id)
         )
         return builtins.list(rows)
+
+    async def replication_count(self, experiment_id: str) -> int:
+        """How many of the experiment's replications have finished and been measured."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(ReplicationResult)
+            .where(ReplicationResult.experiment_id == experiment_id)
+        )
+        return int(count or 0)
 
     async def stop_runs(self, experiment_id: str) -> None:
         """Cancel the experiment's unfinished runs (without committing).

@@ -11,6 +11,7 @@ experiment's write lock makes concurrent `advance` calls take turns, and a
 unique (experiment, point, replication) key makes a replication's run unique.
 """
 
+import asyncio
 import logging
 from typing import Any
 
@@ -19,8 +20,13 @@ from asyncflow_backend.db.models import Experiment, Run, utc_now
 from asyncflow_backend.db.repository import RunStatus
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.experiments.measure import Replication
-from asyncflow_backend.experiments.plan import plan
-from asyncflow_backend.experiments.prepare import ExperimentValidationError, restore
+from asyncflow_backend.experiments.plan import Step, plan
+from asyncflow_backend.experiments.prepare import (
+    ExperimentValidationError,
+    PreparedExperiment,
+    restore,
+)
+from asyncflow_backend.experiments.report import ExperimentReport
 from asyncflow_backend.experiments.seeds import replication_seed
 from asyncflow_backend.schemas.limits import ScenarioLimits
 
@@ -62,8 +68,16 @@ async def advance(
     async with database.session() as session:
         repository = ExperimentRepository(session)
         experiment = await repository.lock(experiment_id)
-        if experiment is None or RunStatus(experiment.status).is_final:
+        if experiment is None:
             await session.rollback()
+            return []
+        if RunStatus(experiment.status).is_final:
+            # A replication may finish after a cancel: its result counts in the report.
+            if await repository.replication_count(experiment_id) > experiment.replications_done:
+                await _store_report(repository, experiment, limits)
+                await session.commit()
+            else:
+                await session.rollback()
             return []
         runs = await repository.runs(experiment_id)
         if not _worth_planning(experiment, runs):
@@ -72,6 +86,7 @@ async def advance(
         stopped = _stopped_by(runs)
         if stopped is not None:
             status, error = stopped
+            await _store_report(repository, experiment, limits)
             experiment.status = status.value
             experiment.error = error
             experiment.finished_at = utc_now()
@@ -79,22 +94,14 @@ async def advance(
             await session.commit()
             log.info("experiment %s: %s (%s)", experiment_id, status, error)
             return []
-        done: dict[str, dict[int, Replication]] = {}
-        for row in await repository.replications(experiment_id):
-            done.setdefault(row.point_key, {})[row.replication] = Replication.model_validate(
-                row.document
-            )
-        try:
-            prepared = restore(experiment.spec, experiment.seed, limits)
-        except ExperimentValidationError as exc:
+        replayed = await _replay(repository, experiment, limits)
+        if isinstance(replayed, str):
             experiment.status = RunStatus.FAILED.value
-            experiment.error = f"invalid experiment: {exc}"[:MAX_ERROR_CHARS]
+            experiment.error = replayed
             experiment.finished_at = utc_now()
             await session.commit()
             return []
-        step = plan(
-            prepared.spec, prepared.base, prepared.seed, done, prepared.metrics, prepared.check
-        )
+        prepared, step = replayed
         existing = {(run.point_key, run.replication) for run in runs}
         new_runs = [
             Run(
@@ -115,16 +122,86 @@ async def advance(
             if (need.point.key, need.index) not in existing
         ]
         session.add_all(new_runs)
-        report = step.report
-        experiment.report = report.model_dump(mode="json")
-        experiment.replications_done = report.replications_done
-        experiment.replications_planned = report.replications_planned
-        if report.complete:
+        _set_report(experiment, step.report)
+        if step.report.complete:
             experiment.status = RunStatus.SUCCEEDED.value
             experiment.finished_at = utc_now()
             log.info("experiment %s: succeeded", experiment_id)
         await session.commit()
         return [run.id for run in new_runs]
+
+
+async def cancel_experiment(
+    database: Database,
+    experiment_id: str,
+    *,
+    owner: str | None = None,
+    limits: ScenarioLimits | None = None,
+) -> Experiment | None:
+    """Cancel an unfinished experiment and its runs, with its report brought up to date.
+
+    The report then counts every replication that finished before the cancel,
+    not only those of its last periodic refresh. Returns the experiment, or
+    None if there is no such experiment (of this owner, if given).
+    """
+    async with database.session() as session:
+        repository = ExperimentRepository(session)
+        found = await repository.request_cancel(experiment_id, owner=owner)
+        if found is None:
+            return None
+        experiment = await repository.lock(experiment_id)
+        if experiment is not None:
+            await _store_report(repository, experiment, limits)
+        await session.commit()
+        return await repository.get(experiment_id)
+
+
+async def _replay(
+    repository: ExperimentRepository, experiment: Experiment, limits: ScenarioLimits | None
+) -> tuple[PreparedExperiment, Step] | str:
+    """The plan replayed over the finished replications, or why the experiment is invalid.
+
+    The replay (parsing the scenario and summarising every replication) is
+    CPU work of tens of milliseconds or more: it runs on a thread, so that it
+    never holds up the event loop it is called from.
+    """
+    rows = [
+        (row.point_key, row.replication, row.document)
+        for row in await repository.replications(experiment.id)
+    ]
+    return await asyncio.to_thread(_replay_rows, experiment.spec, experiment.seed, rows, limits)
+
+
+def _replay_rows(
+    spec: dict[str, Any],
+    seed: int,
+    rows: list[tuple[str, int, dict[str, Any]]],
+    limits: ScenarioLimits | None,
+) -> tuple[PreparedExperiment, Step] | str:
+    try:
+        prepared = restore(spec, seed, limits)
+    except ExperimentValidationError as exc:
+        return f"invalid experiment: {exc}"[:MAX_ERROR_CHARS]
+    done: dict[str, dict[int, Replication]] = {}
+    for point_key, index, document in rows:
+        done.setdefault(point_key, {})[index] = Replication.model_validate(document)
+    step = plan(prepared.spec, prepared.base, prepared.seed, done, prepared.metrics, prepared.check)
+    return prepared, step
+
+
+async def _store_report(
+    repository: ExperimentRepository, experiment: Experiment, limits: ScenarioLimits | None
+) -> None:
+    """Refresh the stored report from every finished replication (without committing)."""
+    replayed = await _replay(repository, experiment, limits)
+    if not isinstance(replayed, str):
+        _set_report(experiment, replayed[1].report)
+
+
+def _set_report(experiment: Experiment, report: ExperimentReport) -> None:
+    experiment.report = report.model_dump(mode="json")
+    experiment.replications_done = report.replications_done
+    experiment.replications_planned = report.replications_planned
 
 
 REPORT_EVERY = 0.1

@@ -38,6 +38,7 @@ from asyncflow_backend.experiments.prepare import (
 )
 from asyncflow_backend.experiments.report import ExperimentReport
 from asyncflow_backend.jobs import QueueUnavailableError
+from asyncflow_backend.jobs import experiments as experiment_jobs
 from asyncflow_backend.jobs.experiments import start_experiment
 from asyncflow_backend.plots.experiment import UnknownMetricError, render_experiment_plot
 from asyncflow_backend.schemas.loading import load_yaml
@@ -227,16 +228,18 @@ async def get_experiment(
     "/{experiment_id}/cancel", summary="Cancel an experiment and all its runs", responses=NOT_FOUND
 )
 async def cancel_experiment(
-    experiment_id: ExperimentId, service: ServiceDep, owner: OwnerDep
+    experiment_id: ExperimentId, service: ServiceDep, settings: SettingsDep, owner: OwnerDep
 ) -> ExperimentView:
     """Cancel every queued replication and stop the running ones within a progress report.
 
-    A finished experiment is left as it is (its status says how it ended).
+    The report then counts every replication finished so far. A finished
+    experiment is left as it is (its status says how it ended).
     """
     key = run_key(experiment_id)
-    async with service.database.session() as session:
-        found = (
-            await ExperimentRepository(session).request_cancel(key, owner=owner) if key else None
+    found = None
+    if key:
+        found = await experiment_jobs.cancel_experiment(
+            service.database, key, owner=owner, limits=settings.limits()
         )
     if found is None:
         raise ExperimentNotFound(experiment_id)
