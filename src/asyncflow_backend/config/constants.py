@@ -5,6 +5,7 @@ stored scenarios: add members, never rename them.
 """
 
 from enum import StrEnum
+from typing import Self
 
 
 class Distribution(StrEnum):
@@ -62,13 +63,28 @@ class StepOperation(StrEnum):
 
 
 class LoadBalancerAlgorithm(StrEnum):
-    """How a load balancer picks the next server."""
+    """How a load balancer picks the next server (its policy:
+    `runtime.policies.balancing`).
 
-    ROUND_ROBIN = "round_robin"
-    LEAST_CONNECTION = "least_connection"
-    RANDOM = "random"
-    WEIGHTED_ROUND_ROBIN = "weighted_round_robin"
-    POWER_OF_TWO_CHOICES = "power_of_two_choices"
+    Each member is written with whether its policy reads the servers' load
+    (`reads_load`): one that does sends less to a busier server, so the scenario
+    checks cannot tell how it will share the requests out. A member cannot be added
+    without saying.
+    """
+
+    reads_load: bool
+
+    def __new__(cls, value: str, reads_load: bool) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.reads_load = reads_load
+        return member
+
+    ROUND_ROBIN = "round_robin", False
+    LEAST_CONNECTION = "least_connection", True
+    RANDOM = "random", False
+    WEIGHTED_ROUND_ROBIN = "weighted_round_robin", False
+    POWER_OF_TWO_CHOICES = "power_of_two_choices", True
 
 
 class Outcome(StrEnum):

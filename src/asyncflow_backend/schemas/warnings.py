@@ -295,13 +295,6 @@ def _hops_per_request(scenario: Scenario) -> int:
     return hops
 
 
-ADAPTIVE_POLICIES = {
-    LoadBalancerAlgorithm.LEAST_CONNECTION,
-    LoadBalancerAlgorithm.POWER_OF_TWO_CHOICES,
-}
-"""Balancers that send less to a busier server: only their servers' pooled load is known."""
-
-
 def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
     """Servers offered more CPU work than their cores, or more connection time than a pool
     holds: their queues grow without bound.
@@ -316,17 +309,18 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
     steps), thinned and shared out the same way (`_arrival_rates`). The CPU time is
     the mean over the endpoint mix of the declared CPU step means, cache branches
     weighed by their ratios; a pool's load is likewise the I/O time of the steps
-    that hold its connections over its size. A least-connection or
-    power-of-two-choices balancer sends less to a busier server, so only the pooled
-    CPU load of its servers is checked. A server with `admission` caps rejects what it
-    cannot queue, so its overload is taken as meant and not warned about.
+    that hold its connections over its size. A balancer whose policy reads the load
+    (`LoadBalancerAlgorithm.reads_load`: least connection, power of two choices) sends
+    less to a busier server, so only the pooled CPU load of its servers is checked. A
+    server with `admission` caps rejects what it cannot queue, so its overload is taken
+    as meant and not warned about.
     """
     nodes = scenario.topology_graph.nodes
     arrivals, from_calls = _arrival_rates(scenario)
     servers = {server.id: (i, server) for i, server in enumerate(nodes.servers)}
     pooled: set[str] = set()
     for where, lb in nodes.balancers():
-        if lb.algorithms not in ADAPTIVE_POLICIES:
+        if not lb.algorithms.reads_load:
             continue
         pooled |= set(lb.server_covered)
         capped = all(servers[s][1].admission is not None for s in lb.server_covered)

@@ -1,9 +1,8 @@
 """The load balancer."""
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Protocol, runtime_checkable
 
 from asyncflow_backend.config.constants import EndReason, LoadBalancerAlgorithm, Outcome, WhenDown
@@ -12,6 +11,7 @@ from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.runtime.actors import BuildError
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
+from asyncflow_backend.runtime.policies.balancing import policy_for
 from asyncflow_backend.runtime.policies.rate_limit import TokenBucketLimiter
 from asyncflow_backend.runtime.request import RequestState, SubRequest
 from asyncflow_backend.samplers import Sampler
@@ -44,20 +44,8 @@ class Backend:
 
 
 class LoadBalancerRuntime:
-    """Forwards each request to one of the servers it covers that is up.
-
-    - `round_robin` walks the servers in the order they are listed.
-    - `weighted_round_robin` is nginx's smooth weighted round robin: over any
-      run of sum(weights) picks each server gets its weight's share, spread out
-      rather than in bursts.
-    - `least_connection` picks the server with the fewest open connections,
-      counting a request from the moment it is sent until the server lets it
-      go (as a balancer holding a connection until the response); ties go to
-      the tied servers in turn.
-    - `random` picks uniformly.
-    - `power_of_two_choices` draws two distinct servers at random and sends to
-      the one with fewer open connections (Mitzenmacher, "The Power of Two
-      Choices in Randomized Load Balancing", 2001); a tie goes to the first drawn.
+    """Forwards each request to one of the servers it covers that is up, the one its
+    policy chooses (`runtime.policies.balancing`).
 
     Servers that are down are skipped by every policy. While none is up, a request
     waits at the balancer until one is back (`when_none_up: wait`), or is rejected
@@ -74,8 +62,6 @@ class LoadBalancerRuntime:
         rejects_when_none_up: bool = False,
     ) -> None:
         self.id = lb_id
-        self._algorithm = algorithm
-        self._uniform = uniform
         self._weights = dict(weights or {})
         self._all: dict[str, Backend] = {}
         self._down: dict[str, int] = {}
@@ -84,10 +70,8 @@ class LoadBalancerRuntime:
         self._rejects_when_none_up = rejects_when_none_up
         self._held: deque[RequestState] = deque()
         self._up: list[Backend] = []
-        self._next = 0
-        self._credit: dict[str, float] = {}
         self._covered: list[str] = []
-        self._choose: Callable[[], Backend] = partial(_POLICIES[algorithm], self)
+        self._choose = policy_for(algorithm, uniform).choose
 
     @classmethod
     def from_spec(cls, spec: LoadBalancer, ctx: BuildContext) -> "LoadBalancerRuntime":
@@ -125,7 +109,6 @@ class LoadBalancerRuntime:
                 raise BuildError(f"load balancer '{self.id}' covers '{sid}', not a server")
             backends[sid] = Backend(sid, edge, target, self._weights.get(sid, 1.0))
         self._all = backends
-        self._credit = dict.fromkeys(backends, 0.0)
         self._rotate()
 
     def probes(self, enabled: frozenset[str]) -> list[Probe]:
@@ -136,7 +119,7 @@ class LoadBalancerRuntime:
         """Send `request` down the edge of the chosen server, or hold or reject it while
         no server is up."""
         if self._up:
-            self._choose().edge.send(request)
+            self._choose(self._up).edge.send(request)
         elif not self._rejects_when_none_up:
             self._held.append(request)
         elif isinstance(request, SubRequest):
@@ -144,57 +127,6 @@ class LoadBalancerRuntime:
         else:
             assert self._collector is not None
             self._collector.record_end(request, Outcome.REJECTED, self.id, EndReason.NO_SERVER_UP)
-
-    def _round_robin(self) -> Backend:
-        up = self._up
-        index = self._next % len(up)
-        self._next = index + 1
-        return up[index]
-
-    def _least_connection(self) -> Backend:
-        up = self._up
-        count = len(up)
-        # Start the scan after the last pick, so ties rotate instead of always going
-        # to the first listed server.
-        start = self._next % count
-        best = up[start]
-        fewest = best.open_connections
-        for k in range(1, count):
-            candidate = up[(start + k) % count]
-            connections = candidate.open_connections
-            if connections < fewest:
-                best, fewest = candidate, connections
-        self._next = up.index(best) + 1
-        return best
-
-    def _random(self) -> Backend:
-        up = self._up
-        return up[min(int(self._uniform() * len(up)), len(up) - 1)]
-
-    def _power_of_two_choices(self) -> Backend:
-        up = self._up
-        count = len(up)
-        if count == 1:
-            return up[0]
-        first = min(int(self._uniform() * count), count - 1)
-        second = min(int(self._uniform() * (count - 1)), count - 2)
-        if second >= first:
-            second += 1
-        a, b = up[first], up[second]
-        return b if b.open_connections < a.open_connections else a
-
-    def _weighted_round_robin(self) -> Backend:
-        credit = self._credit
-        total = 0.0
-        best: Backend | None = None
-        for backend in self._up:
-            credit[backend.server_id] += backend.weight
-            total += backend.weight
-            if best is None or credit[backend.server_id] > credit[best.server_id]:
-                best = backend
-        assert best is not None
-        credit[best.server_id] -= total
-        return best
 
     def set_server_up(self, server_id: str, up: bool) -> None:
         """One cause more (`up` False) or less that keeps a server out of rotation; with
@@ -245,12 +177,3 @@ class RateLimitedBalancer(LoadBalancerRuntime):
             self._rate_limited_ends.record_end(
                 request, Outcome.REJECTED, self.id, EndReason.RATE_LIMITED
             )
-
-
-_POLICIES: dict[LoadBalancerAlgorithm, Callable[[LoadBalancerRuntime], Backend]] = {
-    LoadBalancerAlgorithm.ROUND_ROBIN: LoadBalancerRuntime._round_robin,
-    LoadBalancerAlgorithm.LEAST_CONNECTION: LoadBalancerRuntime._least_connection,
-    LoadBalancerAlgorithm.RANDOM: LoadBalancerRuntime._random,
-    LoadBalancerAlgorithm.POWER_OF_TWO_CHOICES: LoadBalancerRuntime._power_of_two_choices,
-    LoadBalancerAlgorithm.WEIGHTED_ROUND_ROBIN: LoadBalancerRuntime._weighted_round_robin,
-}
