@@ -400,10 +400,14 @@ def db_upgrade(
     from sqlalchemy.engine import make_url
 
     from asyncflow_backend.config.settings import get_settings
-    from asyncflow_backend.db.migrate import upgrade
+    from asyncflow_backend.db.migrate import MissingDatabaseError, upgrade
 
     url = get_settings().database_url
-    upgrade(url, revision)
+    try:
+        upgrade(url, revision)
+    except MissingDatabaseError as missing:
+        errors.print(str(missing), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(INVALID_INPUT) from None
     shown = make_url(url).render_as_string(hide_password=True)
     console.print(f"database {shown} upgraded to {revision}", markup=False, highlight=False)
 

@@ -3,6 +3,7 @@
 import asyncio
 import os
 import subprocess
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from run_support import ASYNCFLOW
 from sqlalchemy import inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from asyncflow_backend.db.migrate import downgrade, upgrade
 from asyncflow_backend.db.models import Base
@@ -89,6 +90,42 @@ def test_asyncflow_db_upgrade_migrates_the_configured_database(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert "upgraded to head" in done.stdout
     assert _inspect(url, _tables) == TABLES
+
+
+def _db_upgrade(url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ASYNCFLOW), "db", "upgrade"],
+        env={**os.environ, "ASYNCFLOW_DATABASE_URL": url},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_db_upgrade_of_a_missing_postgres_database_says_in_one_line_what_to_create(
+    postgres_database: Callable[[], str], tmp_path: Path
+) -> None:
+    name = f"asyncflow_missing_{uuid.uuid4().hex[:12]}"
+    url = make_url(postgres_database()).set(database=name)
+    done = _db_upgrade(url.render_as_string(hide_password=False), tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert f'database "{name}" does not exist' in line
+    assert f"createdb -h {url.host} -p {url.port or 5432} -U {url.username} {name}" in line
+    assert "Traceback" not in done.stderr
+
+
+def test_db_upgrade_of_sqlite_in_a_missing_directory_says_in_one_line_what_to_create(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "absent"
+    done = _db_upgrade(f"sqlite+aiosqlite:///{folder / 'asyncflow.db'}", tmp_path)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert f"mkdir -p {folder}" in line
 
 
 def test_the_alembic_command_finds_the_migrations_through_alembic_ini(tmp_path: Path) -> None:
