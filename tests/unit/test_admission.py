@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from asyncflow_backend.builder import ScenarioBuilder, deterministic, exponential
-from asyncflow_backend.runtime.actors.server import AdmittingServer, ServerRuntime
+from asyncflow_backend.runtime.admission import AdmissionGate
 from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
 
@@ -66,8 +66,8 @@ def test_only_a_server_with_caps_is_built_to_check_them() -> None:
     plain = SimulationRunner(capped().build(), seed=1).model.servers["srv"]
     guarded = SimulationRunner(capped(max_concurrency=2).build(), seed=1).model.servers["srv"]
 
-    assert type(plain) is ServerRuntime
-    assert isinstance(guarded, AdmittingServer)
+    assert plain.receive == plain._admit  # no gate: arrivals go straight in
+    assert isinstance(getattr(guarded.receive, "__self__", None), AdmissionGate)
 
 
 def test_a_ready_queue_cap_of_zero_rejects_whoever_finds_the_core_busy() -> None:

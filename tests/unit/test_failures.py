@@ -7,13 +7,7 @@ import pytest
 
 from asyncflow_backend.builder import ScenarioBuilder, deterministic, exponential
 from asyncflow_backend.resources import CoreSet
-from asyncflow_backend.runtime.actors.failures import (
-    DoorServer,
-    FailingServer,
-    LosingServer,
-    ResumingServer,
-)
-from asyncflow_backend.runtime.actors.server import ServerRuntime
+from asyncflow_backend.runtime.actors.failures import FailureModel, Losing, Resuming
 from asyncflow_backend.runtime.request import RequestState
 from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.schemas import ScenarioValidationError
@@ -57,15 +51,20 @@ def one_server(
 def test_a_server_that_never_goes_down_is_built_as_before() -> None:
     server = SimulationRunner(one_server().build()).model.servers["srv"]
 
-    assert type(server) is ServerRuntime
+    assert server.door is None
+    assert server.failure is None
+    assert server.receive == server._admit
+    assert server.burn == server._burn
 
 
-@pytest.mark.parametrize(("mode", "kind"), [("resume", ResumingServer), ("lose", LosingServer)])
-def test_a_server_with_failures_is_built_to_fail(mode: str, kind: type[FailingServer]) -> None:
+@pytest.mark.parametrize(("mode", "kind"), [("resume", Resuming), ("lose", Losing)])
+def test_a_server_with_failures_is_built_to_fail(mode: str, kind: type[FailureModel]) -> None:
     scenario = one_server(failures=(10, 5, mode), max_concurrency=50).build()
     server = SimulationRunner(scenario).model.servers["srv"]
 
-    assert isinstance(server, kind)
+    assert isinstance(server.failure, kind)
+    assert server.door is not None
+    assert server.receive == server.door.receive
 
 
 def test_deterministic_failures_give_their_availability_and_downtime() -> None:
@@ -92,7 +91,7 @@ def test_a_cut_cpu_burst_resumes_its_remaining_time() -> None:
     runner = SimulationRunner(one_server(rate=0.001, cpu=4.0, failures=(1, 2, "resume")).build())
     server = runner.model.servers["srv"]
     server.out_edge = None  # the request is read on the server; it never leaves
-    server._finish = lambda request: setattr(request, "plan", None)  # type: ignore[method-assign]
+    server.finish = lambda request: setattr(request, "plan", None)
     request = RequestState(0.0, runner.model.collector.hops.totals)
     server.receive(request)
     runner.model.env.run(until=8)
@@ -144,7 +143,8 @@ def test_a_failure_that_loses_work_fails_everything_on_the_server_and_frees_it()
     assert api.ram.in_use == 0
     assert api.ram.queued == 0
     assert all(pool.in_use == 0 and pool.queued == 0 for pool in api.pools)
-    assert api.io_waiting == api.calls_waiting == 0
+    assert api.calls is not None
+    assert api.io_waiting == api.calls.waiting == 0
     assert runner.model.collector.ends[("failed", "api", "server_failure")] >= inside - 2
 
 
@@ -212,7 +212,7 @@ def test_every_server_behind_a_balancer_down_may_reject_at_the_balancer() -> Non
 def test_an_outage_of_the_only_server_is_accepted(when_down: str) -> None:
     scenario = one_server(when_down=when_down).outage("srv", start=10, end=20).build()
     runner = SimulationRunner(scenario)
-    assert isinstance(runner.model.servers["srv"], DoorServer)
+    assert runner.model.servers["srv"].door is not None
     results = runner.run()
 
     assert sum(results.throughput.per_second[11:20]) == 0

@@ -30,7 +30,7 @@ from asyncflow_backend.builder import (
 )
 from asyncflow_backend.config.constants import CpuStepKind, IoStepKind, RamStepKind
 from asyncflow_backend.resources.base import Resource
-from asyncflow_backend.runtime.actors.failures import DoorServer, ResumingServer
+from asyncflow_backend.runtime.actors.failures import Resuming
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.runtime.actors.retrying_client import attempt_of
 from asyncflow_backend.runtime.actors.server import ServerRuntime
@@ -267,10 +267,12 @@ def watch_resources(resources: list[Resource[Any]], late_grants: list[object]) -
 def waiting_while_down(server: ServerRuntime) -> int:
     """Requests a server that is down holds at its door, and those a failure stopped
     between steps (a cut burst, or a granted core, is already counted on its core)."""
-    held = len(server._held) if isinstance(server, DoorServer) else 0
-    if isinstance(server, ResumingServer):
+    held = len(server.door.held) if server.door is not None else 0
+    if isinstance(server.failure, Resuming):
         held += sum(
-            1 for later in server._deferred if later.func.__name__ not in {"burn", "take_core"}
+            1
+            for later in server.failure.deferred
+            if later.func.__name__ not in {"burn", "take_core"}
         )
     return held
 
@@ -357,7 +359,8 @@ def run_observed(scenario: Scenario, seed: int) -> Observed:
         + server.io_waiting
         + sum(pool.queued for pool in server.pools)
         + waiting_while_down(server)
-        + server.retrying  # sub-requests in a backoff, between two attempts
+        # sub-requests in a backoff, between two attempts
+        + (0 if server.calls is None else server.calls.retrying)
         for server in model.servers.values()
     )
     in_servers += sum(len(lb._held) for lb in model.of_kind(LoadBalancerRuntime))

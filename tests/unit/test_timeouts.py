@@ -8,11 +8,7 @@ from asyncflow_backend.builder import ScenarioBuilder, deterministic, exponentia
 from asyncflow_backend.metrics.breakdown import HopCategory, HopKind
 from asyncflow_backend.resources import CoreSet
 from asyncflow_backend.runtime.actors.client import ClientRuntime, TimingOutClient
-from asyncflow_backend.runtime.actors.server import (
-    AdmittingCancellingServer,
-    CancellingServer,
-    ServerRuntime,
-)
+from asyncflow_backend.runtime.admission import AdmissionGate
 from asyncflow_backend.runtime.model import SimulationModel
 from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.runtime.steps import CallStep
@@ -116,19 +112,22 @@ def test_bad_timeouts_are_refused_at_their_path(change: Any, path: str, words: s
 def test_what_is_built_follows_the_timeouts_of_the_scenario() -> None:
     plain = SimulationRunner(slow_server().build(), seed=1).model
     assert type(plain.client) is ClientRuntime
-    assert type(plain.servers["srv"]) is ServerRuntime
+    assert plain.servers["srv"].book is None
 
     patient = SimulationRunner(slow_server().timeout(1.0).build(), seed=1).model
     assert isinstance(patient.client, TimingOutClient)
-    assert type(patient.servers["srv"]) is ServerRuntime
+    assert patient.servers["srv"].book is None
 
     cancelling = SimulationRunner(
         slow_server(max_concurrency=5).timeout(1.0, on_timeout="cancel").build(), seed=1
     ).model
-    assert type(cancelling.servers["srv"]) is AdmittingCancellingServer
+    book = cancelling.servers["srv"].book
+    assert book is not None
+    assert cancelling.servers["srv"].receive == book.receive  # the book comes first,
+    assert isinstance(getattr(book._receive, "__self__", None), AdmissionGate)  # then the caps
     calls = SimulationRunner(calling(0.01, "cancel").build(), seed=1).model
     assert type(calls.client) is ClientRuntime
-    assert all(type(s) is CancellingServer for s in calls.servers.values())
+    assert all(s.book is not None for s in calls.servers.values())
 
 
 def test_without_a_timeout_nothing_times_out_and_goodput_is_throughput() -> None:
@@ -293,10 +292,11 @@ def test_a_call_lost_as_it_is_sent_leaves_nothing_waiting_for_it() -> None:
     results = runner.run()
     api = runner.model.servers["api"]
 
-    assert isinstance(api, CancellingServer)
+    assert api.book is not None
+    assert api.calls is not None
     assert results.requests.failed > 300
-    assert all(request.plan is not None for request in api._calling)
-    assert len(api._calling) == api.calls_waiting
+    assert all(request.plan is not None for request in api.book.calling)
+    assert len(api.book.calling) == api.calls.waiting
 
 
 def test_call_steps_of_the_same_label_on_two_servers_draw_their_own_timeouts() -> None:

@@ -1,9 +1,10 @@
 """Admission control: the checks a server makes when a request arrives, one class per cap.
 
-A server without `admission` has none and pays nothing: it is built as the plain
-`ServerRuntime`, and only a server with caps is built as one that checks them.
+A server without `admission` has none and pays nothing: only a server with caps is built
+with an `AdmissionGate` in front of it, which checks them.
 """
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from asyncflow_backend.config.constants import EndReason
@@ -20,6 +21,15 @@ class Admitting(Protocol):
 
     in_service: int
     """Requests in the server."""
+
+
+class Gated(Admitting, Protocol):
+    """The server an `AdmissionGate` stands in front of: its hooks for arrivals."""
+
+    receive: Callable[[Any], None]
+    """Take a request that has just arrived."""
+    reject: Callable[[Any, EndReason], None]
+    """Turn away a request that was never admitted, for a reason."""
 
 
 class AdmissionCheck(Protocol):
@@ -73,3 +83,27 @@ def admission_checks(spec: Admission) -> tuple[AdmissionCheck, ...]:
     if spec.max_ready_queue is not None:
         checks.append(ReadyQueueCap(spec.max_ready_queue))
     return tuple(checks)
+
+
+class AdmissionGate:
+    """Admission control in front of a server: each arrival is checked against the caps
+    first, and one that would exceed a cap is rejected at once (the server's `reject`: a
+    rejected sub-request fails its call, and the caller learns of it at once)."""
+
+    def __init__(self, server: Gated, checks: tuple[AdmissionCheck, ...]) -> None:
+        self.server = server
+        self.checks = checks
+        self._admit = server.receive
+
+    def install(self) -> None:
+        """Put the gate in front of the server's arrivals."""
+        self.server.receive = self.receive
+
+    def receive(self, request: Any) -> None:
+        """Reject `request` if a cap is reached, else admit it."""
+        server = self.server
+        for check in self.checks:
+            if check.refuses(server):
+                server.reject(request, check.reason)
+                return
+        self._admit(request)

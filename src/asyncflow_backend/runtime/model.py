@@ -12,7 +12,6 @@ from asyncflow_backend.runtime.actors import BuildError, Component, Node, Source
 from asyncflow_backend.runtime.actors.client import ClientRuntime
 from asyncflow_backend.runtime.actors.closed_users import ClosedLoopCollector
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
-from asyncflow_backend.runtime.actors.failures import DoorServer, FailingServer
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
@@ -118,16 +117,16 @@ class SimulationModel:
         balancers = list(model.of_kind(LoadBalancerRuntime))
         servers = model.servers
         if scenario.events:
-            doors = {sid: s for sid in ctx.doors if isinstance(s := servers[sid], DoorServer)}
+            doors = {sid: door for sid in ctx.doors if (door := servers[sid].door) is not None}
             EventInjector(env, edges, balancers, doors).start(scenario.events)
         for spec in scenario.topology_graph.nodes.servers:
             if spec.capacity_schedule:
                 CapacitySchedule(env, servers[spec.id]).start(spec.capacity_schedule)
             server = servers[spec.id]
-            if spec.failures is not None and isinstance(server, FailingServer):
+            if spec.failures is not None and server.failure is not None:
                 FailureProcess(
                     env,
-                    server,
+                    server.failure,
                     balancers,
                     variate(spec.failures.time_to_failure, streams.generator(f"fail:{spec.id}")),
                     variate(spec.failures.time_to_repair, streams.generator(f"repair:{spec.id}")),

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from asyncflow_backend import engine_version
 from asyncflow_backend.metrics import analyzer
 from asyncflow_backend.runtime.actors.closed_users import ClosedUsers
-from asyncflow_backend.runtime.actors.failures import FailingServer
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.model import SimulationModel
 from asyncflow_backend.runtime.workload_classes import ClassCollector
@@ -248,14 +247,15 @@ def _route_order(scenario: Scenario) -> list[str]:
 def _failure_stats(server: ServerRuntime, horizon: float) -> dict[str, object]:
     """Availability, failures, downtime and failure windows of a server with failures;
     nothing otherwise."""
-    if not isinstance(server, FailingServer):
+    failure = server.failure
+    if failure is None:
         return {}
-    downtime = min(horizon, server.downtime(horizon))
+    downtime = min(horizon, failure.downtime(horizon))
     return {
         "availability": 1.0 - downtime / horizon,
-        "failures": server.failures,
+        "failures": failure.failures,
         "downtime_s": downtime,
-        "failure_windows": server.failure_windows(horizon),
+        "failure_windows": failure.failure_windows(horizon),
     }
 
 

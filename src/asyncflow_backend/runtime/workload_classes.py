@@ -74,27 +74,25 @@ def _class_of(request: object) -> int:
     return request.workload_class
 
 
-class ClassRouting(ServerRuntime):
-    """A server some class gives its own endpoint mix: each request picks its endpoint with
-    the picker of its class, then is admitted as by the server's own kind (with admission
-    caps, withdrawals...), which comes after this class in the order of methods."""
+class ClassRouting:
+    """The front door of a server some class gives its own endpoint mix: each request
+    picks its endpoint with the picker of its class, then is admitted as the server's own
+    door says (admission caps, withdrawals...)."""
 
-    class_pickers: list[Callable[[], int]]
+    def __init__(self, server: ServerRuntime, pickers: list[Callable[[], int]]) -> None:
+        self.server = server
+        self.pickers = pickers
+        """The endpoint picker of each class, by class index."""
+        self._admit = server.receive
+
+    def install(self) -> None:
+        """Put the routing in front of the server's arrivals."""
+        self.server.receive = self.receive
 
     def receive(self, request: RequestState) -> None:
         """Admit `request`, its endpoint picked by its class's mix."""
-        self._pick_endpoint = self.class_pickers[request.workload_class]
-        super().receive(request)
-
-
-_ROUTED: dict[type[ServerRuntime], type[ClassRouting]] = {}
-
-
-def _routed(kind: type[ServerRuntime]) -> type[ClassRouting]:
-    """`kind` with its requests' endpoints picked by class (made once per kind)."""
-    if kind not in _ROUTED:
-        _ROUTED[kind] = type(f"ClassRouted{kind.__name__}", (ClassRouting, kind), {})
-    return _ROUTED[kind]
+        self.server.pick_endpoint = self.pickers[request.workload_class]
+        self._admit(request)
 
 
 def weighted_picker(
@@ -114,18 +112,17 @@ def build_class_routed_server(spec: Server, ctx: BuildContext) -> ServerRuntime:
     class gives an endpoint mix picks by class, each class drawing from its own stream
     (`endpoint:{server}:{class}`)."""
     mixes = ctx.endpoint_mixes.get(spec.id)
-    if mixes is None:
-        return build_server(spec, ctx)
     server = build_server(spec, ctx)
-    # The server's kind is chosen by its own features; routing by class goes in front.
-    server.__class__ = _routed(type(server))
-    assert isinstance(server, ClassRouting)
+    if mixes is None:
+        return server
     names = [endpoint.endpoint_name for endpoint in spec.endpoints]
-    own = server._pick_endpoint
-    server.class_pickers = [
+    own = server.pick_endpoint
+    pickers = [
         own
         if mix is None
         else weighted_picker(names, mix, ctx.streams.generator(f"endpoint:{spec.id}:{k}"))
         for k, mix in enumerate(mixes)
     ]
+    # Routing by class goes in front of whatever door the server's own features gave it.
+    ClassRouting(server, pickers).install()
     return server

@@ -4,21 +4,21 @@ from collections.abc import Generator, Sequence
 
 import simpy
 
-from asyncflow_backend.runtime.actors.failures import FailingServer
+from asyncflow_backend.runtime.actors.failures import FailureModel
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.samplers import Sampler
 
 
 class FailureProcess:
     """Alternates a server's up and down times: up for a draw of `time_to_failure`, then
-    failed (`FailingServer.fail`, and out of every balancer that covers it) for a draw of
+    failed (`FailureModel.fail`, and out of every balancer that covers it) for a draw of
     `time_to_repair`, then repaired, and so on. The failure clock runs whether the server
     is busy or idle."""
 
     def __init__(
         self,
         env: simpy.Environment,
-        server: FailingServer,
+        server: FailureModel,
         balancers: Sequence[LoadBalancerRuntime],
         time_to_failure: Sampler,
         time_to_repair: Sampler,

@@ -5,7 +5,7 @@ from collections.abc import Generator
 import simpy
 
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
-from asyncflow_backend.runtime.actors.failures import DoorServer
+from asyncflow_backend.runtime.actors.failures import Door
 from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.schemas.events import EventInjection
 
@@ -15,7 +15,7 @@ class EventInjector:
     last (overlapping spikes add up); an outage takes a server out of the load
     balancers that cover it and puts it back when it ends. Requests already sent
     to a server that goes down are still served: the outage stops new traffic.
-    A server no balancer covers closes its door instead (`DoorServer`): requests
+    A server no balancer covers closes its door instead (`Door`): requests
     that reach it wait or are rejected, as its `when_down` says.
     """
 
@@ -24,7 +24,7 @@ class EventInjector:
         env: simpy.Environment,
         edges: dict[str, EdgeRuntime],
         balancers: list[LoadBalancerRuntime],
-        doors: dict[str, DoorServer],
+        doors: dict[str, Door],
     ) -> None:
         self.env = env
         self._edges = edges
