@@ -38,7 +38,7 @@ from asyncflow_backend.runtime.request import RequestState, RetriedSubRequest
 from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import Scenario
 from asyncflow_backend.schemas.results import SimulationResults
-from asyncflow_backend.schemas.topology import StepKind
+from asyncflow_backend.schemas.steps import StepKind
 
 INVARIANT_SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]

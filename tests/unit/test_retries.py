@@ -118,7 +118,7 @@ def test_only_a_call_step_retries() -> None:
     steps[0]["retry"] = {"max_attempts": 2}
     found = problems(document)
     path = STEP.replace("steps[1]", "steps[0]")
-    assert "only a call step has a retry policy" in found[path]
+    assert "only a call step has retry" in found[f"{path}.retry"]
 
 
 def test_the_builder_writes_the_policy() -> None:

@@ -38,6 +38,7 @@ from asyncflow_backend.schemas import (
 )
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.settings import SimulationSettings
+from asyncflow_backend.schemas.steps import STEP_MODELS
 from asyncflow_backend.schemas.topology import ServerResources
 
 SERVER = ("topology_graph", "nodes", "servers")
@@ -581,6 +582,90 @@ def test_unknown_step_kind_and_operation() -> None:
     assert "necessary_ram" in operation
 
 
+FIRST_STEP = "topology_graph.nodes.servers[0].endpoints[0].steps[0]"
+
+
+CPU = {"kind": "initial_parsing", "step_operation": {"cpu_time": 0.001}}
+IO = {"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01}}
+
+
+@pytest.mark.parametrize(
+    ("step", "field", "words"),
+    [
+        ({**IO, "kind": "io_db", "timeout_s": 1}, "timeout_s", "only a call step has timeout_s"),
+        (
+            {"kind": "ram", "step_operation": {"necessary_ram": 1}, "pool": "db"},
+            "pool",
+            "only an I/O or call step has pool, not 'ram'",
+        ),
+        ({**CPU, "hit": [CPU]}, "hit", "only a cache step has hit, not 'initial_parsing'"),
+        ({**IO, "retry": {"max_attempts": 2}}, "retry", "only a call step has retry"),
+        ({**IO, "step_operations": {}}, "step_operations", "Extra inputs are not permitted"),
+    ],
+)
+def test_a_field_of_another_kind_is_refused_at_its_path(
+    step: dict[str, Any], field: str, words: str
+) -> None:
+    document = scenario_document()
+    document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][0] = step
+
+    problem = the_problem(document, f"{FIRST_STEP}.{field}", "/api")
+    assert words in problem.message
+
+
+@pytest.mark.parametrize(
+    ("step", "path", "words"),
+    [
+        ({"step_operation": {"cpu_time": 0.1}}, f"{FIRST_STEP}.kind", "Field required"),
+        ({"kind": ["cpu"]}, f"{FIRST_STEP}.kind", "kind must be one of"),
+        ("initial_parsing", FIRST_STEP, "valid dictionary"),
+    ],
+)
+def test_a_step_without_a_known_kind_is_refused(step: Any, path: str, words: str) -> None:
+    document = scenario_document()
+    document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][0] = step
+
+    assert words in the_problem(document, path).message
+
+
+def test_fields_of_other_kinds_left_empty_are_read_as_left_out() -> None:
+    """Scenarios stored by earlier versions wrote every field of every step, empty where
+    the kind has none; they still load, and mean the same."""
+    every_field_empty = {
+        "target": None,
+        "targets": None,
+        "wait_for": None,
+        "hit_ratio": None,
+        "hit": [],
+        "miss": [],
+        "pool": None,
+        "timeout_s": None,
+        "on_timeout": None,
+        "retry": None,
+        "circuit_breaker": None,
+        "step_operation": {},
+    }
+    document = scenario_document()
+    expected = parse_scenario(document)
+    for server in document["topology_graph"]["nodes"]["servers"]:
+        for step in server["endpoints"][0]["steps"]:
+            step.update({k: v for k, v in every_field_empty.items() if k not in step})
+
+    assert parse_scenario(document) == expected
+    assert parse_scenario(expected.model_dump(mode="json")) == expected
+
+
+def test_the_json_schema_gives_each_kind_its_own_fields() -> None:
+    definitions = Scenario.model_json_schema()["$defs"]
+    steps = definitions["Endpoint"]["properties"]["steps"]["items"]
+    assert [ref["$ref"].rsplit("/", 1)[1] for ref in steps["oneOf"]] == [
+        model.__name__ for model in STEP_MODELS
+    ]
+    assert set(definitions["CpuStep"]["properties"]) == {"kind", "step_operation"}
+    assert "timeout_s" in definitions["CallStep"]["properties"]
+    assert "hit_ratio" in definitions["CacheStep"]["required"]
+
+
 def test_ram_cannot_be_random() -> None:
     document = scenario_document()
     ram_step = document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][1]
@@ -827,7 +912,8 @@ def test_every_field_of_every_model_is_documented() -> None:
     text = LANGUAGE_DOC.read_text(encoding="utf-8")
     fields = model_fields(Scenario)
 
-    assert {"Scenario", "RqsGenerator", "Server", "Step", "Edge", "EventStart"} <= set(fields)
+    steps = {model.__name__ for model in STEP_MODELS}
+    assert {"Scenario", "RqsGenerator", "Server", "Edge", "EventStart", *steps} <= set(fields)
     missing = {
         f"{model}.{name}"
         for model, names in fields.items()

@@ -94,8 +94,8 @@ def test_the_builder_writes_timeouts_on_the_workload_and_on_calls() -> None:
             lambda d: d["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][0].update(
                 timeout_s=1
             ),
-            STEP,
-            "only a call step has timeout_s",
+            f"{STEP}.timeout_s",
+            "only a call step has timeout_s, not 'cpu_bound_operation'",
         ),
     ],
 )

@@ -6,13 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from asyncflow_backend.config.constants import (
-    CacheStepKind,
-    CallStepKind,
-    CpuStepKind,
-    RamStepKind,
-    TimeoutAction,
-)
+from asyncflow_backend.config.constants import TimeoutAction
 from asyncflow_backend.runtime.context import BuildContext, BuildError
 from asyncflow_backend.runtime.policies.circuit_breaker import Breaker
 from asyncflow_backend.runtime.policies.retry import RetryPolicy
@@ -30,9 +24,13 @@ from asyncflow_backend.runtime.steps import (
 from asyncflow_backend.samplers import variate
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.calls import call_site_id
-from asyncflow_backend.schemas.random_variables import RVConfig
+from asyncflow_backend.schemas.steps import CacheStep as CacheSpec
+from asyncflow_backend.schemas.steps import CallStep as CallSpec
+from asyncflow_backend.schemas.steps import CpuStep as CpuSpec
+from asyncflow_backend.schemas.steps import IoStep as IoSpec
+from asyncflow_backend.schemas.steps import RamStep as RamSpec
+from asyncflow_backend.schemas.steps import Step as SpecStep
 from asyncflow_backend.schemas.topology import Server
-from asyncflow_backend.schemas.topology import Step as SpecStep
 
 
 def compile_plans(spec: Server, pools: list[str], ctx: BuildContext) -> list[EndpointPlan]:
@@ -44,10 +42,8 @@ def compile_plans(spec: Server, pools: list[str], ctx: BuildContext) -> list[End
     for e, endpoint in enumerate(spec.endpoints):
         ram = 0.0
         for step in endpoint.steps:
-            value = step.value
-            if isinstance(step.kind, RamStepKind):
-                assert not isinstance(value, RVConfig)
-                ram += value
+            if isinstance(step, RamSpec):
+                ram += step.megabytes
         compiler = PlanCompiler(spec, endpoint.endpoint_name, e, pools, ctx)
         compiler.add(endpoint.steps)
         plans.append(EndpointPlan(e, endpoint.endpoint_name, ram, tuple(compiler.steps)))
@@ -68,8 +64,9 @@ def endpoint_picker(spec: Server, rng: np.random.Generator) -> Callable[[], int]
 
 
 class PlanCompiler:
-    """Turns an endpoint's steps into a flat plan: a cache step becomes a `CacheLookup`,
-    its hit steps, a `JumpTo` past its miss steps, then its miss steps.
+    """Turns an endpoint's steps into a flat plan: each scenario step builds its own runtime
+    step through this compiler (`StepBuilder`); a cache step becomes a `CacheLookup`, its
+    hit steps, a `JumpTo` past its miss steps, then its miss steps.
 
     Each timed step draws from its own stream, named by its label in the endpoint
     (`step:{server}:{endpoint index}:{label}`), so adding a step elsewhere does not
@@ -87,67 +84,81 @@ class PlanCompiler:
         self.steps: list[Step] = []
 
     def add(self, steps: list[SpecStep], label: str = "") -> None:
+        """Compile `steps`, labelled under `label` (the endpoint's top level when empty)."""
         for k, step in enumerate(steps):
-            self._add_one(step, f"{label}.{k}" if label else str(k))
+            step.to_runtime(self, f"{label}.{k}" if label else str(k))
 
     def _stream(self, label: str) -> np.random.Generator:
         return self.ctx.streams.generator(f"step:{self.spec.id}:{self.index}:{label}")
 
-    def _add_one(self, step: SpecStep, label: str) -> None:
-        if isinstance(step.kind, RamStepKind):
-            return
-        if step.kind is CacheStepKind.CACHE:
-            assert step.hit_ratio is not None
-            at = len(self.steps)
-            self.steps.append(JumpTo(-1))  # the lookup, once the miss steps' start is known
-            self.add(step.hit, f"{label}.hit")
-            jump = len(self.steps)
-            self.steps.append(JumpTo(-1))
-            miss_at = len(self.steps)
-            self.add(step.miss, f"{label}.miss")
-            uniform = batched(self._stream(label).random)
-            self.steps[at] = CacheLookup(float(step.hit_ratio), uniform, miss_at)
-            self.steps[jump] = JumpTo(len(self.steps))
-            return
+    def _pool_index(self, step: IoSpec | CallSpec) -> tuple[str | None, int | None]:
         pool = self.spec.pool_of(step)
-        pool_index = self.pools.index(pool) if pool in self.pools else None
-        if step.kind is CallStepKind.CALL:
-            sites = tuple(
-                CallSite(call_site_id(self.spec.id, self.endpoint, label, target), target)
-                for target in step.call_targets
-            )
-            breaker = None if step.circuit_breaker is None else Breaker(step.circuit_breaker)
-            for site in sites:
-                site.breaker = breaker
-            timeout = (
-                None
-                if step.timeout_s is None
-                else variate(
-                    step.timeout_s,
-                    self.ctx.streams.generator(f"timeout:{self.spec.id}:{self.index}:{label}"),
-                )
-            )
-            self.steps.append(
-                CallStep(
-                    sites,
-                    step.answers_needed,
-                    pool_index,
-                    timeout=timeout,
-                    cancel=step.on_timeout is TimeoutAction.CANCEL,
-                    place=f"{self.spec.id}:{self.endpoint}#{label}",
-                    retry=None
-                    if step.retry is None
-                    else RetryPolicy(step.retry, batched(self._stream(f"retry:{label}").random)),
-                    breaker=breaker,
-                )
-            )
-            return
+        return pool, self.pools.index(pool) if pool in self.pools else None
+
+    def cpu(self, step: CpuSpec, label: str) -> None:
+        """A CPU burst drawn from the step's stream."""
+        self.steps.append(CpuStep(variate(step.value, self._stream(label))))
+
+    def io(self, step: IoSpec, label: str) -> None:
+        """An I/O wait drawn from the step's stream, holding its pool's connection if any.
+
+        Raises `BuildError` if the step names a pool the server does not have."""
+        pool, pool_index = self._pool_index(step)
         duration = variate(step.value, self._stream(label))
-        if isinstance(step.kind, CpuStepKind):
-            self.steps.append(CpuStep(duration))
-        elif pool is None:
+        if pool is None:
             self.steps.append(IoStep(duration))
         elif pool_index is not None:
             self.steps.append(PooledIoStep(duration, pool_index))
         else:
             raise BuildError(f"server '{self.spec.id}' has no pool '{pool}'")
+
+    def ram(self, step: RamSpec, label: str) -> None:
+        """Nothing: RAM is reserved for the whole request (`EndpointPlan.ram`)."""
+
+    def call(self, step: CallSpec, label: str) -> None:
+        """A call step with its sites, breaker, timeout (stream
+        `timeout:{server}:{endpoint index}:{label}`) and retries (stream `retry:...`)."""
+        _, pool_index = self._pool_index(step)
+        sites = tuple(
+            CallSite(call_site_id(self.spec.id, self.endpoint, label, target), target)
+            for target in step.call_targets
+        )
+        breaker = None if step.circuit_breaker is None else Breaker(step.circuit_breaker)
+        for site in sites:
+            site.breaker = breaker
+        timeout = (
+            None
+            if step.timeout_s is None
+            else variate(
+                step.timeout_s,
+                self.ctx.streams.generator(f"timeout:{self.spec.id}:{self.index}:{label}"),
+            )
+        )
+        self.steps.append(
+            CallStep(
+                sites,
+                step.answers_needed,
+                pool_index,
+                timeout=timeout,
+                cancel=step.on_timeout is TimeoutAction.CANCEL,
+                place=f"{self.spec.id}:{self.endpoint}#{label}",
+                retry=None
+                if step.retry is None
+                else RetryPolicy(step.retry, batched(self._stream(f"retry:{label}").random)),
+                breaker=breaker,
+            )
+        )
+
+    def cache(self, step: CacheSpec, label: str) -> None:
+        """A lookup (a uniform draw from the step's stream), the hit steps, a jump past the
+        miss steps, then the miss steps."""
+        at = len(self.steps)
+        self.steps.append(JumpTo(-1))  # the lookup, once the miss steps' start is known
+        self.add(step.hit, f"{label}.hit")
+        jump = len(self.steps)
+        self.steps.append(JumpTo(-1))
+        miss_at = len(self.steps)
+        self.add(step.miss, f"{label}.miss")
+        uniform = batched(self._stream(label).random)
+        self.steps[at] = CacheLookup(float(step.hit_ratio), uniform, miss_at)
+        self.steps[jump] = JumpTo(len(self.steps))

@@ -23,7 +23,7 @@ from asyncflow_backend.runtime.request import Fired, RequestState
 from asyncflow_backend.samplers import Sampler, variate
 from asyncflow_backend.samplers.streams import RandomStreams
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.topology import walk_steps
+from asyncflow_backend.schemas.steps import CallStep, walk_steps
 
 
 class Withdrawing(Protocol):
@@ -72,7 +72,7 @@ def timeout_setup(scenario: Scenario, streams: RandomStreams) -> TimeoutSetup | 
     nothing that checks for them)."""
     workload = scenario.rqs_input
     calls_cancel = any(
-        step.on_timeout is TimeoutAction.CANCEL
+        isinstance(step, CallStep) and step.on_timeout is TimeoutAction.CANCEL
         for server in scenario.topology_graph.nodes.servers
         for endpoint in server.endpoints
         for _, _, step in walk_steps(endpoint.steps)

@@ -9,9 +9,8 @@ routes: validation and the builder leave them out of the route checks.
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from asyncflow_backend.config.constants import CallStepKind
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.topology import walk_steps
+from asyncflow_backend.schemas.steps import CallStep, walk_steps
 
 Loc = tuple[str | int, ...]
 
@@ -44,7 +43,7 @@ def call_sites(scenario: Scenario) -> Iterator[CallSite]:
         for j, endpoint in enumerate(server.endpoints):
             where_steps: Loc = ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps")
             for k, loc, step in walk_steps(endpoint.steps, where_steps):
-                if step.kind is not CallStepKind.CALL:
+                if not isinstance(step, CallStep):
                     continue
                 for n, target in enumerate(step.call_targets):
                     where = (*loc, "target") if step.targets is None else (*loc, "targets", n)

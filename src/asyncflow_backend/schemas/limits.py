@@ -7,12 +7,11 @@ problem names the environment variable that raises the limit.
 import math
 from dataclasses import dataclass
 
-from asyncflow_backend.config.constants import CacheStepKind, CallStepKind, StepOperation
 from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind
 from asyncflow_backend.schemas.base import readable
 from asyncflow_backend.schemas.calls import answering_servers, call_edges
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.topology import Step
+from asyncflow_backend.schemas.steps import CacheStep, CallStep, RamStep, Step
 from asyncflow_backend.schemas.validation import Problem
 from asyncflow_backend.schemas.workload import WorkloadModel
 
@@ -87,9 +86,9 @@ def _visit_costs(scenario: Scenario) -> dict[str, int]:
     def steps_cost(steps: list[Step], visiting: set[str]) -> int:
         total = 0
         for step in steps:
-            if step.kind is CacheStepKind.CACHE:
+            if isinstance(step, CacheStep):
                 total += max(steps_cost(step.hit, visiting), steps_cost(step.miss, visiting))
-            elif step.kind is CallStepKind.CALL:
+            elif isinstance(step, CallStep):
                 call = int(step.timeout_s is not None)  # the call's timer
                 for target in step.call_targets:
                     answering = answering_servers(scenario, target)
@@ -104,7 +103,7 @@ def _visit_costs(scenario: Scenario) -> dict[str, int]:
                 # bound, whatever the budget lets through.
                 attempts = 1 if step.retry is None else step.retry.max_attempts
                 total += call * attempts + attempts - 1
-            elif step.operation is not StepOperation.NECESSARY_RAM:
+            elif not isinstance(step, RamStep):
                 total += 1
         return total
 

@@ -2,13 +2,10 @@
 and edges."""
 
 import itertools
-from collections.abc import Iterator
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
-    Discriminator,
     Field,
-    Tag,
     field_validator,
     model_validator,
 )
@@ -26,14 +23,8 @@ from asyncflow_backend.config.constants import (
     MAX_WEIGHT,
     MIN_FAILURE_CYCLE_S,
     MIN_RAM_MB,
-    CacheStepKind,
-    CallStepKind,
-    CpuStepKind,
     IoStepKind,
     LoadBalancerAlgorithm,
-    RamStepKind,
-    StepOperation,
-    TimeoutAction,
     WhenDown,
     WorkInProgress,
 )
@@ -48,253 +39,11 @@ from asyncflow_backend.schemas.base import (
     readable,
 )
 from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
-from asyncflow_backend.schemas.resilience import CircuitBreaker, RateLimit
-from asyncflow_backend.schemas.retries import Retry
+from asyncflow_backend.schemas.resilience import RateLimit
+from asyncflow_backend.schemas.steps import CallStep, IoStep, Step
 
-StepKind = CpuStepKind | IoStepKind | RamStepKind | CallStepKind | CacheStepKind
 DB_POOL = "db"
 """The pool `db_connection_pool` makes, which `io_db` steps hold unless they name another."""
-
-_OPERATION_OF_KIND: dict[type[StepKind], StepOperation] = {
-    CpuStepKind: StepOperation.CPU_TIME,
-    IoStepKind: StepOperation.IO_WAITING_TIME,
-    RamStepKind: StepOperation.NECESSARY_RAM,
-}
-_STEP_KINDS = [kind.value for kinds in _OPERATION_OF_KIND for kind in kinds] + [
-    CallStepKind.CALL.value,
-    CacheStepKind.CACHE.value,
-]
-
-
-def _amount_form(value: Any) -> str:
-    return "RandomVariable" if isinstance(value, dict | RVConfig) else "Number"
-
-
-# A number or a random variable, told apart by the input's shape so that a bad
-# value gets the one error of the form it was written in, not one per form.
-# The tags are capitalised so that error paths leave them out, like class names.
-StepAmount = Annotated[
-    Annotated[PositiveFinite, Tag("Number")] | Annotated[RVConfig, Tag("RandomVariable")],
-    Discriminator(_amount_form),
-]
-
-
-Timeout = StepAmount
-"""A timeout: fixed seconds, or a random variable (exponential patience gives Erlang A)."""
-
-
-def check_timeout(value: "float | RVConfig | None") -> None:
-    """Raises ValueError if a random timeout has a mean of 0 or beyond `MAX_DURATION_S`, or a
-    fixed one is beyond it."""
-    if isinstance(value, RVConfig):
-        if value.mean <= 0:
-            raise ValueError("the mean of timeout_s must be greater than 0")
-        check_mean_at_most(value, MAX_DURATION_S, " s")
-    elif value is not None and value > MAX_DURATION_S:
-        raise ValueError(f"timeout_s must be at most {MAX_DURATION_S} s, got {readable(value)}")
-
-
-class Step(StrictModel):
-    """One stage of an endpoint: CPU work, an I/O wait, a RAM reservation, or a call.
-
-    `step_operation` holds exactly one key, the one that fits `kind`. CPU and
-    I/O durations may be a random variable instead of a number (an extension).
-    A `call` step (an extension) has no `step_operation`: it names its `target`.
-    """
-
-    kind: StepKind
-    step_operation: dict[StepOperation, StepAmount] = Field(default_factory=dict)
-    target: Id | None = Field(
-        default=None,
-        description="A `call` step only: the server or load balancer the sub-request goes "
-        "to, over the edge from this server to it; the answer comes back over the edge "
-        "from the server that served it to this one.",
-    )
-    targets: list[Id] | None = Field(
-        default=None,
-        min_length=2,
-        description="A `call` step only, instead of `target`: nodes called in parallel, "
-        "one sub-request each, sent together.",
-    )
-    wait_for: PositiveInteger | None = Field(
-        default=None,
-        description="With `targets`: how many answers the step waits for (the first k); "
-        "all of them when left out (fork-join).",
-    )
-    hit_ratio: Number | None = Field(
-        default=None,
-        ge=0.0,
-        le=1.0,
-        description="A `cache` step only: the probability that a lookup hits.",
-    )
-    hit: list["Step"] = Field(
-        default_factory=list, description="A `cache` step only: the steps run on a hit."
-    )
-    miss: list["Step"] = Field(
-        default_factory=list,
-        description="A `cache` step only: the steps run on a miss (a call to the database, "
-        "then a write back, say).",
-    )
-    pool: Id | None = Field(
-        default=None,
-        description="An I/O or call step only: the connection pool of the server whose connection "
-        "the step holds for its wait. An `io_db` step of a server with "
-        "`db_connection_pool` holds a connection of the pool `db` by default.",
-    )
-    timeout_s: Timeout | None = Field(
-        default=None,
-        description="A `call` step only: seconds the step waits for its answers (a number or "
-        "a random variable); then the call fails (`call_timed_out`).",
-    )
-    on_timeout: TimeoutAction | None = Field(
-        default=None,
-        description="A `call` step with `timeout_s` only: `keep_working` (the default) lets "
-        "the called servers finish the sub-requests; `cancel` withdraws them.",
-    )
-    retry: Retry | None = Field(
-        default=None,
-        description="A `call` step only: the caller's retry policy for each sub-request. A "
-        "sub-request lost or refused is sent again after a backoff; with `timeout_s` and "
-        "`timed_out` in `retry_on`, the sub-requests still out when the timeout fires are "
-        "abandoned and sent again, each round with a fresh timeout.",
-    )
-    circuit_breaker: CircuitBreaker | None = Field(
-        default=None,
-        description="A `call` step only: a circuit breaker around the step (its retries "
-        "included); while open, the call fails at once (`circuit_open`) without being sent.",
-    )
-
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _known_kind(cls, value: Any) -> Any:
-        # One message listing every kind, rather than one per family of kinds.
-        if not isinstance(value, str) or value not in _STEP_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(_STEP_KINDS)}")
-        return value
-
-    @model_validator(mode="after")
-    def _operation_fits_kind(self) -> Self:
-        if self.kind is CacheStepKind.CACHE:
-            if self.hit_ratio is None:
-                raise ValueError("a cache step needs a 'hit_ratio'")
-            if (
-                self.step_operation
-                or self.call_targets
-                or self.pool is not None
-                or self.timeout_s is not None
-                or self.retry is not None
-                or self.circuit_breaker is not None
-            ):
-                raise ValueError("a cache step takes only hit_ratio, hit and miss")
-            for branch in (self.hit, self.miss):
-                if any(isinstance(step.kind, RamStepKind) for step in branch):
-                    raise ValueError(
-                        "RAM steps belong to the endpoint, not to a cache step's hit or miss"
-                    )
-            return self
-        if self.hit_ratio is not None or self.hit or self.miss:
-            raise ValueError(f"only a cache step has hit_ratio, hit and miss, not '{self.kind}'")
-        if self.kind is not CallStepKind.CALL and (
-            self.timeout_s is not None or self.on_timeout is not None
-        ):
-            raise ValueError(f"only a call step has timeout_s and on_timeout, not '{self.kind}'")
-        if self.kind is not CallStepKind.CALL and (
-            self.retry is not None or self.circuit_breaker is not None
-        ):
-            raise ValueError(
-                f"only a call step has a retry policy or a circuit breaker, not '{self.kind}'"
-            )
-        if self.on_timeout is not None and self.timeout_s is None:
-            raise ValueError("on_timeout goes with timeout_s, which this call step lacks")
-        check_timeout(self.timeout_s)
-        if self.kind is CallStepKind.CALL:
-            if (self.target is None) == (self.targets is None):
-                raise ValueError(
-                    "a call step needs a 'target', or 'targets' to call several nodes at once"
-                )
-            if self.step_operation:
-                raise ValueError("a call step takes no step_operation, only a 'target'")
-            if self.targets is not None:
-                if len(set(self.targets)) < len(self.targets):
-                    raise ValueError("a call step lists a target more than once")
-                if self.wait_for is not None and self.wait_for > len(self.targets):
-                    raise ValueError(
-                        f"wait_for is {self.wait_for} but the step calls only "
-                        f"{len(self.targets)} targets"
-                    )
-            elif self.wait_for is not None:
-                raise ValueError("wait_for goes with 'targets', the nodes called in parallel")
-            return self
-        if self.target is not None or self.targets is not None or self.wait_for is not None:
-            raise ValueError(f"only a call step has targets, not '{self.kind}'")
-        expected = _OPERATION_OF_KIND[type(self.kind)]
-        keys = set(self.step_operation)
-        if keys != {expected}:
-            given = ", ".join(sorted(keys)) or "nothing"
-            raise ValueError(
-                f"a step of kind '{self.kind}' needs exactly the operation '{expected}', "
-                f"got {given}"
-            )
-        if self.pool is not None and not isinstance(self.kind, IoStepKind):
-            raise ValueError(
-                f"only an I/O or call step may hold a pool connection, not '{self.kind}'"
-            )
-        value = self.step_operation[expected]
-        if isinstance(value, RVConfig):
-            if expected is StepOperation.NECESSARY_RAM:
-                raise ValueError("necessary_ram must be a number of megabytes")
-            if value.mean <= 0:
-                raise ValueError(f"the mean of '{expected}' must be greater than 0")
-            check_mean_at_most(value, MAX_DURATION_S, " s")
-        elif expected is StepOperation.NECESSARY_RAM and value > MAX_RAM_MB:
-            raise ValueError(
-                f"necessary_ram must be at most {MAX_RAM_MB} MB, got {readable(value)}"
-            )
-        elif expected is not StepOperation.NECESSARY_RAM and value > MAX_DURATION_S:
-            raise ValueError(
-                f"'{expected}' must be at most {MAX_DURATION_S} s, got {readable(value)}"
-            )
-        return self
-
-    @property
-    def call_targets(self) -> list[str]:
-        """The nodes a call step calls (empty for other steps)."""
-        if self.targets is not None:
-            return list(self.targets)
-        return [self.target] if self.target is not None else []
-
-    @property
-    def answers_needed(self) -> int:
-        """How many answers a call step waits for."""
-        return self.wait_for if self.wait_for is not None else len(self.call_targets)
-
-    @property
-    def operation(self) -> StepOperation | None:
-        """The single operation key of this step; None for a call or a cache step."""
-        if self.kind is CallStepKind.CALL or self.kind is CacheStepKind.CACHE:
-            return None
-        return _OPERATION_OF_KIND[type(self.kind)]
-
-    @property
-    def value(self) -> float | RVConfig:
-        """The amount of the operation: seconds, a random duration, or megabytes (0 for a
-        call step, whose time is the answer's)."""
-        operation = self.operation
-        return 0.0 if operation is None else self.step_operation[operation]
-
-
-def walk_steps(
-    steps: list[Step], loc: tuple[str | int, ...] = (), label: str = ""
-) -> Iterator[tuple[str, tuple[str | int, ...], Step]]:
-    """Every step, cache branches included, depth first in document order, with its label
-    (`2`, or `2.miss.0` for the first step of the miss branch of step 2) and its location
-    under `loc`."""
-    for k, step in enumerate(steps):
-        step_label = f"{label}.{k}" if label else str(k)
-        step_loc = (*loc, k)
-        yield step_label, step_loc, step
-        for branch, steps_of_branch in (("hit", step.hit), ("miss", step.miss)):
-            yield from walk_steps(steps_of_branch, (*step_loc, branch), f"{step_label}.{branch}")
 
 
 class Endpoint(StrictModel):
@@ -451,7 +200,10 @@ class Server(StrictModel):
     )
 
     def pool_of(self, step: Step) -> str | None:
-        """The pool whose connection `step` holds, if any."""
+        """The pool whose connection `step` holds, if any: the one an I/O or call step
+        names, else `db` for an `io_db` step of a server with `db_connection_pool`."""
+        if not isinstance(step, IoStep | CallStep):
+            return None
         if step.pool is not None:
             return step.pool
         if step.kind is IoStepKind.DB and self.server_resources.db_connection_pool:

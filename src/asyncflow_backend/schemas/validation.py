@@ -9,10 +9,11 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from asyncflow_backend.config.constants import LoadBalancerAlgorithm, StepOperation
+from asyncflow_backend.config.constants import LoadBalancerAlgorithm
 from asyncflow_backend.schemas.calls import answering_servers, call_edges, call_sites
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.topology import DB_POOL, walk_steps
+from asyncflow_backend.schemas.steps import CallStep, IoStep, RamStep, walk_steps
+from asyncflow_backend.schemas.topology import DB_POOL
 from asyncflow_backend.schemas.workload import RqsGenerator
 
 Loc = tuple[str | int, ...]
@@ -111,7 +112,11 @@ def _pools(scenario: Scenario) -> Iterator[Problem]:
         for j, endpoint in enumerate(server.endpoints):
             steps_loc = ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps")
             for _, loc, step in walk_steps(endpoint.steps, steps_loc):
-                if step.pool is not None and step.pool not in pools:
+                if (
+                    isinstance(step, IoStep | CallStep)
+                    and step.pool is not None
+                    and step.pool not in pools
+                ):
                     known = ", ".join(sorted(pools)) or "none"
                     yield Problem(
                         (*loc, "pool"),
@@ -141,11 +146,7 @@ def _ram_fits(scenario: Scenario) -> Iterator[Problem]:
     """A request needing more RAM than its server has would wait forever and stall the server."""
     for i, server in enumerate(scenario.topology_graph.nodes.servers):
         for j, endpoint in enumerate(server.endpoints):
-            needed = sum(
-                step.value
-                for step in endpoint.steps
-                if isinstance(step.value, float) and step.operation == StepOperation.NECESSARY_RAM
-            )
+            needed = sum(step.megabytes for step in endpoint.steps if isinstance(step, RamStep))
             if needed > server.server_resources.ram_mb:
                 yield Problem(
                     ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps"),

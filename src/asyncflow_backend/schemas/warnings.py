@@ -14,7 +14,6 @@ from asyncflow_backend.config.constants import (
     DEFAULT_DROPOUT_RATE,
     DEFAULT_USER_SAMPLING_WINDOW_S,
     LoadBalancerAlgorithm,
-    StepOperation,
     WhenDown,
     WorkInProgress,
 )
@@ -24,7 +23,16 @@ from asyncflow_backend.schemas.calls import answering_servers, call_edges, call_
 from asyncflow_backend.schemas.closed_users import UserSchedule
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.topology import DB_POOL, LoadBalancer, Server, Step, walk_steps
+from asyncflow_backend.schemas.steps import (
+    CacheStep,
+    CallStep,
+    CpuStep,
+    OperationStep,
+    Step,
+    TimedStep,
+    walk_steps,
+)
+from asyncflow_backend.schemas.topology import DB_POOL, LoadBalancer, Server
 from asyncflow_backend.schemas.validation import Loc, Problem
 from asyncflow_backend.schemas.workload import RqsGenerator, WorkloadModel
 
@@ -226,14 +234,13 @@ def _implicit_distributions(scenario: Scenario) -> Iterator[Problem]:
         for j, endpoint in enumerate(server.endpoints):
             steps = (*SERVERS, i, "endpoints", j, "steps")
             for _, loc, step in walk_steps(endpoint.steps, steps):
-                value, operation = step.value, step.operation
-                if (
-                    isinstance(value, RVConfig)
-                    and operation is not None
-                    and "distribution" not in value.model_fields_set
-                ):
+                if not isinstance(step, OperationStep):
+                    continue
+                value = step.value
+                if isinstance(value, RVConfig) and "distribution" not in value.model_fields_set:
                     yield Problem(
-                        (*loc, "step_operation", operation.value), _poisson_duration(value.mean)
+                        (*loc, "step_operation", step.operation.value),
+                        _poisson_duration(value.mean),
                     )
         if server.failures is not None:
             for name in ("time_to_failure", "time_to_repair"):
@@ -369,20 +376,21 @@ def _overloaded_pools(i: int, server: Server, rate: float) -> Iterator[Problem]:
             )
 
 
-def _holds(server: Server, pool: str, step: Step) -> bool:
+def _holds(server: Server, pool: str, step: TimedStep) -> bool:
     return server.pool_of(step) == pool
 
 
 def _cpu_seconds(server: Server) -> float:
     """Mean CPU seconds a request costs `server`, over its endpoint mix."""
-    return _mean_seconds(server, lambda step: step.operation is StepOperation.CPU_TIME)
+    return _mean_seconds(server, lambda step: isinstance(step, CpuStep))
 
 
-def _mean_seconds(server: Server, counted: Callable[[Step], bool]) -> float:
-    """Mean seconds per request of the `counted` steps of `server`, over its endpoint mix."""
+def _mean_seconds(server: Server, counted: Callable[[TimedStep], bool]) -> float:
+    """Mean seconds per request of the `counted` CPU and I/O steps of `server`, over its
+    endpoint mix."""
     seconds = 0.0
     for visits, step in _step_visits(server):
-        if step.operation is not StepOperation.NECESSARY_RAM and counted(step):
+        if isinstance(step, TimedStep) and counted(step):
             value = step.value
             seconds += visits * (value.mean if isinstance(value, RVConfig) else value)
     return seconds
@@ -398,7 +406,7 @@ def _step_visits(server: Server) -> Iterator[tuple[float, Step]]:
     def walk(steps: list[Step], visits: float) -> Iterator[tuple[float, Step]]:
         for step in steps:
             yield visits, step
-            if step.hit_ratio is not None:
+            if isinstance(step, CacheStep):
                 yield from walk(step.hit, visits * step.hit_ratio)
                 yield from walk(step.miss, visits * (1 - step.hit_ratio))
 
@@ -457,6 +465,8 @@ def _arrival_rates(scenario: Scenario) -> tuple[dict[str, float], dict[str, floa
     servers = {server.id: server for server in graph.nodes.servers}
     for caller in _callers_first(scenario):
         for visits, step in _step_visits(servers[caller]):
+            if not isinstance(step, CallStep):
+                continue
             for target in step.call_targets:
                 sent = arriving.get(caller, 0.0) * visits * kept_on.get((caller, target), 1.0)
                 spread = shares.get(target, {target: 1.0})

@@ -30,7 +30,7 @@ from asyncflow_backend.schemas.base import EndpointName, Id, Integer, PositiveFi
 from asyncflow_backend.schemas.closed_users import Population
 from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
 from asyncflow_backend.schemas.retries import Retry
-from asyncflow_backend.schemas.topology import Timeout, check_timeout
+from asyncflow_backend.schemas.steps import Timeout, check_timeout
 
 Weight = Annotated[PositiveFinite, Field(le=MAX_WEIGHT)]
 
