@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from asyncflow_backend.config.constants import LoadBalancerAlgorithm
 from asyncflow_backend.schemas import parse_scenario
 from asyncflow_backend.schemas.warnings import find_warnings
 
@@ -193,7 +194,7 @@ def test_round_robin_and_random_split_the_arrivals_evenly(policy: str) -> None:
     assert "utilisation 125%" in found["topology_graph.nodes.servers[1]"]
 
 
-@pytest.mark.parametrize("policy", ["least_connection", "power_of_two_choices"])
+@pytest.mark.parametrize("policy", [a.value for a in LoadBalancerAlgorithm if a.reads_load])
 def test_adaptive_balancers_are_checked_over_their_pool_of_servers(policy: str) -> None:
     # They send less to the slow server: 150/s x mean 15 ms over 3 cores is 75%, no warning.
     assert warned(balanced(150, [0.01, 0.025, 0.01], policy)) == {}
