@@ -10,23 +10,9 @@ import pytest
 import yaml
 from api_support import api_client, sqlite_settings
 
-from asyncflow_backend.builder import ScenarioBuilder, exponential
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.experiments import replication_seed
-
-
-def scenario(horizon: float = 5.0) -> dict[str, Any]:
-    return (
-        ScenarioBuilder()
-        .generator("gen", users=20, rpm=60)
-        .client("client")
-        .server("srv")
-        .endpoint("/api")
-        .parse(exponential(0.005))
-        .chain("gen", "client", "srv", "client", latency=exponential(0.001))
-        .settings(horizon=horizon, sample_period=0.1)
-        .to_dict()
-    )
+from support.scenarios import parsing_server
 
 
 @pytest.fixture
@@ -57,7 +43,12 @@ async def test_an_experiment_runs_its_replications_as_runs_and_reports(
     two_workers: Settings,
 ) -> None:
     sweep = [{"path": "rqs_input.avg_active_users.mean", "values": [10, 20]}]
-    document = {"scenario": scenario(), "seed": 4, "replications": 3, "sweep": sweep}
+    document = {
+        "scenario": parsing_server(users=20, horizon_s=5.0),
+        "seed": 4,
+        "replications": 3,
+        "sweep": sweep,
+    }
     async with api_client(two_workers) as client:
         answer = await client.post("/api/v1/experiments", json=document)
         assert answer.status_code == 202, answer.text
@@ -97,7 +88,7 @@ async def test_an_experiment_runs_its_replications_as_runs_and_reports(
 
 async def test_a_search_plans_more_runs_as_replications_finish(two_workers: Settings) -> None:
     document = {
-        "scenario": scenario(horizon=5.0),
+        "scenario": parsing_server(users=20, horizon_s=5.0),
         "seed": 2,
         "replications": 2,
         "search": {
@@ -130,7 +121,7 @@ async def test_invalid_experiments_are_422_naming_the_field_and_nothing_is_store
         unknown = await client.post(
             "/api/v1/experiments",
             json={
-                "scenario": scenario(),
+                "scenario": parsing_server(users=20, horizon_s=5.0),
                 "until_precise": {
                     "metric": "latency.p97",
                     "relative_half_width": 0.1,
@@ -139,7 +130,8 @@ async def test_invalid_experiments_are_422_naming_the_field_and_nothing_is_store
             },
         )
         too_many = await client.post(
-            "/api/v1/experiments", json={"scenario": scenario(), "replications": 51}
+            "/api/v1/experiments",
+            json={"scenario": parsing_server(users=20, horizon_s=5.0), "replications": 51},
         )
         by_path = await client.post("/api/v1/experiments", json={"scenario": "mm1.yml"})
         broken = await client.post(
@@ -160,7 +152,7 @@ async def test_invalid_experiments_are_422_naming_the_field_and_nothing_is_store
 
 
 async def test_cancel_stops_the_whole_experiment(one_worker: Settings) -> None:
-    document = {"scenario": scenario(horizon=200.0), "seed": 1, "replications": 6}
+    document = {"scenario": parsing_server(users=20, horizon_s=200.0), "seed": 1, "replications": 6}
     async with api_client(one_worker) as client:
         submitted = (await client.post("/api/v1/experiments", json=document)).json()
         cancelled = await client.post(f"/api/v1/experiments/{submitted['id']}/cancel")

@@ -15,6 +15,7 @@ from api_support import api_client, wait_for
 
 from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.config.settings import Settings
+from support.scenarios import small_scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -66,7 +67,7 @@ def settings_for(directory: Path, **limits: Any) -> Settings:
 async def test_a_breached_scenario_limit_is_a_422_naming_it(
     tmp_path: Path, limit: str, value: Any, grow: Callable[[Scenario], None], path: str
 ) -> None:
-    scenario = copy.deepcopy(SMALL_SCENARIO)
+    scenario = small_scenario()
     grow(scenario)
     async with api_client(settings_for(tmp_path, **{limit: value})) as client:
         answer = await client.post(path, json=scenario)
@@ -88,9 +89,8 @@ async def test_a_body_over_the_limit_is_a_413_naming_it(tmp_path: Path) -> None:
 
 
 async def test_a_run_over_the_wall_time_limit_fails_naming_it(tmp_path: Path) -> None:
-    scenario = copy.deepcopy(SMALL_SCENARIO)
-    scenario["sim_settings"] = {"total_simulation_time": 5_000}
-    scenario["rqs_input"]["avg_active_users"]["mean"] = 100  # ~250,000 requests: many seconds
+    # ~250,000 requests: many seconds
+    scenario = small_scenario(horizon_s=5_000, sample_period_s=None, users=100)
 
     async with api_client(settings_for(tmp_path, run_time_limit_s=0.5)) as client:
         submitted = await client.post("/api/v1/simulations", json=scenario)

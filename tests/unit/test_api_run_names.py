@@ -1,6 +1,5 @@
 """Runs carry their scenario's name: in their status, the list, and their chart titles."""
 
-import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,8 +8,8 @@ import pytest
 import pytest_asyncio
 from api_support import api_client, sqlite_settings, wait_for
 
-from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.config.settings import Settings
+from support.scenarios import small_scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -27,10 +26,7 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _named(name: str | None) -> dict[str, Any]:
-    document = copy.deepcopy(SMALL_SCENARIO)
-    if name is not None:
-        document["name"] = name
-    return document
+    return small_scenario() if name is None else small_scenario(name=name)
 
 
 async def test_the_scenario_name_wins_over_the_default(client: httpx.AsyncClient) -> None:

@@ -1,6 +1,5 @@
 """The simulations API end to end in-process: SQLite file, local worker pool, real runs."""
 
-import copy
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -15,18 +14,11 @@ from api_support import api_client, sqlite_settings, wait_for
 from asyncflow_backend.api.examples import SMALL_SCENARIO, SMALL_SCENARIO_YAML
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.schemas.results import SimulationResults
+from support.scenarios import small_scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-def long_scenario() -> dict[str, Any]:
-    """A run that takes a worker many seconds: long enough to be seen running and cancelled."""
-    scenario = copy.deepcopy(SMALL_SCENARIO)
-    scenario["sim_settings"] = {"total_simulation_time": 5_000, "sample_period_s": 0.1}
-    scenario["rqs_input"]["avg_active_users"]["mean"] = 100
-    return scenario
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +230,7 @@ async def test_invalid_scenarios_list_every_problem_and_store_nothing(
     client: httpx.AsyncClient,
 ) -> None:
     before = await _total(client)
-    bad = copy.deepcopy(SMALL_SCENARIO)
+    bad = small_scenario()
     bad["topology_graph"]["edges"][1]["target"] = "api-2"
     bad["sim_settings"]["sample_period_s"] = 0
     bad["surprise"] = True
@@ -254,7 +246,7 @@ async def test_invalid_scenarios_list_every_problem_and_store_nothing(
 
 async def test_a_breached_limit_is_a_422_naming_the_limit(client: httpx.AsyncClient) -> None:
     before = await _total(client)
-    big = copy.deepcopy(SMALL_SCENARIO)
+    big = small_scenario()
     big["sim_settings"]["total_simulation_time"] = 10**6
     answer = await client.post("/api/v1/simulations", json=big)
     assert answer.status_code == 422
@@ -387,7 +379,9 @@ async def test_list_is_newest_first_paginated_and_filtered(
 
 
 async def test_cancelling_a_running_run_stops_it(client: httpx.AsyncClient) -> None:
-    answer = await client.post("/api/v1/simulations", json=long_scenario())
+    answer = await client.post(
+        "/api/v1/simulations", json=small_scenario(horizon_s=5_000, users=100)
+    )
     run_id = answer.json()["id"]
     await wait_for(client, run_id, {"running"})
     cancel = await client.post(f"/api/v1/simulations/{run_id}/cancel")
@@ -405,7 +399,9 @@ async def test_cancelling_a_running_run_stops_it(client: httpx.AsyncClient) -> N
 
 async def test_cancelling_a_queued_run_is_immediate(client: httpx.AsyncClient) -> None:
     # The one pool process is busy with the first run, so the second waits in the queue.
-    busy = (await client.post("/api/v1/simulations", json=long_scenario())).json()["id"]
+    busy = (
+        await client.post("/api/v1/simulations", json=small_scenario(horizon_s=5_000, users=100))
+    ).json()["id"]
     queued = (await client.post("/api/v1/simulations", json=SMALL_SCENARIO)).json()["id"]
     await wait_for(client, busy, {"running"})
     assert (await client.get(f"/api/v1/simulations/{queued}")).json()["status"] == "queued"
@@ -447,7 +443,7 @@ async def test_validate_summarises_a_valid_scenario(client: httpx.AsyncClient) -
 
 
 async def test_validate_lists_problems_like_submit(client: httpx.AsyncClient) -> None:
-    bad = copy.deepcopy(SMALL_SCENARIO)
+    bad = small_scenario()
     bad["topology_graph"]["edges"][1]["target"] = "api-2"
     validated = await client.post("/api/v1/scenarios/validate", json=bad)
     submitted = await client.post("/api/v1/simulations", json=bad)
@@ -457,7 +453,7 @@ async def test_validate_lists_problems_like_submit(client: httpx.AsyncClient) ->
 
 
 async def test_validate_and_submit_return_the_same_warnings(client: httpx.AsyncClient) -> None:
-    warned = copy.deepcopy(SMALL_SCENARIO)
+    warned = small_scenario()
     warned["topology_graph"]["edges"][1]["latency"] = {"mean": 0.002}
 
     validated = await client.post("/api/v1/scenarios/validate", json=warned)
@@ -481,7 +477,7 @@ async def test_validate_and_submit_return_the_same_warnings(client: httpx.AsyncC
 async def test_a_scenario_without_surprises_has_an_empty_list_of_warnings(
     client: httpx.AsyncClient,
 ) -> None:
-    lossless = copy.deepcopy(SMALL_SCENARIO)
+    lossless = small_scenario()
     for edge in lossless["topology_graph"]["edges"]:
         edge["dropout_rate"] = 0.0
 

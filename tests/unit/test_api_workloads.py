@@ -1,6 +1,5 @@
 """The API runs an inline arrival-rate trace and a closed workload, and refuses a trace file."""
 
-import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from api_support import api_client, sqlite_settings, wait_for
 from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.schemas.results import SimulationResults
+from support.scenarios import small_scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -28,9 +28,7 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def with_workload(workload: dict[str, Any]) -> dict[str, Any]:
-    scenario = copy.deepcopy(SMALL_SCENARIO)
-    scenario["rqs_input"] = {"id": SMALL_SCENARIO["rqs_input"]["id"], **workload}
-    return scenario
+    return small_scenario(rqs_input={"id": SMALL_SCENARIO["rqs_input"]["id"], **workload})
 
 
 async def results_of(client: httpx.AsyncClient, scenario: dict[str, Any]) -> SimulationResults:

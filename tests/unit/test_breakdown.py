@@ -8,54 +8,24 @@ import pytest
 from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.schemas import parse_scenario
 from asyncflow_backend.schemas.results import SimulationResults
+from support.documents import call, cpu, edge, io, poisson_arrivals, scenario_document, server
 
-
-def edge(source: str, target: str, latency: float = 0.001, dropout: float = 0.0) -> dict[str, Any]:
-    return {
-        "id": f"{source}-{target}",
-        "source": source,
-        "target": target,
-        "latency": {"mean": latency, "distribution": "deterministic"},
-        "dropout_rate": dropout,
-    }
-
-
-def server(server_id: str, *steps: dict[str, Any], **resources: Any) -> dict[str, Any]:
-    return {
-        "id": server_id,
-        "server_resources": resources,
-        "endpoints": [{"endpoint_name": "/", "steps": list(steps)}],
-    }
-
-
-def cpu(seconds: float) -> dict[str, Any]:
-    return {"kind": "cpu_bound_operation", "step_operation": {"cpu_time": seconds}}
-
-
-def io(seconds: float, **extra: Any) -> dict[str, Any]:
-    return {"kind": "io_db", "step_operation": {"io_waiting_time": seconds}, **extra}
+NO_SAMPLES = {"enabled_sample_metrics": []}
+ENTRY = [
+    edge("gen", "client", latency=0.002),
+    edge("client", "api", latency=0.003),
+    edge("api", "client", latency=0.004),
+]
+"""gen -> client -> api -> client over fixed links of 2, 3 and 4 ms."""
 
 
 def document(
     servers: list[dict[str, Any]], edges: list[dict[str, Any]], rate: float = 20.0
 ) -> dict[str, Any]:
-    return {
-        "rqs_input": {
-            "id": "gen",
-            "avg_active_users": {"mean": rate, "distribution": "deterministic"},
-            "avg_request_per_minute_per_user": {"mean": 60},
-        },
-        "topology_graph": {
-            "nodes": {"client": {"id": "client"}, "servers": servers},
-            "edges": [
-                edge("gen", "client", 0.002),
-                edge("client", "api", 0.003),
-                edge("api", "client", 0.004),
-                *edges,
-            ],
-        },
-        "sim_settings": {"total_simulation_time": 120, "enabled_sample_metrics": []},
-    }
+    """Poisson `rate` per second over `ENTRY` into `api`, then `edges` between servers; 120 s."""
+    return scenario_document(
+        poisson_arrivals(rate), servers, ENTRY + edges, horizon_s=120, settings=NO_SAMPLES
+    )
 
 
 def parts(results: SimulationResults) -> dict[tuple[str, str], float]:
@@ -84,8 +54,8 @@ def test_without_queueing_each_part_is_the_time_spent_there() -> None:
 
 def test_a_single_call_books_its_hops_where_they_happen() -> None:
     doc = document(
-        [server("api", cpu(0.001), {"kind": "call", "target": "db"}), server("db", io(0.005))],
-        [edge("api", "db", 0.0005), edge("db", "api", 0.0007)],
+        [server("api", cpu(0.001), call("db")), server("db", io(0.005))],
+        [edge("api", "db", latency=0.0005), edge("db", "api", latency=0.0007)],
     )
     results = run_scenario(parse_scenario(doc), seed=2)
     found = parts(results)
@@ -101,7 +71,7 @@ def test_a_single_call_books_its_hops_where_they_happen() -> None:
 def test_a_parallel_call_is_booked_as_the_callers_wait_for_the_join() -> None:
     doc = document(
         [
-            server("api", {"kind": "call", "targets": ["a", "b"]}),
+            server("api", call("a", "b")),
             server("a", io(0.004)),
             server("b", io(0.008)),
         ],

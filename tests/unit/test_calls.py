@@ -8,49 +8,22 @@ import pytest
 from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.schemas import parse_scenario
 from asyncflow_backend.schemas.loading import ScenarioValidationError
-
-
-def edge(source: str, target: str, dropout: float = 0.0) -> dict[str, Any]:
-    return {
-        "id": f"{source}-{target}",
-        "source": source,
-        "target": target,
-        "latency": {"mean": 0.001, "distribution": "deterministic"},
-        "dropout_rate": dropout,
-    }
-
-
-def server(server_id: str, *steps: dict[str, Any], **resources: Any) -> dict[str, Any]:
-    return {
-        "id": server_id,
-        "server_resources": resources,
-        "endpoints": [{"endpoint_name": "/", "steps": list(steps)}],
-    }
-
-
-def cpu(seconds: float) -> dict[str, Any]:
-    return {"kind": "cpu_bound_operation", "step_operation": {"cpu_time": seconds}}
-
-
-def call(target: str, **extra: Any) -> dict[str, Any]:
-    return {"kind": "call", "target": target, **extra}
+from support.documents import call, cpu, edge, io, poisson_arrivals, ram, server
+from support.topologies import direct
 
 
 def document(
     servers: list[dict[str, Any]], edges: list[dict[str, Any]], **nodes: Any
 ) -> dict[str, Any]:
-    return {
-        "rqs_input": {
-            "id": "gen",
-            "avg_active_users": {"mean": 20, "distribution": "deterministic"},
-            "avg_request_per_minute_per_user": {"mean": 60},
-        },
-        "topology_graph": {
-            "nodes": {"client": {"id": "client"}, "servers": servers, **nodes},
-            "edges": [edge("gen", "client"), edge("client", "api"), edge("api", "client"), *edges],
-        },
-        "sim_settings": {"total_simulation_time": 60, "enabled_sample_metrics": []},
-    }
+    """Poisson 20/s into `api`, the first of `servers`, for 60 s; `edges` link the servers."""
+    return direct(
+        poisson_arrivals(20),
+        servers,
+        horizon_s=60,
+        edges=edges,
+        settings={"enabled_sample_metrics": []},
+        **nodes,
+    )
 
 
 STEP = "topology_graph.nodes.servers[0].endpoints[0].steps[0]"
@@ -87,9 +60,8 @@ def test_a_chain_of_calls_answers_every_request_and_counts_each_call_site() -> N
 
 
 def test_a_lost_call_fails_the_request_up_the_chain_with_its_place() -> None:
-    ram = {"kind": "ram", "step_operation": {"necessary_ram": 64}}
     doc = document(
-        [server("api", ram, call("db")), server("db", cpu(0.001))],
+        [server("api", ram(64), call("db")), server("db", cpu(0.001))],
         [edge("api", "db"), edge("db", "api", dropout=0.5)],
     )
     runner = SimulationRunner(parse_scenario(doc), seed=2)
@@ -111,7 +83,7 @@ def test_a_call_holds_a_pool_connection_until_its_answer() -> None:
     doc = document(
         [
             server("api", call("db", pool="db"), db_connection_pool=1),
-            server("db", {"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01}}),
+            server("db", io(0.01, kind="io_wait")),
         ],
         [edge("api", "db"), edge("db", "api")],
     )
@@ -164,14 +136,11 @@ def test_calls_need_their_edges_both_ways_and_a_callable_target() -> None:
 def fan_out(wait_for: int | None, dropout: float = 0.0) -> dict[str, Any]:
     """api calls four services at once; each waits 10, 20, 30 or 40 ms of I/O."""
     services = [f"svc-{k}" for k in range(1, 5)]
-    step: dict[str, Any] = {"kind": "call", "targets": services}
-    if wait_for is not None:
-        step["wait_for"] = wait_for
+    step = call(*services) if wait_for is None else call(*services, wait_for=wait_for)
     servers = [server("api", step)]
     edges = []
     for k, name in enumerate(services, start=1):
-        wait = {"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01 * k}}
-        servers.append(server(name, wait))
+        servers.append(server(name, io(0.01 * k, kind="io_wait")))
         edges += [edge("api", name), edge(name, "api", dropout=dropout if k == 4 else 0.0)]
     return document(servers, edges)
 
@@ -196,9 +165,7 @@ def test_a_lost_parallel_call_fails_only_when_too_few_answers_can_come() -> None
 
 def test_a_call_step_names_a_target_and_nothing_else() -> None:
     with pytest.raises(ScenarioValidationError, match="wait_for is 3 but the step calls only 2"):
-        parse_scenario(
-            document([server("api", {"kind": "call", "targets": ["a", "b"], "wait_for": 3})], [])
-        )
+        parse_scenario(document([server("api", call("a", "b", wait_for=3))], []))
     with pytest.raises(ScenarioValidationError, match="needs a 'target'"):
         parse_scenario(document([server("api", {"kind": "call"})], []))
     with pytest.raises(
@@ -244,14 +211,14 @@ def test_cache_steps_are_checked_where_they_are_written() -> None:
     ram_in_branch = {
         "kind": "cache",
         "hit_ratio": 0.5,
-        "miss": [{"kind": "ram", "step_operation": {"necessary_ram": 10}}],
+        "miss": [ram(10)],
     }
     with pytest.raises(ScenarioValidationError, match="RAM steps belong to the endpoint"):
         parse_scenario(document([server("api", ram_in_branch)], []))
     unknown_pool = {
         "kind": "cache",
         "hit_ratio": 0.5,
-        "miss": [{"kind": "io_db", "pool": "nope", "step_operation": {"io_waiting_time": 0.01}}],
+        "miss": [io(0.01, pool="nope")],
     }
     found = problems(document([server("api", unknown_pool)], []))
     assert (

@@ -14,39 +14,23 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from asyncflow_backend.builder import ScenarioBuilder, exponential
 from asyncflow_backend.cli import INVALID_INPUT, app
 from asyncflow_backend.schemas.results import SimulationResults
+from support.scenarios import one_server_builder
 
 EXAMPLES = Path(__file__).parents[2] / "example"
-
-
-def small_scenario(seed: int | None = None) -> ScenarioBuilder:
-    builder = (
-        ScenarioBuilder()
-        .generator("gen", users=20, rpm=60)
-        .client("client")
-        .server("srv")
-        .endpoint("/api")
-        .parse(exponential(0.003))
-        .ram(64)
-        .io("io_db", 0.01)
-        .chain("gen", "client", "srv", "client", latency=exponential(0.002))
-        .settings(horizon=20, sample_period=0.05)
-    )
-    return builder.seed(seed) if seed is not None else builder
 
 
 @pytest.fixture
 def scenario_file(tmp_path: Path) -> Path:
     path = tmp_path / "small.yml"
-    path.write_text(small_scenario().to_yaml(), encoding="utf-8")
+    path.write_text(one_server_builder().to_yaml(), encoding="utf-8")
     return path
 
 
 @pytest.fixture
 def broken_file(tmp_path: Path) -> Path:
-    document = small_scenario().to_dict()
+    document = one_server_builder().to_dict()
     document["topology_graph"]["edges"][2]["target"] = "nowhere"
     document["topology_graph"]["nodes"]["servers"][0]["server_resources"]["cpu_cores"] = 0
     path = tmp_path / "broken.json"
@@ -98,7 +82,7 @@ def test_validate_reports_every_problem_on_stderr(broken_file: Path) -> None:
 
 
 def test_validate_reports_route_problems(tmp_path: Path) -> None:
-    document = small_scenario().to_dict()
+    document = one_server_builder().to_dict()
     document["topology_graph"]["edges"][2]["target"] = "nowhere"
     path = tmp_path / "unknown-node.yml"
     path.write_text(json.dumps(document), encoding="utf-8")
@@ -175,7 +159,7 @@ def test_the_same_seed_gives_the_same_numbers(scenario_file: Path, tmp_path: Pat
 
 def test_the_scenario_seed_is_used_and_the_flag_overrides_it(tmp_path: Path) -> None:
     path = tmp_path / "seeded.yml"
-    path.write_text(small_scenario(seed=77).to_yaml(), encoding="utf-8")
+    path.write_text(one_server_builder(seed=77).to_yaml(), encoding="utf-8")
     from_file, overridden = tmp_path / "a.json", tmp_path / "b.json"
 
     assert invoke("run", path, "--json", from_file, "-q").exit_code == 0
@@ -355,7 +339,7 @@ def test_version_prints_the_installed_version() -> None:
 
 
 def test_validate_and_run_print_warnings_on_stderr_and_go_on(tmp_path: Path) -> None:
-    document = small_scenario(seed=1).to_dict()
+    document = one_server_builder(seed=1).to_dict()
     document["topology_graph"]["edges"][1]["latency"] = {"mean": 0.002}
     path = tmp_path / "warned.yml"
     path.write_text(json.dumps(document), encoding="utf-8")

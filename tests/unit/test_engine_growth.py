@@ -11,19 +11,13 @@ from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.schemas import Scenario, parse_scenario
 from asyncflow_backend.schemas.loading import ScenarioValidationError
+from support.documents import cpu, endpoint, io, poisson_arrivals, ram, server
+from support.topologies import balanced
+
+NO_SAMPLES = {"enabled_sample_metrics": []}
 
 
-def edge(edge_id: str, source: str, target: str, latency: float = 0.001) -> dict[str, Any]:
-    return {
-        "id": edge_id,
-        "source": source,
-        "target": target,
-        "latency": {"mean": latency, "distribution": "deterministic"},
-        "dropout_rate": 0.0,
-    }
-
-
-def balanced(
+def behind_balancer(
     algorithm: str,
     *,
     servers: int = 2,
@@ -32,32 +26,15 @@ def balanced(
     horizon: float = 60.0,
     weights: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    ids = [f"srv-{k + 1}" for k in range(servers)]
-    lb: dict[str, Any] = {"id": "lb", "algorithms": algorithm, "server_covered": ids}
-    if weights is not None:
-        lb["weights"] = weights
-    steps = [{"kind": "cpu_bound_operation", "step_operation": {"cpu_time": cpu_time}}]
-    edges = [edge("gen-client", "gen", "client"), edge("client-lb", "client", "lb")]
-    for s in ids:
-        edges += [edge(f"lb-{s}", "lb", s), edge(f"{s}-client", s, "client")]
-    return {
-        "rqs_input": {
-            "id": "gen",
-            "avg_active_users": {"mean": rate, "distribution": "deterministic"},
-            "avg_request_per_minute_per_user": {"mean": 60},
-        },
-        "topology_graph": {
-            "nodes": {
-                "client": {"id": "client"},
-                "load_balancer": lb,
-                "servers": [
-                    {"id": s, "endpoints": [{"endpoint_name": "/", "steps": steps}]} for s in ids
-                ],
-            },
-            "edges": edges,
-        },
-        "sim_settings": {"total_simulation_time": horizon, "enabled_sample_metrics": []},
-    }
+    """Poisson `rate` into an `algorithm` balancer over `servers` servers of one CPU step."""
+    return balanced(
+        poisson_arrivals(rate),
+        [server(f"srv-{k + 1}", cpu(cpu_time)) for k in range(servers)],
+        horizon_s=horizon,
+        algorithm=algorithm,
+        balancer_options=None if weights is None else {"weights": weights},
+        settings=NO_SAMPLES,
+    )
 
 
 def served(document: dict[str, Any], seed: int = 1) -> list[int]:
@@ -66,7 +43,9 @@ def served(document: dict[str, Any], seed: int = 1) -> list[int]:
 
 
 def test_weighted_round_robin_gives_each_server_its_weight() -> None:
-    counts = served(balanced("weighted_round_robin", servers=3, weights={"srv-1": 3, "srv-2": 2}))
+    counts = served(
+        behind_balancer("weighted_round_robin", servers=3, weights={"srv-1": 3, "srv-2": 2})
+    )
     total = sum(counts)
     # Smooth weighted round robin is exact up to one cycle of 3 + 2 + 1 picks.
     for count, weight in zip(counts, (3, 2, 1), strict=True):
@@ -75,18 +54,20 @@ def test_weighted_round_robin_gives_each_server_its_weight() -> None:
 
 def test_least_connection_breaks_ties_in_turn() -> None:
     """Servers that are always idle tie every time: they must share the traffic evenly."""
-    counts = served(balanced("least_connection", servers=3, rate=10.0, cpu_time=0.0001))
+    counts = served(behind_balancer("least_connection", servers=3, rate=10.0, cpu_time=0.0001))
     assert max(counts) - min(counts) <= 1
 
 
 def test_random_spreads_evenly_and_power_of_two_beats_it() -> None:
     heavy = {"rate": 170.0, "cpu_time": {"mean": 0.01, "distribution": "exponential"}}
-    random_counts = served(balanced("random", horizon=300.0, **heavy))
+    random_counts = served(behind_balancer("random", horizon=300.0, **heavy))
     total = sum(random_counts)
     assert abs(random_counts[0] - total / 2) < 4 * (total / 4) ** 0.5
 
     def mean_latency(policy: str) -> float:
-        results = run_scenario(parse_scenario(balanced(policy, horizon=300.0, **heavy)), seed=2)
+        results = run_scenario(
+            parse_scenario(behind_balancer(policy, horizon=300.0, **heavy)), seed=2
+        )
         assert results.latency.mean is not None
         return results.latency.mean
 
@@ -96,7 +77,7 @@ def test_random_spreads_evenly_and_power_of_two_beats_it() -> None:
 
 
 def test_weights_need_weighted_round_robin_and_covered_servers() -> None:
-    document = balanced("round_robin", weights={"srv-9": 2})
+    document = behind_balancer("round_robin", weights={"srv-9": 2})
     with pytest.raises(ScenarioValidationError) as caught:
         SimulationRunner(parse_scenario(document))
     paths = {p.path for p in caught.value.problems}
@@ -107,23 +88,12 @@ def test_weights_need_weighted_round_robin_and_covered_servers() -> None:
 def ram_chain() -> dict[str, Any]:
     """256 MB of RAM at 200 requests/s: 1% of requests take it all and then wait 5 s of
     I/O; the rest are a single 1 MB RAM step, so each is done the instant it is granted."""
-    document = balanced("round_robin", servers=1, rate=200.0, horizon=120.0)
+    document = behind_balancer("round_robin", servers=1, rate=200.0, horizon=120.0)
     server = document["topology_graph"]["nodes"]["servers"][0]
     server["server_resources"] = {"ram_mb": 256}
     server["endpoints"] = [
-        {
-            "endpoint_name": "/hog",
-            "probability": 0.01,
-            "steps": [
-                {"kind": "ram", "step_operation": {"necessary_ram": 256}},
-                {"kind": "io_wait", "step_operation": {"io_waiting_time": 5.0}},
-            ],
-        },
-        {
-            "endpoint_name": "/tiny",
-            "probability": 0.99,
-            "steps": [{"kind": "ram", "step_operation": {"necessary_ram": 1}}],
-        },
+        endpoint("/hog", ram(256), io(5.0, kind="io_wait"), probability=0.01),
+        endpoint("/tiny", ram(1), probability=0.99),
     ]
     return document
 
@@ -141,13 +111,10 @@ def test_a_ram_grant_chain_does_not_recurse() -> None:
 
 
 def test_pools_are_reported_per_server_and_named_pools_are_held() -> None:
-    document = balanced("round_robin", servers=1, rate=50.0, horizon=60.0)
+    document = behind_balancer("round_robin", servers=1, rate=50.0, horizon=60.0)
     server = document["topology_graph"]["nodes"]["servers"][0]
     server["server_resources"] = {"db_connection_pool": 2, "connection_pools": {"cache": 1}}
-    server["endpoints"][0]["steps"] += [
-        {"kind": "io_db", "step_operation": {"io_waiting_time": 0.01}},
-        {"kind": "io_cache", "pool": "cache", "step_operation": {"io_waiting_time": 0.015}},
-    ]
+    server["endpoints"][0]["steps"] += [io(0.01), io(0.015, kind="io_cache", pool="cache")]
     document["sim_settings"]["enabled_sample_metrics"] = ["pool_in_use", "pool_waiting"]
     results = run_scenario(parse_scenario(document), seed=3)
 
@@ -164,9 +131,9 @@ def test_pools_are_reported_per_server_and_named_pools_are_held() -> None:
 
 
 def test_a_step_naming_an_unknown_pool_is_refused_with_its_path() -> None:
-    document = balanced("round_robin", servers=1)
+    document = behind_balancer("round_robin", servers=1)
     steps = document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"]
-    steps.append({"kind": "io_db", "pool": "nope", "step_operation": {"io_waiting_time": 0.01}})
+    steps.append(io(0.01, pool="nope"))
     with pytest.raises(ScenarioValidationError) as caught:
         SimulationRunner(parse_scenario(document))
     problem = caught.value.problems[0]
@@ -175,7 +142,7 @@ def test_a_step_naming_an_unknown_pool_is_refused_with_its_path() -> None:
 
 
 def test_only_io_steps_hold_pools() -> None:
-    document = balanced("round_robin", servers=1)
+    document = behind_balancer("round_robin", servers=1)
     steps = document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"]
     steps[0]["pool"] = "db"
     with pytest.raises(ScenarioValidationError, match="only an I/O or call step"):
@@ -184,7 +151,7 @@ def test_only_io_steps_hold_pools() -> None:
 
 def test_a_connection_declared_and_never_made_is_a_build_error() -> None:
     """Validation refuses this first; the builder still names the gap on its own."""
-    document = balanced("round_robin")
+    document = behind_balancer("round_robin")
     document["topology_graph"]["edges"] = [
         e for e in document["topology_graph"]["edges"] if e["id"] != "lb-srv-2"
     ]

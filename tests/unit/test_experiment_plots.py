@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from asyncflow_backend.builder import ScenarioBuilder, exponential
 from asyncflow_backend.cli import app
 from asyncflow_backend.experiments import ExperimentSpec, prepare, run_experiment
 from asyncflow_backend.experiments.report import ExperimentReport
@@ -16,24 +15,13 @@ from asyncflow_backend.plots.experiment import (
     headline_metrics,
     render_experiment_plot,
 )
-
-
-def small_scenario() -> dict[str, Any]:
-    return (
-        ScenarioBuilder()
-        .generator("gen", users=30, rpm=60)
-        .client("client")
-        .server("srv")
-        .endpoint("/api")
-        .parse(exponential(0.005))
-        .chain("gen", "client", "srv", "client", latency=exponential(0.001))
-        .settings(horizon=10, sample_period=0.1)
-        .to_dict()
-    )
+from support.scenarios import parsing_server
 
 
 def report(**fields: Any) -> ExperimentReport:
-    spec = ExperimentSpec.model_validate({"scenario": small_scenario(), "seed": 2, **fields})
+    spec = ExperimentSpec.model_validate(
+        {"scenario": parsing_server(users=30, horizon_s=10.0), "seed": 2, **fields}
+    )
     return run_experiment(prepare(spec))
 
 
@@ -91,7 +79,7 @@ def test_an_unknown_metric_lists_the_valid_ones(sweep: ExperimentReport) -> None
 def test_cli_writes_experiment_charts(tmp_path: Path) -> None:
     import yaml
 
-    (tmp_path / "s.yml").write_text(yaml.safe_dump(small_scenario()))
+    (tmp_path / "s.yml").write_text(yaml.safe_dump(parsing_server(users=30, horizon_s=10.0)))
     (tmp_path / "e.yml").write_text(yaml.safe_dump({"scenario": "s.yml", "replications": 2}))
     result = CliRunner().invoke(
         app,

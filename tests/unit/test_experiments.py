@@ -12,7 +12,6 @@ import yaml
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from asyncflow_backend.builder import ScenarioBuilder, exponential
 from asyncflow_backend.cli import INVALID_INPUT, app
 from asyncflow_backend.experiments import (
     ExperimentSpec,
@@ -30,26 +29,15 @@ from asyncflow_backend.experiments import (
 from asyncflow_backend.experiments.paths import PathError, read_path, with_overrides
 from asyncflow_backend.experiments.prepare import most_replications
 from asyncflow_backend.experiments.spec import MIN_FACTOR
+from support.scenarios import parsing_server
 
 EXAMPLES = Path(__file__).parents[2] / "example" / "experiments"
 
 
-def small_scenario(horizon: float = 10.0) -> dict[str, Any]:
-    return (
-        ScenarioBuilder()
-        .generator("gen", users=30, rpm=60)
-        .client("client")
-        .server("srv")
-        .endpoint("/api")
-        .parse(exponential(0.005))
-        .chain("gen", "client", "srv", "client", latency=exponential(0.001))
-        .settings(horizon=horizon, sample_period=0.1)
-        .to_dict()
-    )
-
-
 def spec(**fields: Any) -> ExperimentSpec:
-    return ExperimentSpec.model_validate({"scenario": small_scenario(), "seed": 1, **fields})
+    return ExperimentSpec.model_validate(
+        {"scenario": parsing_server(users=30, horizon_s=10.0), "seed": 1, **fields}
+    )
 
 
 def problems_of(call: Callable[[], object]) -> list[str]:
@@ -72,7 +60,7 @@ def test_replication_seed_is_child_i_of_seed_sequence_spawn() -> None:
 
 
 def test_paths_reach_fields_by_key_index_and_id() -> None:
-    data = small_scenario()
+    data = parsing_server(users=30, horizon_s=10.0)
     assert read_path(data, "topology_graph.nodes.servers.srv.server_resources.cpu_cores") == 1
     assert read_path(data, "topology_graph.edges.0.source") == "gen"
     changed = with_overrides(
@@ -96,9 +84,9 @@ def test_paths_reach_fields_by_key_index_and_id() -> None:
 )
 def test_bad_paths_say_where_they_stop(path: str, message: str) -> None:
     with pytest.raises(PathError, match=message):
-        read_path(small_scenario(), path)
+        read_path(parsing_server(users=30, horizon_s=10.0), path)
     with pytest.raises(PathError):
-        with_overrides(small_scenario(), {path: 1})
+        with_overrides(parsing_server(users=30, horizon_s=10.0), {path: 1})
 
 
 # The document and what `prepare` checks.
@@ -136,7 +124,9 @@ def test_bad_paths_say_where_they_stop(path: str, message: str) -> None:
     ],
 )
 def test_invalid_documents_name_the_field(fields: dict[str, Any], where: str) -> None:
-    problems = problems_of(lambda: parse_experiment({"scenario": small_scenario(), **fields}))
+    problems = problems_of(
+        lambda: parse_experiment({"scenario": parsing_server(users=30, horizon_s=10.0), **fields})
+    )
     assert any(p.startswith(where) for p in problems), problems
 
 
@@ -144,7 +134,7 @@ def test_a_sweep_and_a_search_together_are_refused() -> None:
     problems = problems_of(
         lambda: parse_experiment(
             {
-                "scenario": small_scenario(),
+                "scenario": parsing_server(users=30, horizon_s=10.0),
                 "sweep": [{"path": "rqs_input.avg_active_users.mean", "values": [1]}],
                 "search": {"objective": {"metric": "latency.p95", "at_most": 1}},
             }
@@ -166,7 +156,7 @@ def test_prepare_checks_the_experiment_against_its_scenario() -> None:
     assert any(p.startswith("until_precise.metric: unknown metric 'latency.p97'") for p in problems)
     assert any(p.startswith("warmup_s: must be shorter than the horizon") for p in problems)
 
-    broken = small_scenario()
+    broken = parsing_server(users=30, horizon_s=10.0)
     broken["topology_graph"]["edges"][0]["target"] = "nowhere"
     problems = problems_of(lambda: prepare(ExperimentSpec(scenario=broken)))
     assert all(p.startswith("scenario.") for p in problems)
@@ -186,7 +176,10 @@ def test_huge_ranges_and_grids_are_refused_before_they_are_built() -> None:
     wide = {"start": -1e308, "stop": 1e308, "step": 1e-300}
     problems = problems_of(
         lambda: parse_experiment(
-            {"scenario": small_scenario(), "sweep": [{"path": "seed", "range": wide}]}
+            {
+                "scenario": parsing_server(users=30, horizon_s=10.0),
+                "sweep": [{"path": "seed", "range": wide}],
+            }
         )
     )
     assert any("more than 1000 points" in p for p in problems)
@@ -217,7 +210,7 @@ def test_prepare_enforces_a_cap_on_replications() -> None:
 
 
 def test_the_root_seed_is_the_experiments_else_the_scenarios_else_fresh() -> None:
-    data = small_scenario()
+    data = parsing_server(users=30, horizon_s=10.0)
     assert prepare(ExperimentSpec(scenario={**data, "seed": 9})).seed == 9
     assert prepare(ExperimentSpec(scenario={**data, "seed": 9}, seed=4)).seed == 4
     assert prepare(ExperimentSpec(scenario=data)).seed >= 0
@@ -462,7 +455,9 @@ def test_example_experiments_are_valid() -> None:
 
 
 def write_experiment(tmp_path: Path, **fields: Any) -> Path:
-    (tmp_path / "scenario.yml").write_text(yaml.safe_dump(small_scenario()), encoding="utf-8")
+    (tmp_path / "scenario.yml").write_text(
+        yaml.safe_dump(parsing_server(users=30, horizon_s=10.0)), encoding="utf-8"
+    )
     path = tmp_path / "experiment.yml"
     path.write_text(yaml.safe_dump({"scenario": "scenario.yml", "seed": 3, **fields}))
     return path

@@ -1,7 +1,6 @@
 """Chart images of a run: PNG and SVG of every chart, events shaded, 404 and 409 answers."""
 
 import asyncio
-import copy
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,46 +10,21 @@ import pytest
 import pytest_asyncio
 from api_support import api_client, sqlite_settings, wait_for
 
-from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.plots import PLOT_NAMES, render_plot
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
+from support.documents import spike
+from support.scenarios import small_scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG_NS = "{http://www.w3.org/2000/svg}"
 EVENTS = [
-    {
-        "event_id": "slow-entry",
-        "target_id": "visitors-browser",
-        "start": {"kind": "network_spike_start", "t_start": 8.0, "spike_s": 0.02},
-        "end": {"kind": "network_spike_end", "t_end": 12.0},
-    },
-    {
-        "event_id": "slow-link",
-        "target_id": "browser-api-1",
-        "start": {"kind": "network_spike_start", "t_start": 15.0, "spike_s": 0.05},
-        "end": {"kind": "network_spike_end", "t_end": 18.0},
-    },
+    spike("slow-entry", "visitors-browser", start=8.0, end=12.0, spike_s=0.02),
+    spike("slow-link", "browser-api-1", start=15.0, end=18.0, spike_s=0.05),
 ]
-
-
-def scenario_with_events() -> dict[str, Any]:
-    """The small scenario cut to 24 s, with latency spikes on two edges."""
-    scenario = copy.deepcopy(SMALL_SCENARIO)
-    scenario["sim_settings"] = {"total_simulation_time": 24, "sample_period_s": 0.1}
-    scenario["events"] = copy.deepcopy(EVENTS)
-    return scenario
-
-
-def long_scenario() -> dict[str, Any]:
-    """A run that keeps a worker busy long enough to be cancelled."""
-    scenario = copy.deepcopy(SMALL_SCENARIO)
-    scenario["sim_settings"] = {"total_simulation_time": 5_000, "sample_period_s": 0.1}
-    scenario["rqs_input"]["avg_active_users"]["mean"] = 100
-    return scenario
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +41,9 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def run_id(client: httpx.AsyncClient) -> str:
     """A succeeded run of the scenario with events."""
-    answer = await client.post("/api/v1/simulations", json=scenario_with_events())
+    answer = await client.post(
+        "/api/v1/simulations", json=small_scenario(horizon_s=24, events=EVENTS)
+    )
     assert answer.status_code == 202, answer.text
     run = await wait_for(client, answer.json()["id"], {"succeeded"})
     return str(run["id"])
@@ -144,7 +120,9 @@ async def test_unknown_format_is_a_422_located_at_the_parameter(
 
 
 async def test_a_run_that_did_not_succeed_has_no_charts(client: httpx.AsyncClient) -> None:
-    answer = await client.post("/api/v1/simulations", json=long_scenario())
+    answer = await client.post(
+        "/api/v1/simulations", json=small_scenario(horizon_s=5_000, users=100)
+    )
     assert answer.status_code == 202, answer.text
     run_id = answer.json()["id"]
     early = await client.get(plot_path(run_id, "dashboard"))
@@ -172,7 +150,9 @@ async def test_a_chart_is_drawn_once_for_many_requests(
 ) -> None:
     from asyncflow_backend.api.routers import plots
 
-    submitted = await client.post("/api/v1/simulations", json=scenario_with_events())
+    submitted = await client.post(
+        "/api/v1/simulations", json=small_scenario(horizon_s=24, events=EVENTS)
+    )
     run_id = (await wait_for(client, submitted.json()["id"], {"succeeded"}))["id"]
 
     drawn: list[str] = []

@@ -1,6 +1,5 @@
 """What a reader needs from the images: which run, stable colours, ceilings, legible labels."""
 
-import copy
 from typing import Any
 
 import pytest
@@ -8,13 +7,14 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
-from test_plots import SCENARIO, _event
 
 from asyncflow_backend.plots import PLOT_NAMES, build_figure
 from asyncflow_backend.plots.style import COMPONENT_PALETTE, component_colours
 from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas import Scenario, parse_scenario
 from asyncflow_backend.schemas.results import SimulationResults
+from support.documents import spike
+from support.scenarios import plotted_scenario
 
 CROWDED_EVENTS = 8
 
@@ -22,11 +22,11 @@ CROWDED_EVENTS = 8
 @pytest.fixture(scope="module")
 def crowded() -> tuple[Scenario, SimulationResults]:
     """Eight latency spikes 0.4 s apart with long ids, the two servers with different RAM."""
-    document: dict[str, Any] = copy.deepcopy(SCENARIO)
+    document: dict[str, Any] = plotted_scenario()
     document["sim_settings"]["sample_period_s"] = 0.1
     document["topology_graph"]["nodes"]["servers"][1]["server_resources"]["ram_mb"] = 1024
     document["events"] = [
-        _event(f"event-number-{k}", "client-lb", 2.0 + k * 0.4, 20.0, 0.01)
+        spike(f"event-number-{k}", "client-lb", start=2.0 + k * 0.4, end=20.0, spike_s=0.01)
         for k in range(CROWDED_EVENTS)
     ]
     scenario = parse_scenario(document)
@@ -130,7 +130,7 @@ def test_ram_chart_draws_each_servers_capacity(
 
 
 def test_the_band_swatch_takes_the_colours_of_the_lines() -> None:
-    scenario = parse_scenario(SCENARIO)  # 3,000 samples per series: drawn as bands
+    scenario = parse_scenario(plotted_scenario())  # 3,000 samples per series: drawn as bands
     results = run_scenario(scenario)
     (ax,) = build_figure("ram", results).axes
     swatches = {

@@ -1,6 +1,5 @@
 """Charts of a results document: every chart renders, shows the events, survives missing data."""
 
-import copy
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -26,100 +25,16 @@ from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas import Scenario, parse_scenario
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
+from support.scenarios import plotted_scenario
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIME_CHARTS = ("throughput", "ready_queue", "io_queue", "ram", "connections")
 HORIZON_S = 30.0
 
 
-def _edge(edge_id: str, source: str, target: str) -> dict[str, Any]:
-    return {
-        "id": edge_id,
-        "source": source,
-        "target": target,
-        "latency": {"mean": 0.002, "distribution": "exponential"},
-    }
-
-
-def _server(server_id: str) -> dict[str, Any]:
-    return {
-        "id": server_id,
-        "server_resources": {"cpu_cores": 1, "ram_mb": 2048},
-        "endpoints": [
-            {
-                "endpoint_name": "/api",
-                "steps": [
-                    {"kind": "initial_parsing", "step_operation": {"cpu_time": 0.004}},
-                    {"kind": "ram", "step_operation": {"necessary_ram": 64}},
-                    {"kind": "io_db", "step_operation": {"io_waiting_time": 0.02}},
-                ],
-            }
-        ],
-    }
-
-
-def _event(event_id: str, target: str, start: float, end: float, spike: float | None) -> Any:
-    if spike is None:
-        return {
-            "event_id": event_id,
-            "target_id": target,
-            "start": {"kind": "server_down", "t_start": start},
-            "end": {"kind": "server_up", "t_end": end},
-        }
-    return {
-        "event_id": event_id,
-        "target_id": target,
-        "start": {"kind": "network_spike_start", "t_start": start, "spike_s": spike},
-        "end": {"kind": "network_spike_end", "t_end": end},
-    }
-
-
-SCENARIO: dict[str, Any] = {
-    "rqs_input": {
-        "id": "gen",
-        "avg_active_users": {"mean": 60},
-        "avg_request_per_minute_per_user": {"mean": 60},
-        "user_sampling_window": 10,
-    },
-    "topology_graph": {
-        "nodes": {
-            "client": {"id": "client"},
-            "load_balancer": {"id": "lb", "server_covered": ["srv-1", "srv-2"]},
-            "servers": [_server("srv-1"), _server("srv-2")],
-        },
-        "edges": [
-            _edge("gen-client", "gen", "client"),
-            _edge("client-lb", "client", "lb"),
-            _edge("lb-srv1", "lb", "srv-1"),
-            _edge("lb-srv2", "lb", "srv-2"),
-            _edge("srv1-client", "srv-1", "client"),
-            _edge("srv2-client", "srv-2", "client"),
-        ],
-    },
-    "sim_settings": {
-        "total_simulation_time": HORIZON_S,
-        # 3,000 samples per series: more than the charts draw, so they are bucketed.
-        "sample_period_s": 0.01,
-        "enabled_sample_metrics": [
-            "ready_queue_len",
-            "event_loop_io_sleep",
-            "ram_in_use",
-            "edge_concurrent_connection",
-        ],
-        "enabled_event_metrics": ["rqs_clock"],
-    },
-    # Two windows that start 1 s apart, so their captions must not share a row.
-    "events": [
-        _event("ev-spike", "client-lb", 5.0, 12.0, 0.05),
-        _event("ev-down", "srv-1", 6.0, 15.0, None),
-    ],
-    "seed": 11,
-}
-
-
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
-    return parse_scenario(SCENARIO)
+    return parse_scenario(plotted_scenario())
 
 
 @pytest.fixture(scope="module")
@@ -358,7 +273,7 @@ def test_png_rendering_is_deterministic_and_safe_across_threads(
 @pytest.fixture
 def scenario_file(tmp_path: Path) -> Path:
     path = tmp_path / "scenario.yml"
-    path.write_text(yaml.safe_dump(SCENARIO), encoding="utf-8")
+    path.write_text(yaml.safe_dump(plotted_scenario()), encoding="utf-8")
     return path
 
 
@@ -451,7 +366,7 @@ def test_the_dashboard_breakdown_sums_the_smallest_places(results: SimulationRes
 
 
 def test_failure_windows_are_shaded_on_every_time_axis_and_nowhere_else() -> None:
-    document = copy.deepcopy(SCENARIO)
+    document = plotted_scenario()
     server = document["topology_graph"]["nodes"]["servers"][0]
     server["failures"] = {
         "time_to_failure": {"mean": 4, "distribution": "deterministic"},

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from asyncflow_backend.builder import log_normal, normal
 from asyncflow_backend.runtime.runner import (
     RunProgress,
     SimulationCancelled,
@@ -13,85 +14,61 @@ from asyncflow_backend.runtime.runner import (
     run_scenario,
 )
 from asyncflow_backend.schemas import Scenario, parse_scenario
+from support.documents import (
+    balancer,
+    cpu,
+    edge,
+    endpoint,
+    exponential,
+    io,
+    outage,
+    ram,
+    scenario_document,
+    server,
+    spike,
+)
 
 HORIZON_S = 60
 
 
-def edge(edge_id: str, source: str, target: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": edge_id,
-        "source": source,
-        "target": target,
-        "latency": {"mean": 0.003, "distribution": "exponential"},
-        **extra,
-    }
+LINK = exponential(0.003)
 
 
 def busy_scenario(**extra: Any) -> Scenario:
     """Every random part of the engine at once: random users, latencies, drops, endpoints,
     step durations, RAM waits, a least-connection balancer, a spike and an outage."""
-    cpu = {
-        "kind": "cpu_bound_operation",
-        "step_operation": {"cpu_time": {"mean": 0.004, "distribution": "exponential"}},
-    }
-    io = {
-        "kind": "io_db",
-        "step_operation": {
-            "io_waiting_time": {"mean": 0.02, "distribution": "log_normal", "variance": 1e-4}
-        },
-    }
-    ram = {"kind": "ram", "step_operation": {"necessary_ram": 200}}
-    server = {
-        "server_resources": {"cpu_cores": 2, "ram_mb": 1024},
-        "endpoints": [
-            {"endpoint_name": "/read", "probability": 0.7, "steps": [cpu, ram, io]},
-            {"endpoint_name": "/write", "probability": 0.3, "steps": [cpu, io, cpu]},
-        ],
+    work, wait = cpu(exponential(0.004)), io(log_normal(0.02, 1e-4))
+    endpoints = [
+        endpoint("/read", work, ram(200), wait, probability=0.7),
+        endpoint("/write", work, wait, work, probability=0.3),
+    ]
+    servers = ("srv-1", "srv-2")
+    edges = [
+        edge("gen", "client", latency=LINK, dropout=0.0),
+        edge("client", "lb", latency=LINK, dropout=0.02),
+        *[edge("lb", s, latency=LINK, dropout=None) for s in servers],
+        *[edge(s, "client", latency=LINK, dropout=None) for s in servers],
+    ]
+    workload = {
+        "id": "gen",
+        "avg_active_users": normal(40, 25),
+        "avg_request_per_minute_per_user": {"mean": 90},
+        "user_sampling_window": 10,
     }
     return parse_scenario(
-        {
-            "rqs_input": {
-                "id": "gen",
-                "avg_active_users": {"mean": 40, "distribution": "normal", "variance": 25},
-                "avg_request_per_minute_per_user": {"mean": 90},
-                "user_sampling_window": 10,
-            },
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "load_balancer": {
-                        "id": "lb",
-                        "algorithms": "least_connection",
-                        "server_covered": ["srv-1", "srv-2"],
-                    },
-                    "servers": [{"id": "srv-1", **server}, {"id": "srv-2", **server}],
-                },
-                "edges": [
-                    edge("gen-client", "gen", "client", dropout_rate=0.0),
-                    edge("client-lb", "client", "lb", dropout_rate=0.02),
-                    edge("lb-srv-1", "lb", "srv-1"),
-                    edge("lb-srv-2", "lb", "srv-2"),
-                    edge("srv-1-client", "srv-1", "client"),
-                    edge("srv-2-client", "srv-2", "client"),
-                ],
-            },
-            "sim_settings": {"total_simulation_time": HORIZON_S, "sample_period_s": 0.05},
-            "events": [
-                {
-                    "event_id": "spike",
-                    "target_id": "client-lb",
-                    "start": {"kind": "network_spike_start", "t_start": 10, "spike_s": 0.01},
-                    "end": {"kind": "network_spike_end", "t_end": 25},
-                },
-                {
-                    "event_id": "outage",
-                    "target_id": "srv-2",
-                    "start": {"kind": "server_down", "t_start": 30},
-                    "end": {"kind": "server_up", "t_end": 45},
-                },
+        scenario_document(
+            workload,
+            [server(s, endpoints=endpoints, cpu_cores=2, ram_mb=1024) for s in servers],
+            edges,
+            horizon_s=HORIZON_S,
+            load_balancer=balancer(*servers, algorithm="least_connection"),
+            settings={"sample_period_s": 0.05},
+            events=[
+                spike("spike", "client-lb", start=10, end=25, spike_s=0.01),
+                outage("outage", "srv-2", start=30, end=45),
             ],
             **extra,
-        }
+        )
     )
 
 

@@ -1,17 +1,15 @@
 """A scenario's optional name and description: bounds, defaults from the file name, and
 where they show (the CLI summary; the API and the page have their own tests)."""
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from rich.console import Console
-from test_cli import invoke, small_scenario
+from test_cli import invoke
 
 from asyncflow_backend import cli
-from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas import parse_scenario
 from asyncflow_backend.schemas.loading import ScenarioValidationError
@@ -21,17 +19,14 @@ from asyncflow_backend.schemas.scenario import (
     NAME_MAX_CHARS,
     name_from_file,
 )
-
-
-def _with(**fields: Any) -> dict[str, Any]:
-    document = copy.deepcopy(SMALL_SCENARIO)
-    document.update(fields)
-    return document
+from support.scenarios import one_server_builder, small_scenario
 
 
 def test_name_and_description_are_optional_and_trimmed() -> None:
-    assert parse_scenario(_with()).name is None
-    scenario = parse_scenario(_with(name="  checkout  ", description="Line one\nline two\n"))
+    assert parse_scenario(small_scenario()).name is None
+    scenario = parse_scenario(
+        small_scenario(name="  checkout  ", description="Line one\nline two\n")
+    )
     assert scenario.name == "checkout"
     assert scenario.description == "Line one\nline two"
     assert list(scenario.model_dump())[:2] == ["name", "description"]
@@ -56,7 +51,7 @@ def test_bad_names_and_descriptions_are_located(
     fields: dict[str, Any], path: str, message: str
 ) -> None:
     with pytest.raises(ScenarioValidationError) as raised:
-        parse_scenario(_with(**fields))
+        parse_scenario(small_scenario(**fields))
     (problem,) = raised.value.problems
     assert str(problem).startswith(f"{path}:")
     assert message in str(problem)
@@ -78,12 +73,12 @@ def test_the_default_name_is_the_file_stem(file_name: str, expected: str) -> Non
 
 def test_the_cli_summary_is_titled_by_the_name_or_the_file(tmp_path: Path) -> None:
     unnamed = tmp_path / "checkout_flow.yml"
-    unnamed.write_text(small_scenario(seed=3).to_yaml(), encoding="utf-8")
+    unnamed.write_text(one_server_builder(seed=3).to_yaml(), encoding="utf-8")
     outcome = invoke("run", unnamed, "-q")
     assert outcome.exit_code == 0, outcome.output
     assert "Results: checkout_flow" in outcome.output
 
-    document = small_scenario(seed=3).to_dict()
+    document = one_server_builder(seed=3).to_dict()
     document.update(name="[bold]Checkout[/] at peak", description="Friday evening load.")
     named = tmp_path / "named.yml"
     named.write_text(yaml.safe_dump(document), encoding="utf-8")
@@ -97,7 +92,7 @@ def test_the_cli_summary_is_titled_by_the_name_or_the_file(tmp_path: Path) -> No
 @pytest.fixture(scope="module")
 def many_servers() -> SimulationResults:
     """Fourteen servers with distinct CPU loads and a nearly empty ready queue."""
-    base = run_scenario(parse_scenario(small_scenario(seed=5).to_dict()))
+    base = run_scenario(parse_scenario(one_server_builder(seed=5).to_dict()))
     document = base.model_dump()
     template = document["servers"]["srv"]
     document["servers"] = {

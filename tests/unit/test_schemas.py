@@ -40,68 +40,43 @@ from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.settings import SimulationSettings
 from asyncflow_backend.schemas.steps import STEP_MODELS
 from asyncflow_backend.schemas.topology import ServerResources
+from support.documents import (
+    balancer,
+    cpu,
+    edge,
+    exponential,
+    io,
+    outage,
+    ram,
+    scenario_document,
+    server,
+)
 
 SERVER = ("topology_graph", "nodes", "servers")
 
 
-def scenario_document() -> dict[str, Any]:
+def base_document() -> dict[str, Any]:
     """A small valid scenario: generator, client, balancer, two servers, one outage."""
-
-    def server(server_id: str) -> dict[str, Any]:
-        return {
-            "id": server_id,
-            "server_resources": {"cpu_cores": 1, "ram_mb": 1024},
-            "endpoints": [
-                {
-                    "endpoint_name": "/api",
-                    "steps": [
-                        {"kind": "initial_parsing", "step_operation": {"cpu_time": 0.002}},
-                        {"kind": "ram", "step_operation": {"necessary_ram": 64}},
-                        {"kind": "io_db", "step_operation": {"io_waiting_time": 0.01}},
-                    ],
-                }
-            ],
-        }
-
-    def edge(source: str, target: str) -> dict[str, Any]:
-        return {
-            "id": f"{source}-{target}",
-            "source": source,
-            "target": target,
-            "latency": {"mean": 0.002, "distribution": "exponential"},
-        }
-
-    return {
-        "rqs_input": {
-            "id": "gen",
-            "avg_active_users": {"mean": 10},
-            "avg_request_per_minute_per_user": {"mean": 30},
-        },
-        "topology_graph": {
-            "nodes": {
-                "client": {"id": "client"},
-                "load_balancer": {"id": "lb", "server_covered": ["srv-1", "srv-2"]},
-                "servers": [server("srv-1"), server("srv-2")],
-            },
-            "edges": [
-                edge("gen", "client"),
-                edge("client", "lb"),
-                edge("lb", "srv-1"),
-                edge("lb", "srv-2"),
-                edge("srv-1", "client"),
-                edge("srv-2", "client"),
-            ],
-        },
-        "sim_settings": {"total_simulation_time": 60},
-        "events": [
-            {
-                "event_id": "down-1",
-                "target_id": "srv-1",
-                "start": {"kind": "server_down", "t_start": 10},
-                "end": {"kind": "server_up", "t_end": 20},
-            }
-        ],
+    steps = (cpu(0.002, kind="initial_parsing"), ram(64), io(0.01))
+    servers = [
+        server(s, *steps, endpoint_name="/api", cpu_cores=1, ram_mb=1024)
+        for s in ("srv-1", "srv-2")
+    ]
+    hops = [("gen", "client"), ("client", "lb"), ("lb", "srv-1"), ("lb", "srv-2")]
+    hops += [("srv-1", "client"), ("srv-2", "client")]
+    workload = {
+        "id": "gen",
+        "avg_active_users": {"mean": 10},
+        "avg_request_per_minute_per_user": {"mean": 30},
     }
+    return scenario_document(
+        workload,
+        servers,
+        [edge(*hop, latency=exponential(0.002), dropout=None) for hop in hops],
+        horizon_s=60,
+        load_balancer=balancer("srv-1", "srv-2"),
+        events=[outage("down-1", "srv-1", start=10, end=20)],
+    )
 
 
 def problems(document: Any) -> list[Problem]:
@@ -127,7 +102,7 @@ def first_step(document: dict[str, Any], server: int = 0) -> dict[str, Any]:
 
 
 def test_the_base_document_is_valid() -> None:
-    scenario = parse_scenario(scenario_document())
+    scenario = parse_scenario(base_document())
 
     assert isinstance(scenario, Scenario)
     assert scenario.topology_graph.nodes.load_balancer is not None
@@ -175,7 +150,7 @@ def test_unreadable_file(tmp_path: Any) -> None:
 
 
 def test_json_and_yaml_files_give_the_same_scenario(tmp_path: Any) -> None:
-    document = scenario_document()
+    document = base_document()
     as_json = tmp_path / "s.json"
     as_yaml = tmp_path / "s.yaml"
     as_json.write_text(json.dumps(document), encoding="utf-8")
@@ -223,7 +198,7 @@ def test_json_and_yaml_files_give_the_same_scenario(tmp_path: Any) -> None:
 def test_unknown_fields_are_rejected_where_they_are(
     where: tuple[str | int, ...], path: str, owner: str
 ) -> None:
-    document = scenario_document()
+    document = base_document()
     target: Any = document
     for part in where:
         target = target[part]
@@ -303,7 +278,7 @@ def test_unknown_fields_are_rejected_where_they_are(
     ],
 )
 def test_wrong_types_are_located(change: Any, path: str, owner: str) -> None:
-    document = scenario_document()
+    document = base_document()
     change(document)
 
     the_problem(document, path, owner)
@@ -335,7 +310,7 @@ def test_wrong_types_are_located(change: Any, path: str, owner: str) -> None:
 def test_numbers_are_never_read_from_booleans_or_text(
     where: Any, path: str | None, value: Any
 ) -> None:
-    document = scenario_document()
+    document = base_document()
     where(document, value)
 
     found = problems(document)
@@ -348,7 +323,7 @@ def test_numbers_are_never_read_from_booleans_or_text(
 
 
 def test_integers_are_numbers_and_whole_floats_are_integers() -> None:
-    document = scenario_document()
+    document = base_document()
     document["sim_settings"]["total_simulation_time"] = 60
     document["topology_graph"]["nodes"]["servers"][0]["server_resources"]["cpu_cores"] = 2.0
     document["seed"] = 7.0
@@ -364,7 +339,7 @@ def test_integers_are_numbers_and_whole_floats_are_integers() -> None:
 
 
 def test_yaml_reads_exponents_as_numbers_like_json() -> None:
-    document = scenario_document()
+    document = base_document()
     json_text = json.dumps(document).replace('"cpu_time": 0.002', '"cpu_time": 2e-3')
     yaml_text = yaml.safe_dump(document).replace("cpu_time: 0.002", "cpu_time: 2e-3")
     assert "2e-3" in json_text
@@ -379,7 +354,7 @@ def test_yaml_reads_exponents_as_numbers_like_json() -> None:
 
 
 def test_missing_required_fields() -> None:
-    document = scenario_document()
+    document = base_document()
     del document["rqs_input"]["avg_active_users"]
     del document["topology_graph"]["edges"][1]["latency"]
 
@@ -391,7 +366,7 @@ def test_missing_required_fields() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    document = scenario_document()
+    document = base_document()
     document["topology_graph"]["edges"][0]["latency"]["mean"] = -1
     document["topology_graph"]["nodes"]["servers"][1]["server_resources"]["cpu_cores"] = 0
     document["sim_settings"]["sample_period_s"] = 5
@@ -408,7 +383,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 @pytest.mark.parametrize("value", [0, -0.5])
 def test_step_durations_must_be_positive(value: float) -> None:
-    document = scenario_document()
+    document = base_document()
     first_step(document, 1)["step_operation"] = {"cpu_time": value}
 
     problem = the_problem(
@@ -421,7 +396,7 @@ def test_step_durations_must_be_positive(value: float) -> None:
 
 @pytest.mark.parametrize("mean", [0, -0.01])
 def test_random_step_durations_must_have_a_positive_mean(mean: float) -> None:
-    document = scenario_document()
+    document = base_document()
     io_step = document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][2]
     io_step["step_operation"] = {"io_waiting_time": {"mean": mean, "distribution": "exponential"}}
 
@@ -437,7 +412,7 @@ def test_random_step_durations_must_have_a_positive_mean(mean: float) -> None:
     [(0, "topology_graph.edges[4].latency"), (-1, "topology_graph.edges[4].latency.mean")],
 )
 def test_edge_latency_must_be_positive(mean: float, path: str) -> None:
-    document = scenario_document()
+    document = base_document()
     document["topology_graph"]["edges"][4]["latency"]["mean"] = mean
 
     the_problem(document, path, "srv-1-client")
@@ -519,14 +494,14 @@ def test_edge_latency_must_be_positive(mean: float, path: str) -> None:
     ],
 )
 def test_bounds(change: Any, path: str, owner: str) -> None:
-    document = scenario_document()
+    document = base_document()
     change(document)
 
     the_problem(document, path, owner)
 
 
 def test_spikes_must_add_time() -> None:
-    document = scenario_document()
+    document = base_document()
     document["events"].append(
         {
             "event_id": "slow",
@@ -555,7 +530,7 @@ def test_spikes_must_add_time() -> None:
     ],
 )
 def test_operation_must_fit_the_kind(kind: str, operation: dict[str, float], expected: str) -> None:
-    document = scenario_document()
+    document = base_document()
     first_step(document, 1).update(kind=kind, step_operation=operation)
 
     problem = the_problem(
@@ -565,7 +540,7 @@ def test_operation_must_fit_the_kind(kind: str, operation: dict[str, float], exp
 
 
 def test_unknown_step_kind_and_operation() -> None:
-    document = scenario_document()
+    document = base_document()
     first_step(document)["kind"] = "gpu_kernel"
     document["topology_graph"]["nodes"]["servers"][1]["endpoints"][0]["steps"][1][
         "step_operation"
@@ -606,7 +581,7 @@ IO = {"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01}}
 def test_a_field_of_another_kind_is_refused_at_its_path(
     step: dict[str, Any], field: str, words: str
 ) -> None:
-    document = scenario_document()
+    document = base_document()
     document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][0] = step
 
     problem = the_problem(document, f"{FIRST_STEP}.{field}", "/api")
@@ -622,7 +597,7 @@ def test_a_field_of_another_kind_is_refused_at_its_path(
     ],
 )
 def test_a_step_without_a_known_kind_is_refused(step: Any, path: str, words: str) -> None:
-    document = scenario_document()
+    document = base_document()
     document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][0] = step
 
     assert words in the_problem(document, path).message
@@ -645,10 +620,10 @@ def test_fields_of_other_kinds_left_empty_are_read_as_left_out() -> None:
         "circuit_breaker": None,
         "step_operation": {},
     }
-    document = scenario_document()
+    document = base_document()
     expected = parse_scenario(document)
-    for server in document["topology_graph"]["nodes"]["servers"]:
-        for step in server["endpoints"][0]["steps"]:
+    for srv in document["topology_graph"]["nodes"]["servers"]:
+        for step in srv["endpoints"][0]["steps"]:
             step.update({k: v for k, v in every_field_empty.items() if k not in step})
 
     assert parse_scenario(document) == expected
@@ -667,7 +642,7 @@ def test_the_json_schema_gives_each_kind_its_own_fields() -> None:
 
 
 def test_ram_cannot_be_random() -> None:
-    document = scenario_document()
+    document = base_document()
     ram_step = document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"][1]
     ram_step["step_operation"] = {"necessary_ram": {"mean": 64, "distribution": "exponential"}}
 
@@ -679,7 +654,7 @@ def test_ram_cannot_be_random() -> None:
 
 
 def test_event_end_must_match_its_start() -> None:
-    document = scenario_document()
+    document = base_document()
     document["events"][0]["end"]["kind"] = "network_spike_end"
 
     problem = the_problem(document, "events[0]", "down-1")
@@ -687,7 +662,7 @@ def test_event_end_must_match_its_start() -> None:
 
 
 def test_event_must_end_after_it_starts() -> None:
-    document = scenario_document()
+    document = base_document()
     document["events"][0]["end"]["t_end"] = 10
 
     problem = the_problem(document, "events[0]", "down-1")
@@ -695,14 +670,14 @@ def test_event_must_end_after_it_starts() -> None:
 
 
 def test_spike_needs_its_amount_and_outage_takes_none() -> None:
-    spike = scenario_document()
+    spike = base_document()
     spike["events"][0] = {
         "event_id": "slow",
         "target_id": "lb-srv-1",
         "start": {"kind": "network_spike_start", "t_start": 1},
         "end": {"kind": "network_spike_end", "t_end": 3},
     }
-    outage = scenario_document()
+    outage = base_document()
     outage["events"][0]["start"]["spike_s"] = 0.5
 
     assert "needs spike_s" in the_problem(spike, "events[0]", "slow").message
@@ -714,7 +689,7 @@ def test_spike_needs_its_amount_and_outage_takes_none() -> None:
 
 @pytest.mark.parametrize("distribution", ["exponential", "log_normal", "uniform"])
 def test_user_count_distributions(distribution: str) -> None:
-    document = scenario_document()
+    document = base_document()
     document["rqs_input"]["avg_active_users"]["distribution"] = distribution
 
     problem = the_problem(document, "rqs_input.avg_active_users", "gen")
@@ -722,14 +697,14 @@ def test_user_count_distributions(distribution: str) -> None:
 
 
 def test_request_rate_must_be_poisson() -> None:
-    document = scenario_document()
+    document = base_document()
     document["rqs_input"]["avg_request_per_minute_per_user"]["distribution"] = "normal"
 
     the_problem(document, "rqs_input.avg_request_per_minute_per_user", "poisson")
 
 
 def test_load_balancer_lists_each_server_once() -> None:
-    document = scenario_document()
+    document = base_document()
     document["topology_graph"]["nodes"]["load_balancer"]["server_covered"] = ["srv-1", "srv-1"]
 
     the_problem(document, "topology_graph.nodes.load_balancer.server_covered", "srv-1", "lb")
@@ -747,7 +722,7 @@ def test_load_balancer_lists_each_server_once() -> None:
     ],
 )
 def test_lists_that_cannot_be_empty(section: tuple[str | int, ...], path: str) -> None:
-    document = scenario_document()
+    document = base_document()
     target: Any = document
     for part in section[:-1]:
         target = target[part]
@@ -760,7 +735,7 @@ def test_lists_that_cannot_be_empty(section: tuple[str | int, ...], path: str) -
 
 
 def test_defaults() -> None:
-    document = scenario_document()
+    document = base_document()
     del document["sim_settings"]
     del document["events"]
     del document["topology_graph"]["nodes"]["servers"][0]["server_resources"]
@@ -807,7 +782,7 @@ def test_variance_defaults_to_the_mean_for_normal_and_log_normal(
 
 
 def test_random_durations_and_deterministic_users_are_accepted() -> None:
-    document = scenario_document()
+    document = base_document()
     document["rqs_input"]["avg_active_users"] = {"mean": 7, "distribution": "deterministic"}
     first_step(document)["step_operation"] = {
         "cpu_time": {"mean": 0.004, "distribution": "exponential"}
@@ -823,7 +798,7 @@ def test_random_durations_and_deterministic_users_are_accepted() -> None:
 
 
 def test_type_literals_are_accepted_and_checked() -> None:
-    document = scenario_document()
+    document = base_document()
     document["rqs_input"]["type"] = "generator"
     document["topology_graph"]["nodes"]["client"]["type"] = "client"
     document["topology_graph"]["edges"][0]["edge_type"] = "network_connection"
@@ -834,7 +809,7 @@ def test_type_literals_are_accepted_and_checked() -> None:
 
 
 def test_scenarios_are_immutable() -> None:
-    scenario = parse_scenario(scenario_document())
+    scenario = parse_scenario(base_document())
 
     with pytest.raises(ValueError, match="frozen"):
         scenario.seed = 3  # type: ignore[misc]
@@ -880,7 +855,7 @@ def test_scenarios_are_immutable() -> None:
     ],
 )
 def test_infinite_and_nan_amounts_are_rejected(change: Any, path: str, owner: str) -> None:
-    document = scenario_document()
+    document = base_document()
     change(document)
 
     problem = the_problem(document, path, owner)
@@ -949,7 +924,7 @@ def test_every_word_of_the_vocabulary_is_documented(vocabulary: type[StrEnum]) -
 
 def test_documented_defaults_are_the_models_defaults() -> None:
     text = LANGUAGE_DOC.read_text(encoding="utf-8")
-    defaults = parse_scenario(scenario_document())
+    defaults = parse_scenario(base_document())
     resources = ServerResources()
     documented = {
         "total_simulation_time": SimulationSettings().total_simulation_time,

@@ -13,75 +13,49 @@ import yaml
 from asyncflow_backend.config.constants import LoadBalancerAlgorithm
 from asyncflow_backend.schemas import parse_scenario
 from asyncflow_backend.schemas.warnings import find_warnings
+from support.documents import (
+    call,
+    cpu,
+    edge,
+    endpoint,
+    exponential,
+    io,
+    poisson_arrivals,
+    route,
+    server,
+)
+from support.topologies import balanced, direct
 
 EXAMPLES = Path(__file__).parents[2] / "example"
-LOSSLESS = {"dropout_rate": 0.0}
+LINK = exponential(0.001)
+"""The latency of every edge; the edges drop nothing."""
+Mix = float | list[tuple[float, float]]
 
 
-def edge(source: str, target: str, **extra: Any) -> dict[str, Any]:
-    latency = {"mean": 0.001, "distribution": "exponential"}
-    return {"id": f"{source}-{target}", "source": source, "target": target, "latency": latency} | {
-        **LOSSLESS,
-        **extra,
-    }
+def cpu_server(sid: str, cpu_s: Mix, cores: int = 1) -> dict[str, Any]:
+    """A server whose endpoints cost `cpu_s` seconds, or (weight, seconds) per endpoint,
+    each followed by 50 ms of database I/O."""
+    mix = [(None, cpu_s)] if isinstance(cpu_s, float) else cpu_s
+    endpoints = [
+        endpoint(f"/e{i}", cpu(seconds), io(0.05), probability=weight)
+        for i, (weight, seconds) in enumerate(mix)
+    ]
+    return server(sid, endpoints=endpoints, cpu_cores=cores)
 
 
-def server(sid: str, cpu: float | list[tuple[float, float]], cores: int = 1) -> dict[str, Any]:
-    """A server whose endpoints cost `cpu` seconds, or (weight, seconds) per endpoint."""
-    mix = [(None, cpu)] if isinstance(cpu, float) else cpu
-    return {
-        "id": sid,
-        "server_resources": {"cpu_cores": cores},
-        "endpoints": [
-            {
-                "endpoint_name": f"/e{i}",
-                **({"probability": weight} if weight is not None else {}),
-                "steps": [
-                    {"kind": "cpu_bound_operation", "step_operation": {"cpu_time": seconds}},
-                    {"kind": "io_db", "step_operation": {"io_waiting_time": 0.05}},
-                ],
-            }
-            for i, (weight, seconds) in enumerate(mix)
-        ],
-    }
-
-
-def single(rate: float, cpu: float | list[tuple[float, float]], cores: int = 1) -> dict[str, Any]:
+def single(rate: float, cpu_s: Mix, cores: int = 1) -> dict[str, Any]:
     """gen -> client -> srv -> client at `rate` requests/s, without losses."""
-    return {
-        "rqs_input": {
-            "id": "gen",
-            "avg_active_users": {"mean": rate, "distribution": "deterministic"},
-            "avg_request_per_minute_per_user": {"mean": 60},
-        },
-        "topology_graph": {
-            "nodes": {"client": {"id": "client"}, "servers": [server("srv", cpu, cores)]},
-            "edges": [edge("gen", "client"), edge("client", "srv"), edge("srv", "client")],
-        },
-        "sim_settings": {"total_simulation_time": 60},
-    }
+    return direct(
+        poisson_arrivals(rate), [cpu_server("srv", cpu_s, cores)], horizon_s=60, latency=LINK
+    )
 
 
-def balanced(rate: float, cpus: list[float], algorithm: str) -> dict[str, Any]:
-    ids = [f"srv-{i}" for i in range(len(cpus))]
-    return {
-        "rqs_input": {
-            "id": "gen",
-            "avg_active_users": {"mean": rate, "distribution": "deterministic"},
-            "avg_request_per_minute_per_user": {"mean": 60},
-        },
-        "topology_graph": {
-            "nodes": {
-                "client": {"id": "client"},
-                "load_balancer": {"id": "lb", "server_covered": ids, "algorithms": algorithm},
-                "servers": [server(sid, cpu) for sid, cpu in zip(ids, cpus, strict=True)],
-            },
-            "edges": [edge("gen", "client"), edge("client", "lb")]
-            + [edge("lb", sid) for sid in ids]
-            + [edge(sid, "client") for sid in ids],
-        },
-        "sim_settings": {"total_simulation_time": 60},
-    }
+def behind_balancer(rate: float, cpus: list[float], algorithm: str) -> dict[str, Any]:
+    """`rate` requests/s over an `algorithm` balancer to servers srv-0, srv-1, ... of `cpus`."""
+    servers = [cpu_server(f"srv-{i}", seconds) for i, seconds in enumerate(cpus)]
+    return balanced(
+        poisson_arrivals(rate), servers, horizon_s=60, algorithm=algorithm, latency=LINK
+    )
 
 
 def warned(data: dict[str, Any]) -> dict[str, str]:
@@ -89,14 +63,14 @@ def warned(data: dict[str, Any]) -> dict[str, str]:
 
 
 def test_a_lossless_scenario_within_capacity_has_no_warning() -> None:
-    assert warned(single(rate=50, cpu=0.01)) == {}
+    assert warned(single(rate=50, cpu_s=0.01)) == {}
 
 
 # durations without a distribution
 
 
 def test_an_edge_latency_without_a_distribution_is_a_warning_naming_it() -> None:
-    data = single(rate=50, cpu=0.01)
+    data = single(rate=50, cpu_s=0.01)
     data["topology_graph"]["edges"][1]["latency"] = {"mean": 0.002}
 
     found = warned(data)
@@ -109,14 +83,14 @@ def test_an_edge_latency_without_a_distribution_is_a_warning_naming_it() -> None
 
 
 def test_an_explicit_poisson_latency_is_what_was_asked_for() -> None:
-    data = single(rate=50, cpu=0.01)
+    data = single(rate=50, cpu_s=0.01)
     data["topology_graph"]["edges"][1]["latency"] = {"mean": 0.002, "distribution": "poisson"}
 
     assert warned(data) == {}
 
 
 def test_a_random_step_duration_without_a_distribution_is_a_warning_too() -> None:
-    data = single(rate=50, cpu=0.01)
+    data = single(rate=50, cpu_s=0.01)
     steps = data["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"]
     steps[1]["step_operation"] = {"io_waiting_time": {"mean": 0.05}}
 
@@ -131,7 +105,7 @@ def test_a_random_step_duration_without_a_distribution_is_a_warning_too() -> Non
 
 
 def test_dropout_left_at_its_default_on_every_edge_is_one_warning() -> None:
-    data = single(rate=50, cpu=0.01)
+    data = single(rate=50, cpu_s=0.01)
     for each in data["topology_graph"]["edges"]:
         del each["dropout_rate"]
 
@@ -145,7 +119,7 @@ def test_dropout_left_at_its_default_on_every_edge_is_one_warning() -> None:
 
 
 def test_one_edge_with_a_dropout_rate_shows_dropout_was_considered() -> None:
-    data = single(rate=50, cpu=0.01)
+    data = single(rate=50, cpu_s=0.01)
     for each in data["topology_graph"]["edges"][1:]:
         del each["dropout_rate"]
 
@@ -157,7 +131,7 @@ def test_one_edge_with_a_dropout_rate_shows_dropout_was_considered() -> None:
 
 def test_a_server_offered_more_cpu_work_than_its_cores_is_a_warning() -> None:
     # 100 requests/s x 12 ms = 1.2 core-seconds per second on one core.
-    found = warned(single(rate=100, cpu=0.012))
+    found = warned(single(rate=100, cpu_s=0.012))
 
     assert found == {
         "topology_graph.nodes.servers[0]": "server 'srv' is offered 1.2 core-seconds of CPU "
@@ -167,19 +141,19 @@ def test_a_server_offered_more_cpu_work_than_its_cores_is_a_warning() -> None:
 
 
 def test_more_cores_bring_the_utilisation_under_100_percent() -> None:
-    assert warned(single(rate=100, cpu=0.012, cores=2)) == {}
+    assert warned(single(rate=100, cpu_s=0.012, cores=2)) == {}
 
 
 def test_utilisation_weighs_the_endpoint_mix() -> None:
     # 100/s x (0.75 x 4 ms + 0.25 x 40 ms) = 1.3; an equal mix would give 2.2.
-    found = warned(single(rate=100, cpu=[(3.0, 0.004), (1.0, 0.04)]))
+    found = warned(single(rate=100, cpu_s=[(3.0, 0.004), (1.0, 0.04)]))
 
     assert "offered 1.3 core-seconds" in found["topology_graph.nodes.servers[0]"]
-    assert warned(single(rate=100, cpu=[(9.0, 0.004), (1.0, 0.04)])) == {}  # 0.76
+    assert warned(single(rate=100, cpu_s=[(9.0, 0.004), (1.0, 0.04)])) == {}  # 0.76
 
 
 def test_utilisation_counts_the_requests_lost_before_the_server() -> None:
-    data = single(rate=100, cpu=0.0105)  # 105% without losses
+    data = single(rate=100, cpu_s=0.0105)  # 105% without losses
     data["topology_graph"]["edges"][1]["dropout_rate"] = 0.1  # 90 requests/s reach it: 94.5%
 
     assert warned(data) == {}
@@ -188,7 +162,7 @@ def test_utilisation_counts_the_requests_lost_before_the_server() -> None:
 @pytest.mark.parametrize("policy", ["round_robin", "random"])
 def test_round_robin_and_random_split_the_arrivals_evenly(policy: str) -> None:
     # 150/s dealt over three servers: 50/s each; only the 25 ms one is over (125%).
-    found = warned(balanced(150, [0.01, 0.025, 0.01], policy))
+    found = warned(behind_balancer(150, [0.01, 0.025, 0.01], policy))
 
     assert list(found) == ["topology_graph.nodes.servers[1]"]
     assert "utilisation 125%" in found["topology_graph.nodes.servers[1]"]
@@ -197,9 +171,9 @@ def test_round_robin_and_random_split_the_arrivals_evenly(policy: str) -> None:
 @pytest.mark.parametrize("policy", [a.value for a in LoadBalancerAlgorithm if a.reads_load])
 def test_adaptive_balancers_are_checked_over_their_pool_of_servers(policy: str) -> None:
     # They send less to the slow server: 150/s x mean 15 ms over 3 cores is 75%, no warning.
-    assert warned(balanced(150, [0.01, 0.025, 0.01], policy)) == {}
+    assert warned(behind_balancer(150, [0.01, 0.025, 0.01], policy)) == {}
 
-    found = warned(balanced(300, [0.01, 0.025, 0.01], policy))
+    found = warned(behind_balancer(300, [0.01, 0.025, 0.01], policy))
 
     assert list(found) == ["topology_graph.nodes.load_balancer"]
     assert "offered 4.5 core-seconds" in found["topology_graph.nodes.load_balancer"]
@@ -207,7 +181,7 @@ def test_adaptive_balancers_are_checked_over_their_pool_of_servers(policy: str) 
 
 
 def test_weighted_round_robin_splits_by_weight() -> None:
-    data = balanced(200, [0.008, 0.008], "weighted_round_robin")
+    data = behind_balancer(200, [0.008, 0.008], "weighted_round_robin")
     assert warned(data) == {}  # 100/s each: 80%
 
     data["topology_graph"]["nodes"]["load_balancer"]["weights"] = {"srv-0": 3}
@@ -219,12 +193,12 @@ def test_weighted_round_robin_splits_by_weight() -> None:
 
 
 def test_a_connection_pool_offered_more_than_its_size_is_a_warning() -> None:
-    data = single(rate=50, cpu=0.001)
+    data = single(rate=50, cpu_s=0.001)
     server = data["topology_graph"]["nodes"]["servers"][0]
     server["server_resources"] |= {"db_connection_pool": 2, "connection_pools": {"pay": 1}}
     steps = server["endpoints"][0]["steps"]
     steps[1]["kind"] = "io_db"  # holds `db` for 50 ms: 50/s x 0.05 s = 2.5 for 2
-    steps.append({"kind": "io_wait", "pool": "pay", "step_operation": {"io_waiting_time": 0.01}})
+    steps.append(io(0.01, kind="io_wait", pool="pay"))
 
     found = warned(data)
 
@@ -240,7 +214,7 @@ def test_a_connection_pool_offered_more_than_its_size_is_a_warning() -> None:
 
 
 def test_warnings_never_refuse_a_scenario() -> None:
-    data = single(rate=1000, cpu=0.5)
+    data = single(rate=1000, cpu_s=0.5)
     data["topology_graph"]["edges"][0]["latency"] = {"mean": 0.002}
     for each in data["topology_graph"]["edges"]:
         del each["dropout_rate"]
@@ -278,7 +252,7 @@ def test_the_quickstart_says_it_drops_3_percent() -> None:
 
 
 def test_a_concurrency_cap_under_the_cores_leaves_cores_idle() -> None:
-    data = single(rate=50, cpu=0.01, cores=4)
+    data = single(rate=50, cpu_s=0.01, cores=4)
     data["topology_graph"]["nodes"]["servers"][0]["admission"] = {"max_concurrency": 3}
 
     found = warned(data)
@@ -299,34 +273,20 @@ def calling(
 ) -> dict[str, Any]:
     """`api` (1 ms of CPU, then `steps`) at `rate` requests/s, calling the `called` servers
     over lossless edges both ways."""
-    data = single(rate, 0.001)
-    nodes = data["topology_graph"]["nodes"]
-    api = nodes["servers"][0]
-    api["id"] = "api"
+    api = cpu_server("api", 0.001)
     api["endpoints"][0]["steps"] += steps
-    nodes["servers"] += called
-    data["topology_graph"]["edges"] = [
-        edge("gen", "client"),
-        edge("client", "api"),
-        edge("api", "client"),
-    ]
-    for target in called:
-        data["topology_graph"]["edges"] += [edge("api", target["id"]), edge(target["id"], "api")]
-    return data
-
-
-def call(target: str) -> dict[str, Any]:
-    return {"kind": "call", "target": target}
+    edges = [e for target in called for e in route("api", target["id"], "api", latency=LINK)]
+    return direct(poisson_arrivals(rate), [api, *called], horizon_s=60, latency=LINK, edges=edges)
 
 
 def test_a_server_overloaded_by_calls_is_a_warning_saying_so() -> None:
     # 100 requests/s, each calling db once: 100/s x 12 ms = 120% of its core.
-    found = warned(calling(100, [call("db")], [server("db", 0.012)]))
+    found = warned(calling(100, [call("db")], [cpu_server("db", 0.012)]))
 
     assert list(found) == ["topology_graph.nodes.servers[1]"]
     assert "server 'db' is offered 1.2 core-seconds" in found["topology_graph.nodes.servers[1]"]
     assert "(100 requests/s, 100 of them by calls)" in found["topology_graph.nodes.servers[1]"]
-    assert warned(calling(80, [call("db")], [server("db", 0.012)])) == {}  # 96%
+    assert warned(calling(80, [call("db")], [cpu_server("db", 0.012)])) == {}  # 96%
 
 
 def test_cache_misses_thin_the_calls_and_weigh_the_cpu_of_their_branch() -> None:
@@ -334,21 +294,18 @@ def test_cache_misses_thin_the_calls_and_weigh_the_cpu_of_their_branch() -> None
         return {
             "kind": "cache",
             "hit_ratio": hit_ratio,
-            "hit": [{"kind": "io_cache", "step_operation": {"io_waiting_time": 0.001}}],
-            "miss": [
-                call("db"),
-                {"kind": "cpu_bound_operation", "step_operation": {"cpu_time": 0.004}},
-            ],
+            "hit": [io(0.001, kind="io_cache")],
+            "miss": [call("db"), cpu(0.004)],
         }
 
     # 200/s: 20% misses are 40/s x 12 ms = 48% of db; the api runs 1 ms + 0.2 x 4 ms = 36%.
-    assert warned(calling(200, [cached(0.8)], [server("db", 0.012)])) == {}
+    assert warned(calling(200, [cached(0.8)], [cpu_server("db", 0.012)])) == {}
     # 10% hits: 180/s x 12 ms = 216% of db; the api 1 ms + 0.9 x 4 ms = 4.6 ms, 92%.
-    found = warned(calling(200, [cached(0.1)], [server("db", 0.012)]))
+    found = warned(calling(200, [cached(0.1)], [cpu_server("db", 0.012)]))
     assert list(found) == ["topology_graph.nodes.servers[1]"]
     assert "(180 requests/s, 180 of them by calls)" in found["topology_graph.nodes.servers[1]"]
     # 250/s: the api itself runs 250 x 4.6 ms = 115% of its core in its miss branch.
-    found = warned(calling(250, [cached(0.1)], [server("db", 0.012, cores=4)]))
+    found = warned(calling(250, [cached(0.1)], [cpu_server("db", 0.012, cores=4)]))
     assert list(found) == ["topology_graph.nodes.servers[0]"]
     assert "utilisation 115%" in found["topology_graph.nodes.servers[0]"]
 
@@ -357,27 +314,30 @@ def test_calls_fan_out_and_chain_through_every_server_they_reach() -> None:
     # Each request calls a and b at once; a calls db: db gets the full 100/s.
     data = calling(
         100,
-        [{"kind": "call", "targets": ["a", "b"]}],
-        [server("a", 0.001), server("b", 0.011), server("db", 0.011)],
+        [call("a", "b")],
+        [cpu_server("a", 0.001), cpu_server("b", 0.011), cpu_server("db", 0.011)],
     )
     a = data["topology_graph"]["nodes"]["servers"][1]
     a["endpoints"][0]["steps"].append(call("db"))
     edges = data["topology_graph"]["edges"]
     edges[:] = [e for e in edges if e["id"] not in ("api-db", "db-api")]
-    edges += [edge("a", "db"), edge("db", "a")]
+    edges += [edge("a", "db", latency=LINK), edge("db", "a", latency=LINK)]
     found = warned(data)
     assert set(found) == {"topology_graph.nodes.servers[2]", "topology_graph.nodes.servers[3]"}
     assert "server 'db'" in found["topology_graph.nodes.servers[3]"]
 
 
 def test_calls_to_an_internal_balancer_are_shared_out_and_thinned() -> None:
-    data = calling(150, [call("db-lb")], [server("db-1", 0.014), server("db-2", 0.014)])
+    data = calling(150, [call("db-lb")], [cpu_server("db-1", 0.014), cpu_server("db-2", 0.014)])
     data["topology_graph"]["nodes"]["load_balancers"] = [
         {"id": "db-lb", "server_covered": ["db-1", "db-2"]}
     ]
     edges = data["topology_graph"]["edges"]
     edges[:] = [e for e in edges if e["source"] != "api" or e["target"] == "client"]
-    edges += [edge("api", "db-lb"), edge("db-lb", "db-1"), edge("db-lb", "db-2")]
+    edges += [
+        edge(*pair, latency=LINK)
+        for pair in [("api", "db-lb"), ("db-lb", "db-1"), ("db-lb", "db-2")]
+    ]
     # 75/s each x 14 ms = 105% of each replica.
     found = warned(data)
     assert set(found) == {"topology_graph.nodes.servers[1]", "topology_graph.nodes.servers[2]"}
@@ -388,7 +348,7 @@ def test_calls_to_an_internal_balancer_are_shared_out_and_thinned() -> None:
 
 
 def test_the_default_dropout_counts_the_route_not_the_call_edges() -> None:
-    data = calling(10, [call("db")], [server("db", 0.001)])
+    data = calling(10, [call("db")], [cpu_server("db", 0.001)])
     edges = data["topology_graph"]["edges"]
     # The call edges first: a walk along the first edge out of each node would follow them.
     edges[:] = edges[3:] + edges[:3]

@@ -1,6 +1,5 @@
 """The web pages: served, pre-filled, escaped, script-free markup, and their static files."""
 
-import copy
 import hashlib
 import json
 import re
@@ -15,10 +14,11 @@ import pytest_asyncio
 from api_support import api_client, sqlite_settings
 from markupsafe import escape
 
-from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.plots import PLOT_NAMES
 from asyncflow_backend.web.pages import UPLOT_DIR, WEB_DIR
+from support.documents import spike
+from support.scenarios import small_scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -81,16 +81,8 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def run_id(client: httpx.AsyncClient) -> str:
     """A submitted run of a scenario with one injected event (its status does not matter)."""
-    scenario = copy.deepcopy(SMALL_SCENARIO)
-    scenario["sim_settings"] = {"total_simulation_time": 10, "sample_period_s": 0.1}
-    scenario["events"] = [
-        {
-            "event_id": "slow-link",
-            "target_id": "browser-api-1",
-            "start": {"kind": "network_spike_start", "t_start": 2.0, "spike_s": 0.05},
-            "end": {"kind": "network_spike_end", "t_end": 4.0},
-        }
-    ]
+    slow_link = spike("slow-link", "browser-api-1", start=2.0, end=4.0, spike_s=0.05)
+    scenario = small_scenario(horizon_s=10, events=[slow_link])
     answer = await client.post("/api/v1/simulations", json=scenario)
     assert answer.status_code == 202, answer.text
     return str(answer.json()["id"])
