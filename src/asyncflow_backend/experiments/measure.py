@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from asyncflow_backend.runtime.runner import RunProgress, SimulationRunner
+from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas.results import RequestCounts, SimulationResults
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.statistics import mser5
@@ -57,37 +57,31 @@ class Replication(BaseModel):
 
 
 class ReplicationObserver:
-    """A progress callback that notes completions over simulated time, then measures the run.
+    """Notes when each request of a run completes, then measures the run after its warm-up.
 
-    Pass it (or call it from) the runner's progress callback; it never asks the
-    run to stop. The fixed warm-up is cut at the first progress report at or
-    after `warmup_s`, so the runner's slices set its resolution (reported).
+    Make it before the run starts. The warm-up is cut at the completion times
+    themselves, so the cut, and every metric, is the same however the run is
+    sliced into progress reports (the service and the command line slice
+    differently): a fixed warm-up leaves out the completions before `warmup_s`;
+    MSER-5 reports the time of the last completion it leaves out.
     """
 
     def __init__(self, runner: SimulationRunner, warmup: Warmup) -> None:
         # The runner's collector is where per-request latencies are; the results
         # document keeps only their summary, which cannot leave the warm-up out.
         self._collector = runner.model.collector
+        self._collector.keep_completion_times()
         self._warmup = warmup
-        self._times = [0.0]
-        self._completed = [0]
-
-    def __call__(self, progress: RunProgress) -> bool:
-        self._times.append(progress.simulated_s)
-        self._completed.append(self._collector.completed)
-        return False
 
     def _cut(self, latencies: np.ndarray) -> tuple[float, int]:
+        raw = self._collector.completion_times
+        times = np.frombuffer(raw, dtype=np.float64) if raw else np.empty(0)
         if self._warmup == "mser5":
             discarded = mser5(latencies)
-            # The time of that completion, to the resolution of the progress reports.
-            slot = int(np.searchsorted(self._completed, discarded, side="left"))
-            return self._times[min(slot, len(self._times) - 1)], discarded
+            return (float(times[discarded - 1]) if discarded else 0.0), discarded
         if self._warmup <= 0:
             return 0.0, 0
-        slot = int(np.searchsorted(self._times, self._warmup - 1e-9, side="left"))
-        slot = min(slot, len(self._times) - 1)
-        return self._times[slot], self._completed[slot]
+        return float(self._warmup), int(np.searchsorted(times, self._warmup, side="left"))
 
     def measure(self, index: int, results: SimulationResults) -> Replication:
         """The replication's metrics; call once the run has finished."""
@@ -134,5 +128,5 @@ def run_replication(scenario: Scenario, index: int, seed: int, warmup: Warmup) -
     """
     runner = SimulationRunner(scenario, seed=seed)
     observer = ReplicationObserver(runner, warmup)
-    results = runner.run(observer, slices=1000)
+    results = runner.run()
     return observer.measure(index, results)

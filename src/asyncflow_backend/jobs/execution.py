@@ -31,7 +31,6 @@ from asyncflow_backend.db.repository import RunStatus
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.experiments.measure import ReplicationObserver
 from asyncflow_backend.runtime.runner import (
-    ProgressCallback,
     RunProgress,
     SimulationCancelled,
     SimulationRunner,
@@ -336,10 +335,7 @@ def _execute(db: DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
         runner = SimulationRunner(scenario, seed=seed)
         reporter = _Reporter(db, claim, settings)
         observer = _replication_observer(db, claim, runner)
-        progress: ProgressCallback = (
-            reporter if observer is None else lambda p: bool(observer(p)) or reporter(p)
-        )
-        results = runner.run(progress, slices=slices_for(scenario))
+        results = runner.run(reporter, slices=slices_for(scenario))
     except SimulationCancelled:
         return _finish(db, claim, RunStatus.CANCELLED, None)
     except LeaseLost:
