@@ -140,13 +140,25 @@ def run(
         PlotFiles,
         typer.Option("--plot-format", help="Image format of the charts.", metavar="png|svg|both"),
     ] = PlotFiles.PNG,
+    max_memory_mb: Annotated[
+        int | None,
+        typer.Option(
+            "--max-memory-mb",
+            min=16,
+            metavar="MB",
+            help="Memory the run may use; stop it, exit 1, past that. "
+            "Default: ASYNCFLOW_MAX_RUN_MEMORY_MB.",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario with a progress bar, print a summary, optionally write results and charts.
 
     The output paths are checked, and missing folders created, before the run
     starts: a path that cannot be written exits with status 2 and runs nothing.
     """
-    from asyncflow_backend.runtime.runner import SimulationRunner
+    from asyncflow_backend.config.settings import get_settings
+    from asyncflow_backend.jobs.memory import MemoryBudget, MemoryBudgetExceeded
+    from asyncflow_backend.runtime.runner import RunProgress, SimulationRunner
     from asyncflow_backend.schemas.results import NonFiniteResultError
 
     loaded = _load(scenario)
@@ -157,6 +169,7 @@ def run(
         _prepare_folder(plots_dir, "--plots")
     runner = SimulationRunner(loaded, seed=seed)
     horizon = loaded.sim_settings.total_simulation_time
+    budget = MemoryBudget(max_memory_mb or get_settings().max_run_memory_mb)
     with Progress(
         TextColumn("[bold]simulating[/]"),
         BarColumn(),
@@ -167,9 +180,15 @@ def run(
         transient=True,
     ) as bar:
         task = bar.add_task("run", total=horizon)
+
+        def progress(report: RunProgress) -> bool:
+            budget.check()
+            bar.update(task, completed=report.simulated_s)
+            return False
+
         try:
-            results = runner.run(lambda p: bar.update(task, completed=p.simulated_s))
-        except NonFiniteResultError as exc:
+            results = runner.run(progress)
+        except (NonFiniteResultError, MemoryBudgetExceeded) as exc:
             errors.print(f"run failed: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(RUN_FAILED) from None
     name = loaded.name or name_from_file(scenario.name)

@@ -359,3 +359,37 @@ def test_failures_and_repairs_are_counted_per_cycle_and_bound_what_the_engine_sc
     assert 0.8 * counted.total <= processed <= 1.2 * counted.total
     found = messages(data, max_scheduled_events=1000)
     assert "8000 failures and repairs" in found["sim_settings"]
+
+
+def retry_pile_up(on_timeout: str = "keep_working", attempts: int = 70) -> dict[str, Any]:
+    """55 requests/s for an hour, a 10 ms client timeout and `attempts` attempts: 97 M
+    scheduled events at 70, just under the limit."""
+    data = scenario_data(horizon=3600, users=55, rpm=60)
+    data["rqs_input"] |= {
+        "timeout_s": 0.01,
+        "on_timeout": on_timeout,
+        "retry": {"max_attempts": attempts, "retry_on": ["timed_out"]},
+    }
+    return data
+
+
+def test_retried_attempts_that_keep_working_count_against_the_expected_requests() -> None:
+    # Just under the event cap, but every late attempt stays in memory: ~4 GB.
+    scenario = parse_scenario(retry_pile_up())
+    assert scheduled_events(scenario).total < ScenarioLimits().max_scheduled_events
+
+    problems = check_limits(scenario, ScenarioLimits())
+
+    assert [p.path for p in problems] == ["rqs_input.retry.max_attempts"]
+    message = problems[0].message
+    assert "13860000 expected requests and late attempts (198000 requests, up to 70" in message
+    assert "(ASYNCFLOW_MAX_EXPECTED_REQUESTS)" in message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [retry_pile_up(on_timeout="cancel"), retry_pile_up(attempts=2)],
+    ids=["cancelled attempts end", "few attempts"],
+)
+def test_attempts_that_cannot_pile_up_past_the_limit_pass(data: dict[str, Any]) -> None:
+    assert check_limits(parse_scenario(data), ScenarioLimits()) == []

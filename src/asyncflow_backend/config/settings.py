@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     run_time_limit_s: float = Field(
         default=600.0, gt=0, description="Wall time a run may take before it fails."
     )
+    max_run_memory_mb: int = Field(
+        default=2048,
+        ge=16,
+        description="Resident memory, in MB, one run may add to the process running it "
+        "(a worker, or `asyncflow run`); a run that needs more fails at once with that "
+        "reason, and its worker takes the next run.",
+    )
     lease_s: float = Field(
         default=30.0,
         gt=0,

@@ -30,6 +30,7 @@ from asyncflow_backend.db.models import utc_now
 from asyncflow_backend.db.repository import RunStatus
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.experiments.measure import ReplicationObserver
+from asyncflow_backend.jobs.memory import MemoryBudget, MemoryBudgetExceeded, release_memory
 from asyncflow_backend.runtime.runner import (
     RunProgress,
     SimulationCancelled,
@@ -227,11 +228,13 @@ class _Reporter:
         self.settings = settings
         self.started = time.monotonic()
         self.last_report = self.started
+        self.memory = MemoryBudget(settings.max_run_memory_mb)
 
     def __call__(self, progress: RunProgress) -> bool:
         now = time.monotonic()
         if now - self.started > self.settings.run_time_limit_s:
             raise WallTimeExceeded(self.settings.run_time_limit_s)
+        self.memory.check()
         if now - self.last_report < REPORT_INTERVAL_S:
             return False
         self.last_report = now
@@ -331,6 +334,7 @@ def _execute(db: DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
     seed: int = draw_seed() if requested is None else requested
     if claim.seed is None:
         db.call(lambda leases: leases.record_seed(claim.run_id, claim.worker_id, seed))
+    over_budget: str | None = None
     try:
         runner = SimulationRunner(scenario, seed=seed)
         reporter = _Reporter(db, claim, settings)
@@ -343,11 +347,20 @@ def _execute(db: DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
         return Execution(claim.run_id, Outcome.LOST)
     except WallTimeExceeded as exc:
         return _finish(db, claim, RunStatus.FAILED, str(exc))
+    except MemoryBudgetExceeded as exc:
+        over_budget = str(exc)
     except Exception as exc:
         if is_transient(exc):
             raise  # the queue retries the message; the run is claimed again after its lease
         log.exception("run %s failed", claim.run_id)
         return _finish(db, claim, RunStatus.FAILED, one_line(exc))
+    if over_budget is not None:
+        # Out of the handler, nothing refers to the stopped run any more: free it before
+        # this process takes the next run.
+        log.warning("run %s: %s", claim.run_id, over_budget)
+        del runner, observer
+        release_memory()
+        return _finish(db, claim, RunStatus.FAILED, over_budget)
 
     try:
         document = results.model_dump(mode="json", exclude={"time_series": {"series"}})

@@ -5,6 +5,7 @@ problem names the environment variable that raises the limit.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind
@@ -12,7 +13,7 @@ from asyncflow_backend.schemas.base import readable
 from asyncflow_backend.schemas.calls import answering_servers, call_edges
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.steps import CacheStep, CallStep, RamStep, Step
-from asyncflow_backend.schemas.validation import Problem
+from asyncflow_backend.schemas.validation import Loc, Problem
 from asyncflow_backend.schemas.workload import WorkloadModel
 
 _ENV_PREFIX = "ASYNCFLOW_"
@@ -213,13 +214,45 @@ def sampled_series_count(scenario: Scenario) -> int:
     )
 
 
+def _check_attempts_alive(
+    scenario: Scenario, limits: ScenarioLimits, over: Callable[[Loc, str, str], None]
+) -> None:
+    """Count every attempt that may be alive at once against the expected requests.
+
+    When timed-out attempts are retried while the servers keep working on them, the
+    late attempts pile up with the new ones: each is a request in memory (about 30 KB
+    a request at 100 attempts), so the bound that keeps a run's requests in memory
+    small must count them. Called only when the requests alone are within the limit.
+    """
+    alive = [(w, w.attempts_alive) for w in scenario.generators]
+    if all(attempts == 1 for _, attempts in alive):
+        return
+    total = sum(scenario.class_expected_requests(w) * attempts for w, attempts in alive)
+    if total <= limits.max_expected_requests:
+        return
+    workload, attempts = max(alive, key=lambda pair: pair[1])
+    if workload is scenario.rqs_input:
+        loc: Loc = ("rqs_input", "retry", "max_attempts")
+    else:
+        index = scenario.generators.index(workload) - 1
+        loc = ("workload_classes", index, "retry", "max_attempts")
+    over(
+        loc,
+        f"{_num(total)} expected requests and late attempts ({_num(scenario.expected_requests)}"
+        f" requests, up to {attempts} attempts each alive at once: timed-out attempts are "
+        "retried while the servers keep working on them; use on_timeout: cancel, fewer "
+        "attempts or fewer requests)",
+        "max_expected_requests",
+    )
+
+
 def check_limits(scenario: Scenario, limits: ScenarioLimits) -> list[Problem]:
     """Every limit the scenario exceeds, each located at the field that makes it too large."""
     problems: list[Problem] = []
     nodes = scenario.topology_graph.nodes
     servers = nodes.servers
 
-    def over(loc: tuple[str, ...], what: str, field: str, unit: str = "") -> None:
+    def over(loc: Loc, what: str, field: str, unit: str = "") -> None:
         limit = getattr(limits, field)
         problems.append(
             Problem(loc, f"{what} exceeds the limit of {_num(limit)}{unit} ({_var(field)})")
@@ -264,6 +297,8 @@ def check_limits(scenario: Scenario, limits: ScenarioLimits) -> list[Problem]:
         loc = ("rqs_input",)
     if expected > limits.max_expected_requests:
         over(loc, f"{_num(expected)} expected requests ({reason})", "max_expected_requests")
+    else:
+        _check_attempts_alive(scenario, limits, over)
     period = scenario.sim_settings.sample_period_s
     series = sampled_series_count(scenario)
     samples = horizon / period * series

@@ -137,16 +137,17 @@ class Scenario(StrictModel):
         """Mean number of requests the generators will create over the horizon: for each
         class, the integral of its arrival rate; for a closed one, the bound
         `class_peak_rate` x horizon."""
+        return sum(self.class_expected_requests(workload) for workload in self.generators)
+
+    def class_expected_requests(self, workload: RqsGenerator) -> float:
+        """Mean number of requests one class creates over the horizon (see
+        `expected_requests`)."""
         horizon = self.sim_settings.total_simulation_time
-        total = 0.0
-        for workload in self.generators:
-            if workload.arrival_rate is not None:
-                total += workload.arrival_rate.integral(horizon)
-            elif workload.users is not None:
-                total += self.class_peak_rate(workload) * horizon
-            else:
-                total += workload.mean_users_rate() * horizon
-        return total
+        if workload.arrival_rate is not None:
+            return workload.arrival_rate.integral(horizon)
+        if workload.users is not None:
+            return self.class_peak_rate(workload) * horizon
+        return workload.mean_users_rate() * horizon
 
     def round_trip_floor_s(self, generator_id: str) -> float:
         """Mean edge latency a request of generator `generator_id` surely crosses: its

@@ -23,6 +23,7 @@ from asyncflow_backend.config.constants import (
     MAX_WEIGHT,
     MIN_USER_SAMPLING_WINDOW_S,
     Distribution,
+    RetryOn,
     TimeoutAction,
 )
 from asyncflow_backend.schemas.arrival_rate import ArrivalRate
@@ -106,6 +107,20 @@ class RqsGenerator(StrictModel):
     def cancels_on_timeout(self) -> bool:
         """True if a timed-out request is withdrawn rather than left to finish."""
         return self.timeout_s is not None and self.on_timeout is TimeoutAction.CANCEL
+
+    @property
+    def attempts_alive(self) -> int:
+        """Most attempts of one request that may be in the system at once: every allowed
+        attempt when a timed-out attempt is retried while the servers keep working on it
+        (late work), else one, since each attempt then ends before the next is sent."""
+        if (
+            self.retry is None
+            or self.timeout_s is None
+            or self.cancels_on_timeout
+            or RetryOn.TIMED_OUT not in self.retry.retry_on
+        ):
+            return 1
+        return self.retry.max_attempts
 
     arrival_rate: ArrivalRate | None = Field(
         default=None,

@@ -1,0 +1,56 @@
+"""`asyncflow run` stops a run past its memory budget: exit 1 and one line naming the setting."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from asyncflow_backend.builder import ScenarioBuilder
+
+
+def piling_up(path: Path) -> Path:
+    """20,000 requests/s into 100/s of capacity: the ready queue grows by about 20,000
+    requests (some 6 MB) each simulated second."""
+    scenario = (
+        ScenarioBuilder()
+        .generator("gen", users=20_000, rpm=60)
+        .client("client")
+        .server("srv")
+        .endpoint("/api")
+        .cpu(0.01)
+        .chain("gen", "client", "srv", "client", latency=0.001)
+        .settings(horizon=60, sample_period=0.1)
+        .to_dict()
+    )
+    path.write_text(yaml.safe_dump(scenario), encoding="utf-8")
+    return path
+
+
+def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "asyncflow_backend.cli", "run", *arguments],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def test_a_run_past_its_memory_budget_exits_1_naming_the_budget(tmp_path: Path) -> None:
+    scenario = piling_up(tmp_path / "piling_up.yml")
+
+    outcome = run(str(scenario), "-q", "--max-memory-mb", "16", "--json", str(tmp_path / "o.json"))
+
+    assert outcome.returncode == 1, outcome.stderr
+    message = "run failed: used more than its memory budget of 16 MB (ASYNCFLOW_MAX_RUN_MEMORY_MB)"
+    assert message in outcome.stderr
+    assert "Traceback" not in outcome.stderr
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_the_budget_is_the_setting_unless_the_option_gives_one(tmp_path: Path) -> None:
+    outcome = run("--help")
+
+    assert "--max-memory-mb" in outcome.stdout
+    assert "ASYNCFLOW_MAX_RUN_MEMORY_MB" in outcome.stdout
