@@ -5,9 +5,11 @@ answered (unlike a closed loop of N clients, which slows down with the server an
 queue). The client runs in a process of its own, pinned to the load core, on uvloop with an
 aiohttp session (one connection per request in flight, kept alive for reuse). It sleeps until
 ``spin_s`` before each send time, then yields to the loop until the time has come, because the
-event loop's timers round to the millisecond. Every send's lateness (actual minus scheduled
-time) is recorded; `check_schedule` refuses a run whose lateness shows the client fell behind,
-since its arrivals were then not the process the scenario describes.
+event loop's timers round to the millisecond. Times are read from ``time.perf_counter``, never
+from the loop's clock: uvloop's ``loop.time()`` counts whole milliseconds (libuv's cached
+``uv_now``). Every send's lateness (actual minus scheduled time) is recorded; `check_schedule`
+refuses a run whose lateness shows the client fell behind, since its arrivals were then not
+the process the scenario describes.
 
     python -m benchmarks.real_system.load --url URL --rate R --duration S --seed N --out CSV
 
@@ -22,6 +24,7 @@ import csv
 import json
 import math
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -125,7 +128,7 @@ class Record:
 async def _drive(url: str, times: np.ndarray, spin_s: float) -> list[Record]:
     import aiohttp
 
-    loop = asyncio.get_running_loop()
+    clock = time.perf_counter
     records: list[Record] = []
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
@@ -133,7 +136,7 @@ async def _drive(url: str, times: np.ndarray, spin_s: float) -> list[Record]:
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def send(due: float, lateness: float) -> None:
-            sent = loop.time()
+            sent = clock()
             status, server_s, parts = -1, math.nan, "{}"
             try:
                 async with session.get(url) as response:
@@ -145,18 +148,18 @@ async def _drive(url: str, times: np.ndarray, spin_s: float) -> list[Record]:
                     parts = json.dumps(answer.get("parts", {}), separators=(",", ":"))
             except (aiohttp.ClientError, TimeoutError):
                 pass
-            records.append(Record(due, lateness, loop.time() - sent, status, server_s, parts))
+            records.append(Record(due, lateness, clock() - sent, status, server_s, parts))
 
-        start = loop.time() + 0.2
+        start = clock() + 0.2
         tasks = []
         for due in times:
             target = start + float(due)
-            coarse = target - spin_s - loop.time()
+            coarse = target - spin_s - clock()
             if coarse > 0:
                 await asyncio.sleep(coarse)
-            while loop.time() < target:
+            while clock() < target:
                 await asyncio.sleep(0)
-            tasks.append(asyncio.create_task(send(float(due), loop.time() - target)))
+            tasks.append(asyncio.create_task(send(float(due), clock() - target)))
         if tasks:
             await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT_S)
     return sorted(records, key=lambda record: record.scheduled_s)
