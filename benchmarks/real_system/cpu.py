@@ -5,6 +5,12 @@ spent in user and kernel mode; ``os.sysconf('SC_CLK_TCK')`` ticks make a second 
 so one reading is good to 10 ms: runs must be long enough for that to vanish in the total).
 A gunicorn master's workers are its children: `tree_cpu_s` adds up a process and its live
 descendants.
+
+Wake-ups: an event loop's thread sleeps only in its poll (``epoll_wait``) when nothing is
+ready, so the voluntary context switches of its main thread (``voluntary_ctxt_switches`` in
+``/proc/<pid>/status``) count the loop's wake-ups from an idle wait. Per request they fall as
+the loop gets busier and serves more callbacks per wake-up: the quantity a per-wake-up cost is
+paid on.
 """
 
 from __future__ import annotations
@@ -69,6 +75,26 @@ def tree_cpu_s(roots: Iterable[int]) -> float:
             if (line := _stat(pid)) is not None:
                 ticks += parse_stat_cpu_ticks(line)
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def parse_voluntary_switches(status_text: str) -> int:
+    """``voluntary_ctxt_switches`` of one ``/proc/<pid>/status`` text; ValueError if absent."""
+    for line in status_text.splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    raise ValueError("no voluntary_ctxt_switches line: not a /proc/<pid>/status text")
+
+
+def tree_wakeups(roots: Iterable[int]) -> int:
+    """Voluntary context switches so far of these processes' and their descendants' main threads."""
+    total = 0
+    for root in roots:
+        for pid in descendants(root):
+            try:
+                total += parse_voluntary_switches((PROC / str(pid) / "status").read_text())
+            except OSError:  # ended since the listing
+                continue
+    return total
 
 
 def cpu_per_request_s(before_s: float, after_s: float, requests: int) -> float:

@@ -1,8 +1,9 @@
 """One measured run against a deployment: the load, the CPU it cost, and the idle round trip.
 
-`measure_run` reads every server process's CPU time (`cpu.tree_cpu_s`), starts the load
-generator (`load`, a child pinned to the load cores), waits for it, reads the CPU again and
-returns the per-request records with the CPU each process used. `idle_round_trip` sends
+`measure_run` reads every server process's CPU time and wake-ups (`cpu.tree_cpu_s`,
+`cpu.tree_wakeups`), starts the load generator (`load`, a child pinned to the load cores),
+waits for it, reads them again and returns the per-request records with the CPU and wake-ups
+of each process. `idle_round_trip` sends
 ``/ping`` at a trickle with the same client, for the network latency.
 """
 
@@ -11,13 +12,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-from benchmarks.real_system.cpu import tree_cpu_s
+from benchmarks.real_system.cpu import tree_cpu_s, tree_wakeups
 from benchmarks.real_system.load import LatenessPolicy, Record, check_schedule, read_records
 from benchmarks.real_system.pinning import CorePlan, load_average, pinned
 from benchmarks.real_system.report import RealRun
@@ -37,15 +38,21 @@ def _cpu(deployment: Deployment) -> dict[str, float]:
     return {name: tree_cpu_s([pid]) for name, pid in _processes(deployment).items()}
 
 
+def _wakeups(deployment: Deployment) -> dict[str, int]:
+    return {name: tree_wakeups([pid]) for name, pid in _processes(deployment).items()}
+
+
 @dataclass(frozen=True)
 class Measured:
-    """A run's records (all of them, warm-up included), CPU per process and the load average."""
+    """A run's records (all of them, warm-up included), CPU seconds and wake-ups per process,
+    and the load average at its end."""
 
     rate_per_s: float
     repeat: int
     records: list[Record]
     cpu_s: dict[str, float]
     load_average: str
+    wakeups: dict[str, int] = field(default_factory=dict)
 
     def answered(self, warmup_s: float = 0.0) -> list[Record]:
         """Records answered with status 200, sent at or after ``warmup_s``."""
@@ -78,7 +85,7 @@ def measure_run(
     path: str = "/work",
 ) -> Measured:
     """Drive ``path`` at ``rate_per_s`` for ``duration_s``; the records go to ``out``."""
-    before = _cpu(deployment)
+    before, woken = _cpu(deployment), _wakeups(deployment)
     command = [
         sys.executable, "-m", "benchmarks.real_system.load",
         "--url", f"{deployment.entry_url}{path}", "--rate", str(rate_per_s),
@@ -91,13 +98,14 @@ def measure_run(
         capture_output=True,
         timeout=duration_s + LOAD_GRACE_S,
     )
-    after = _cpu(deployment)
+    after, awake = _cpu(deployment), _wakeups(deployment)
     return Measured(
         rate_per_s=rate_per_s,
         repeat=repeat,
         records=read_records(out),
         cpu_s={name: after[name] - before[name] for name in before},
         load_average=load_average(),
+        wakeups={name: awake[name] - woken[name] for name in woken},
     )
 
 

@@ -84,17 +84,19 @@ def _runs_csv(measured: Sequence[Measured], real: Sequence[RealRun], path: Path)
         writer = csv.writer(handle)
         writer.writerow(
             ["rate_per_s", "repeat", "answered", "p50_s", "p95_s", "p99_s", "lateness_p99_s",
-             "kept_schedule", "load_average", *[f"cpu_per_request_s:{n}" for n in names]]
+             "kept_schedule", "load_average", *[f"cpu_per_request_s:{n}" for n in names],
+             *[f"wakeups_per_request:{n}" for n in names]]
         )  # fmt: skip
         for m, r in zip(measured, real, strict=True):
             answered = len(m.answered())
             cpu = [m.cpu_s.get(n, 0.0) / answered if answered else "" for n in names]
+            wakeups = [m.wakeups.get(n, 0) / answered if answered else "" for n in names]
             percentiles = [
                 r.percentile(s) if r.latencies_s.size else "" for s in ("p50", "p95", "p99")
             ]
             writer.writerow(
                 [m.rate_per_s, m.repeat, answered, *percentiles, r.verdict.p99_s,
-                 r.verdict.kept, m.load_average, *cpu]
+                 r.verdict.kept, m.load_average, *cpu, *wakeups]
             )  # fmt: skip
 
 
@@ -123,7 +125,9 @@ def _describe(run: Measured, real: RealRun) -> str:
     answered = len(run.answered())
     cpu = (
         ", ".join(
-            f"{name} {seconds / answered * 1e3:.3f} ms" for name, seconds in run.cpu_s.items()
+            f"{name} {seconds / answered * 1e3:.3f} ms"
+            f" ({run.wakeups.get(name, 0) / answered:.2f} wake-ups)"
+            for name, seconds in run.cpu_s.items()
         )
         if answered
         else "—"

@@ -1,6 +1,7 @@
 """The harness's small parts: /proc readings, core plans, specs and the services' start order."""
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +11,9 @@ from benchmarks.real_system.cpu import (
     cpu_per_request_s,
     parse_stat_cpu_ticks,
     parse_stat_ppid,
+    parse_voluntary_switches,
     tree_cpu_s,
+    tree_wakeups,
 )
 from benchmarks.real_system.pinning import pinned, plan_cores
 from benchmarks.real_system.services import call_order, server_command
@@ -116,3 +119,20 @@ def test_calls_in_a_cycle_or_to_nowhere_are_refused() -> None:
 def test_an_unknown_topology_lists_the_known_ones() -> None:
     with pytest.raises(KeyError, match="known: cpu_io"):
         topology("nope")
+
+
+def test_wakeups_are_the_voluntary_context_switches_of_the_status() -> None:
+    status = "Name:\tpython\nvoluntary_ctxt_switches:\t1234\nnonvoluntary_ctxt_switches:\t56\n"
+
+    assert parse_voluntary_switches(status) == 1234
+    with pytest.raises(ValueError, match="voluntary_ctxt_switches"):
+        parse_voluntary_switches("Name:\tpython\n")
+
+
+def test_a_process_that_sleeps_wakes_up() -> None:
+    before = tree_wakeups([os.getpid()])
+
+    for _ in range(5):
+        time.sleep(0.001)  # each sleep blocks the thread: one voluntary switch at least
+
+    assert tree_wakeups([os.getpid()]) >= before + 5
