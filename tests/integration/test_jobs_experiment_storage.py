@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from run_support import make_scenario
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.experiments import ExperimentRepository
 from asyncflow_backend.db.leases import RunLeases
-from asyncflow_backend.db.models import ReplicationResult, RunResult
-from asyncflow_backend.db.repository import RunStatus
+from asyncflow_backend.db.models import ReplicationResult, Run, RunResult
+from asyncflow_backend.db.repository import RunRepository, RunStatus
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.experiments import ExperimentSpec, prepare
 from asyncflow_backend.jobs import execute_run
@@ -94,3 +94,51 @@ async def test_a_replication_that_finishes_after_the_cancel_counts_in_the_report
     assert experiment is not None
     assert experiment.status == RunStatus.CANCELLED
     assert experiment.replications_done == 2
+
+
+SWEEP = [{"path": "rqs_input.avg_active_users.mean", "values": [20, 30]}]
+
+
+async def test_replications_refer_to_the_experiment_scenario_and_are_created_in_bounded_batches(
+    database: Database,
+) -> None:
+    document = {"scenario": make_scenario(horizon=5), "seed": 3, "replications": 500}
+    prepared = prepare(ExperimentSpec.model_validate({**document, "sweep": SWEEP}))
+    experiment, run_ids = await start_experiment(
+        database,
+        prepared.spec.model_dump(mode="json"),
+        seed=prepared.seed,
+        owner=None,
+        queue_ahead=8,
+    )
+    async with database.session() as session:
+        runs = list(await session.scalars(select(Run).where(Run.experiment_id == experiment.id)))
+        stored = await ExperimentRepository(session).get(experiment.id)
+    # 1000 replications planned, 8 created; none holds a copy of the scenario.
+    assert len(run_ids) == len(runs) == 8
+    assert stored is not None
+    assert stored.replications_planned == 1000
+    assert all(run.scenario is None for run in runs)
+    assert {run.overrides["rqs_input.avg_active_users.mean"] for run in runs} == {20}
+
+    async with database.session() as session:
+        shown = await RunRepository(session).scenario_of(runs[0])
+        claim = await RunLeases(session).claim(runs[0].id, "worker-1", 30.0)
+    expected = make_scenario(horizon=5)
+    expected["rqs_input"]["avg_active_users"]["mean"] = 20
+    assert shown == expected
+    assert claim is not None
+    assert claim.scenario == expected
+
+    for run_id in run_ids[1:5]:
+        await _execute(database, run_id)
+    # Half the batch has finished: the next ones are created, never more than 8 in flight.
+    more = await advance(database, experiment.id, queue_ahead=8)
+    assert len(more) == 4
+    async with database.session() as session:
+        unfinished = await session.scalar(
+            select(func.count())
+            .select_from(Run)
+            .where(Run.experiment_id == experiment.id, Run.status.in_(["queued", "running"]))
+        )
+    assert unfinished == 8

@@ -22,7 +22,7 @@ def two_workers(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def one_worker(tmp_path: Path) -> Settings:
-    return sqlite_settings(tmp_path, max_experiment_replications=50)
+    return sqlite_settings(tmp_path, max_experiment_replications=50, max_sweep_validation_mb=0.005)
 
 
 async def follow(
@@ -133,6 +133,10 @@ async def test_invalid_experiments_are_422_naming_the_field_and_nothing_is_store
             "/api/v1/experiments",
             json={"scenario": parsing_server(users=20, horizon_s=5.0), "replications": 51},
         )
+        sweep = [{"path": "rqs_input.avg_active_users.mean", "values": list(range(1, 25))}]
+        costly = await client.post(
+            "/api/v1/experiments", json={"scenario": scenario(), "sweep": sweep, "replications": 2}
+        )
         by_path = await client.post("/api/v1/experiments", json={"scenario": "mm1.yml"})
         broken = await client.post(
             "/api/v1/experiments", content=b"{", headers={"content-type": "application/json"}
@@ -143,6 +147,9 @@ async def test_invalid_experiments_are_422_naming_the_field_and_nothing_is_store
     assert unknown.json()["detail"][0]["path"] == "until_precise.metric"
     assert too_many.status_code == 422
     assert "more than the limit of 50" in too_many.text
+    assert costly.status_code == 422
+    assert costly.json()["detail"][0]["path"] == "sweep"
+    assert "ASYNCFLOW_MAX_SWEEP_VALIDATION_MB" in costly.json()["detail"][0]["msg"]
     assert by_path.status_code == 422
     assert by_path.json()["detail"][0]["path"] == "scenario"
     assert broken.status_code == 422

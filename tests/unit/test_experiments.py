@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,47 @@ def test_prepare_enforces_a_cap_on_replications() -> None:
     assert "up to 30 replications, more than the limit of 29" in problems[0]
     search = spec(replications=4, search={"objective": {"metric": "latency.p95", "at_most": 1}})
     assert most_replications(search) == 16 * 30
+
+
+def traced_scenario(points: int) -> dict[str, Any]:
+    """`small_scenario` fed by a rate trace of `points` points: ~38 bytes of JSON each."""
+    data = small_scenario()
+    trace = [{"at_s": i * 10 / points, "rate_per_s": 20.0 + i % 7} for i in range(points)]
+    generator = data["rqs_input"]
+    generator.pop("avg_active_users")
+    generator.pop("avg_request_per_minute_per_user")
+    generator["arrival_rate"] = {"shape": "trace", "points": trace}
+    return data
+
+
+def test_preparing_a_sweep_keeps_no_scenario_of_its_points() -> None:
+    cores = "topology_graph.nodes.servers.srv.server_resources.cpu_cores"
+    sweep = [{"path": cores, "range": {"start": 1, "stop": 40, "step": 1}}]
+    experiment = ExperimentSpec.model_validate(
+        {"scenario": traced_scenario(2000), "seed": 1, "sweep": sweep}
+    )
+    tracemalloc.start()
+    try:
+        prepared = prepare(experiment)
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Each of the 40 parsed point scenarios takes about 1 MB; kept, they took 40.
+    assert kept < 8_000_000
+    assert prepared.check(Point(((cores, 3),))) is None
+
+
+def test_the_work_of_validating_a_sweep_is_bounded() -> None:
+    sweep = [
+        {"path": "rqs_input.avg_active_users.mean", "range": {"start": 1, "stop": 400, "step": 1}}
+    ]
+    experiment = spec(sweep=sweep)
+    size_kb = len(json.dumps(experiment.scenario, separators=(",", ":"))) / 1000
+    assert prepare(experiment, max_sweep_validation_mb=400 * size_kb / 1000 + 0.01).seed == 1
+    problems = problems_of(lambda: prepare(experiment, max_sweep_validation_mb=0.05))
+    assert len(problems) == 1
+    assert problems[0].startswith(f"sweep: validating 400 points of a {size_kb:.0f} KB scenario")
+    assert "more than the 0.05 MB of ASYNCFLOW_MAX_SWEEP_VALIDATION_MB" in problems[0]
 
 
 def test_the_root_seed_is_the_experiments_else_the_scenarios_else_fresh() -> None:

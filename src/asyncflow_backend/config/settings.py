@@ -167,6 +167,23 @@ class Settings(BaseSettings):
         "and every search step at its cap.",
     )
 
+    max_sweep_validation_mb: float = Field(
+        default=25.0,
+        gt=0,
+        le=1_000_000,
+        description="Most scenario JSON, in MB, that validating a submitted sweep may parse: "
+        "its points x the size of its scenario (each point is validated in full before "
+        "anything runs, at about a quarter of a second of CPU per MB).",
+    )
+    experiment_queue_ahead: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Replications of one experiment queued or running at once; the rest are "
+        "created as those finish, so submitting an experiment costs the same whatever its "
+        "replication count.",
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _keep_key_digests(cls, value: Any) -> Any:

@@ -21,7 +21,12 @@ from asyncflow_backend.db.models import (
     RunSeries,
     utc_now,
 )
-from asyncflow_backend.db.repository import RunStatus, affected_rows, unattended
+from asyncflow_backend.db.repository import (
+    RunStatus,
+    affected_rows,
+    replication_scenario,
+    unattended,
+)
 from asyncflow_backend.db.types import UTCDateTime
 
 
@@ -35,7 +40,9 @@ class Claim:
 
     run_id: str
     worker_id: str
-    scenario: dict[str, Any]
+    scenario: dict[str, Any] | None
+    """The scenario to run (a replication's: its experiment's with its overrides); None if the
+    experiment's scenario no longer has a field the replication overrides."""
     seed: int | None
     cancel_requested: bool
     attempts: int
@@ -84,6 +91,7 @@ class RunLeases:
             )
             .returning(
                 Run.scenario,
+                Run.overrides,
                 Run.seed,
                 Run.cancel_requested,
                 Run.attempts,
@@ -96,10 +104,15 @@ class RunLeases:
         row = claimed.one_or_none()
         await self.session.commit()
         if row is not None:
+            scenario = row.scenario
+            if scenario is None and row.experiment_id is not None:
+                scenario = await replication_scenario(
+                    self.session, row.experiment_id, row.overrides
+                )
             return Claim(
                 run_id,
                 worker_id,
-                row.scenario,
+                scenario,
                 row.seed,
                 row.cancel_requested,
                 row.attempts,

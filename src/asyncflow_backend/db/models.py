@@ -52,6 +52,10 @@ class Base(DeclarativeBase):
 class Run(Base):
     """One submitted simulation and where it stands.
 
+    A replication of an experiment stores no scenario of its own: it runs its
+    experiment's with its point's `overrides`, so that an experiment's
+    scenario is stored once however many replications it has.
+
     `seed` is the requested seed until the run is first started, then the seed
     it uses, so that a finished run can be replayed. `worker_id` and
     `lease_until` say which worker owns a running run and until when: a worker
@@ -71,7 +75,10 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[int | None] = mapped_column(BigInteger)
-    scenario: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    scenario: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    """The scenario as accepted; None for a replication, which runs its experiment's."""
+    overrides: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    """A replication's fields of its point (dotted path to value) over its experiment's scenario."""
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     owner: Mapped[str | None] = mapped_column(String(255), index=True)

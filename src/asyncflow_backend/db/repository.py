@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from asyncflow_backend.db.models import Experiment, Run, RunResult, RunSeries, utc_now
+from asyncflow_backend.experiments.paths import PathError, with_overrides
 
 
 class RunStatus(StrEnum):
@@ -127,6 +128,14 @@ class RunRepository:
         await self.session.commit()
         return await self.get(run_id)
 
+    async def scenario_of(self, run: Run) -> dict[str, Any]:
+        """The scenario `run` runs: its own, or a replication's (its experiment's, overridden)."""
+        if run.scenario is not None:
+            return run.scenario
+        if run.experiment_id is None:
+            return {}
+        return await replication_scenario(self.session, run.experiment_id, run.overrides) or {}
+
     async def get_results(self, run_id: str) -> dict[str, Any] | None:
         """The results document without its sampled series, or None if there are no results.
 
@@ -163,6 +172,24 @@ class RunRepository:
             series.setdefault(row.metric, {})[row.component] = row.values
         time_series["series"] = series
         return {**document, "time_series": time_series}
+
+
+async def replication_scenario(
+    session: AsyncSession, experiment_id: str, overrides: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The scenario of a replication: its experiment's with `overrides` (path to value) set.
+
+    None if the experiment is gone or its scenario lacks an overridden field.
+    """
+    spec: dict[str, Any] | None = await session.scalar(
+        select(Experiment.spec).where(Experiment.id == experiment_id)
+    )
+    if spec is None:
+        return None
+    try:
+        return with_overrides(spec["scenario"], overrides or {})
+    except PathError:
+        return None
 
 
 def unattended(now: datetime) -> ColumnElement[bool]:

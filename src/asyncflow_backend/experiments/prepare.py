@@ -7,7 +7,9 @@ the horizon, every sweep path and every sweep point's scenario, the search's
 load field.
 """
 
+import json
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from asyncflow_backend.schemas.trace_files import TraceFileError, read_trace_fil
 from asyncflow_backend.schemas.validation import Loc, Problem
 
 MAX_SWEEP_POINTS = 1000
+SWEEP_VALIDATION_SETTING = "ASYNCFLOW_MAX_SWEEP_VALIDATION_MB"
 
 
 class ExperimentValidationError(ValueError):
@@ -43,6 +46,16 @@ class ExperimentValidationError(ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+POINT_SCENARIOS_KEPT = 2
+"""Parsed point scenarios a prepared experiment keeps (the most recently used).
+
+A parsed scenario takes about 17 times its JSON size in memory, so keeping
+every point's would cost a sweep of 1000 points over an 830 KB scenario
+some 15 GB; the replications of one point are asked for one after another,
+so the last few serve nearly every call.
+"""
 
 
 @dataclass
@@ -56,25 +69,34 @@ class PreparedExperiment:
     metrics: list[str]
     limits: ScenarioLimits | None = None
     """Size limits every point's scenario must keep (the service's), if any."""
-    _scenarios: dict[str, Scenario] = field(default_factory=dict)
+    _scenarios: OrderedDict[str, Scenario] = field(default_factory=OrderedDict)
+    _checked: dict[str, str | None] = field(default_factory=dict)
 
     def scenario_of(self, point: Point) -> Scenario:
         """The scenario of `point`; raises `ScenarioValidationError` or `PathError` if invalid."""
+        if not point.values:
+            return self.scenario
         key = point.key
-        if key not in self._scenarios:
-            scenario = (
-                parse_scenario(with_overrides(self.base, point.overrides))
-                if point.values
-                else self.scenario
-            )
-            breached = [] if self.limits is None else check_limits(scenario, self.limits)
-            if breached:
-                raise ScenarioValidationError(breached)
-            self._scenarios[key] = scenario
-        return self._scenarios[key]
+        if key in self._scenarios:
+            self._scenarios.move_to_end(key)
+            return self._scenarios[key]
+        scenario = parse_scenario(with_overrides(self.base, point.overrides))
+        breached = [] if self.limits is None else check_limits(scenario, self.limits)
+        if breached:
+            raise ScenarioValidationError(breached)
+        self._scenarios[key] = scenario
+        while len(self._scenarios) > POINT_SCENARIOS_KEPT:
+            self._scenarios.popitem(last=False)
+        return scenario
 
     def check(self, point: Point) -> str | None:
-        """Why `point` cannot run, or None."""
+        """Why `point` cannot run, or None; each point is parsed once, and its verdict kept."""
+        key = point.key
+        if key not in self._checked:
+            self._checked[key] = self._problem_of(point)
+        return self._checked[key]
+
+    def _problem_of(self, point: Point) -> str | None:
         try:
             self.scenario_of(point)
         except ScenarioValidationError as exc:
@@ -145,12 +167,15 @@ def prepare(
     *,
     max_replications: int | None = None,
     limits: ScenarioLimits | None = None,
+    max_sweep_validation_mb: float | None = None,
 ) -> PreparedExperiment:
     """Check `spec` against its scenario and fix its root seed.
 
     The root seed is the experiment's, else the scenario's, else a fresh one.
-    `max_replications` caps the most replications the experiment may run, and
-    `limits` the size of every point's scenario (the service's limits). Raises
+    `max_replications` caps the most replications the experiment may run,
+    `limits` the size of every point's scenario (the service's limits), and
+    `max_sweep_validation_mb` the work of validating every sweep point: the
+    points times the scenario's JSON size, in MB (10^6 bytes). Raises
     `ExperimentValidationError` listing every problem.
     """
     try:
@@ -175,7 +200,7 @@ def prepare(
         problems += [
             Problem(("scenario", *p.loc), p.message) for p in check_limits(scenario, limits)
         ]
-    problems += _plan_problems(prepared)
+    problems += _plan_problems(prepared, max_sweep_validation_mb)
     cap = most_replications(spec)
     if max_replications is not None and cap > max_replications:
         problems.append(
@@ -223,7 +248,9 @@ def _metric_fields(spec: ExperimentSpec) -> list[tuple[Loc, str]]:
     return fields
 
 
-def _plan_problems(prepared: PreparedExperiment) -> list[Problem]:
+def _plan_problems(
+    prepared: PreparedExperiment, max_sweep_validation_mb: float | None
+) -> list[Problem]:
     spec = prepared.spec
     problems: list[Problem] = []
     if spec.search is not None:
@@ -248,6 +275,15 @@ def _plan_problems(prepared: PreparedExperiment) -> list[Problem]:
     count = math.prod(len(parameter.points()) for parameter in spec.sweep)
     if count > MAX_SWEEP_POINTS:
         return [Problem(("sweep",), f"{count} points, more than {MAX_SWEEP_POINTS}")]
+    if max_sweep_validation_mb is not None:
+        size_mb = len(json.dumps(prepared.base, separators=(",", ":"))) / 1e6
+        if count * size_mb > max_sweep_validation_mb:
+            message = (
+                f"validating {count} points of a {size_mb * 1000:.0f} KB scenario means parsing "
+                f"{count * size_mb:.1f} MB of scenarios, more than the {max_sweep_validation_mb:g} "
+                f"MB of {SWEEP_VALIDATION_SETTING}; sweep fewer points or a smaller scenario"
+            )
+            return [Problem(("sweep",), message)]
     points = sweep_points(spec)
     for point in points:
         error = prepared.check(point)

@@ -323,6 +323,8 @@ def _execute(db: DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
         return _finish(db, claim, RunStatus.FAILED, error)
     if claim.cancel_requested:
         return _finish(db, claim, RunStatus.CANCELLED, None)
+    if claim.scenario is None:
+        return _finish(db, claim, RunStatus.FAILED, "its experiment's scenario is gone")
     try:
         scenario = parse_scenario(claim.scenario)
     except ScenarioValidationError as exc:

@@ -33,6 +33,8 @@ from asyncflow_backend.schemas.limits import ScenarioLimits
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 500
+DEFAULT_QUEUE_AHEAD = 100
+"""Replications of one experiment queued or running at once (`ASYNCFLOW_EXPERIMENT_QUEUE_AHEAD`)."""
 
 
 async def start_experiment(
@@ -42,28 +44,43 @@ async def start_experiment(
     seed: int,
     owner: str | None,
     limits: ScenarioLimits | None = None,
+    queue_ahead: int = DEFAULT_QUEUE_AHEAD,
+    prepared: PreparedExperiment | None = None,
 ) -> tuple[Experiment, list[str]]:
     """Store a checked experiment and plan its first replications.
 
     `spec` is the experiment document, checked by `experiments.prepare`, with
-    its scenario inline. Returns the experiment and the ids of the runs to queue.
+    its scenario inline; `prepared`, if given, is that check's result, which
+    spares parsing the scenario again. Returns the experiment and the ids of
+    the runs to queue: at most `queue_ahead` of them.
     """
     async with database.session() as session:
         experiment = await ExperimentRepository(session).create(spec, seed=seed, owner=owner)
-    run_ids = await advance(database, experiment.id, limits)
+    run_ids = await advance(
+        database, experiment.id, limits, queue_ahead=queue_ahead, prepared=prepared
+    )
     return experiment, run_ids
 
 
 async def advance(
-    database: Database, experiment_id: str, limits: ScenarioLimits | None = None
+    database: Database,
+    experiment_id: str,
+    limits: ScenarioLimits | None = None,
+    *,
+    queue_ahead: int = DEFAULT_QUEUE_AHEAD,
+    prepared: PreparedExperiment | None = None,
 ) -> list[str]:
     """Bring the experiment up to date with its finished runs; returns the runs to queue.
 
-    `limits` are the size limits a search's new points must keep.
+    `limits` are the size limits a search's new points must keep. At most
+    `queue_ahead` replications of the experiment are queued or running at a
+    time: the plan's other replications are created as those finish, so
+    neither a submission nor a call costs more with more replications.
+    `prepared` is the experiment as `prepare` checked it, if at hand.
 
     Marks it succeeded once the plan needs nothing more, failed (cancelling the
     rest) if a replication failed, cancelled if a replication was cancelled.
-    Does nothing to a finished or unknown experiment.
+    Does nothing to a finished or unknown experiment but refresh its report.
     """
     async with database.session() as session:
         repository = ExperimentRepository(session)
@@ -80,7 +97,7 @@ async def advance(
                 await session.rollback()
             return []
         runs = await repository.runs(experiment_id)
-        if not _worth_planning(experiment, runs):
+        if not _worth_planning(experiment, runs, queue_ahead):
             await session.rollback()
             return []
         stopped = _stopped_by(runs)
@@ -94,7 +111,7 @@ async def advance(
             await session.commit()
             log.info("experiment %s: %s (%s)", experiment_id, status, error)
             return []
-        replayed = await _replay(repository, experiment, limits)
+        replayed = await _replay(repository, experiment, limits, prepared)
         if isinstance(replayed, str):
             experiment.status = RunStatus.FAILED.value
             experiment.error = replayed
@@ -103,10 +120,13 @@ async def advance(
             return []
         prepared, step = replayed
         existing = {(run.point_key, run.replication) for run in runs}
+        in_flight = sum(not RunStatus(run.status).is_final for run in runs)
+        fresh = [need for need in step.needed if (need.point.key, need.index) not in existing]
         new_runs = [
             Run(
                 status=RunStatus.QUEUED.value,
-                scenario=prepared.scenario_of(need.point).model_dump(mode="json"),
+                scenario=None,
+                overrides=need.point.overrides or None,
                 seed=replication_seed(prepared.seed, need.index),
                 owner=experiment.owner,
                 created_at=utc_now(),
@@ -118,8 +138,7 @@ async def advance(
                 point_key=need.point.key,
                 replication=need.index,
             )
-            for need in step.needed
-            if (need.point.key, need.index) not in existing
+            for need in fresh[: max(0, queue_ahead - in_flight)]
         ]
         session.add_all(new_runs)
         _set_report(experiment, step.report)
@@ -157,7 +176,10 @@ async def cancel_experiment(
 
 
 async def _replay(
-    repository: ExperimentRepository, experiment: Experiment, limits: ScenarioLimits | None
+    repository: ExperimentRepository,
+    experiment: Experiment,
+    limits: ScenarioLimits | None,
+    prepared: PreparedExperiment | None = None,
 ) -> tuple[PreparedExperiment, Step] | str:
     """The plan replayed over the finished replications, or why the experiment is invalid.
 
@@ -169,7 +191,9 @@ async def _replay(
         (row.point_key, row.replication, row.document)
         for row in await repository.replications(experiment.id)
     ]
-    return await asyncio.to_thread(_replay_rows, experiment.spec, experiment.seed, rows, limits)
+    return await asyncio.to_thread(
+        _replay_rows, experiment.spec, experiment.seed, rows, limits, prepared
+    )
 
 
 def _replay_rows(
@@ -177,11 +201,13 @@ def _replay_rows(
     seed: int,
     rows: list[tuple[str, int, dict[str, Any]]],
     limits: ScenarioLimits | None,
+    prepared: PreparedExperiment | None,
 ) -> tuple[PreparedExperiment, Step] | str:
-    try:
-        prepared = restore(spec, seed, limits)
-    except ExperimentValidationError as exc:
-        return f"invalid experiment: {exc}"[:MAX_ERROR_CHARS]
+    if prepared is None:
+        try:
+            prepared = restore(spec, seed, limits)
+        except ExperimentValidationError as exc:
+            return f"invalid experiment: {exc}"[:MAX_ERROR_CHARS]
     done: dict[str, dict[int, Replication]] = {}
     for point_key, index, document in rows:
         done.setdefault(point_key, {})[index] = Replication.model_validate(document)
@@ -208,16 +234,17 @@ REPORT_EVERY = 0.1
 """While runs are in flight, the report is refreshed once this fraction of them has finished."""
 
 
-def _worth_planning(experiment: Experiment, runs: list[RunState]) -> bool:
+def _worth_planning(experiment: Experiment, runs: list[RunState], queue_ahead: int) -> bool:
     """Whether planning now can change anything worth its cost.
 
     Replaying the plan costs tens of milliseconds, which a worker would
     otherwise pay after every replication. The plan needs new runs only once
-    all the runs of a point have finished, and the experiment ends only when
-    nothing is in flight; otherwise it is replayed only to refresh the
-    report, every REPORT_EVERY of the runs. Each call reads the runs after its
-    own run's result was committed, so the last run of a point, and of the
-    experiment, always sees it complete and plans.
+    all the runs of a point have finished, or once half of the `queue_ahead`
+    runs in flight have finished while it has planned replications that have
+    no run yet; the experiment ends only when nothing is in flight; otherwise
+    it is replayed only to refresh the report, every REPORT_EVERY of the runs.
+    Each call reads the runs after its own run's result was committed, so the
+    last run of a point, and of the experiment, always sees it complete and plans.
     """
     stopped = {RunStatus.FAILED.value, RunStatus.CANCELLED.value}
     if any(run.status in stopped for run in runs):
@@ -229,6 +256,10 @@ def _worth_planning(experiment: Experiment, runs: list[RunState]) -> bool:
         tally = finished if done else in_flight
         tally[run.point_key] = tally.get(run.point_key, 0) + 1
     if not in_flight:
+        return True
+    if experiment.replications_planned > len(runs) and sum(in_flight.values()) <= (
+        queue_ahead // 2
+    ):
         return True
     reported = {
         point["key"]: len(point["replications"])

@@ -141,7 +141,13 @@ class LocalPoolDispatcher:
 
     async def advance(self, experiment_id: str) -> None:
         """Let an experiment plan its next replications after one finished, and queue them."""
-        for run_id in await advance(self.database, experiment_id, self.settings.limits()):
+        planned = await advance(
+            self.database,
+            experiment_id,
+            self.settings.limits(),
+            queue_ahead=self.settings.experiment_queue_ahead,
+        )
+        for run_id in planned:
             await self.submit(run_id)
 
     def _call_soon(self, callback: Callable[[], object]) -> None:

@@ -145,14 +145,17 @@ class ExperimentFollower:
 
     async def _follow(self, database: Database, execution: Execution) -> list[str]:
         limits = self.settings.limits()
+        ahead = self.settings.experiment_queue_ahead
         experiment_id = execution.experiment_id
         if execution.outcome is Outcome.FINISHED:
-            return [] if experiment_id is None else await advance(database, experiment_id, limits)
+            if experiment_id is None:
+                return []
+            return await advance(database, experiment_id, limits, queue_ahead=ahead)
         async with database.session() as session:
             experiment_id = await RunLeases(session).experiment_of(execution.run_id)
         if experiment_id is None:
             return []
-        planned = await advance(database, experiment_id, limits)
+        planned = await advance(database, experiment_id, limits, queue_ahead=ahead)
         return planned + await unclaimed_runs(database, experiment_id)
 
 

@@ -108,8 +108,12 @@ def _rejected(problems: list[Problem]) -> ScenarioRejected:
     return ScenarioRejected([(p, INVALID_SCENARIO) for p in problems])
 
 
-def _decode(body: bytes, fmt: str, settings: Settings) -> PreparedExperiment:
-    """The checked experiment in `body`, or `ScenarioRejected` listing every problem."""
+def _decode(body: bytes, fmt: str, settings: Settings) -> tuple[PreparedExperiment, dict[str, Any]]:
+    """The checked experiment in `body` and its document to store, or `ScenarioRejected`.
+
+    `ScenarioRejected` lists every problem. CPU work proportional to the body:
+    called on a thread.
+    """
     try:
         text = body.decode("utf-8-sig")
         data = json.loads(text) if fmt == JSON else load_yaml(text)
@@ -125,13 +129,15 @@ def _decode(body: bytes, fmt: str, settings: Settings) -> PreparedExperiment:
         message = "the scenario must be given inline, not as a path, to the API"
         raise _rejected([Problem(("scenario",), message)])
     try:
-        return prepare(
+        prepared = prepare(
             parse_experiment(data),
             max_replications=settings.max_experiment_replications,
             limits=settings.limits(),
+            max_sweep_validation_mb=settings.max_sweep_validation_mb,
         )
     except ExperimentValidationError as exc:
         raise _rejected(exc.problems) from None
+    return prepared, prepared.spec.model_dump(mode="json")
 
 
 @router.post(
@@ -144,7 +150,8 @@ def _decode(body: bytes, fmt: str, settings: Settings) -> PreparedExperiment:
         status.HTTP_422_UNPROCESSABLE_CONTENT: {
             "model": ValidationErrorResponse,
             "description": "The experiment or its scenario is invalid, or over a limit "
-            "(ASYNCFLOW_MAX_EXPERIMENT_REPLICATIONS among them); every problem by path.",
+            "(ASYNCFLOW_MAX_EXPERIMENT_REPLICATIONS and ASYNCFLOW_MAX_SWEEP_VALIDATION_MB "
+            "among them); every problem by path.",
         },
         status.HTTP_429_TOO_MANY_REQUESTS: {"model": ErrorResponse, **RATE_LIMITED_RESPONSE},
     },
@@ -165,10 +172,15 @@ async def submit_experiment(
     """
     fmt = body_format(request.headers.get("content-type"))
     body = await read_body(request, settings.max_body_bytes)
-    prepared = await anyio.to_thread.run_sync(_decode, body, fmt, settings)
-    document = prepared.spec.model_dump(mode="json")
+    prepared, document = await anyio.to_thread.run_sync(_decode, body, fmt, settings)
     experiment, run_ids = await start_experiment(
-        service.database, document, seed=prepared.seed, owner=owner, limits=settings.limits()
+        service.database,
+        document,
+        seed=prepared.seed,
+        owner=owner,
+        limits=settings.limits(),
+        queue_ahead=settings.experiment_queue_ahead,
+        prepared=prepared,
     )
     try:
         for run_id in run_ids:

@@ -98,7 +98,7 @@ async def get_plot(
             raise RunStateConflict(
                 state, f"run {run.id} is {state.value}; its results are not stored"
             )
-        raw_events = run.scenario.get("events") or []
+        raw_events = (await repository.scenario_of(run)).get("events") or []
         image = await charts.get_or_render(
             key,
             partial(_render, name, document, raw_events, image_format, scenario_name(run)),

@@ -203,7 +203,7 @@ async def get_scenario(
     """The scenario as it was accepted, in any status: with the run's `seed`,
     `asyncflow run` replays it."""
     run = await find_run(repository, run_id, owner)
-    return run.scenario
+    return await repository.scenario_of(run)
 
 
 def _conflict(run: Run, wanted: str) -> RunStateConflict:
