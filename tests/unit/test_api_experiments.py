@@ -134,9 +134,12 @@ async def test_invalid_experiments_are_422_naming_the_field_and_nothing_is_store
             json={"scenario": parsing_server(users=20, horizon_s=5.0), "replications": 51},
         )
         sweep = [{"path": "rqs_input.avg_active_users.mean", "values": list(range(1, 25))}]
-        costly = await client.post(
-            "/api/v1/experiments", json={"scenario": scenario(), "sweep": sweep, "replications": 2}
-        )
+        document = {
+            "scenario": parsing_server(users=20, horizon_s=5.0),
+            "sweep": sweep,
+            "replications": 2,
+        }
+        costly = await client.post("/api/v1/experiments", json=document)
         by_path = await client.post("/api/v1/experiments", json={"scenario": "mm1.yml"})
         broken = await client.post(
             "/api/v1/experiments", content=b"{", headers={"content-type": "application/json"}

@@ -211,8 +211,8 @@ def test_prepare_enforces_a_cap_on_replications() -> None:
 
 
 def traced_scenario(points: int) -> dict[str, Any]:
-    """`small_scenario` fed by a rate trace of `points` points: ~38 bytes of JSON each."""
-    data = small_scenario()
+    """`parsing_server` fed by a rate trace of `points` points: ~38 bytes of JSON each."""
+    data = parsing_server(users=30, horizon_s=10.0)
     trace = [{"at_s": i * 10 / points, "rate_per_s": 20.0 + i % 7} for i in range(points)]
     generator = data["rqs_input"]
     generator.pop("avg_active_users")
