@@ -9,52 +9,35 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
+from support.documents import (
+    cpu,
+    edge,
+    exponential,
+    poisson_arrivals,
+    scenario_document,
+    server,
+)
+
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 120_000
 
 
 def scenario() -> dict[str, Any]:
-    link = {"mean": 0.001, "distribution": "exponential"}
-    return {
-        "rqs_input": {
-            "id": "gen",
-            "avg_active_users": {"mean": 20, "distribution": "deterministic"},
-            "avg_request_per_minute_per_user": {"mean": 60},
-        },
-        "topology_graph": {
-            "nodes": {
-                "client": {"id": "client"},
-                "servers": [
-                    {
-                        "id": "srv",
-                        "endpoints": [
-                            {
-                                "endpoint_name": "/api",
-                                "steps": [
-                                    {
-                                        "kind": "cpu_bound_operation",
-                                        "step_operation": {
-                                            "cpu_time": {
-                                                "mean": 0.01,
-                                                "distribution": "exponential",
-                                            }
-                                        },
-                                    }
-                                ],
-                            }
-                        ],
-                    }
-                ],
-            },
-            "edges": [
-                {"id": "a", "source": "gen", "target": "client", "latency": link},
-                {"id": "b", "source": "client", "target": "srv", "latency": link},
-                {"id": "c", "source": "srv", "target": "client", "latency": link},
-            ],
-        },
-        "sim_settings": {"total_simulation_time": 10, "sample_period_s": 0.1},
-    }
+    """20 Poisson users a second into one server's exponential 10 ms of CPU, for 10 s."""
+    link = exponential(0.001)
+    edges = [
+        edge("gen", "client", latency=link, dropout=None, edge_id="a"),
+        edge("client", "srv", latency=link, dropout=None, edge_id="b"),
+        edge("srv", "client", latency=link, dropout=None, edge_id="c"),
+    ]
+    return scenario_document(
+        poisson_arrivals(20),
+        [server("srv", cpu(exponential(0.01)), endpoint_name="/api")],
+        edges,
+        horizon_s=10,
+        settings={"sample_period_s": 0.1},
+    )
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
 from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.api.headers import CONTENT_SECURITY_POLICY
+from support.documents import spike
 
 pytestmark = pytest.mark.browser
 
@@ -31,14 +32,7 @@ def scenario() -> dict[str, Any]:
     2,000 buckets, so zooming in fetches raw samples), with a latency spike."""
     document: dict[str, Any] = yaml.safe_load(yaml.safe_dump(SMALL_SCENARIO))
     document["sim_settings"] = {"total_simulation_time": 30, "sample_period_s": 0.01}
-    document["events"] = [
-        {
-            "event_id": "slow-link",
-            "target_id": "browser-api-1",
-            "start": {"kind": "network_spike_start", "t_start": SPIKE["start"], "spike_s": 0.05},
-            "end": {"kind": "network_spike_end", "t_end": SPIKE["end"]},
-        }
-    ]
+    document["events"] = [spike("slow-link", "browser-api-1", spike_s=0.05, **SPIKE)]
     return document
 
 

@@ -1,7 +1,6 @@
 """Reading a run in a real browser: its name, the latency views, small multiples, colours,
 capacity lines, event labels that do not overlap, significant digits, edit and run again."""
 
-import copy
 import re
 import shutil
 from collections.abc import Iterator
@@ -14,9 +13,10 @@ import yaml
 from playwright.sync_api import Browser, Page, expect
 from test_page import RUN_TIMEOUT_MS, Watched, canvas_ink
 
-from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.plots.style import component_colours
 from asyncflow_backend.schemas.results import SimulationResults
+from support.documents import balancer, edge, exponential, route, server, spike
+from support.scenarios import small_scenario
 
 pytestmark = pytest.mark.browser
 
@@ -24,46 +24,25 @@ SERVERS = {"api-a": 512, "api-b": 768, "api-c": 768}
 EVENT_IDS = [f"spike-{k}" for k in range(6)]
 
 
-def _edge(source: str, target: str) -> dict[str, Any]:
-    return {
-        "id": f"{source}-{target}",
-        "source": source,
-        "target": target,
-        "latency": {"mean": 0.002, "distribution": "exponential"},
-    }
-
-
 def scenario() -> dict[str, Any]:
     """Three servers behind a load balancer (eight edges), six spikes 0.3 s apart."""
-    document: dict[str, Any] = copy.deepcopy(SMALL_SCENARIO)
-    template = document["topology_graph"]["nodes"]["servers"][0]
-    servers = []
-    for server_id, ram in SERVERS.items():
-        server = copy.deepcopy(template)
-        server["id"] = server_id
-        server["server_resources"]["ram_mb"] = ram
-        servers.append(server)
-    document["topology_graph"]["nodes"]["servers"] = servers
-    document["topology_graph"]["nodes"]["load_balancer"] = {
-        "id": "lb",
-        "server_covered": list(SERVERS),
-    }
-    document["topology_graph"]["edges"] = [
-        _edge("visitors", "browser"),
-        _edge("browser", "lb"),
-        *(_edge("lb", s) for s in SERVERS),
-        *(_edge(s, "browser") for s in SERVERS),
-    ]
-    document["sim_settings"] = {"total_simulation_time": 30, "sample_period_s": 0.05}
-    document["events"] = [
-        {
-            "event_id": event_id,
-            "target_id": "browser-lb",
-            "start": {"kind": "network_spike_start", "t_start": 10.0 + k * 0.3, "spike_s": 0.02},
-            "end": {"kind": "network_spike_end", "t_end": 20.0},
-        }
+    spikes = [
+        spike(event_id, "browser-lb", start=10.0 + k * 0.3, end=20.0, spike_s=0.02)
         for k, event_id in enumerate(EVENT_IDS)
     ]
+    document = small_scenario(horizon_s=30, sample_period_s=0.05, events=spikes)
+    nodes = document["topology_graph"]["nodes"]
+    template = nodes["servers"][0]
+    nodes["servers"] = [
+        server(s, endpoints=template["endpoints"], **template["server_resources"] | {"ram_mb": ram})
+        for s, ram in SERVERS.items()
+    ]
+    nodes["load_balancer"] = balancer(*SERVERS)
+    link = exponential(0.002)
+    edges = route("visitors", "browser", "lb", latency=link, dropout=None)
+    edges += [edge("lb", s, latency=link, dropout=None) for s in SERVERS]
+    edges += [edge(s, "browser", latency=link, dropout=None) for s in SERVERS]
+    document["topology_graph"]["edges"] = edges
     document["description"] = "Three replicas\nbehind one balancer."
     return document
 

@@ -1,4 +1,4 @@
-"""Helpers of the integration tests: scenarios of a chosen size, polling, worker processes."""
+"""For the integration tests: scenarios of a chosen size, polling, worker processes."""
 
 import asyncio
 import json
@@ -17,6 +17,8 @@ from asyncflow_backend.config.settings import ENV_PREFIX, Settings
 from asyncflow_backend.db.models import Run
 from asyncflow_backend.db.repository import RunRepository
 from asyncflow_backend.db.session import Database
+from support.documents import cpu, exponential, io, poisson_arrivals, ram, server
+from support.topologies import direct
 
 ASYNCFLOW = Path(sys.executable).with_name("asyncflow")
 
@@ -27,48 +29,17 @@ def make_scenario(rate: float = 50.0, horizon: float = 60.0, **sim: Any) -> dict
     Wall time grows with rate x horizon (the number of requests), which lets
     tests ask for runs that last a fraction of a second or many seconds.
     """
-    latency = {"mean": 0.001, "distribution": "exponential"}
-    return {
-        "rqs_input": {
-            "id": "gen",
-            "avg_active_users": {"mean": rate, "distribution": "deterministic"},
-            "avg_request_per_minute_per_user": {"mean": 60},
-            "user_sampling_window": 60,
-        },
-        "topology_graph": {
-            "nodes": {
-                "client": {"id": "client"},
-                "servers": [
-                    {
-                        "id": "srv",
-                        "server_resources": {"cpu_cores": 2, "ram_mb": 1024},
-                        "endpoints": [
-                            {
-                                "endpoint_name": "/api",
-                                "steps": [
-                                    {
-                                        "kind": "cpu_bound_operation",
-                                        "step_operation": {"cpu_time": 0.0002},
-                                    },
-                                    {"kind": "ram", "step_operation": {"necessary_ram": 16}},
-                                    {
-                                        "kind": "io_db",
-                                        "step_operation": {"io_waiting_time": 0.005},
-                                    },
-                                ],
-                            }
-                        ],
-                    }
-                ],
-            },
-            "edges": [
-                {"id": "gen-client", "source": "gen", "target": "client", "latency": latency},
-                {"id": "client-srv", "source": "client", "target": "srv", "latency": latency},
-                {"id": "srv-client", "source": "srv", "target": "client", "latency": latency},
-            ],
-        },
-        "sim_settings": {"total_simulation_time": horizon, "sample_period_s": 0.1, **sim},
-    }
+    srv = server(
+        "srv", cpu(0.0002), ram(16), io(0.005), endpoint_name="/api", cpu_cores=2, ram_mb=1024
+    )
+    return direct(
+        poisson_arrivals(rate, user_sampling_window=60),
+        [srv],
+        horizon_s=horizon,
+        latency=exponential(0.001),
+        dropout=None,
+        settings={"sample_period_s": 0.1, **sim},
+    )
 
 
 LONG_RUN = {"rate": 1000.0, "horizon": 900.0}

@@ -21,6 +21,17 @@ from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import Scenario, parse_scenario
 from asyncflow_backend.schemas.results import SimulationResults
 from asyncflow_backend.statistics import Estimate, batch_means
+from support.documents import (
+    balancer,
+    cpu,
+    edge,
+    exponential,
+    io,
+    poisson_arrivals,
+    scenario_document,
+    server,
+)
+from support.topologies import direct
 
 EDGE_LATENCY_S = 1e-6
 SAMPLE_PERIOD_S = 0.1
@@ -30,34 +41,30 @@ Z = 3.0
 MAX_RELATIVE_ERROR = 0.035
 
 
-def exponential(mean: float) -> dict[str, Any]:
-    """An exponential random variable of the given mean."""
-    return {"mean": mean, "distribution": "exponential"}
-
-
-def link(edge_id: str, source: str, target: str, latency: dict[str, Any]) -> dict[str, Any]:
-    """An edge that drops nothing (the default would drop 1% of requests)."""
-    return {
-        "id": edge_id,
-        "source": source,
-        "target": target,
-        "latency": latency,
-        "dropout_rate": 0.0,
-    }
-
-
-def fixed_latency_edge(edge_id: str, source: str, target: str) -> dict[str, Any]:
-    """An edge that delays every request by exactly EDGE_LATENCY_S and drops none."""
-    return link(edge_id, source, target, {"mean": EDGE_LATENCY_S, "distribution": "deterministic"})
-
-
-def poisson_workload(arrival_rate: float) -> dict[str, Any]:
-    """A generator whose arrivals are a Poisson process of `arrival_rate` per second."""
-    return {
-        "id": "gen",
-        "avg_active_users": {"mean": arrival_rate, "distribution": "deterministic"},
-        "avg_request_per_minute_per_user": {"mean": 60},
-    }
+def over_fixed_links(
+    workload: dict[str, Any],
+    servers: list[dict[str, Any]],
+    *,
+    horizon_s: float,
+    metrics: list[str],
+    links: list[tuple[str, str]] | None = None,
+    **nodes: Any,
+) -> Scenario:
+    """`workload` -> client -> the first of `servers` -> client, and the further `links`
+    (source, target) between nodes, every edge a fixed EDGE_LATENCY_S delay that drops
+    nothing; `metrics` sampled every SAMPLE_PERIOD_S; `nodes` adds internal balancers."""
+    edges = [edge(source, target, latency=EDGE_LATENCY_S) for source, target in links or []]
+    settings = {"sample_period_s": SAMPLE_PERIOD_S, "enabled_sample_metrics": metrics}
+    document = direct(
+        workload,
+        servers,
+        horizon_s=horizon_s,
+        latency=EDGE_LATENCY_S,
+        edges=edges,
+        settings=settings,
+        **nodes,
+    )
+    return parse_scenario(document)
 
 
 def one_server(
@@ -73,32 +80,11 @@ def one_server(
 
     `workload`, when given, replaces the Poisson arrivals (`arrival_rate` is then unread).
     """
-    return parse_scenario(
-        {
-            "rqs_input": workload or poisson_workload(arrival_rate),
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "servers": [
-                        {
-                            "id": "srv",
-                            "server_resources": resources,
-                            "endpoints": [{"endpoint_name": "/work", "steps": steps}],
-                        }
-                    ],
-                },
-                "edges": [
-                    fixed_latency_edge("gen-client", "gen", "client"),
-                    fixed_latency_edge("client-srv", "client", "srv"),
-                    fixed_latency_edge("srv-client", "srv", "client"),
-                ],
-            },
-            "sim_settings": {
-                "total_simulation_time": horizon_s,
-                "sample_period_s": SAMPLE_PERIOD_S,
-                "enabled_sample_metrics": metrics,
-            },
-        }
+    return over_fixed_links(
+        workload or poisson_arrivals(arrival_rate),
+        [server("srv", *steps, endpoint_name="/work", **resources)],
+        horizon_s=horizon_s,
+        metrics=metrics,
     )
 
 
@@ -111,11 +97,7 @@ def station(
     io_time: float | dict[str, Any] | None = None,
 ) -> Scenario:
     """One server with one CPU step (and an optional I/O step after it), fed by Poisson arrivals."""
-    steps: list[dict[str, Any]] = [
-        {"kind": "cpu_bound_operation", "step_operation": {"cpu_time": cpu_time}}
-    ]
-    if io_time is not None:
-        steps.append({"kind": "io_wait", "step_operation": {"io_waiting_time": io_time}})
+    steps = [cpu(cpu_time)] if io_time is None else [cpu(cpu_time), io(io_time, kind="io_wait")]
     return one_server(
         arrival_rate,
         steps,
@@ -176,49 +158,24 @@ class BalancedPair:
 
     def scenario(self, horizon_s: float) -> Scenario:
         """The system in the scenario language."""
-        cpu = {"cpu_time": exponential(1 / self.service_rate)}
-        steps = [
-            {"kind": "cpu_bound_operation", "step_operation": cpu},
-            {"kind": "io_db", "step_operation": {"io_waiting_time": self.io_wait_s}},
-        ]
-        fixed = {"mean": self.balancer_out_s, "distribution": "deterministic"}
+        steps = (cpu(exponential(1 / self.service_rate)), io(self.io_wait_s))
         edges = [
-            link("gen-client", "gen", "client", exponential(self.generator_link_s)),
-            link("client-lb", "client", "lb", exponential(self.balancer_in_s)),
+            edge("gen", "client", latency=exponential(self.generator_link_s)),
+            edge("client", "lb", latency=exponential(self.balancer_in_s)),
         ]
         for server_id in self.servers:
-            edges.append(link(f"lb-{server_id}", "lb", server_id, fixed))
-            edges.append(
-                link(f"{server_id}-client", server_id, "client", exponential(self.return_link_s))
-            )
+            edges.append(edge("lb", server_id, latency=self.balancer_out_s))
+            edges.append(edge(server_id, "client", latency=exponential(self.return_link_s)))
+        metrics = ["ready_queue_len", "event_loop_io_sleep", "edge_concurrent_connection"]
         return parse_scenario(
-            {
-                "rqs_input": poisson_workload(self.arrival_rate),
-                "topology_graph": {
-                    "nodes": {
-                        "client": {"id": "client"},
-                        "load_balancer": {
-                            "id": "lb",
-                            "algorithms": "round_robin",
-                            "server_covered": list(self.servers),
-                        },
-                        "servers": [
-                            {"id": s, "endpoints": [{"endpoint_name": "/work", "steps": steps}]}
-                            for s in self.servers
-                        ],
-                    },
-                    "edges": edges,
-                },
-                "sim_settings": {
-                    "total_simulation_time": horizon_s,
-                    "sample_period_s": SAMPLE_PERIOD_S,
-                    "enabled_sample_metrics": [
-                        "ready_queue_len",
-                        "event_loop_io_sleep",
-                        "edge_concurrent_connection",
-                    ],
-                },
-            }
+            scenario_document(
+                poisson_arrivals(self.arrival_rate),
+                [server(s, *steps, endpoint_name="/work") for s in self.servers],
+                edges,
+                horizon_s=horizon_s,
+                load_balancer=balancer(*self.servers, algorithm="round_robin"),
+                settings={"sample_period_s": SAMPLE_PERIOD_S, "enabled_sample_metrics": metrics},
+            )
         )
 
 

@@ -21,6 +21,7 @@ from scipy import stats
 from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import Scenario
 from asyncflow_backend.schemas.arrival_rate import DailyRate, PiecewiseRate
+from support.documents import cpu
 
 pytestmark = pytest.mark.statistical
 
@@ -51,7 +52,7 @@ def arrival_times(schedule: dict[str, Any], horizon_s: float, seed: int) -> np.n
 def scenario_with(schedule: dict[str, Any], horizon_s: float) -> Scenario:
     return one_server(
         0,
-        [{"kind": "cpu_bound_operation", "step_operation": {"cpu_time": 0.0001}}],
+        [cpu(0.0001)],
         horizon_s=horizon_s,
         resources={},
         metrics=[],

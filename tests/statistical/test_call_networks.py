@@ -17,60 +17,50 @@ from typing import Any
 import pytest
 from queue_models import (
     EDGE_LATENCY_S,
-    SAMPLE_PERIOD_S,
     assert_agrees,
     estimate,
-    exponential,
-    fixed_latency_edge,
-    poisson_workload,
+    over_fixed_links,
     simulate,
 )
 
 from asyncflow_backend.metrics import theory
 from asyncflow_backend.schemas import Scenario, parse_scenario
+from support.documents import (
+    balancer,
+    cache,
+    call,
+    cpu,
+    endpoint,
+    exponential,
+    io,
+    poisson_arrivals,
+    route,
+    server,
+)
+from support.topologies import direct
 
 pytestmark = pytest.mark.statistical
 
 
-def cpu(service_rate: float) -> dict[str, Any]:
-    return {
-        "kind": "cpu_bound_operation",
-        "step_operation": {"cpu_time": exponential(1 / service_rate)},
-    }
+def cpu_of(service_rate: float) -> dict[str, Any]:
+    """A CPU step of exponential time of rate `service_rate`."""
+    return cpu(exponential(1 / service_rate))
 
 
 def api_and_db(
     arrival_rate: float, endpoints: list[dict[str, Any]], db_rate: float, horizon_s: float
 ) -> Scenario:
     """Poisson arrivals into `api` (with `endpoints`), whose calls go to an M/M/1 `db`."""
-    return parse_scenario(
-        {
-            "rqs_input": poisson_workload(arrival_rate),
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "servers": [
-                        {"id": "api", "endpoints": endpoints},
-                        {
-                            "id": "db",
-                            "endpoints": [{"endpoint_name": "/query", "steps": [cpu(db_rate)]}],
-                        },
-                    ],
-                },
-                "edges": [
-                    fixed_latency_edge("gen-client", "gen", "client"),
-                    fixed_latency_edge("client-api", "client", "api"),
-                    fixed_latency_edge("api-client", "api", "client"),
-                    fixed_latency_edge("api-db", "api", "db"),
-                    fixed_latency_edge("db-api", "db", "api"),
-                ],
-            },
-            "sim_settings": {
-                "total_simulation_time": horizon_s,
-                "sample_period_s": SAMPLE_PERIOD_S,
-                "enabled_sample_metrics": ["ready_queue_len"],
-            },
-        }
+    servers = [
+        server("api", endpoints=endpoints),
+        server("db", cpu_of(db_rate), endpoint_name="/query"),
+    ]
+    return over_fixed_links(
+        poisson_arrivals(arrival_rate),
+        servers,
+        horizon_s=horizon_s,
+        metrics=["ready_queue_len"],
+        links=[("api", "db"), ("db", "api")],
     )
 
 
@@ -78,17 +68,9 @@ def caller_and_callee(
     arrival_rate: float, api_rate: float, db_rate: float, call_share: float, horizon_s: float
 ) -> Scenario:
     """`api` serves every request; a share `call_share` of them then call `db`."""
-    endpoints: list[dict[str, Any]] = [
-        {
-            "endpoint_name": "/calls",
-            "probability": call_share,
-            "steps": [cpu(api_rate), {"kind": "call", "target": "db"}],
-        },
-    ]
+    endpoints = [endpoint("/calls", cpu_of(api_rate), call("db"), probability=call_share)]
     if call_share < 1:
-        endpoints.append(
-            {"endpoint_name": "/local", "probability": 1 - call_share, "steps": [cpu(api_rate)]}
-        )
+        endpoints.append(endpoint("/local", cpu_of(api_rate), probability=1 - call_share))
     return api_and_db(arrival_rate, endpoints, db_rate, horizon_s)
 
 
@@ -133,51 +115,23 @@ def test_a_call_from_one_endpoint_of_two_is_an_open_jackson_network() -> None:
 def fork_join(wait_for: int | None, means: tuple[float, float], horizon_s: float) -> Scenario:
     """`api` calls two services at once; each answers after an exponential I/O wait (no
     queue, so each answer time is exactly that exponential)."""
-    step: dict[str, Any] = {"kind": "call", "targets": ["left", "right"]}
-    if wait_for is not None:
-        step["wait_for"] = wait_for
+    fork = call("left", "right") if wait_for is None else call("left", "right", wait_for=wait_for)
     branches = [
-        {
-            "id": name,
-            "endpoints": [
-                {
-                    "endpoint_name": "/",
-                    "steps": [
-                        {
-                            "kind": "io_wait",
-                            "step_operation": {"io_waiting_time": exponential(mean)},
-                        }
-                    ],
-                }
-            ],
-        }
+        server(name, io(exponential(mean), kind="io_wait"))
         for name, mean in zip(("left", "right"), means, strict=True)
     ]
     edges = [
-        fixed_latency_edge("gen-client", "gen", "client"),
-        fixed_latency_edge("client-api", "client", "api"),
-        fixed_latency_edge("api-client", "api", "client"),
+        e for name in ("left", "right") for e in route("api", name, "api", latency=EDGE_LATENCY_S)
     ]
-    for name in ("left", "right"):
-        edges += [
-            fixed_latency_edge(f"api-{name}", "api", name),
-            fixed_latency_edge(f"{name}-api", name, "api"),
-        ]
     return parse_scenario(
-        {
-            "rqs_input": poisson_workload(50.0),
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "servers": [
-                        {"id": "api", "endpoints": [{"endpoint_name": "/", "steps": [step]}]},
-                        *branches,
-                    ],
-                },
-                "edges": edges,
-            },
-            "sim_settings": {"total_simulation_time": horizon_s, "enabled_sample_metrics": []},
-        }
+        direct(
+            poisson_arrivals(50.0),
+            [server("api", fork), *branches],
+            horizon_s=horizon_s,
+            latency=EDGE_LATENCY_S,
+            edges=edges,
+            settings={"enabled_sample_metrics": []},
+        )
     )
 
 
@@ -206,22 +160,16 @@ def test_a_cache_thins_the_arrivals_at_the_database_behind_it() -> None:
     are an independent thinning of a Poisson stream, so the database is an M/M/1 at
     (1 - h) lambda, and W = (1 - h) (W_db + two links)."""
     arrival_rate, db_rate, hit_ratio = 100.0, 50.0, 0.7
-    lookup = {
-        "kind": "cache",
-        "hit_ratio": hit_ratio,
-        "hit": [{"kind": "io_cache", "step_operation": {"io_waiting_time": 0.0005}}],
-        "miss": [{"kind": "call", "target": "db"}],
-    }
-    endpoint = {"endpoint_name": "/", "steps": [lookup]}
-    scenario = api_and_db(arrival_rate, [endpoint], db_rate, horizon_s=3000.0)
+    lookup = cache(hit_ratio, hit=[io(0.0005, kind="io_cache")], miss=[call("db")])
+    scenario = api_and_db(arrival_rate, [endpoint("/", lookup)], db_rate, horizon_s=3000.0)
     run = simulate(scenario, 405)
     db = theory.mm1((1 - hit_ratio) * arrival_rate, db_rate)
 
     expected = hit_ratio * 0.0005 + (1 - hit_ratio) * (db.response + 2 * EDGE_LATENCY_S)
     assert_agrees(estimate(run.latencies - 3 * EDGE_LATENCY_S), expected, "cache W")
-    call = run.results.calls["api:/#0.miss.0->db"]
-    assert call.sent / run.results.requests.generated == pytest.approx(1 - hit_ratio, abs=0.01)
-    assert call.latency.mean == pytest.approx(db.response, rel=0.035)
+    misses = run.results.calls["api:/#0.miss.0->db"]
+    assert misses.sent / run.results.requests.generated == pytest.approx(1 - hit_ratio, abs=0.01)
+    assert misses.latency.mean == pytest.approx(db.response, rel=0.035)
     assert_agrees(
         estimate(run.series("ready_queue_len", "db")),
         db.queue_length,
@@ -236,41 +184,18 @@ def api_and_replicas(
     """Poisson arrivals into an M/M/1 `api` that calls `db-lb`, an internal balancer in
     front of two exponential replicas; the answers come straight back to `api`."""
     replicas = ["db-1", "db-2"]
-    edges = [
-        fixed_latency_edge("gen-client", "gen", "client"),
-        fixed_latency_edge("client-api", "client", "api"),
-        fixed_latency_edge("api-client", "api", "client"),
-        fixed_latency_edge("api-db-lb", "api", "db-lb"),
-    ]
+    links = [("api", "db-lb")]
     for replica in replicas:
-        edges += [
-            fixed_latency_edge(f"db-lb-{replica}", "db-lb", replica),
-            fixed_latency_edge(f"{replica}-api", replica, "api"),
-        ]
-    query = {"endpoint_name": "/query", "steps": [cpu(db_rate)]}
-    steps = [cpu(api_rate), {"kind": "call", "target": "db-lb"}]
-    return parse_scenario(
-        {
-            "rqs_input": poisson_workload(arrival_rate),
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "load_balancers": [
-                        {"id": "db-lb", "algorithms": policy, "server_covered": replicas}
-                    ],
-                    "servers": [
-                        {"id": "api", "endpoints": [{"endpoint_name": "/", "steps": steps}]},
-                        *({"id": r, "endpoints": [query]} for r in replicas),
-                    ],
-                },
-                "edges": edges,
-            },
-            "sim_settings": {
-                "total_simulation_time": horizon_s,
-                "sample_period_s": SAMPLE_PERIOD_S,
-                "enabled_sample_metrics": ["ready_queue_len"],
-            },
-        }
+        links += [("db-lb", replica), (replica, "api")]
+    servers = [server("api", cpu_of(api_rate), call("db-lb"))]
+    servers += [server(r, cpu_of(db_rate), endpoint_name="/query") for r in replicas]
+    return over_fixed_links(
+        poisson_arrivals(arrival_rate),
+        servers,
+        horizon_s=horizon_s,
+        metrics=["ready_queue_len"],
+        links=links,
+        load_balancers=[balancer(*replicas, algorithm=policy, balancer_id="db-lb")],
     )
 
 

@@ -14,19 +14,18 @@ import numpy as np
 import pytest
 from queue_models import (
     EDGE_LATENCY_S,
-    SAMPLE_PERIOD_S,
     ClosedMetrics,
     assert_agrees,
     estimate,
     exact_mva,
-    exponential,
-    fixed_latency_edge,
     machine_repairman,
     one_server,
+    over_fixed_links,
     simulate,
 )
 
-from asyncflow_backend.schemas import Scenario, parse_scenario
+from asyncflow_backend.schemas import Scenario
+from support.documents import call, cpu, exponential, server
 
 pytestmark = pytest.mark.statistical
 
@@ -35,14 +34,10 @@ def closed_users(users: int, think_s: float) -> dict[str, Any]:
     return {"id": "gen", "users": users, "think_time": exponential(think_s)}
 
 
-def cpu(mean_s: float) -> dict[str, Any]:
-    return {"kind": "cpu_bound_operation", "step_operation": {"cpu_time": exponential(mean_s)}}
-
-
 def repairman(users: int, think_s: float, service_s: float, horizon_s: float) -> Scenario:
     return one_server(
         0,
-        [cpu(service_s)],
+        [cpu(exponential(service_s))],
         horizon_s=horizon_s,
         resources={},
         metrics=["ready_queue_len"],
@@ -51,39 +46,16 @@ def repairman(users: int, think_s: float, service_s: float, horizon_s: float) ->
 
 
 def two_stations(users: int, think_s: float, api_s: float, db_s: float, horizon_s: float):
-    return parse_scenario(
-        {
-            "rqs_input": closed_users(users, think_s),
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "servers": [
-                        {
-                            "id": "api",
-                            "endpoints": [
-                                {
-                                    "endpoint_name": "/",
-                                    "steps": [cpu(api_s), {"kind": "call", "target": "db"}],
-                                }
-                            ],
-                        },
-                        {"id": "db", "endpoints": [{"endpoint_name": "/q", "steps": [cpu(db_s)]}]},
-                    ],
-                },
-                "edges": [
-                    fixed_latency_edge("gen-client", "gen", "client"),
-                    fixed_latency_edge("client-api", "client", "api"),
-                    fixed_latency_edge("api-client", "api", "client"),
-                    fixed_latency_edge("api-db", "api", "db"),
-                    fixed_latency_edge("db-api", "db", "api"),
-                ],
-            },
-            "sim_settings": {
-                "total_simulation_time": horizon_s,
-                "sample_period_s": SAMPLE_PERIOD_S,
-                "enabled_sample_metrics": ["ready_queue_len"],
-            },
-        }
+    servers = [
+        server("api", cpu(exponential(api_s)), call("db")),
+        server("db", cpu(exponential(db_s)), endpoint_name="/q"),
+    ]
+    return over_fixed_links(
+        closed_users(users, think_s),
+        servers,
+        horizon_s=horizon_s,
+        metrics=["ready_queue_len"],
+        links=[("api", "db"), ("db", "api")],
     )
 
 
@@ -102,10 +74,10 @@ def assert_closed_agrees(
     per_second = np.asarray(run.results.throughput.per_second, dtype=np.float64)
     throughput = estimate(per_second)
     assert_agrees(throughput, exact.throughput, "X")
-    for server, demand, utilisation in zip(servers, demands, exact.utilisations, strict=True):
-        simulated = run.results.servers[server].cpu_utilisation
+    for node, demand, utilisation in zip(servers, demands, exact.utilisations, strict=True):
+        simulated = run.results.servers[node].cpu_utilisation
         bound = 3 * throughput.standard_error * demand + 0.005
-        print(f"U {server}: simulated {simulated:.4f}, theory {utilisation:.4f}, bound {bound:.4f}")
+        print(f"U {node}: simulated {simulated:.4f}, theory {utilisation:.4f}, bound {bound:.4f}")
         assert abs(simulated - utilisation) <= bound
     closed = run.results.closed
     assert closed is not None

@@ -1,10 +1,11 @@
 """Experiments against theory: interval coverage on M/M/1, capacity search on M/M/c."""
 
 import pytest
-from queue_models import EDGE_LATENCY_S, exponential, station
+from queue_models import EDGE_LATENCY_S, station
 
 from asyncflow_backend.experiments import ExperimentSpec, prepare, run_experiment
 from asyncflow_backend.metrics import theory
+from support.documents import exponential
 
 pytestmark = pytest.mark.statistical
 

@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from queue_models import assert_agrees, estimate, exponential, one_server, simulate
+from queue_models import assert_agrees, estimate, one_server, simulate
 from queue_models import station_response_times as response_times
 
 from asyncflow_backend.metrics import theory
 from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas import Scenario, parse_scenario
 from asyncflow_backend.statistics import summarise
+from support.documents import cpu, exponential
 
 pytestmark = pytest.mark.statistical
 
@@ -44,7 +45,7 @@ def failing_station(
     """One core, one exponential CPU step, and `failures`."""
     document = one_server(
         arrival_rate,
-        [{"kind": "cpu_bound_operation", "step_operation": {"cpu_time": exponential(mean_cpu_s)}}],
+        [cpu(exponential(mean_cpu_s))],
         horizon_s=horizon_s,
         resources={"cpu_cores": 1},
         metrics=["ready_queue_len"],

@@ -9,58 +9,55 @@ W_q + s_k (Kleinrock, *Queueing Systems* vol. 1, 1975, §5.6). Links are a fixed
 10⁻⁶ s, three of them on each request's route.
 """
 
-from typing import Any
-
 import numpy as np
 import pytest
 from queue_models import (
     EDGE_LATENCY_S,
     assert_agrees,
     estimate,
-    exponential,
-    fixed_latency_edge,
-    poisson_workload,
 )
 
 from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import Scenario, parse_scenario
+from support.documents import (
+    cpu,
+    edge,
+    endpoint,
+    exponential,
+    poisson_arrivals,
+    route,
+    scenario_document,
+    server,
+)
 
 pytestmark = pytest.mark.statistical
 
 
-def endpoint(name: str, mean_s: float) -> dict[str, Any]:
-    return {
-        "endpoint_name": name,
-        "steps": [
-            {"kind": "cpu_bound_operation", "step_operation": {"cpu_time": exponential(mean_s)}}
-        ],
-    }
-
-
 def two_classes(rate_a: float, s_a: float, rate_b: float, s_b: float, horizon_s: float) -> Scenario:
-    document: dict[str, Any] = {
-        "rqs_input": {**poisson_workload(rate_a), "endpoint_mix": {"srv": {"/a": 1}}},
-        "workload_classes": [
-            {**poisson_workload(rate_b), "id": "gen-b", "endpoint_mix": {"srv": {"/b": 1}}}
+    """Poisson classes `a` (from `gen`) and `b` (from `gen-b`) into one server's `/a` and
+    `/b`, each an exponential CPU step of mean `s_a` or `s_b`."""
+    srv = server(
+        "srv",
+        endpoints=[
+            endpoint("/a", cpu(exponential(s_a))),
+            endpoint("/b", cpu(exponential(s_b))),
         ],
-        "topology_graph": {
-            "nodes": {
-                "client": {"id": "client"},
-                "servers": [{"id": "srv", "endpoints": [endpoint("/a", s_a), endpoint("/b", s_b)]}],
-            },
-            "edges": [
-                fixed_latency_edge("gen-client", "gen", "client"),
-                fixed_latency_edge("gen-b-client", "gen-b", "client"),
-                fixed_latency_edge("client-srv", "client", "srv"),
-                fixed_latency_edge("srv-client", "srv", "client"),
-            ],
-        },
-        "sim_settings": {
-            "total_simulation_time": horizon_s,
-            "sample_period_s": 0.1,
-            "enabled_sample_metrics": ["ready_queue_len"],
-        },
-    }
+    )
+    edges = [
+        edge("gen", "client", latency=EDGE_LATENCY_S),
+        edge("gen-b", "client", latency=EDGE_LATENCY_S),
+        *route("client", "srv", "client", latency=EDGE_LATENCY_S),
+    ]
+    document = scenario_document(
+        poisson_arrivals(rate_a, endpoint_mix={"srv": {"/a": 1}}),
+        [srv],
+        edges,
+        horizon_s=horizon_s,
+        settings={"sample_period_s": 0.1, "enabled_sample_metrics": ["ready_queue_len"]},
+        workload_classes=[
+            poisson_arrivals(rate_b, generator_id="gen-b", endpoint_mix={"srv": {"/b": 1}})
+        ],
+    )
     return parse_scenario(document)
 
 

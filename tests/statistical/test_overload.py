@@ -25,7 +25,6 @@ import pytest
 from queue_models import (
     assert_agrees,
     estimate,
-    exponential,
     one_server,
     simulate,
     station_response_times,
@@ -36,6 +35,7 @@ from asyncflow_backend.metrics import theory
 from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas import Scenario, parse_scenario
 from asyncflow_backend.schemas.results import SimulationResults
+from support.documents import cpu, exponential
 
 pytestmark = pytest.mark.statistical
 
@@ -85,7 +85,7 @@ def capped_station(
     """One server of `cores` cores, one exponential CPU step, with `admission` caps."""
     document = one_server(
         arrival_rate,
-        [{"kind": "cpu_bound_operation", "step_operation": {"cpu_time": exponential(mean_cpu_s)}}],
+        [cpu(exponential(mean_cpu_s))],
         horizon_s=horizon_s,
         resources={"cpu_cores": cores},
         metrics=["ready_queue_len"],
@@ -154,12 +154,7 @@ def impatient_station(
     an exponential timeout of rate `patience_rate`."""
     document = one_server(
         arrival_rate,
-        [
-            {
-                "kind": "cpu_bound_operation",
-                "step_operation": {"cpu_time": exponential(1 / service_rate)},
-            }
-        ],
+        [cpu(exponential(1 / service_rate))],
         horizon_s=horizon_s,
         resources={"cpu_cores": cores},
         metrics=["ready_queue_len"],

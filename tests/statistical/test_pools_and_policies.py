@@ -7,8 +7,6 @@
 - Little's law holds per server (ready queue) and per pool (waiting and in use).
 """
 
-from typing import Any
-
 import numpy as np
 import pytest
 from queue_models import (
@@ -16,16 +14,23 @@ from queue_models import (
     SAMPLE_PERIOD_S,
     assert_agrees,
     estimate,
-    exponential,
-    fixed_latency_edge,
     one_server,
-    poisson_workload,
     simulate,
     station_response_times,
 )
 
 from asyncflow_backend.metrics import theory
 from asyncflow_backend.schemas import Scenario, parse_scenario
+from support.documents import (
+    balancer,
+    cpu,
+    edge,
+    exponential,
+    io,
+    poisson_arrivals,
+    scenario_document,
+    server,
+)
 
 pytestmark = pytest.mark.statistical
 
@@ -34,10 +39,9 @@ def pooled_station(
     arrival_rate: float, mean_io_s: float, pool: int, *, horizon_s: float
 ) -> Scenario:
     """One server whose only step is an exponential `io_db` wait behind `db_connection_pool`."""
-    query = {"kind": "io_db", "step_operation": {"io_waiting_time": exponential(mean_io_s)}}
     return one_server(
         arrival_rate,
-        [query],
+        [io(exponential(mean_io_s))],
         horizon_s=horizon_s,
         resources={"db_connection_pool": pool},
         metrics=["pool_in_use", "pool_waiting"],
@@ -87,46 +91,29 @@ def test_the_documented_pool_example_waits_as_erlang_c_says() -> None:
 
 def random_pair(arrival_rate: float, service_rate: float, horizon_s: float) -> Scenario:
     """A `random` balancer in front of two one-core servers with an exponential CPU step."""
-    steps: list[dict[str, Any]] = [
-        {
-            "kind": "cpu_bound_operation",
-            "step_operation": {"cpu_time": exponential(1 / service_rate)},
-        }
-    ]
     servers = ["srv-1", "srv-2"]
     edges = [
-        fixed_latency_edge("gen-client", "gen", "client"),
-        fixed_latency_edge("client-lb", "client", "lb"),
+        edge("gen", "client", latency=EDGE_LATENCY_S),
+        edge("client", "lb", latency=EDGE_LATENCY_S),
     ]
-    for server in servers:
+    for srv in servers:
         edges += [
-            fixed_latency_edge(f"lb-{server}", "lb", server),
-            fixed_latency_edge(f"{server}-client", server, "client"),
+            edge("lb", srv, latency=EDGE_LATENCY_S),
+            edge(srv, "client", latency=EDGE_LATENCY_S),
         ]
+    work = cpu(exponential(1 / service_rate))
     return parse_scenario(
-        {
-            "rqs_input": poisson_workload(arrival_rate),
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "load_balancer": {
-                        "id": "lb",
-                        "algorithms": "random",
-                        "server_covered": servers,
-                    },
-                    "servers": [
-                        {"id": s, "endpoints": [{"endpoint_name": "/work", "steps": steps}]}
-                        for s in servers
-                    ],
-                },
-                "edges": edges,
-            },
-            "sim_settings": {
-                "total_simulation_time": horizon_s,
+        scenario_document(
+            poisson_arrivals(arrival_rate),
+            [server(s, work, endpoint_name="/work") for s in servers],
+            edges,
+            horizon_s=horizon_s,
+            load_balancer=balancer(*servers, algorithm="random"),
+            settings={
                 "sample_period_s": SAMPLE_PERIOD_S,
                 "enabled_sample_metrics": ["ready_queue_len"],
             },
-        }
+        )
     )
 
 

@@ -12,7 +12,6 @@ import pytest
 from queue_models import (
     assert_agrees,
     estimate,
-    exponential,
     simulate,
     station,
     station_response_times,
@@ -20,6 +19,7 @@ from queue_models import (
 
 from asyncflow_backend.metrics import theory
 from asyncflow_backend.schemas.random_variables import RVConfig
+from support.documents import exponential
 
 pytestmark = pytest.mark.statistical
 

@@ -15,12 +15,14 @@ from asyncflow_backend.builder import deterministic, exponential
 
 __all__ = [
     "balancer",
+    "cache",
     "call",
     "cpu",
     "deterministic",
     "edge",
     "endpoint",
     "exponential",
+    "generator",
     "io",
     "outage",
     "poisson_arrivals",
@@ -35,21 +37,32 @@ Document = dict[str, Any]
 Amount = float | Document
 
 
+def generator(
+    users: Amount, *, rpm: float = 60, generator_id: str = "gen", **extra: Any
+) -> Document:
+    """`rqs_input`: `users` active users, each sending `rpm` requests a minute.
+
+    `users` is a random variable, or a number written as `{"mean": users}` (the
+    language's default distribution, Poisson). `extra` adds fields
+    (`user_sampling_window`, `endpoint_mix`, ...).
+    """
+    return {
+        "id": generator_id,
+        "avg_active_users": {"mean": users} if isinstance(users, int | float) else users,
+        "avg_request_per_minute_per_user": {"mean": rpm},
+        **copy.deepcopy(extra),
+    }
+
+
 def poisson_arrivals(
     users: float, *, rpm: float = 60, generator_id: str = "gen", **extra: Any
 ) -> Document:
     """`rqs_input` whose arrivals are a Poisson process of `users * rpm / 60` per second.
 
-    The `users` are `deterministic`, each sending `rpm` requests a minute; at the
-    default 60 the rate is the number of users. `extra` adds fields
-    (`user_sampling_window`, `endpoint_mix`, ...).
+    The `users` are `deterministic`; at the default 60 requests a minute each,
+    the rate is the number of users.
     """
-    return {
-        "id": generator_id,
-        "avg_active_users": {"mean": users, "distribution": "deterministic"},
-        "avg_request_per_minute_per_user": {"mean": rpm},
-        **copy.deepcopy(extra),
-    }
+    return generator(deterministic(users), rpm=rpm, generator_id=generator_id, **extra)
 
 
 def edge(
@@ -107,6 +120,19 @@ def call(*targets: str, **extra: Any) -> Document:
     """
     aim: Document = {"target": targets[0]} if len(targets) == 1 else {"targets": list(targets)}
     return copy.deepcopy({"kind": "call", **aim, **extra})
+
+
+def cache(
+    hit_ratio: float, *, hit: list[Document] | None = None, miss: list[Document] | None = None
+) -> Document:
+    """A cache step: with probability `hit_ratio` the `hit` steps run, else the `miss` steps
+    (a branch left as None is left out)."""
+    step: Document = {"kind": "cache", "hit_ratio": hit_ratio}
+    if hit is not None:
+        step["hit"] = hit
+    if miss is not None:
+        step["miss"] = miss
+    return copy.deepcopy(step)
 
 
 def endpoint(name: str, *steps: Document, probability: float | None = None) -> Document:

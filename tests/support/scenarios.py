@@ -9,6 +9,7 @@ from support.documents import (
     balancer,
     cpu,
     edge,
+    generator,
     io,
     outage,
     ram,
@@ -176,14 +177,8 @@ def plotted_scenario() -> dict[str, Any]:
         server(s, *steps, endpoint_name="/api", cpu_cores=1, ram_mb=2048)
         for s in ("srv-1", "srv-2")
     ]
-    workload = {
-        "id": "gen",
-        "avg_active_users": {"mean": 60},
-        "avg_request_per_minute_per_user": {"mean": 60},
-        "user_sampling_window": 10,
-    }
     return scenario_document(
-        workload,
+        generator(60, user_sampling_window=10),
         servers,
         edges,
         horizon_s=30.0,
