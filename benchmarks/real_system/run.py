@@ -33,8 +33,9 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import yaml
 
-from benchmarks.real_system.calibrate import Calibration, Measurements, calibrate
+from benchmarks.real_system.calibrate import Calibration, Measurements, calibrate, visits
 from benchmarks.real_system.load import LatenessPolicy
+from benchmarks.real_system.loopcost import fit_wakeup_cost
 from benchmarks.real_system.measure import Measured, idle_round_trip, measure_run, warm_up
 from benchmarks.real_system.pinning import load_average, plan_cores
 from benchmarks.real_system.predict import DEFAULT_REQUESTS, predict
@@ -145,6 +146,23 @@ def _describe(run: Measured, real: RealRun) -> str:
     )
 
 
+def _wakeup_costs(measured: Sequence[Measured]) -> list[str]:
+    """Per server process, CPU per visit against wake-ups per visit over every run."""
+    lines = []
+    for name in measured[0].cpu_s:
+        cpu, wakeups = [], []
+        for m in measured:
+            count = len(m.answered()) if name == "proxy" else visits(m.parts(), name)
+            if count:
+                cpu.append(m.cpu_s[name] / count)
+                wakeups.append(m.wakeups.get(name, 0) / count)
+        try:
+            lines.append(f"{name}: {fit_wakeup_cost(cpu, wakeups).describe()}")
+        except ValueError as error:
+            lines.append(f"{name}: no fit ({error})")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     spec = topology(args.topology)
@@ -204,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for rate in rates:
                 run(rate, repeat, deployment)
         print(f"load average after the runs: {load_average()}")
+    print("event-loop costs over every run (a diagnostic; the scenario does not use them):")
+    print("  " + "\n  ".join(_wakeup_costs(measured)))
 
     all_rates = [low, *rates]
     (out / "scenario.yml").write_text(
