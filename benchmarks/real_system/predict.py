@@ -4,7 +4,8 @@ The engine runs as a child process (``python -m asyncflow_backend.cli run SCENAR
 --json OUT``), exactly as a user runs it, so the harness depends on the command line's
 contract and not on the engine's insides. Each load runs long enough to hold about
 ``requests`` requests (at least ``min_horizon_s`` simulated seconds), which makes the
-simulation's own noise on p99 small against the real system's run-to-run spread.
+simulation's own noise on p99 small against the real system's run-to-run spread. The loads
+run ``jobs`` at a time (the real services are stopped by then, so every core is free).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,30 +66,38 @@ def run_engine(scenario: dict[str, object], seed: int, workdir: Path) -> dict[st
     return results
 
 
+def _predict_one(calibration: Calibration, rate: float, seed: int, requests: int) -> Prediction:
+    scenario = calibration.scenario(rate, horizon_for(rate, requests))
+    with tempfile.TemporaryDirectory(prefix="realsys-predict-") as tmp:
+        results = run_engine(scenario, seed, Path(tmp))
+    latency = results["latency"]
+    counts = results["requests"]
+    assert isinstance(latency, dict)
+    assert isinstance(counts, dict)
+    return Prediction(
+        rate_per_s=rate,
+        mean_s=float(latency["mean"]),
+        p50_s=float(latency["p50"]),
+        p95_s=float(latency["p95"]),
+        p99_s=float(latency["p99"]),
+        completed=int(counts["completed"]),
+    )
+
+
 def predict(
     calibration: Calibration,
     rates: Sequence[float],
     seed: int = 1,
     requests: int = DEFAULT_REQUESTS,
+    jobs: int = 2,
 ) -> list[Prediction]:
-    """The engine's latency at each rate: one long run per rate, seeds ``seed``, ``seed + 1``..."""
-    predictions = []
-    with tempfile.TemporaryDirectory(prefix="realsys-predict-") as tmp:
-        for index, rate in enumerate(rates):
-            scenario = calibration.scenario(rate, horizon_for(rate, requests))
-            results = run_engine(scenario, seed + index, Path(tmp))
-            latency = results["latency"]
-            requests_block = results["requests"]
-            assert isinstance(latency, dict)
-            assert isinstance(requests_block, dict)
-            predictions.append(
-                Prediction(
-                    rate_per_s=rate,
-                    mean_s=float(latency["mean"]),
-                    p50_s=float(latency["p50"]),
-                    p95_s=float(latency["p95"]),
-                    p99_s=float(latency["p99"]),
-                    completed=int(requests_block["completed"]),
-                )
-            )
-    return predictions
+    """The engine's latency at each rate: one long run per rate, seeds ``seed``, ``seed + 1``...
+
+    Results come in the order of ``rates``; ``jobs`` engine processes run at a time.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [
+            pool.submit(_predict_one, calibration, rate, seed + index, requests)
+            for index, rate in enumerate(rates)
+        ]
+        return [future.result() for future in futures]

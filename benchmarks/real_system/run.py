@@ -65,6 +65,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--server-cores", type=int, default=1)
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="per prediction")
+    parser.add_argument("--jobs", type=int, default=2, help="engine runs at a time")
     parser.add_argument("--max-lateness-p99-ms", type=float, default=1.0)
     parser.add_argument("--late-ms", type=float, default=5.0)
     parser.add_argument("--max-share-late", type=float, default=0.01)
@@ -230,7 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         yaml.safe_dump(calibration.scenario(low, 600.0), sort_keys=False)
     )
     (out / "calibration.txt").write_text("\n".join(calibration.notes) + "\n")
-    predictions = predict(calibration, all_rates, seed=args.seed, requests=args.requests)
+    predictions = predict(
+        calibration, all_rates, seed=args.seed, requests=args.requests, jobs=args.jobs
+    )
     rows = table_rows(real, predictions, {r: calibration.utilisation(r)[0] for r in all_rates})
     print(format_table(rows))
     write_table(rows, out / "table.csv")
