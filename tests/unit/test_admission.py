@@ -8,21 +8,15 @@ from asyncflow_backend.builder import ScenarioBuilder, deterministic, exponentia
 from asyncflow_backend.runtime.admission import AdmissionGate
 from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
+from support.scenarios import cpu_station
 
 SERVER = "topology_graph.nodes.servers[0]"
 
 
 def capped(**caps: int) -> ScenarioBuilder:
     """Generator -> client -> srv (1 core, 20 ms of CPU) -> client, ~100 requests/s."""
-    return (
-        ScenarioBuilder()
-        .generator("gen", users=deterministic(100), rpm=60)
-        .client("client")
-        .server("srv", **caps)
-        .endpoint("/api")
-        .cpu(exponential(0.02))
-        .chain("gen", "client", "srv", "client", latency=deterministic(0.001), dropout=0.0)
-        .settings(horizon=30)
+    return cpu_station(
+        rate=100, cpu=exponential(0.02), horizon_s=30, endpoint="/api", dropout=0.0, **caps
     )
 
 

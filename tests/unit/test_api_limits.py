@@ -5,7 +5,6 @@ grows the scenario past it) and submits it; the wall-time limit, which only a
 running simulation can breach, fails the run instead.
 """
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from api_support import api_client, wait_for
 
 from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.config.settings import Settings
+from support.documents import endpoint, spike
 from support.scenarios import small_scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -28,18 +28,11 @@ def unchanged(scenario: Scenario) -> None:
 
 def second_endpoint(scenario: Scenario) -> None:
     server = scenario["topology_graph"]["nodes"]["servers"][0]
-    server["endpoints"].append({**copy.deepcopy(server["endpoints"][0]), "endpoint_name": "/b"})
+    server["endpoints"].append(endpoint("/b", *server["endpoints"][0]["steps"]))
 
 
 def one_spike(scenario: Scenario) -> None:
-    scenario["events"] = [
-        {
-            "event_id": "slow",
-            "target_id": "browser-api-1",
-            "start": {"kind": "network_spike_start", "t_start": 10, "spike_s": 0.05},
-            "end": {"kind": "network_spike_end", "t_end": 20},
-        }
-    ]
+    scenario["events"] = [spike("slow", "browser-api-1", start=10, end=20, spike_s=0.05)]
 
 
 LIMITS: list[tuple[str, Any, Callable[[Scenario], None]]] = [

@@ -11,25 +11,18 @@ from typer.testing import CliRunner
 
 from asyncflow_backend.api.errors import ScenarioRejected
 from asyncflow_backend.api.scenario_input import JSON, decode_scenario
-from asyncflow_backend.builder import ScenarioBuilder, exponential
+from asyncflow_backend.builder import ScenarioBuilder
 from asyncflow_backend.cli import INVALID_INPUT, app
 from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas import ScenarioValidationError, load_scenario_file, parse_scenario
 from asyncflow_backend.schemas.arrival_rate import DailyRate, RampRate, StepRate
 from asyncflow_backend.schemas.limits import ScenarioLimits, check_limits, scheduled_events
 from asyncflow_backend.schemas.warnings import find_warnings
+from support.scenarios import server_to_feed
 
 
 def base(horizon: float = 100) -> ScenarioBuilder:
-    return (
-        ScenarioBuilder()
-        .client("client")
-        .server("srv")
-        .endpoint("/api")
-        .cpu(exponential(0.001))
-        .chain("gen", "client", "srv", "client", latency=exponential(0.001), dropout=0.0)
-        .settings(horizon=horizon, sample_period=0.1)
-    )
+    return server_to_feed(cpu_mean_s=0.001, horizon_s=horizon)
 
 
 def document(schedule: dict[str, Any], horizon: float = 100) -> dict[str, Any]:

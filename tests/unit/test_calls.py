@@ -8,7 +8,7 @@ import pytest
 from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.schemas import parse_scenario
 from asyncflow_backend.schemas.loading import ScenarioValidationError
-from support.documents import call, cpu, edge, io, poisson_arrivals, ram, server
+from support.documents import cache, call, cpu, edge, io, poisson_arrivals, ram, server
 from support.topologies import direct
 
 
@@ -186,12 +186,7 @@ def test_a_call_step_names_a_target_and_nothing_else() -> None:
 
 
 def test_a_cache_step_runs_its_hit_or_its_miss_steps() -> None:
-    lookup = {
-        "kind": "cache",
-        "hit_ratio": 0.75,
-        "hit": [cpu(0.001)],
-        "miss": [call("db"), cpu(0.002)],
-    }
+    lookup = cache(0.75, hit=[cpu(0.001)], miss=[call("db"), cpu(0.002)])
     doc = document(
         [server("api", lookup, cpu(0.0001)), server("db", cpu(0.001))],
         [edge("api", "db"), edge("db", "api")],
@@ -208,18 +203,10 @@ def test_a_cache_step_runs_its_hit_or_its_miss_steps() -> None:
 
 
 def test_cache_steps_are_checked_where_they_are_written() -> None:
-    ram_in_branch = {
-        "kind": "cache",
-        "hit_ratio": 0.5,
-        "miss": [ram(10)],
-    }
+    ram_in_branch = cache(0.5, miss=[ram(10)])
     with pytest.raises(ScenarioValidationError, match="RAM steps belong to the endpoint"):
         parse_scenario(document([server("api", ram_in_branch)], []))
-    unknown_pool = {
-        "kind": "cache",
-        "hit_ratio": 0.5,
-        "miss": [io(0.01, pool="nope")],
-    }
+    unknown_pool = cache(0.5, miss=[io(0.01, pool="nope")])
     found = problems(document([server("api", unknown_pool)], []))
     assert (
         "no pool 'nope'"

@@ -4,26 +4,25 @@ from typing import Any
 
 import pytest
 
-from asyncflow_backend.builder import ScenarioBuilder, deterministic, exponential
+from asyncflow_backend.builder import ScenarioBuilder, exponential
 from asyncflow_backend.resources import CoreSet
 from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
 from asyncflow_backend.schemas.warnings import find_warnings
+from support.scenarios import cpu_station
 
 
 def one_server(
     rate: float = 50, cpu_s: float = 0.01, horizon: float = 60, **server: Any
 ) -> ScenarioBuilder:
-    return (
-        ScenarioBuilder()
-        .generator("gen", users=deterministic(rate), rpm=60)
-        .client("client")
-        .server("srv", **server)
-        .endpoint("/work")
-        .cpu(exponential(cpu_s))
-        .chain("gen", "client", "srv", "client", latency=deterministic(0.001))
-        .settings(horizon=horizon, sample_metrics=["ready_queue_len"])
-        .seed(11)
+    """Poisson `rate`/s into one server of exponential `cpu_s` of CPU, at seed 11."""
+    return cpu_station(
+        rate=rate,
+        cpu=exponential(cpu_s),
+        horizon_s=horizon,
+        seed=11,
+        sample_metrics=["ready_queue_len"],
+        **server,
     )
 
 

@@ -13,6 +13,7 @@ from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.schemas import ScenarioValidationError
 from asyncflow_backend.schemas.results import SimulationResults
 from asyncflow_backend.schemas.warnings import find_warnings
+from support.scenarios import cpu_station
 
 
 def ended(results: SimulationResults, outcome: str, place: str, reason: str) -> int:
@@ -31,20 +32,16 @@ def one_server(
     failures: tuple[Any, Any, str] | None = None,
     **server: Any,
 ) -> ScenarioBuilder:
-    builder = (
-        ScenarioBuilder()
-        .generator("gen", users=deterministic(rate), rpm=60)
-        .client("client")
-        .server("srv", **server)
-    )
-    if failures is not None:
-        builder.failures(failures[0], failures[1], work_in_progress=failures[2])
-    return (
-        builder.endpoint("/work")
-        .cpu(cpu if cpu is not None else exponential(0.01))
-        .chain("gen", "client", "srv", "client", latency=deterministic(0.001))
-        .settings(horizon=horizon, sample_metrics=["ready_queue_len"])
-        .seed(3)
+    """Poisson `rate`/s into one server of `cpu` (exponential 10 ms) of CPU, at seed 3."""
+    cpu = cpu if cpu is not None else exponential(0.01)
+    return cpu_station(
+        rate=rate,
+        cpu=cpu,
+        horizon_s=horizon,
+        seed=3,
+        failures=failures,
+        sample_metrics=["ready_queue_len"],
+        **server,
     )
 
 

@@ -16,56 +16,23 @@ import pytest
 from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas import Scenario, parse_scenario
 from asyncflow_backend.schemas.results import SimulationResults
+from support.documents import cpu, generator, server
+from support.topologies import direct
 
 
 def workload_scenario(
     users: dict[str, Any], rpm: float, window_s: int, horizon_s: float
 ) -> Scenario:
-    fast = {"mean": 0.001, "distribution": "deterministic"}
-    edges = [
-        ("gen-client", "gen", "client"),
-        ("client-srv", "client", "srv"),
-        ("srv-client", "srv", "client"),
-    ]
+    """`users` users of `rpm` requests a minute, drawn every `window_s`, into one server
+    of 1 ms of parsing over fixed 1 ms links."""
+    settings = {"sample_period_s": 0.1, "enabled_sample_metrics": ["ready_queue_len"]}
     return parse_scenario(
-        {
-            "rqs_input": {
-                "id": "gen",
-                "avg_active_users": users,
-                "avg_request_per_minute_per_user": {"mean": rpm},
-                "user_sampling_window": window_s,
-            },
-            "topology_graph": {
-                "nodes": {
-                    "client": {"id": "client"},
-                    "servers": [
-                        {
-                            "id": "srv",
-                            "endpoints": [
-                                {
-                                    "endpoint_name": "/",
-                                    "steps": [
-                                        {
-                                            "kind": "initial_parsing",
-                                            "step_operation": {"cpu_time": 0.001},
-                                        }
-                                    ],
-                                }
-                            ],
-                        }
-                    ],
-                },
-                "edges": [
-                    {"id": i, "source": s, "target": t, "latency": fast, "dropout_rate": 0.0}
-                    for i, s, t in edges
-                ],
-            },
-            "sim_settings": {
-                "total_simulation_time": horizon_s,
-                "sample_period_s": 0.1,
-                "enabled_sample_metrics": ["ready_queue_len"],
-            },
-        }
+        direct(
+            generator(users, rpm=rpm, user_sampling_window=window_s),
+            [server("srv", cpu(0.001, kind="initial_parsing"))],
+            horizon_s=horizon_s,
+            settings=settings,
+        )
     )
 
 

@@ -15,6 +15,20 @@ from asyncflow_backend.schemas.limits import (
     sampled_series_count,
     scheduled_events,
 )
+from support.documents import (
+    balancer,
+    cache,
+    call,
+    cpu,
+    edge,
+    endpoint,
+    exponential,
+    io,
+    poisson_arrivals,
+    route,
+    scenario_document,
+    server,
+)
 
 CPU = {"cpu_time": 0.001}
 IO = {"io_waiting_time": 0.01}
@@ -25,46 +39,23 @@ EXAMPLES = Path(__file__).parents[2] / "example"
 def scenario_data(
     *, servers: int = 1, horizon: float = 600, users: float = 10, rpm: float = 60, **sim: Any
 ) -> dict[str, Any]:
-    latency = {"mean": 0.001, "distribution": "exponential"}
+    """`users` users of `rpm` requests a minute over a balancer to `servers` servers of
+    1 ms of parsing and 10 ms of database I/O; exponential 1 ms links."""
+    steps = (cpu(0.001, kind="initial_parsing"), io(0.01))
     server_ids = [f"srv-{i}" for i in range(servers)]
-    edges = [{"id": "gen-client", "source": "gen", "target": "client", "latency": latency}]
-    edges.append({"id": "client-lb", "source": "client", "target": "lb", "latency": latency})
+    link = exponential(0.001)
+    edges = route("gen", "client", "lb", latency=link, dropout=None)
     for sid in server_ids:
-        edges.append({"id": f"lb-{sid}", "source": "lb", "target": sid, "latency": latency})
-        edges.append({"id": f"{sid}-client", "source": sid, "target": "client", "latency": latency})
-    return {
-        "rqs_input": {
-            "id": "gen",
-            "avg_active_users": {"mean": users, "distribution": "deterministic"},
-            "avg_request_per_minute_per_user": {"mean": rpm},
-        },
-        "topology_graph": {
-            "nodes": {
-                "client": {"id": "client"},
-                "load_balancer": {"id": "lb", "server_covered": server_ids},
-                "servers": [
-                    {
-                        "id": sid,
-                        "endpoints": [
-                            {
-                                "endpoint_name": "/a",
-                                "steps": [
-                                    {
-                                        "kind": "initial_parsing",
-                                        "step_operation": {"cpu_time": 0.001},
-                                    },
-                                    {"kind": "io_db", "step_operation": {"io_waiting_time": 0.01}},
-                                ],
-                            }
-                        ],
-                    }
-                    for sid in server_ids
-                ],
-            },
-            "edges": edges,
-        },
-        "sim_settings": {"total_simulation_time": horizon, "sample_period_s": 0.1, **sim},
-    }
+        edges += [edge("lb", sid, latency=link, dropout=None)]
+        edges += [edge(sid, "client", latency=link, dropout=None)]
+    return scenario_document(
+        poisson_arrivals(users, rpm=rpm),
+        [server(sid, *steps, endpoint_name="/a") for sid in server_ids],
+        edges,
+        horizon_s=horizon,
+        load_balancer=balancer(*server_ids),
+        settings={"sample_period_s": 0.1, **sim},
+    )
 
 
 def messages(data: dict[str, Any], **limits: Any) -> dict[str, str]:
@@ -289,20 +280,11 @@ def test_a_huge_horizon_is_printed_readably() -> None:
 def test_events_per_request_count_calls_and_cache_misses() -> None:
     data = scenario_data(servers=2)
     nodes = data["topology_graph"]["nodes"]
-    io = {"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01}}
-    lookup = {
-        "kind": "cache",
-        "hit_ratio": 0.9,
-        "hit": [io],
-        "miss": [{"kind": "call", "target": "db"}, io],
-    }
-    nodes["servers"][0]["endpoints"] = [{"endpoint_name": "/", "steps": [lookup]}]
-    nodes["servers"].append({"id": "db", "endpoints": [{"endpoint_name": "/q", "steps": [io, io]}]})
-    latency = {"mean": 0.001, "distribution": "deterministic"}
-    data["topology_graph"]["edges"] += [
-        {"id": "srv-0-db", "source": "srv-0", "target": "db", "latency": latency},
-        {"id": "db-srv-0", "source": "db", "target": "srv-0", "latency": latency},
-    ]
+    wait = io(0.01, kind="io_wait")
+    lookup = cache(0.9, hit=[wait], miss=[call("db"), wait])
+    nodes["servers"][0]["endpoints"] = [endpoint("/", lookup)]
+    nodes["servers"].append(server("db", wait, wait, endpoint_name="/q"))
+    data["topology_graph"]["edges"] += route("srv-0", "db", "srv-0", dropout=None)
     scenario = parse_scenario(data)
 
     # Arrival, gen-client, client-lb, lb-srv-0, then the miss: two edges and the db's two
@@ -316,16 +298,10 @@ def test_events_per_request_count_the_timers_of_timeouts() -> None:
     plain = events_per_request(parse_scenario(data))
     data["rqs_input"]["timeout_s"] = 0.5
     nodes = data["topology_graph"]["nodes"]
-    io = {"kind": "io_wait", "step_operation": {"io_waiting_time": 0.01}}
-    nodes["servers"].append({"id": "db", "endpoints": [{"endpoint_name": "/q", "steps": [io]}]})
-    for server in nodes["servers"][:2]:
-        server["endpoints"][0]["steps"].append({"kind": "call", "target": "db", "timeout_s": 0.1})
-    latency = {"mean": 0.001, "distribution": "deterministic"}
-    for caller in ("srv-0", "srv-1"):
-        data["topology_graph"]["edges"] += [
-            {"id": f"{caller}-db", "source": caller, "target": "db", "latency": latency},
-            {"id": f"db-{caller}", "source": "db", "target": caller, "latency": latency},
-        ]
+    nodes["servers"].append(server("db", io(0.01, kind="io_wait"), endpoint_name="/q"))
+    for caller in nodes["servers"][:2]:
+        caller["endpoints"][0]["steps"].append(call("db", timeout_s=0.1))
+        data["topology_graph"]["edges"] += route(caller["id"], "db", caller["id"], dropout=None)
 
     # The client's timer, then per request the call's timer, its two edges and the db's step.
     assert events_per_request(parse_scenario(data)) == plain + 1 + (1 + 2 + 1)
@@ -346,8 +322,8 @@ def test_a_call_through_a_balancer_counts_the_edge_to_it() -> None:
 def test_failures_and_repairs_are_counted_per_cycle_and_bound_what_the_engine_schedules() -> None:
     # Nearly no requests: what the engine schedules is the failures and repairs.
     data = scenario_data(servers=2, horizon=600, users=0.01, enabled_sample_metrics=[])
-    for server in data["topology_graph"]["nodes"]["servers"]:
-        server["failures"] = {
+    for srv in data["topology_graph"]["nodes"]["servers"]:
+        srv["failures"] = {
             "time_to_failure": {"mean": 0.2, "distribution": "exponential"},
             "time_to_repair": {"mean": 0.1, "distribution": "exponential"},
         }

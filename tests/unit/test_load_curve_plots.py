@@ -5,32 +5,30 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from asyncflow_backend.builder import ScenarioBuilder, exponential
+from asyncflow_backend.builder import exponential
 from asyncflow_backend.plots import build_figure, render_plot
 from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas.results import SimulationResults
-
-
-def base() -> ScenarioBuilder:
-    return (
-        ScenarioBuilder()
-        .client("client")
-        .server("srv")
-        .endpoint("/api")
-        .cpu(exponential(0.002))
-        .chain("gen", "client", "srv", "client", latency=exponential(0.001), dropout=0.0)
-        .settings(horizon=120, sample_period=0.1)
-    )
+from support.scenarios import server_to_feed
 
 
 @pytest.fixture(scope="module")
 def ramp_run() -> SimulationResults:
-    return run_scenario(base().arrival_rate("gen", "ramp", [(0, 0), (120, 60)]).build(), seed=5)
+    return run_scenario(
+        server_to_feed(cpu_mean_s=0.002, horizon_s=120)
+        .arrival_rate("gen", "ramp", [(0, 0), (120, 60)])
+        .build(),
+        seed=5,
+    )
 
 
 @pytest.fixture(scope="module")
 def closed_run() -> SimulationResults:
-    scenario = base().closed_users("gen", [(0, 2), (60, 8)], think_time=exponential(0.5)).build()
+    scenario = (
+        server_to_feed(cpu_mean_s=0.002, horizon_s=120)
+        .closed_users("gen", [(0, 2), (60, 8)], think_time=exponential(0.5))
+        .build()
+    )
     return run_scenario(scenario, seed=6)
 
 
@@ -66,7 +64,10 @@ def test_a_population_gets_its_own_axis(closed_run: SimulationResults) -> None:
 
 
 def test_users_per_window_draw_no_load_curve() -> None:
-    results = run_scenario(base().generator("gen", users=5, rpm=60).build(), seed=7)
+    results = run_scenario(
+        server_to_feed(cpu_mean_s=0.002, horizon_s=120).generator("gen", users=5, rpm=60).build(),
+        seed=7,
+    )
     assert results.offered_load is None
     for chart in ("throughput", "latency_over_time"):
         axes = build_figure(chart, results).axes

@@ -12,6 +12,7 @@ from asyncflow_backend.runtime.policies.rate_limit import TokenBucketLimiter
 from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
 from asyncflow_backend.schemas.resilience import CircuitBreaker, RateLimit
+from support.scenarios import api_calling_db
 
 CALL = "topology_graph.nodes.servers[0].endpoints[0].steps[1]"
 
@@ -38,26 +39,6 @@ def balanced(users: int, **limit: Any) -> ScenarioBuilder:
     )
 
 
-def calling(dropout: float, breaker: dict[str, Any], horizon: int = 30) -> ScenarioBuilder:
-    """api calls db over an edge losing `dropout` of the calls, 10 requests/s."""
-    return (
-        ScenarioBuilder()
-        .generator("gen", users=deterministic(10), rpm=60)
-        .client("client")
-        .server("api")
-        .endpoint("/api")
-        .cpu(0.001)
-        .call("db", circuit_breaker=breaker)
-        .server("db")
-        .endpoint("/q")
-        .cpu(0.002)
-        .chain("gen", "client", "api", "client", latency=deterministic(0.001), dropout=0.0)
-        .edge("api", "db", latency=deterministic(0.001), dropout=dropout)
-        .edge("db", "api", latency=deterministic(0.001), dropout=0.0)
-        .settings(horizon=horizon)
-    )
-
-
 def problems(document: dict[str, Any]) -> dict[str, str]:
     with pytest.raises(ScenarioValidationError) as caught:
         parse_scenario(document)
@@ -74,11 +55,13 @@ def test_a_bad_rate_limit_or_breaker_is_refused_at_its_field() -> None:
     assert "greater than 0" in found["topology_graph.nodes.load_balancer.rate_limit.rate_per_s"]
     assert "Field required" in found["topology_graph.nodes.load_balancer.rate_limit.burst"]
 
-    document = calling(0.0, {"failure_rate_threshold": 120}).to_dict()
+    document = api_calling_db(circuit_breaker={"failure_rate_threshold": 120}).to_dict()
     found = problems(document)
     assert "less than or equal to 100" in found[f"{CALL}.circuit_breaker.failure_rate_threshold"]
 
-    document = calling(0.0, {"sliding_window_size": 5, "minimum_number_of_calls": 10}).to_dict()
+    document = api_calling_db(
+        circuit_breaker={"sliding_window_size": 5, "minimum_number_of_calls": 10}
+    ).to_dict()
     assert (
         "cannot exceed a count_based sliding_window_size (5)"
         in problems(document)[f"{CALL}.circuit_breaker"]
@@ -256,7 +239,7 @@ def test_calls_to_a_dead_backend_are_cut_to_the_trials() -> None:
         "wait_duration_in_open_state": 1.0,
         "permitted_number_of_calls_in_half_open_state": 2,
     }
-    results = run_scenario(calling(1.0, fields).build(), seed=3)
+    results = run_scenario(api_calling_db(call_dropout=1.0, circuit_breaker=fields).build(), seed=3)
     call = results.calls["api:/api#1->db"]
     requests = results.requests
     assert call.sent == call.failed == 5 + 2 * (call.circuit_opened - 1)
@@ -271,7 +254,7 @@ def test_calls_to_a_dead_backend_are_cut_to_the_trials() -> None:
 
 def test_a_healthy_backend_never_opens_the_breaker() -> None:
     fields = {"sliding_window_size": 5, "minimum_number_of_calls": 5}
-    results = run_scenario(calling(0.0, fields).build(), seed=3)
+    results = run_scenario(api_calling_db(circuit_breaker=fields).build(), seed=3)
     call = results.calls["api:/api#1->db"]
     assert call.circuit_opened == call.circuit_refused == 0
     assert results.requests.failed == 0
@@ -279,7 +262,9 @@ def test_a_healthy_backend_never_opens_the_breaker() -> None:
 
 def test_a_breaker_and_retries_together() -> None:
     # A flaky backend (30 % lost): retries hide most losses from the breaker.
-    document = calling(0.3, {"sliding_window_size": 20, "minimum_number_of_calls": 20}).to_dict()
+    document = api_calling_db(
+        call_dropout=0.3, circuit_breaker={"sliding_window_size": 20, "minimum_number_of_calls": 20}
+    ).to_dict()
     steps = document["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"]
     steps[1]["retry"] = {"max_attempts": 4, "backoff": {"base_s": 0.001, "cap_s": 0.01}}
     results = run_scenario(parse_scenario(document), seed=3)

@@ -14,6 +14,7 @@ from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
 from asyncflow_backend.schemas.limits import events_per_request
 from asyncflow_backend.schemas.retries import Backoff, Retry, RetryBudget
 from asyncflow_backend.schemas.warnings import find_warnings
+from support.scenarios import api_calling_db
 
 STEP = "topology_graph.nodes.servers[0].endpoints[0].steps[1]"
 
@@ -31,26 +32,6 @@ def lossy(dropout: float, retry: dict[str, Any] | None, cpu_s: float = 0.001) ->
         .edge("gen", "client", latency=deterministic(0.001), dropout=0.0)
         .edge("client", "srv", latency=deterministic(0.001), dropout=dropout)
         .edge("srv", "client", latency=deterministic(0.001), dropout=0.0)
-        .settings(horizon=30)
-    )
-
-
-def calling(dropout: float, retry: dict[str, Any] | None, **call: Any) -> ScenarioBuilder:
-    """api calls db over an edge losing `dropout` of the sub-requests, 10 requests/s."""
-    return (
-        ScenarioBuilder()
-        .generator("gen", users=deterministic(10), rpm=60)
-        .client("client")
-        .server("api")
-        .endpoint("/api")
-        .cpu(0.001)
-        .call("db", retry=retry, **call)
-        .server("db")
-        .endpoint("/q")
-        .cpu(0.002)
-        .chain("gen", "client", "api", "client", latency=deterministic(0.001), dropout=0.0)
-        .edge("api", "db", latency=deterministic(0.001), dropout=dropout)
-        .edge("db", "api", latency=deterministic(0.001), dropout=0.0)
         .settings(horizon=30)
     )
 
@@ -269,7 +250,7 @@ def test_the_limits_count_every_attempt_and_backoff() -> None:
 def test_a_lost_sub_request_is_sent_again_by_its_caller() -> None:
     # Every sub-request is lost as it leaves: each call makes four attempts, then fails.
     retry = retry_policy(4, base_s=0.001, cap_s=0.001)
-    results = run_scenario(calling(1.0, retry).build(), seed=5)
+    results = run_scenario(api_calling_db(call_dropout=1.0, retry=retry).build(), seed=5)
     call = results.calls["api:/api#1->db"]
     requests = results.requests
     assert requests.completed == 0
@@ -282,7 +263,7 @@ def test_a_lost_sub_request_is_sent_again_by_its_caller() -> None:
 
 
 def test_without_a_policy_a_lost_sub_request_fails_its_call() -> None:
-    results = run_scenario(calling(1.0, None).build(), seed=5)
+    results = run_scenario(api_calling_db(call_dropout=1.0, retry=None).build(), seed=5)
     call = results.calls["api:/api#1->db"]
     assert call.retries == 0
     assert call.sent == call.failed == results.requests.failed
@@ -291,7 +272,7 @@ def test_without_a_policy_a_lost_sub_request_fails_its_call() -> None:
 def test_a_call_retries_timeouts_round_by_round() -> None:
     # db takes 1 s; the call gives up after 0.1 s, three times in all, then fails.
     retry = retry_policy(3, retry_on=["timed_out"], base_s=0.01, cap_s=0.01, jitter="none")
-    document = calling(0.0, retry, timeout_s=0.1, on_timeout="cancel").to_dict()
+    document = api_calling_db(retry=retry, timeout_s=0.1, on_timeout="cancel").to_dict()
     db = document["topology_graph"]["nodes"]["servers"][1]
     db["endpoints"][0]["steps"][0]["step_operation"]["cpu_time"] = 1.0
     document["sim_settings"]["total_simulation_time"] = 10

@@ -20,6 +20,7 @@ from support.documents import (
     edge,
     endpoint,
     exponential,
+    generator,
     io,
     outage,
     ram,
@@ -49,12 +50,7 @@ def busy_scenario(**extra: Any) -> Scenario:
         *[edge("lb", s, latency=LINK, dropout=None) for s in servers],
         *[edge(s, "client", latency=LINK, dropout=None) for s in servers],
     ]
-    workload = {
-        "id": "gen",
-        "avg_active_users": normal(40, 25),
-        "avg_request_per_minute_per_user": {"mean": 90},
-        "user_sampling_window": 10,
-    }
+    workload = generator(normal(40, 25), rpm=90, user_sampling_window=10)
     return parse_scenario(
         scenario_document(
             workload,

@@ -45,6 +45,7 @@ from support.documents import (
     cpu,
     edge,
     exponential,
+    generator,
     io,
     outage,
     ram,
@@ -64,13 +65,8 @@ def base_document() -> dict[str, Any]:
     ]
     hops = [("gen", "client"), ("client", "lb"), ("lb", "srv-1"), ("lb", "srv-2")]
     hops += [("srv-1", "client"), ("srv-2", "client")]
-    workload = {
-        "id": "gen",
-        "avg_active_users": {"mean": 10},
-        "avg_request_per_minute_per_user": {"mean": 30},
-    }
     return scenario_document(
-        workload,
+        generator(10, rpm=30),
         servers,
         [edge(*hop, latency=exponential(0.002), dropout=None) for hop in hops],
         horizon_s=60,

@@ -15,40 +15,20 @@ from asyncflow_backend.runtime.steps import CallStep
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
 from asyncflow_backend.schemas.results import SimulationResults
+from support.scenarios import api_calling_db, cpu_station
 
 STEP = "topology_graph.nodes.servers[0].endpoints[0].steps[0]"
 
 
 def slow_server(cpu_s: float = 0.1, **caps: int) -> ScenarioBuilder:
     """~20 requests/s into one core that needs `cpu_s` each, over 1 ms links."""
-    return (
-        ScenarioBuilder()
-        .generator("gen", users=deterministic(20), rpm=60)
-        .client("client")
-        .server("srv", **caps)
-        .endpoint("/api")
-        .cpu(cpu_s)
-        .chain("gen", "client", "srv", "client", latency=deterministic(0.001), dropout=0.0)
-        .settings(horizon=20)
-    )
+    return cpu_station(rate=20, cpu=cpu_s, horizon_s=20, endpoint="/api", dropout=0.0, **caps)
 
 
 def calling(timeout_s: float, on_timeout: str | None = None) -> ScenarioBuilder:
     """api calls db (50 ms of CPU on one core) with a call timeout, ~10 requests/s."""
-    return (
-        ScenarioBuilder()
-        .generator("gen", users=deterministic(10), rpm=60)
-        .client("client")
-        .server("api")
-        .endpoint("/api")
-        .call("db", timeout_s=timeout_s, on_timeout=on_timeout)  # type: ignore[arg-type]
-        .server("db")
-        .endpoint("/q")
-        .cpu(0.05)
-        .chain("gen", "client", "api", "client", latency=deterministic(0.001), dropout=0.0)
-        .edge("api", "db", latency=deterministic(0.001), dropout=0.0)
-        .edge("db", "api", latency=deterministic(0.001), dropout=0.0)
-        .settings(horizon=20)
+    return api_calling_db(
+        api_cpu_s=None, db_cpu_s=0.05, horizon_s=20, timeout_s=timeout_s, on_timeout=on_timeout
     )
 
 

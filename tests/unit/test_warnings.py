@@ -14,6 +14,7 @@ from asyncflow_backend.config.constants import LoadBalancerAlgorithm
 from asyncflow_backend.schemas import parse_scenario
 from asyncflow_backend.schemas.warnings import find_warnings
 from support.documents import (
+    cache,
     call,
     cpu,
     edge,
@@ -291,12 +292,7 @@ def test_a_server_overloaded_by_calls_is_a_warning_saying_so() -> None:
 
 def test_cache_misses_thin_the_calls_and_weigh_the_cpu_of_their_branch() -> None:
     def cached(hit_ratio: float) -> dict[str, Any]:
-        return {
-            "kind": "cache",
-            "hit_ratio": hit_ratio,
-            "hit": [io(0.001, kind="io_cache")],
-            "miss": [call("db"), cpu(0.004)],
-        }
+        return cache(hit_ratio, hit=[io(0.001, kind="io_cache")], miss=[call("db"), cpu(0.004)])
 
     # 200/s: 20% misses are 40/s x 12 ms = 48% of db; the api runs 1 ms + 0.2 x 4 ms = 36%.
     assert warned(calling(200, [cached(0.8)], [cpu_server("db", 0.012)])) == {}
