@@ -52,6 +52,16 @@ def test_other_content_types_are_refused(header: str) -> None:
         body_format(header)
 
 
+@pytest.mark.parametrize("header", [";;;", " ", "; charset=utf-8"])
+def test_a_content_type_without_a_media_type_is_refused_saying_what_came(header: str) -> None:
+    with pytest.raises(UnsupportedMediaType) as caught:
+        body_format(header)
+    message = str(caught.value)
+    assert f"the Content-Type {header!r} names no media type" in message
+    assert "send one of application/json" in message
+    assert "''" not in message
+
+
 def test_json_and_yaml_give_the_same_scenario() -> None:
     from_json = decode_scenario(json.dumps(SMALL_SCENARIO).encode(), JSON, LIMITS, MAX_VALUES)
     from_yaml = decode_scenario(SMALL_SCENARIO_YAML.encode(), YAML, LIMITS, MAX_VALUES)

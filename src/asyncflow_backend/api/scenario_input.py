@@ -54,6 +54,11 @@ def body_format(content_type: str | None) -> str:
     if media == JSON_MEDIA_TYPE or (media.startswith("application/") and media.endswith("+json")):
         return JSON
     accepted = ", ".join((JSON_MEDIA_TYPE, *YAML_MEDIA_TYPES))
+    if not media:
+        raise UnsupportedMediaType(
+            f"the Content-Type {content_type[:100]!r} names no media type; send one of "
+            f"{accepted} (or no Content-Type, for JSON)"
+        )
     raise UnsupportedMediaType(f"cannot read a scenario sent as '{media}'; send one of {accepted}")
 
 
