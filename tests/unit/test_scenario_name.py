@@ -32,6 +32,18 @@ def test_name_and_description_are_optional_and_trimmed() -> None:
     assert list(scenario.model_dump())[:2] == ["name", "description"]
 
 
+def test_the_length_limits_count_the_trimmed_text() -> None:
+    name, description = f"  {'n' * NAME_MAX_CHARS}\t ", f"\n{'d' * DESCRIPTION_MAX_CHARS} "
+    at_limit = parse_scenario(small_scenario(name=name, description=description))
+    assert at_limit.name == "n" * NAME_MAX_CHARS
+    assert at_limit.description == "d" * DESCRIPTION_MAX_CHARS
+    with pytest.raises(ScenarioValidationError) as raised:
+        parse_scenario(small_scenario(name=f" {'n' * (NAME_MAX_CHARS + 1)} "))
+    (problem,) = raised.value.problems
+    assert problem.path == "name"
+    assert f"at most {NAME_MAX_CHARS} characters once trimmed" in problem.message
+
+
 @pytest.mark.parametrize(
     ("fields", "path", "message"),
     [

@@ -22,8 +22,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_NEWLINES = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _one_line(value: str) -> str:
+def _trimmed(value: str, max_chars: int) -> str:
+    # The limit is on what is kept: spaces around the text do not count.
     value = value.strip()
+    if len(value) > max_chars:
+        raise ValueError(f"must have at most {max_chars} characters once trimmed, not {len(value)}")
+    return value
+
+
+def _one_line(value: str) -> str:
+    value = _trimmed(value, NAME_MAX_CHARS)
     if not value:
         raise ValueError("must not be blank")
     if _CONTROL.search(value):
@@ -32,25 +40,17 @@ def _one_line(value: str) -> str:
 
 
 def _text(value: str) -> str:
-    value = value.strip()
+    value = _trimmed(value, DESCRIPTION_MAX_CHARS)
     if _CONTROL_BUT_NEWLINES.search(value):
         raise ValueError("must be text without control characters (line breaks are allowed)")
     return value
 
 
-ScenarioName = Annotated[
-    str,
-    Field(max_length=NAME_MAX_CHARS),
-    AfterValidator(_one_line),
-]
-"""A scenario's name: one line of at most `NAME_MAX_CHARS` characters, trimmed."""
+ScenarioName = Annotated[str, AfterValidator(_one_line)]
+"""A scenario's name: one line of at most `NAME_MAX_CHARS` characters once trimmed."""
 
-ScenarioDescription = Annotated[
-    str,
-    Field(max_length=DESCRIPTION_MAX_CHARS),
-    AfterValidator(_text),
-]
-"""What a scenario models: free text of at most `DESCRIPTION_MAX_CHARS` characters."""
+ScenarioDescription = Annotated[str, AfterValidator(_text)]
+"""What a scenario models: free text of at most `DESCRIPTION_MAX_CHARS` characters, trimmed."""
 
 
 def name_from_file(file_name: str) -> str | None:
@@ -72,11 +72,14 @@ class Scenario(StrictModel):
 
     name: ScenarioName | None = Field(
         default=None,
-        description="What the run is called in lists, summaries and chart titles. Unset: the "
-        "page and the command line use the file name.",
+        description="What the run is called in lists, summaries and chart titles: one line, "
+        f"at most {NAME_MAX_CHARS} characters once trimmed. Unset: the page and the command line "
+        "use the file name.",
     )
     description: ScenarioDescription | None = Field(
-        default=None, description="What the scenario models, shown on the run's page."
+        default=None,
+        description="What the scenario models, shown on the run's page: at most "
+        f"{DESCRIPTION_MAX_CHARS} characters once trimmed.",
     )
     rqs_input: RqsGenerator
     topology_graph: TopologyGraph
