@@ -11,6 +11,7 @@ import pytest
 
 from asyncflow_backend.samplers import RandomStreams, constant, variate
 from asyncflow_backend.samplers.variates import BATCH
+from asyncflow_backend.schemas.clipping import clipped_moments
 from asyncflow_backend.schemas.random_variables import RVConfig
 
 DRAWS = 400_000
@@ -96,6 +97,31 @@ def test_uniform_without_variance_spans_zero_to_twice_the_mean() -> None:
     assert values.max() == pytest.approx(10.0, abs=1e-3)
     assert_mean(values, 5.0)
     assert_variance(values, 10.0**2 / 12)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        RVConfig(mean=1.0, distribution="uniform", variance=3.0),
+        RVConfig(mean=0.5, distribution="normal", variance=1.0),
+        RVConfig(mean=0.0, distribution="normal", variance=4.0),
+        RVConfig(mean=2.0, distribution="uniform", variance=1.0),
+    ],
+    ids=str,
+)
+def test_clipped_draws_have_the_mean_and_zero_share_the_warnings_compute(spec: RVConfig) -> None:
+    values = draws(spec)
+    mean, below = clipped_moments(spec)
+    assert_mean(values, mean)
+    share = np.mean(values == 0.0)
+    assert abs(share - below) <= Z * math.sqrt(below * (1 - below) / DRAWS)
+
+
+def test_the_uniform_of_mean_1_and_variance_3_averages_4_thirds_with_a_third_zeros() -> None:
+    # Uniform on [-2, 4] with its negative draws at 0: E = 4² / (2 x 6), P(0) = 2 / 6.
+    mean, below = clipped_moments(RVConfig(mean=1.0, distribution="uniform", variance=3.0))
+    assert mean == pytest.approx(4 / 3)
+    assert below == pytest.approx(1 / 3)
 
 
 def test_deterministic_and_plain_numbers_are_constant() -> None:

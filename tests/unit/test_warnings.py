@@ -102,6 +102,54 @@ def test_a_random_step_duration_without_a_distribution_is_a_warning_too() -> Non
     assert "95% of them 0 s" in found[path]
 
 
+# distributions clipped at zero
+
+
+def test_a_uniform_clipped_enough_to_move_its_mean_is_a_warning_naming_it() -> None:
+    data = single(rate=50, cpu_s=0.01)
+    data["topology_graph"]["edges"][1]["latency"] = {
+        "mean": 1.0,
+        "distribution": "uniform",
+        "variance": 3.0,
+    }
+
+    message = warned(data)["topology_graph.edges[1].latency"]
+
+    # Uniform on [-2, 4] clipped at 0: 1/3 of the draws are 0, and they average 16 / 12.
+    assert "uniform with mean 1 and variance 3 is below 0 for 33% of its draws" in message
+    assert "average 1.33 instead of 1 (+33%)" in message
+    assert "log_normal" in message
+
+
+@pytest.mark.parametrize(("variance", "warns"), [(0.30, False), (0.36, True)])
+def test_a_normal_step_is_warned_about_once_clipping_raises_its_mean_by_one_percent(
+    variance: float, warns: bool
+) -> None:
+    # Mean 1: clipping raises the mean by 0.73% at variance 0.30 and by 1.19% at 0.36.
+    data = single(rate=50, cpu_s=0.001)
+    steps = data["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]["steps"]
+    step = {"mean": 1.0, "distribution": "normal", "variance": variance}
+    steps[1]["step_operation"] = {"io_waiting_time": step}
+
+    found = warned(data)
+
+    path = "topology_graph.nodes.servers[0].endpoints[0].steps[1].step_operation.io_waiting_time"
+    assert (path in found) is warns
+    assert len(found) == int(warns)
+
+
+def test_a_uniform_that_stays_non_negative_is_not_clipped() -> None:
+    data = single(rate=50, cpu_s=0.01)
+    data["topology_graph"]["edges"][1]["latency"] = {
+        "mean": 1.0,
+        "distribution": "uniform",
+        "variance": 1 / 3,
+    }
+    data["topology_graph"]["edges"][2]["latency"] = {"mean": 1.0, "distribution": "uniform"}
+
+    assert warned(data) == {}
+
+
 # the default dropout
 
 

@@ -3,7 +3,8 @@
 Draws are made in batches with numpy and handed out one Python float at a
 time, so the hot path of the engine pays for a C-level `next()` rather than
 a numpy call per event. Durations are never negative: distributions that can
-go below zero are clipped at zero.
+go below zero are clipped at zero, their negative draws set to 0
+(`asyncflow_backend.schemas.clipping` gives the mean that leaves, and warns).
 """
 
 import itertools

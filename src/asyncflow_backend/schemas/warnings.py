@@ -20,6 +20,7 @@ from asyncflow_backend.config.constants import (
 from asyncflow_backend.schemas.arrival_rate import PiecewiseRate, TraceRate
 from asyncflow_backend.schemas.base import readable
 from asyncflow_backend.schemas.calls import answering_servers, call_edges, call_sites
+from asyncflow_backend.schemas.clipping import clipped_variables
 from asyncflow_backend.schemas.closed_users import UserSchedule
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.scenario import Scenario
@@ -42,6 +43,7 @@ SERVERS: Loc = ("topology_graph", "nodes", "servers")
 def find_warnings(scenario: Scenario) -> list[Problem]:
     """Every warning for a valid scenario, in document order of the fields they name."""
     warnings = list(_implicit_distributions(scenario))
+    warnings += clipped_variables(scenario)
     warnings += _default_dropout(scenario)
     for loc, workload in _generator_locs(scenario):
         warnings += _schedule_span(scenario, loc, workload)
