@@ -57,6 +57,7 @@ app = create_app(
         api_keys="",  # open, whatever the environment says
         submit_rate_limit="",  # thousands of submissions from one client, on purpose
         max_expected_requests=2_000,  # accepted runs stay tiny
+        max_experiment_replications=20,  # and accepted experiments few
         max_samples=50_000,
     )
 )

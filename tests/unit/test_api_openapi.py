@@ -1,13 +1,17 @@
 """The OpenAPI document describes every endpoint, answer and body, with working examples."""
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
+from api_support import api_client, sqlite_settings
 from fastapi import FastAPI
 
-from asyncflow_backend.api.openapi import INVALID_EXAMPLES
+from asyncflow_backend.api.examples import SMALL_EXPERIMENT
+from asyncflow_backend.api.openapi import INVALID_EXAMPLES, SUBMISSIONS
 from asyncflow_backend.api.scenario_input import YAML_MEDIA_TYPES
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.main import create_app
@@ -157,3 +161,73 @@ def test_validation_and_submission_document_their_warnings(document: dict[str, A
     assert submit["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/SubmittedRun"
     }
+
+
+def _schema_of(document: dict[str, Any], ref: str) -> dict[str, Any]:
+    schema: dict[str, Any] = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return schema
+
+
+def test_the_experiment_body_is_json_or_yaml_with_a_valid_example(
+    document: dict[str, Any],
+) -> None:
+    body = document["paths"]["/api/v1/experiments"]["post"]["requestBody"]
+    content = body["content"]
+    spec = _schema_of(document, content["application/json"]["schema"]["$ref"])
+    assert spec["properties"]["scenario"]["$ref"] == "#/components/schemas/Scenario"
+    assert {"replications", "sweep", "search"} <= set(spec["properties"])
+    for media in YAML_MEDIA_TYPES:
+        assert yaml.safe_load(content[media]["example"]) == content["application/json"]["example"]
+
+
+@pytest.mark.parametrize(("collection", "parameter"), sorted(SUBMISSIONS.items()))
+def test_a_submission_links_to_every_operation_on_what_it_created(
+    document: dict[str, Any], collection: str, parameter: str
+) -> None:
+    operations = {
+        op["operationId"]: (method, path, op) for method, path, op in _operations(document)
+    }
+    below = f"{collection}/{{{parameter}}}"
+    expected = {
+        op_id
+        for op_id, (_, path, _) in operations.items()
+        if path == below or path.startswith(f"{below}/")
+    }
+    answer = document["paths"][collection]["post"]["responses"]["202"]
+    links = answer["links"]
+    assert {link["operationId"] for link in links.values()} == expected
+    linked = {(operations[op_id][0], operations[op_id][1]) for op_id in expected}
+    assert {("get", below), ("post", f"{below}/cancel")} <= linked
+    for link in links.values():
+        _, _, operation = operations[link["operationId"]]
+        in_path = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
+        assert parameter in in_path
+        assert link["parameters"] == {parameter: "$response.body#/id"}
+    # The id the links read is always in the answer.
+    created = _schema_of(document, answer["content"]["application/json"]["schema"]["$ref"])
+    assert "id" in created["required"]
+    assert created["properties"]["id"]["type"] == "string"
+
+
+@pytest.fixture
+def experiment_settings(tmp_path: Path) -> Settings:
+    return sqlite_settings(tmp_path)
+
+
+async def test_the_experiment_links_lead_to_the_experiment_created(
+    experiment_settings: Settings,
+) -> None:
+    async with api_client(experiment_settings) as client:
+        document = (await client.get("/openapi.json")).json()
+        operations = {op["operationId"]: (m, p) for m, p, op in _operations(document)}
+        created = await client.post("/api/v1/experiments", json=SMALL_EXPERIMENT)
+        assert created.status_code == 202, created.text
+        links = document["paths"]["/api/v1/experiments"]["post"]["responses"]["202"]["links"]
+        for link in links.values():
+            method, path = operations[link["operationId"]]
+            ((name, expression),) = link["parameters"].items()
+            assert expression == "$response.body#/id"
+            url = path.replace(f"{{{name}}}", created.json()["id"])
+            answer = await client.request(method, url)
+            assert answer.status_code < 500, (method, url, answer.text)
+            assert "no experiment with id" not in answer.text, (method, url)

@@ -74,3 +74,8 @@ INVALID_SCENARIO: dict[str, Any] = {
     },
 }
 """The small scenario with an edge pointing at a server that does not exist."""
+
+SMALL_EXPERIMENT: dict[str, Any] = {"scenario": SMALL_SCENARIO, "seed": 7, "replications": 2}
+"""Two replications of the small scenario."""
+
+SMALL_EXPERIMENT_YAML = yaml.safe_dump(SMALL_EXPERIMENT, sort_keys=False)

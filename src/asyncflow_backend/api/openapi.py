@@ -1,8 +1,11 @@
-"""The parts of the OpenAPI document FastAPI cannot infer: the scenario request body.
+"""The parts of the OpenAPI document FastAPI cannot infer: request bodies and links.
 
-Scenario endpoints read the raw body themselves (to bound its size and to
-accept YAML), so their request body is declared here: the `Scenario` schema
-serialised as JSON or as YAML, with examples for both.
+Scenario and experiment endpoints read the raw body themselves (to bound its
+size and to accept YAML), so their request body is declared here: the
+`Scenario` or `ExperimentSpec` schema serialised as JSON or as YAML, with
+examples for both. The links say that the `id` a submission answers is the
+path parameter of every route of the run or experiment it created, so that
+clients and stateful fuzzing can follow them.
 """
 
 from typing import Any
@@ -10,9 +13,16 @@ from typing import Any
 from fastapi import FastAPI, status
 from fastapi.openapi.utils import get_openapi
 
-from asyncflow_backend.api.examples import INVALID_SCENARIO, SMALL_SCENARIO, SMALL_SCENARIO_YAML
+from asyncflow_backend.api.examples import (
+    INVALID_SCENARIO,
+    SMALL_EXPERIMENT,
+    SMALL_EXPERIMENT_YAML,
+    SMALL_SCENARIO,
+    SMALL_SCENARIO_YAML,
+)
 from asyncflow_backend.api.models import ErrorResponse, ValidationErrorResponse
 from asyncflow_backend.api.scenario_input import JSON_MEDIA_TYPE, YAML_MEDIA_TYPES
+from asyncflow_backend.experiments.spec import ExperimentSpec
 from asyncflow_backend.schemas.scenario import Scenario
 
 COMPONENTS_REF = "#/components/schemas/{model}"
@@ -47,6 +57,30 @@ SCENARIO_REQUEST_BODY: dict[str, Any] = {
         },
     }
 }
+
+EXPERIMENT_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "An experiment, its scenario inline. Send YAML with "
+        "`Content-Type: application/yaml` (or application/x-yaml, text/yaml); anything else JSON.",
+        "content": {
+            JSON_MEDIA_TYPE: {
+                "schema": {"$ref": COMPONENTS_REF.format(model="ExperimentSpec")},
+                "example": SMALL_EXPERIMENT,
+            },
+            **{
+                media: {
+                    "schema": {"$ref": COMPONENTS_REF.format(model="ExperimentSpec")},
+                    "example": SMALL_EXPERIMENT_YAML,
+                }
+                for media in YAML_MEDIA_TYPES
+            },
+        },
+    }
+}
+
+SUBMISSIONS = {"/api/v1/simulations": "run_id", "/api/v1/experiments": "experiment_id"}
+"""Collections whose POST creates a resource, and the path parameter of that resource's routes."""
 
 INVALID_EXAMPLES: dict[str, Any] = {
     "unknown_node": {
@@ -110,14 +144,45 @@ SCENARIO_RESPONSE: dict[int | str, dict[str, Any]] = {
 """The answer of an endpoint that returns a stored scenario: the schema a submission takes."""
 
 
-def _add_scenario_schemas(document: dict[str, Any]) -> None:
-    schema = Scenario.model_json_schema(ref_template=COMPONENTS_REF)
+def _add_schemas(document: dict[str, Any], schema: dict[str, Any], name: str) -> None:
     definitions = schema.pop("$defs", {})
     components = document.setdefault("components", {}).setdefault("schemas", {})
-    for name, definition in {**definitions, "Scenario": schema}.items():
-        existing = components.setdefault(name, definition)
+    for key, definition in {**definitions, name: schema}.items():
+        existing = components.setdefault(key, definition)
         if existing != definition:
-            raise RuntimeError(f"two different OpenAPI schemas are named {name}")
+            raise RuntimeError(f"two different OpenAPI schemas are named {key}")
+
+
+def _add_scenario_schemas(document: dict[str, Any]) -> None:
+    _add_schemas(document, Scenario.model_json_schema(ref_template=COMPONENTS_REF), "Scenario")
+    experiment = ExperimentSpec.model_json_schema(ref_template=COMPONENTS_REF)
+    # The model keeps the scenario as data (a file may name it by path); the API takes it inline.
+    experiment["properties"]["scenario"] = {
+        "$ref": COMPONENTS_REF.format(model="Scenario"),
+        "description": "The scenario, inline.",
+    }
+    _add_schemas(document, experiment, "ExperimentSpec")
+
+
+def _link_submissions(document: dict[str, Any]) -> None:
+    """Link the success answer of each submission in `SUBMISSIONS` to every operation on what
+    it created, its `id` as their path parameter (OpenAPI 3.1, Link Object)."""
+    paths = document.get("paths", {})
+    for collection, parameter in SUBMISSIONS.items():
+        submit = paths.get(collection, {}).get("post")
+        if submit is None:
+            continue
+        answer = next(r for code, r in submit["responses"].items() if code.startswith("2"))
+        prefix = f"{collection}/{{{parameter}}}"
+        for path, item in paths.items():
+            if path != prefix and not path.startswith(f"{prefix}/"):
+                continue
+            for operation in item.values():
+                answer.setdefault("links", {})[operation["operationId"]] = {
+                    "operationId": operation["operationId"],
+                    "parameters": {parameter: "$response.body#/id"},
+                    "description": operation["summary"],
+                }
 
 
 def _one_shape_for_422(document: dict[str, Any]) -> None:
@@ -168,6 +233,7 @@ def install_openapi(app: FastAPI, *, api_keys: bool) -> None:
                 tags=app.openapi_tags,
             )
             _add_scenario_schemas(document)
+            _link_submissions(document)
             _one_shape_for_422(document)
             if not api_keys:
                 _without_api_keys(document)

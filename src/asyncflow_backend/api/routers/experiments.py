@@ -22,7 +22,7 @@ from asyncflow_backend.api.experiment_models import (
     ExperimentView,
 )
 from asyncflow_backend.api.models import ErrorResponse, ValidationErrorResponse
-from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
+from asyncflow_backend.api.openapi import EXPERIMENT_REQUEST_BODY, SCENARIO_BODY_RESPONSES
 from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
 from asyncflow_backend.api.scenario_input import JSON, body_format, document_problems, read_body
 from asyncflow_backend.api.views import API_PREFIX, run_key
@@ -146,6 +146,14 @@ def _decode(body: bytes, fmt: str, settings: Settings) -> tuple[PreparedExperime
     summary="Submit an experiment",
     response_description="Stored, and its first replications queued; follow `Location`.",
     responses={
+        status.HTTP_202_ACCEPTED: {
+            "headers": {
+                "Location": {
+                    "description": "Path of the experiment's status.",
+                    "schema": {"type": "string"},
+                }
+            }
+        },
         **SCENARIO_BODY_RESPONSES,
         status.HTTP_422_UNPROCESSABLE_CONTENT: {
             "model": ValidationErrorResponse,
@@ -155,6 +163,7 @@ def _decode(body: bytes, fmt: str, settings: Settings) -> tuple[PreparedExperime
         },
         status.HTTP_429_TOO_MANY_REQUESTS: {"model": ErrorResponse, **RATE_LIMITED_RESPONSE},
     },
+    openapi_extra=EXPERIMENT_REQUEST_BODY,
 )
 async def submit_experiment(
     request: Request,
