@@ -9,9 +9,10 @@ gunicorn's uvicorn workers), configured through the environment:
 - ``REAL_SYSTEM_PEERS``: JSON mapping of service name to base URL, for ``call`` parts.
 
 ``/work`` answers ``{"server_s": S, "parts": {NAME: SECONDS, ...}}``: the handler's wall time
-and each part's, named ``service.index.kind`` (a pool's wait for a connection and the query
-apart, a cache's lookup, hit flag, miss parts and write back apart, a call's nested parts
-under the called service's names). The calibration reads them. ``/ping`` answers at once.
+and each part's, named ``service.index.kind`` (a sleep until its timer fired and the wait for
+the coroutine to resume apart, a pool's wait for a connection and the query apart, a cache's
+lookup, hit flag, miss parts and write back apart, a call's nested parts under the called
+service's names). The calibration reads them. ``/ping`` answers at once.
 """
 
 from __future__ import annotations
@@ -68,6 +69,27 @@ def burn_cpu(seconds: float) -> float:
     return now - start
 
 
+async def timer(seconds: float) -> float:
+    """``asyncio.sleep(seconds)`` that returns when (``perf_counter``) its timer fired.
+
+    The timer's callback runs in the loop's timer phase; the coroutine resumes only once the
+    loop reaches it in a later pass over the ready callbacks. The firing time is the I/O's end
+    as the loop saw it, without the wait in the ready queue that the engine models itself.
+    """
+    loop = asyncio.get_running_loop()
+    fired: asyncio.Future[float] = loop.create_future()
+
+    def fire() -> None:
+        if not fired.done():
+            fired.set_result(time.perf_counter())
+
+    handle = loop.call_later(seconds, fire)
+    try:
+        return await fired
+    finally:
+        handle.cancel()
+
+
 class _Worker:
     """Runs the parts of one service with its own seeded stream of draws."""
 
@@ -89,8 +111,9 @@ class _Worker:
         if isinstance(part, Cpu):
             parts[f"{name}.cpu"] = burn_cpu(part.duration.draw(self.rng))
         elif isinstance(part, Sleep):
-            await asyncio.sleep(part.duration.draw(self.rng))
-            parts[f"{name}.sleep"] = time.perf_counter() - started
+            fired = await timer(part.duration.draw(self.rng))
+            parts[f"{name}.sleep"] = fired - started
+            parts[f"{name}.sleep_resume"] = time.perf_counter() - fired
         elif isinstance(part, Postgres):
             await self._query(name, part, parts)
         elif isinstance(part, Cache):

@@ -1,12 +1,13 @@
 """The harness's small parts: /proc readings, core plans, specs and the services' start order."""
 
+import asyncio
 import os
 import time
 
 import numpy as np
 import pytest
 
-from benchmarks.real_system.app import burn_cpu
+from benchmarks.real_system.app import burn_cpu, timer
 from benchmarks.real_system.cpu import (
     cpu_per_request_s,
     parse_stat_cpu_ticks,
@@ -136,3 +137,19 @@ def test_a_process_that_sleeps_wakes_up() -> None:
         time.sleep(0.001)  # each sleep blocks the thread: one voluntary switch at least
 
     assert tree_wakeups([os.getpid()]) >= before + 5
+
+
+async def test_a_timer_returns_when_it_fired_not_when_the_coroutine_resumed() -> None:
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    # The loop first runs a 10 ms burst; by then the timer (4 ms) and a 20 ms burst due at
+    # 5 ms are both overdue and run in the same pass, the timer first. The coroutine resumes
+    # only in the next pass, after the 20 ms burst: that wait is not part of the timer's time.
+    loop.call_soon(burn_cpu, 0.010)
+    loop.call_later(0.005, burn_cpu, 0.020)
+
+    fired = await timer(0.004)
+    resumed = time.perf_counter()
+
+    assert fired - started >= 0.004
+    assert resumed - fired >= 0.020
