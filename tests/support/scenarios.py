@@ -62,21 +62,24 @@ def one_server_builder(seed: int | None = None) -> ScenarioBuilder:
 
 def api_calling_db(
     *,
+    rate: float = 10,
     api_cpu_s: float | None = 0.001,
-    db_cpu_s: float = 0.002,
+    db_cpu_s: Any = 0.002,
+    db_options: dict[str, Any] | None = None,
     call_dropout: float = 0.0,
     horizon_s: float = 30,
     **call: Any,
 ) -> ScenarioBuilder:
-    """10 requests/s into `api`, which runs `api_cpu_s` of CPU (none if None) and calls `db`
-    (`call`: `retry`, `circuit_breaker`, `timeout_s`, ...); `db` runs `db_cpu_s` of CPU.
+    """Poisson `rate` requests/s into `api`, which runs `api_cpu_s` of CPU (none if None)
+    and calls `db` (`call`: `retry`, `circuit_breaker`, `timeout_s`, ...); `db` runs
+    `db_cpu_s` of CPU and takes the builder's server options `db_options` (caps, cores).
 
     Links are fixed 1 ms delays that lose nothing, except api -> db, which loses
     `call_dropout` of the calls.
     """
     builder = (
         ScenarioBuilder()
-        .generator("gen", users=deterministic(10), rpm=60)
+        .generator("gen", users=deterministic(rate), rpm=60)
         .client("client")
         .server("api")
         .endpoint("/api")
@@ -86,7 +89,7 @@ def api_calling_db(
     link = deterministic(0.001)
     return (
         builder.call("db", **call)
-        .server("db")
+        .server("db", **(db_options or {}))
         .endpoint("/q")
         .cpu(db_cpu_s)
         .chain("gen", "client", "api", "client", latency=link, dropout=0.0)

@@ -4,11 +4,11 @@ from typing import Any
 
 import pytest
 
-from asyncflow_backend.builder import ScenarioBuilder, deterministic, exponential
+from asyncflow_backend.builder import ScenarioBuilder, exponential
 from asyncflow_backend.runtime.admission import AdmissionGate
 from asyncflow_backend.runtime.runner import SimulationRunner, run_scenario
 from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
-from support.scenarios import cpu_station
+from support.scenarios import api_calling_db, cpu_station
 
 SERVER = "topology_graph.nodes.servers[0]"
 
@@ -103,22 +103,10 @@ def test_a_concurrency_cap_bounds_the_requests_in_the_server() -> None:
 
 
 def test_a_rejected_call_fails_its_caller_at_once() -> None:
-    scenario = (
-        ScenarioBuilder()
-        .generator("gen", users=deterministic(100), rpm=60)
-        .client("client")
-        .server("api")
-        .endpoint("/api")
-        .call("db")
-        .server("db", max_concurrency=1)
-        .endpoint("/q")
-        .cpu(exponential(0.02))
-        .chain("gen", "client", "api", "client", latency=deterministic(0.001), dropout=0.0)
-        .edge("api", "db", latency=deterministic(0.001), dropout=0.0)
-        .edge("db", "api", latency=deterministic(0.001), dropout=0.0)
-        .settings(horizon=20)
-        .build()
-    )
+    db_cpu_s, db_options = exponential(0.02), {"max_concurrency": 1}
+    scenario = api_calling_db(
+        rate=100, api_cpu_s=None, db_cpu_s=db_cpu_s, db_options=db_options, horizon_s=20
+    ).build()
 
     results = run_scenario(scenario, seed=2)
 

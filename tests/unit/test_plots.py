@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from typer.testing import CliRunner
 
-from asyncflow_backend.builder import ScenarioBuilder, deterministic, exponential
+from asyncflow_backend.builder import exponential
 from asyncflow_backend.cli import app
 from asyncflow_backend.plots import PLOT_NAMES, UnknownPlotError, build_figure, render_plot
 from asyncflow_backend.plots.lines import MAX_BUCKETS, draw_series
@@ -25,7 +25,7 @@ from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas import Scenario, parse_scenario
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
-from support.scenarios import plotted_scenario
+from support.scenarios import cpu_station, plotted_scenario
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIME_CHARTS = ("throughput", "ready_queue", "io_queue", "ram", "connections")
@@ -389,33 +389,23 @@ def test_failure_windows_are_shaded_on_every_time_axis_and_nowhere_else() -> Non
 
 def test_the_throughput_chart_shows_every_outcome_and_the_attempts_per_second() -> None:
     scenario = (
-        ScenarioBuilder()
-        .generator("gen", users=deterministic(20), rpm=60)
+        cpu_station(
+            rate=20,
+            cpu=exponential(0.06),
+            horizon_s=20,
+            endpoint="/api",
+            dropout=0.05,
+            max_ready_queue=2,
+        )
         .timeout(0.2)
         .retry(3, base_s=0.01, cap_s=0.05)
-        .client("client")
-        .server("srv", max_ready_queue=2)
-        .endpoint("/api")
-        .cpu(exponential(0.06))
-        .chain("gen", "client", "srv", "client", latency=0.001, dropout=0.05)
-        .settings(horizon=20)
         .build()
     )
     results = run_scenario(scenario, seed=3)
     (ax,) = build_figure("throughput", results).axes
     labels = {line.get_label() for line in ax.get_lines()}
     assert {"goodput (in time)", "timed out", "rejected", "dropped", "attempts sent"} <= labels
-    lossless = (
-        ScenarioBuilder()
-        .generator("gen", users=deterministic(10), rpm=60)
-        .client("client")
-        .server("srv")
-        .endpoint("/api")
-        .cpu(0.001)
-        .chain("gen", "client", "srv", "client", latency=0.001, dropout=0.0)
-        .settings(horizon=20)
-        .build()
-    )
+    lossless = cpu_station(rate=10, cpu=0.001, horizon_s=20, endpoint="/api", dropout=0.0).build()
     (plain,) = build_figure("throughput", run_scenario(lossless, seed=3)).axes
     assert plain.get_lines()[0].get_label() == "per second"
     assert len(plain.get_lines()) == 2  # and the mean
