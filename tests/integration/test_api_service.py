@@ -179,7 +179,7 @@ def test_cancelling_a_running_run(api: httpx.Client) -> None:
     wait_for_status(api, run["id"], {"running"})
     answer = api.post(f"/api/v1/simulations/{run['id']}/cancel")
     assert answer.status_code == 202
-    stopped = wait_for_status(api, run["id"], {"cancelled"}, timeout_s=60)
+    stopped = wait_for_status(api, run["id"], {"cancelled"})
     assert stopped["progress"] < 1.0
     assert stopped["finished_at"] is not None
     conflict = api.get(f"/api/v1/simulations/{run['id']}/results")
@@ -229,7 +229,7 @@ def test_queued_run_results_are_a_409_naming_the_status(api: httpx.Client) -> No
     for run in [queued, *busy]:
         assert api.post(f"/api/v1/simulations/{run['id']}/cancel").status_code in {200, 202}
     for run in [queued, *busy]:
-        wait_for_status(api, run["id"], {"cancelled"}, timeout_s=60)
+        wait_for_status(api, run["id"], {"cancelled"})
 
 
 def test_api_processes_answer_alike_on_fresh_connections(

@@ -148,7 +148,7 @@ async def test_the_queue_time_limit_backstop_fails_the_run_with_the_wall_time_re
         return execute_run(run_id, settings, interrupts=(TimeLimitExceeded,))
 
     running = asyncio.create_task(asyncio.to_thread(work))
-    await wait_for_run(database, run_id, lambda r: r.progress > 0, timeout_s=60)
+    await wait_for_run(database, run_id, lambda r: r.progress > 0)
     # What Dramatiq's TimeLimit middleware does when its own limit runs out.
     raise_thread_exception(thread_ids[0], TimeLimitExceeded)
     execution = await asyncio.wait_for(running, timeout=60)

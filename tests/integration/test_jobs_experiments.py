@@ -8,7 +8,6 @@ one process.
 """
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -70,12 +69,12 @@ async def submit(
 
 
 async def wait_for(
-    database: Database,
-    experiment_id: str,
-    until: Callable[[Experiment, list[Run]], bool],
-    timeout_s: float = 180.0,
+    database: Database, experiment_id: str, until: Callable[[Experiment, list[Run]], bool]
 ) -> tuple[Experiment, list[Run]]:
-    deadline = time.monotonic() + timeout_s
+    """Poll until `until` holds. No deadline of its own: the test's ceiling
+    (pytest-timeout) fails a wait that never ends, and the last state printed here is
+    in its report."""
+    last = None
     while True:
         async with database.session() as session:
             repository = ExperimentRepository(session)
@@ -84,7 +83,10 @@ async def wait_for(
         assert experiment is not None
         if until(experiment, runs):
             return experiment, runs
-        assert time.monotonic() < deadline, f"experiment still {experiment.status}"
+        state = (experiment.status, [(r.status, round(r.progress, 1), r.attempts) for r in runs])
+        if state != last:
+            print("experiment", experiment_id, *state)
+            last = state
         await asyncio.sleep(0.2)
 
 
@@ -100,20 +102,21 @@ async def test_a_killed_worker_loses_no_replication_and_the_report_is_the_in_pro
     settings: Settings, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     document = {
-        "scenario": make_scenario(rate=1000, horizon=120),
+        "scenario": make_scenario(rate=500, horizon=40),
         "seed": 21,
-        "replications": 3,
-        "sweep": [{"path": "rqs_input.avg_active_users.mean", "values": [900, 1000]}],
+        "replications": 2,
+        "sweep": [{"path": "rqs_input.avg_active_users.mean", "values": [400, 500]}],
     }
     database = Database(settings.database_url)
     try:
         # The doomed worker starts alone, so the replication under way is surely its own.
         doomed = start_worker(settings)
         experiment_id, queued = await submit(settings, database, document)
-        assert queued == 6
+        assert queued == 4
 
         def one_well_under_way(_: Experiment, runs: list[Run]) -> bool:
-            return any(r.status == RunStatus.RUNNING and r.progress > 0.1 for r in runs)
+            # Far from its end, so that the kill surely interrupts it.
+            return any(r.status == RunStatus.RUNNING and 0.1 < r.progress < 0.6 for r in runs)
 
         await wait_for(database, experiment_id, one_well_under_way)
         start_worker(settings)
@@ -130,14 +133,14 @@ async def test_a_killed_worker_loses_no_replication_and_the_report_is_the_in_pro
         await database.dispose()
 
     assert experiment.status == RunStatus.SUCCEEDED, experiment.error
-    assert len(runs) == 6
+    assert len(runs) == 4
     assert all(r.status == RunStatus.SUCCEEDED for r in runs)
     assert any(r.attempts >= 2 for r in runs), "the killed worker's replication ran again"
-    assert measured == 6
+    assert measured == 4
     report = experiment.report
     assert report is not None
     assert report["complete"]
-    assert report["replications_done"] == 6
+    assert report["replications_done"] == 4
     in_process = run_experiment(prepare(ExperimentSpec.model_validate(document)))
     assert without_wall_time(report) == without_wall_time(in_process.model_dump(mode="json"))
 
@@ -145,7 +148,7 @@ async def test_a_killed_worker_loses_no_replication_and_the_report_is_the_in_pro
 async def test_cancel_stops_every_replication_on_every_worker(
     settings: Settings, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    document = {"scenario": make_scenario(rate=1000, horizon=400), "seed": 1, "replications": 4}
+    document = {"scenario": make_scenario(rate=1000, horizon=400), "seed": 1, "replications": 2}
     database = Database(settings.database_url)
     try:
         start_worker(settings, processes=2)
@@ -163,9 +166,9 @@ async def test_cancel_stops_every_replication_on_every_worker(
         def all_stopped(_: Experiment, runs: list[Run]) -> bool:
             return all(RunStatus(r.status) in FINAL_STATUSES for r in runs)
 
-        experiment, runs = await wait_for(database, experiment_id, all_stopped, timeout_s=60)
+        experiment, runs = await wait_for(database, experiment_id, all_stopped)
     finally:
         await database.dispose()
     assert experiment.status == RunStatus.CANCELLED
-    assert [r.status for r in runs] == [RunStatus.CANCELLED] * 4
+    assert [r.status for r in runs] == [RunStatus.CANCELLED] * 2
     assert all(r.progress < 1.0 for r in runs)

@@ -245,7 +245,7 @@ async def test_a_run_of_a_killed_worker_is_delivered_again_and_completes_once(
         assert running.status == RunStatus.RUNNING
         assert running.progress < 1.0
         start_worker(settings)
-        run = await wait_for_run(database, run_id, is_final, timeout_s=120)
+        run = await wait_for_run(database, run_id, is_final)
 
         assert run.status == RunStatus.SUCCEEDED, run.error
         assert run.attempts >= 2

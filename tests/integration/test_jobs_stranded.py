@@ -102,7 +102,7 @@ def test_runs_whose_queue_messages_are_lost_are_queued_again_and_complete_once(
         assert _forget_everything(settings) > 0
 
         start_worker(settings)
-        finished = [wait_for_status(client, r, {"succeeded"}, timeout_s=90) for r in run_ids]
+        finished = [wait_for_status(client, r, {"succeeded"}) for r in run_ids]
 
     assert [run["status"] for run in finished] == ["succeeded"] * 5
     assert [run["attempts"] for run in finished] == [2, 1, 1, 1, 1]

@@ -50,9 +50,7 @@ async def _kill_the_runner_and_wait(settings: Settings, scenario: dict[str, Any]
         child = int(running.worker_id.split(":")[-2])  # host:pid:random
         os.kill(child, signal.SIGKILL)
         killed_at = time.monotonic()
-        run: Run = await wait_for_run(
-            database, run_id, lambda r: r.status in FINAL_STATUSES, timeout_s=90
-        )
+        run: Run = await wait_for_run(database, run_id, lambda r: r.status in FINAL_STATUSES)
         return {
             "run": run,
             "first_worker": running.worker_id,
