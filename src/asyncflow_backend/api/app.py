@@ -18,6 +18,7 @@ from asyncflow_backend.api.dependencies import Service
 from asyncflow_backend.api.errors import install_error_handlers
 from asyncflow_backend.api.head import HeadAsGetMiddleware
 from asyncflow_backend.api.openapi import install_openapi
+from asyncflow_backend.api.parser_process import stop_parser
 from asyncflow_backend.api.rate_limit import SubmissionLimiter
 from asyncflow_backend.api.routers import experiments, health, plots, scenarios, simulations
 from asyncflow_backend.api.security import install_security
@@ -88,6 +89,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             sweeper.cancel()
             await dispatcher.stop()
         finally:
+            stop_parser()
             if limiter is not None:
                 await limiter.close()
             await database.dispose()

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 class Limiter(Protocol):
     """Counts submissions per caller (`api.rate_limit.SubmissionLimiter`)."""
 
-    async def hit(self, caller: str) -> None:
-        """Spend one of `caller`'s allowance; raises when none is left."""
+    async def hit(self, caller: str, cost: int = 1) -> None:
+        """Spend `cost` units of `caller`'s allowance; raises when not that many are left."""
 
     async def close(self) -> None:
         """Release its connections."""

@@ -21,6 +21,8 @@ from asyncflow_backend.api.errors import (
     ScenarioRejected,
     UnsupportedMediaType,
 )
+from asyncflow_backend.api.parser_process import INLINE_YAML_CHARS, run_elsewhere
+from asyncflow_backend.api.rate_limit import charge_body
 from asyncflow_backend.schemas.limits import ScenarioLimits, check_limits
 from asyncflow_backend.schemas.loading import (
     ScenarioValidationError,
@@ -37,8 +39,10 @@ YAML_MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text
 
 INLINE_JSON_BYTES = 16 * 1024
 """JSON bodies up to this size are checked on the event loop: well under a millisecond of
-work, where a hop to a worker thread costs more in waiting for the GIL. Larger bodies and
-all YAML (a slow parser) are checked in a thread, so they never stall other requests."""
+work, where a hop to a worker thread costs more in waiting for the GIL. YAML bodies up to
+`INLINE_YAML_CHARS` (a slower parser) are checked in a thread. Larger bodies are checked
+in the parser process (`parser_process`): their hundreds of milliseconds of CPU, GIL
+held, would otherwise stall every other request."""
 
 MAX_REPORTED = 50
 """Problems reported at most by the document walk; a broken file should not flood the answer."""
@@ -63,7 +67,8 @@ def body_format(content_type: str | None) -> str:
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The whole body, refusing it as soon as it is known to exceed `max_bytes`."""
+    """The whole body, refusing it as soon as it is known to exceed `max_bytes`, and
+    charged to the caller's submission allowance by its size (`charge_body`)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(max_bytes)
@@ -75,7 +80,9 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise PayloadTooLarge(max_bytes)
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    await charge_body(request, len(body), body_format(request.headers.get("content-type")))
+    return body
 
 
 async def receive_scenario(request: Request, limits: ScenarioLimits, max_bytes: int) -> Scenario:
@@ -88,7 +95,12 @@ async def receive_scenario(request: Request, limits: ScenarioLimits, max_bytes: 
     body = await read_body(request, max_bytes)
     if fmt == JSON and len(body) <= INLINE_JSON_BYTES:
         return decode_scenario(body, fmt, limits, max_bytes)
-    return await anyio.to_thread.run_sync(decode_scenario, body, fmt, limits, max_bytes)
+    if fmt == YAML and len(body) <= INLINE_YAML_CHARS:
+        return await anyio.to_thread.run_sync(decode_scenario, body, fmt, limits, max_bytes)
+    scenario, problems = await run_elsewhere(_decode_elsewhere, body, fmt, limits, max_bytes)
+    if scenario is None:
+        raise ScenarioRejected(problems)
+    return scenario
 
 
 def decode_scenario(body: bytes, fmt: str, limits: ScenarioLimits, max_values: int) -> Scenario:
@@ -108,6 +120,17 @@ def decode_scenario(body: bytes, fmt: str, limits: ScenarioLimits, max_values: i
     if breached:
         raise ScenarioRejected([(p, LIMIT_EXCEEDED) for p in breached])
     return scenario
+
+
+def _decode_elsewhere(
+    body: bytes, fmt: str, limits: ScenarioLimits, max_values: int
+) -> tuple[Scenario | None, list[tuple[Problem, str]]]:
+    # In the parser process: `decode_scenario`, its refusal as data (an exception sent
+    # back must rebuild from its arguments, which ScenarioRejected's do not give).
+    try:
+        return decode_scenario(body, fmt, limits, max_values), []
+    except ScenarioRejected as exc:
+        return None, exc.problems
 
 
 def _reject(message: str) -> ScenarioRejected:

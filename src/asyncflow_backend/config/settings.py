@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         "when the API is open), e.g. 60/minute or 10/second; shared through Redis when it is "
         "configured. Empty: no limit.",
     )
+    submit_rate_unit_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        description="A submission or validation spends one unit of ASYNCFLOW_SUBMIT_RATE_LIMIT "
+        "per started this many bytes of JSON body, and per started sixth of it of YAML (six "
+        "times the parsing CPU per byte), so large bodies count for the work they cost.",
+    )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Comma-separated origins allowed to call the API from a browser; "

@@ -23,6 +23,7 @@ from asyncflow_backend.api.experiment_models import (
 )
 from asyncflow_backend.api.models import ErrorResponse, ValidationErrorResponse
 from asyncflow_backend.api.openapi import EXPERIMENT_REQUEST_BODY, SCENARIO_BODY_RESPONSES
+from asyncflow_backend.api.parser_process import load_yaml_elsewhere
 from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
 from asyncflow_backend.api.scenario_input import JSON, body_format, document_problems, read_body
 from asyncflow_backend.api.views import API_PREFIX, run_key
@@ -41,7 +42,6 @@ from asyncflow_backend.jobs import QueueUnavailableError
 from asyncflow_backend.jobs import experiments as experiment_jobs
 from asyncflow_backend.jobs.experiments import start_experiment
 from asyncflow_backend.plots.experiment import UnknownMetricError, render_experiment_plot
-from asyncflow_backend.schemas.loading import load_yaml
 from asyncflow_backend.schemas.validation import Problem
 
 PAGE_SIZE_DEFAULT = 20
@@ -116,7 +116,7 @@ def _decode(body: bytes, fmt: str, settings: Settings) -> tuple[PreparedExperime
     """
     try:
         text = body.decode("utf-8-sig")
-        data = json.loads(text) if fmt == JSON else load_yaml(text)
+        data = json.loads(text) if fmt == JSON else load_yaml_elsewhere(text)
     except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError, RecursionError) as exc:
         reason = type(exc).__name__ if isinstance(exc, RecursionError) else str(exc).split("\n")[0]
         raise _rejected([Problem((), f"the body is not valid {fmt.upper()}: {reason}")]) from None
