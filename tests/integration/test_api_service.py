@@ -191,7 +191,7 @@ def test_error_answers(api: httpx.Client, finished: dict[str, Any]) -> None:
     before = api.get("/api/v1/simulations").json()["total"]
     unknown = api.get(f"/api/v1/simulations/{uuid.uuid4().hex}")
     assert unknown.status_code == 404
-    finished_cancel = api.delete(f"/api/v1/simulations/{finished['id']}")
+    finished_cancel = api.post(f"/api/v1/simulations/{finished['id']}/cancel")
     assert finished_cancel.status_code == 409
     assert finished_cancel.json()["status"] == "succeeded"
 

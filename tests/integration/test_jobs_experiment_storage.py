@@ -6,21 +6,31 @@ experiment has seen when it is cancelled, planned or deleted.
 """
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from run_support import make_scenario
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.experiments import ExperimentRepository
 from asyncflow_backend.db.leases import RunLeases
-from asyncflow_backend.db.models import ReplicationResult, Run, RunResult
+from asyncflow_backend.db.models import (
+    Experiment,
+    ReplicationResult,
+    Run,
+    RunResult,
+    RunSeries,
+    utc_now,
+)
 from asyncflow_backend.db.repository import RunRepository, RunStatus
 from asyncflow_backend.db.session import Database
+from asyncflow_backend.db.storage import Deleted, Storage
 from asyncflow_backend.experiments import ExperimentSpec, prepare
 from asyncflow_backend.jobs import execute_run
 from asyncflow_backend.jobs.experiments import advance, cancel_experiment, start_experiment
+from asyncflow_backend.jobs.retention import RetentionSweeper
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +49,8 @@ async def _start(database: Database, replications: int, **spec: Any) -> tuple[st
     return experiment.id, run_ids
 
 
-async def _execute(database: Database, run_id: str) -> None:
-    settings = Settings(database_url=str(database.url))
+async def _execute(database: Database, run_id: str, **configured: Any) -> None:
+    settings = Settings(database_url=str(database.url), **configured)
     execution = await asyncio.to_thread(execute_run, run_id, settings)
     assert execution.status == RunStatus.SUCCEEDED
 
@@ -142,3 +152,106 @@ async def test_replications_refer_to_the_experiment_scenario_and_are_created_in_
             .where(Run.experiment_id == experiment.id, Run.status.in_(["queued", "running"]))
         )
     assert unfinished == 8
+
+
+async def _rows(database: Database, run_ids: list[str], experiment_id: str | None) -> list[int]:
+    """Rows left in each table for these runs (and this experiment)."""
+    async with database.session() as session:
+        counts = [
+            await session.scalar(select(func.count()).select_from(table).where(column.in_(run_ids)))
+            for table, column in (
+                (Run, Run.id),
+                (RunResult, RunResult.run_id),
+                (RunSeries, RunSeries.run_id),
+                (ReplicationResult, ReplicationResult.run_id),
+            )
+        ]
+        if experiment_id is not None:
+            counts.append(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(Experiment)
+                    .where(Experiment.id == experiment_id)
+                )
+            )
+    return [int(count or 0) for count in counts]
+
+
+async def test_replications_store_their_summary_and_no_series_unless_allowed(
+    database: Database,
+) -> None:
+    _, run_ids = await _start(database, replications=2)
+    await _execute(database, run_ids[0])
+    await _execute(database, run_ids[1], max_replication_samples=10**6)
+
+    assert await _rows(database, run_ids[:1], None) == [1, 1, 0, 1]
+    runs, results, series, measured = await _rows(database, run_ids[1:], None)
+    assert (runs, results, measured) == (1, 1, 1)
+    assert series == 6  # every sampled series, under the bound of a million samples
+
+
+async def test_deleting_an_experiment_removes_everything_it_and_its_replications_stored(
+    database: Database,
+) -> None:
+    experiment_id, run_ids = await _start(database, replications=3)
+    for run_id in run_ids:
+        await _execute(database, run_id, max_replication_samples=10**6)
+    assert await _rows(database, run_ids, experiment_id) == [3, 3, 18, 3, 1]
+
+    async with database.session() as session:
+        assert await Storage(session).delete_experiment(experiment_id, owner="someone") is False
+        assert await Storage(session).delete_experiment(experiment_id) is True
+        assert await Storage(session).delete_experiment(experiment_id) is False
+
+    assert await _rows(database, run_ids, experiment_id) == [0, 0, 0, 0, 0]
+
+
+async def test_deleting_a_run_removes_its_results_and_series_and_frees_its_storage(
+    database: Database,
+) -> None:
+    async with database.session() as session:
+        run = await RunRepository(session).create(make_scenario(horizon=5), seed=1, owner="k1")
+        before = await Storage(session).used_bytes("k1")
+    await _execute(database, run.id)
+    _, replication_ids = await _start(database, replications=2)
+    async with database.session() as session:
+        storage = Storage(session)
+        stored = await storage.used_bytes("k1")
+        refused = await storage.delete_run(replication_ids[0])
+        deleted = await storage.delete_run(run.id, owner="k1")
+        after = await storage.used_bytes("k1")
+        again = await storage.delete_run(run.id, owner="k1")
+
+    # The scenario counts from submission; results and 6 series of 50 samples when it succeeds.
+    assert 0 < before < stored - 6 * 50 * 8
+    assert (refused, deleted, again) == (Deleted.REPLICATION, Deleted.DELETED, Deleted.NOT_FOUND)
+    assert after == 0
+    assert await _rows(database, [run.id], None) == [0, 0, 0, 0]
+
+
+async def test_the_retention_sweep_deletes_only_what_finished_before_the_period(
+    database: Database,
+) -> None:
+    async with database.session() as session:
+        repository = RunRepository(session)
+        old = await repository.create(make_scenario(horizon=5), seed=1)
+        recent = await repository.create(make_scenario(horizon=5), seed=2)
+        unfinished = await repository.create(make_scenario(horizon=5), seed=3)
+    await _execute(database, old.id)
+    await _execute(database, recent.id)
+    old_experiment, old_replications = await _start(database, replications=2)
+    await cancel_experiment(database, old_experiment)
+    running_experiment, _ = await _start(database, replications=2)
+    long_ago = utc_now() - timedelta(days=31)
+    async with database.session() as session:
+        await session.execute(update(Run).where(Run.id == old.id).values(finished_at=long_ago))
+        await session.execute(
+            update(Experiment).where(Experiment.id == old_experiment).values(finished_at=long_ago)
+        )
+        await session.commit()
+
+    swept = await RetentionSweeper(Settings(retention_days=30), database).sweep()
+
+    assert swept == 2
+    assert await _rows(database, [old.id, *old_replications], old_experiment) == [0, 0, 0, 0, 0]
+    assert (await _rows(database, [recent.id, unfinished.id], running_experiment))[0::4] == [2, 1]

@@ -392,7 +392,7 @@ async def test_cancelling_a_running_run_stops_it(client: httpx.AsyncClient) -> N
     results = await client.get(f"/api/v1/simulations/{run_id}/results")
     assert results.status_code == 409
     assert results.json()["status"] == "cancelled"
-    again = await client.delete(f"/api/v1/simulations/{run_id}")
+    again = await client.post(f"/api/v1/simulations/{run_id}/cancel")
     assert again.status_code == 200
     assert again.json()["status"] == "cancelled"
 
@@ -405,7 +405,7 @@ async def test_cancelling_a_queued_run_is_immediate(client: httpx.AsyncClient) -
     queued = (await client.post("/api/v1/simulations", json=SMALL_SCENARIO)).json()["id"]
     await wait_for(client, busy, {"running"})
     assert (await client.get(f"/api/v1/simulations/{queued}")).json()["status"] == "queued"
-    cancel = await client.delete(f"/api/v1/simulations/{queued}")
+    cancel = await client.post(f"/api/v1/simulations/{queued}/cancel")
     assert cancel.status_code == 200
     assert cancel.json()["status"] == "cancelled"
     results = await client.get(f"/api/v1/simulations/{queued}/timeseries")
@@ -418,12 +418,9 @@ async def test_cancelling_a_queued_run_is_immediate(client: httpx.AsyncClient) -
 async def test_finished_runs_cannot_be_cancelled(
     client: httpx.AsyncClient, finished: dict[str, Any]
 ) -> None:
-    for answer in (
-        await client.post(f"/api/v1/simulations/{finished['id']}/cancel"),
-        await client.delete(f"/api/v1/simulations/{finished['id']}"),
-    ):
-        assert answer.status_code == 409
-        assert answer.json()["status"] == "succeeded"
+    answer = await client.post(f"/api/v1/simulations/{finished['id']}/cancel")
+    assert answer.status_code == 409
+    assert answer.json()["status"] == "succeeded"
 
 
 async def test_validate_summarises_a_valid_scenario(client: httpx.AsyncClient) -> None:

@@ -27,6 +27,7 @@ from asyncflow_backend.config.settings import Settings, get_settings
 from asyncflow_backend.db.migrate import upgrade_database
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.jobs import make_dispatcher
+from asyncflow_backend.jobs.retention import RetentionSweeper
 from asyncflow_backend.jobs.sweep import StrandedRunSweeper
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     """The API for `settings` (default: from `ASYNCFLOW_*` variables), without the pages.
 
     The database engine, the job dispatcher, the submission rate limiter and
-    the sweep for stranded runs (`jobs.sweep`) are created when the
+    the sweep for stranded runs (`jobs.sweep`) and, with a retention period,
+    the retention sweep (`jobs.retention`) are created when the
     application starts and closed when it stops.
     """
     config = settings if settings is not None else get_settings()
@@ -79,6 +81,13 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             sweeper = asyncio.create_task(
                 StrandedRunSweeper(config, database, dispatcher).run(), name="stranded-run sweep"
             )
+            retention = (
+                asyncio.create_task(
+                    RetentionSweeper(config, database).run(), name="retention sweep"
+                )
+                if config.retention_days > 0
+                else None
+            )
             charts = ChartCache(int(config.chart_cache_mb * 2**20))
             app.state.service = Service(config, database, dispatcher, limiter, charts)
             # Everything alive now (modules, schemas, routes) lives as long as
@@ -87,6 +96,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             gc.freeze()
             yield
             sweeper.cancel()
+            if retention is not None:
+                retention.cancel()
             await dispatcher.stop()
         finally:
             stop_parser()

@@ -182,6 +182,29 @@ class Settings(BaseSettings):
         "its points x the size of its scenario (each point is validated in full before "
         "anything runs, at about a quarter of a second of CPU per MB).",
     )
+    max_replication_samples: int = Field(
+        default=0,
+        ge=0,
+        le=100_000_000,
+        description="Most sampled-series samples one replication of an experiment stores; a "
+        "replication that recorded more stores none, only its results and summary metrics. "
+        "0: replications store no series.",
+    )
+    storage_quota_mb: float = Field(
+        default=10_240.0,
+        ge=0,
+        le=1e9,
+        description="Most MB the runs and experiments of one API key (of everyone, when the API "
+        "is open) may store; a submission beyond it is refused with 403 until some are deleted. "
+        "0: no quota.",
+    )
+    retention_days: float = Field(
+        default=0.0,
+        ge=0,
+        le=36_500,
+        description="Runs and experiments that finished this many days ago are deleted, with "
+        "their results and series, by a sweep every hour. 0: everything is kept.",
+    )
     experiment_queue_ahead: int = Field(
         default=100,
         ge=1,

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from asyncflow_backend.db.models import Experiment, ReplicationResult, Run, utc_now
 from asyncflow_backend.db.repository import RunStatus, newest_first, unattended
+from asyncflow_backend.db.storage import json_bytes
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ExperimentRepository:
         experiment = Experiment(
             status=RunStatus.RUNNING.value,
             spec=spec,
+            stored_bytes=json_bytes(spec),
             seed=seed,
             owner=owner,
             created_at=utc_now(),

@@ -27,6 +27,7 @@ from asyncflow_backend.db.repository import (
     replication_scenario,
     unattended,
 )
+from asyncflow_backend.db.storage import json_bytes
 from asyncflow_backend.db.types import UTCDateTime
 
 
@@ -172,6 +173,19 @@ class RunLeases:
         still owns the run; returns whether it was stored.
         """
         meta = document["meta"]
+        period = document["time_series"]["sample_period_s"]
+        stored = {**document, "time_series": {**document["time_series"]}}
+        stored["time_series"]["components"] = {
+            metric: list(by_component) for metric, by_component in series.items()
+        }
+        samples = sum(
+            len(values) for by_component in series.values() for values in by_component.values()
+        )
+        size = (
+            json_bytes(stored)
+            + 8 * samples
+            + (0 if replication is None else json_bytes(replication))
+        )
         finished = await self.session.execute(
             update(Run)
             .where(_owned(run_id, worker_id))
@@ -183,6 +197,7 @@ class RunLeases:
                 finished_at=utc_now(),
                 lease_until=None,
                 error=None,
+                stored_bytes=Run.stored_bytes + size,
             )
             .execution_options(synchronize_session=False)
         )
@@ -203,11 +218,6 @@ class RunLeases:
                     document=replication,
                 )
             )
-        period = document["time_series"]["sample_period_s"]
-        stored = {**document, "time_series": {**document["time_series"]}}
-        stored["time_series"]["components"] = {
-            metric: list(by_component) for metric, by_component in series.items()
-        }
         self.session.add(RunResult(run_id=run_id, document=stored))
         self.session.add_all(
             RunSeries(

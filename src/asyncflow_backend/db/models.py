@@ -72,7 +72,7 @@ class Run(Base):
     simulated_s: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     error: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[int | None] = mapped_column(BigInteger)
     scenario: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
@@ -90,6 +90,8 @@ class Run(Base):
     """Set when the run is replication `replication` of point `point_key` of an experiment."""
     point_key: Mapped[str | None] = mapped_column(Text)
     replication: Mapped[int | None] = mapped_column(Integer)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """About what the run takes in the database: its scenario, then also its results and series."""
 
 
 class Experiment(Base):
@@ -108,8 +110,10 @@ class Experiment(Base):
     seed: Mapped[int] = mapped_column(BigInteger)
     owner: Mapped[str | None] = mapped_column(String(255), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     error: Mapped[str | None] = mapped_column(Text)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """About what the experiment's document takes (its replications count as runs)."""
     replications_done: Mapped[int] = mapped_column(Integer, default=0)
     replications_planned: Mapped[int] = mapped_column(Integer, default=0)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)

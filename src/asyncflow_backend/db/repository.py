@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from asyncflow_backend.db.models import Experiment, Run, RunResult, RunSeries, utc_now
+from asyncflow_backend.db.storage import json_bytes
 from asyncflow_backend.experiments.paths import PathError, with_overrides
 
 
@@ -49,6 +50,7 @@ class RunRepository:
         run = Run(
             status=RunStatus.QUEUED.value,
             scenario=scenario,
+            stored_bytes=json_bytes(scenario),
             seed=seed,
             owner=owner,
             created_at=utc_now(),

@@ -142,6 +142,17 @@ def slices_for(scenario: Scenario) -> int:
     return max(200, min(20_000, math.ceil(requests / 2_000 + samples / 100_000)))
 
 
+def replication_series(
+    series: dict[str, dict[str, list[float]]], max_samples: int
+) -> dict[str, dict[str, list[float]]]:
+    """The sampled series a replication stores: all of them if they hold at most `max_samples`
+    samples together, else none (its summary metrics are what its experiment reads)."""
+    samples = sum(
+        len(values) for by_component in series.values() for values in by_component.values()
+    )
+    return series if samples <= max_samples else {}
+
+
 def new_worker_id() -> str:
     """Identifies one execution attempt: host, process and a random part."""
     return f"{worker_id_prefix(os.getpid())}{uuid.uuid4().hex[:8]}"
@@ -367,6 +378,8 @@ def _execute(db: DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
     try:
         document = results.model_dump(mode="json", exclude={"time_series": {"series"}})
         series = results.time_series.series
+        if claim.experiment_id is not None:
+            series = replication_series(series, settings.max_replication_samples)
         replication = (
             None
             if observer is None or claim.replication is None

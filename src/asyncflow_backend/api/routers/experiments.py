@@ -26,11 +26,13 @@ from asyncflow_backend.api.openapi import EXPERIMENT_REQUEST_BODY, SCENARIO_BODY
 from asyncflow_backend.api.parser_process import load_yaml_elsewhere
 from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
 from asyncflow_backend.api.scenario_input import JSON, body_format, document_problems, read_body
+from asyncflow_backend.api.storage_quota import QUOTA_RESPONSE, StorageQuota
 from asyncflow_backend.api.views import API_PREFIX, run_key
 from asyncflow_backend.config.settings import Settings
 from asyncflow_backend.db.experiments import ExperimentRepository
 from asyncflow_backend.db.models import Experiment
 from asyncflow_backend.db.repository import RunStatus
+from asyncflow_backend.db.storage import Storage
 from asyncflow_backend.experiments.prepare import (
     ExperimentValidationError,
     PreparedExperiment,
@@ -155,6 +157,7 @@ def _decode(body: bytes, fmt: str, settings: Settings) -> tuple[PreparedExperime
             }
         },
         **SCENARIO_BODY_RESPONSES,
+        **QUOTA_RESPONSE,
         status.HTTP_422_UNPROCESSABLE_CONTENT: {
             "model": ValidationErrorResponse,
             "description": "The experiment or its scenario is invalid, or over a limit "
@@ -173,6 +176,7 @@ async def submit_experiment(
     dispatcher: DispatcherDep,
     owner: OwnerDep,
     _quota: SubmissionQuota,
+    _storage: StorageQuota,
 ) -> ExperimentView:
     """Check an experiment document (JSON, or YAML with `Content-Type: application/yaml`;
     see docs/experiments.md) and queue its replications as runs.
@@ -265,6 +269,32 @@ async def cancel_experiment(
     if found is None:
         raise ExperimentNotFound(experiment_id)
     return experiment_view(found, with_report=True)
+
+
+@router.delete(
+    "/{experiment_id}",
+    summary="Delete an experiment with its replications, results and series",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={
+        status.HTTP_204_NO_CONTENT: {"description": "The experiment and all it stored are gone."},
+        **NOT_FOUND,
+    },
+)
+async def delete_experiment(
+    experiment_id: ExperimentId, service: ServiceDep, owner: OwnerDep
+) -> Response:
+    """Remove the experiment, every replication run, their results, series and report, in any
+    status. Running replications stop at their next progress report. To stop an experiment
+    and keep it, `POST .../cancel` instead."""
+    key = run_key(experiment_id)
+    deleted = False
+    if key:
+        async with service.database.session() as session:
+            deleted = await Storage(session).delete_experiment(key, owner=owner)
+    if not deleted:
+        raise ExperimentNotFound(experiment_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 class MetricNotFound(ApiError):

@@ -34,6 +34,7 @@ from asyncflow_backend.api.models import (
 from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
 from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
 from asyncflow_backend.api.scenario_input import receive_scenario
+from asyncflow_backend.api.storage_quota import QUOTA_RESPONSE, StorageQuota
 from asyncflow_backend.api.views import (
     find_run,
     results_document,
@@ -45,6 +46,7 @@ from asyncflow_backend.api.views import (
 from asyncflow_backend.config.constants import SampledMetric
 from asyncflow_backend.db.models import Run
 from asyncflow_backend.db.repository import RunRepository, RunStatus
+from asyncflow_backend.db.storage import Deleted, Storage
 from asyncflow_backend.jobs import QueueUnavailableError
 from asyncflow_backend.samplers.streams import draw_seed
 from asyncflow_backend.schemas.results import SimulationResults
@@ -110,6 +112,7 @@ class SeriesNotFound(ApiError):
             }
         },
         **SCENARIO_BODY_RESPONSES,
+        **QUOTA_RESPONSE,
         status.HTTP_429_TOO_MANY_REQUESTS: {"model": ErrorResponse, **RATE_LIMITED_RESPONSE},
     },
     openapi_extra=openapi.SCENARIO_REQUEST_BODY,
@@ -122,6 +125,7 @@ async def submit_simulation(
     dispatcher: DispatcherDep,
     owner: OwnerDep,
     _quota: SubmissionQuota,
+    _storage: StorageQuota,
     seed: Annotated[
         int | None,
         Query(ge=0, lt=2**63, description="Seed of the run; overrides the scenario's `seed`."),
@@ -347,11 +351,46 @@ async def cancel_simulation(
     return await _cancel(run_id, repository, owner, response)
 
 
+class ReplicationConflict(ApiError):
+    """409: the run is a replication of an experiment, which only goes with its experiment."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
+DELETE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status.HTTP_204_NO_CONTENT: {"description": "The run and everything it stored are gone."},
+    **NOT_FOUND,
+    status.HTTP_409_CONFLICT: {
+        "model": ErrorResponse,
+        "description": "The run is a replication of an experiment: delete the experiment.",
+    },
+}
+
+
 @router.delete(
-    "/{run_id}", summary="Cancel a run (alias of POST .../cancel)", responses=CANCEL_RESPONSES
+    "/{run_id}",
+    summary="Delete a run with its results and series",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=DELETE_RESPONSES,
 )
-async def delete_simulation(
-    run_id: RunId, repository: RepositoryDep, owner: OwnerDep, response: Response
-) -> RunView:
-    """The same as `POST /api/v1/simulations/{run_id}/cancel`; the run's record is kept."""
-    return await _cancel(run_id, repository, owner, response)
+async def delete_simulation(run_id: RunId, repository: RepositoryDep, owner: OwnerDep) -> Response:
+    """Remove the run, its results and its sampled series, in any status.
+
+    A running run is stopped: its worker finds it gone at its next progress
+    report. To stop a run and keep its record, `POST .../cancel` instead. A
+    replication of an experiment goes only with its experiment (409).
+    """
+    key = run_key(run_id)
+    outcome = (
+        await Storage(repository.session).delete_run(key, owner=owner)
+        if key is not None
+        else Deleted.NOT_FOUND
+    )
+    if outcome is Deleted.NOT_FOUND:
+        raise RunNotFound(run_id)
+    if outcome is Deleted.REPLICATION:
+        raise ReplicationConflict(
+            f"run {key} is a replication of an experiment; delete the experiment instead"
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
