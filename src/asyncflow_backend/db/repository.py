@@ -188,8 +188,11 @@ async def replication_scenario(
     )
     if spec is None:
         return None
+    if not overrides:
+        scenario: dict[str, Any] = spec["scenario"]
+        return scenario  # freshly decoded: nobody else holds it, no copy needed
     try:
-        return with_overrides(spec["scenario"], overrides or {})
+        return with_overrides(spec["scenario"], overrides)
     except PathError:
         return None
 
