@@ -1,10 +1,12 @@
 """Alembic migrations on real SQLite and Postgres: up, down, up again, matching the models."""
 
 import asyncio
+import json
 import os
 import subprocess
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from run_support import ASYNCFLOW
-from sqlalchemy import inspect
+from sqlalchemy import JSON, column, inspect, table, text
 from sqlalchemy.engine import Connection, make_url
 
 from asyncflow_backend.db.migrate import downgrade, upgrade
@@ -149,3 +151,83 @@ def test_the_alembic_command_finds_the_migrations_through_alembic_ini(tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     assert _inspect(url, _tables) == TABLES
+
+
+def _one_replication(connection: Connection) -> None:
+    """An experiment with a replication stored as 0003 stores it: overrides, no scenario."""
+    spec = {"scenario": {"sim_settings": {"total_simulation_time": 10}, "rqs_input": {"id": "g"}}}
+    experiments = table(
+        "experiments",
+        column("id"),
+        column("status"),
+        column("spec", JSON()),
+        column("seed"),
+        column("created_at"),
+        column("replications_done"),
+        column("replications_planned"),
+    )
+    runs = table(
+        "runs",
+        column("id"),
+        column("status"),
+        column("progress"),
+        column("simulated_s"),
+        column("created_at"),
+        column("scenario", JSON()),
+        column("overrides", JSON()),
+        column("cancel_requested"),
+        column("attempts"),
+        column("experiment_id"),
+        column("point_key"),
+        column("replication"),
+    )
+    now = datetime.now(UTC)
+    connection.execute(
+        experiments.insert().values(
+            id="e1",
+            status="running",
+            spec=spec,
+            seed=1,
+            created_at=now,
+            replications_done=0,
+            replications_planned=1,
+        )
+    )
+    connection.execute(
+        runs.insert().values(
+            id="r1",
+            status="queued",
+            progress=0.0,
+            simulated_s=0.0,
+            created_at=now,
+            scenario=None,
+            overrides={"sim_settings.total_simulation_time": 20},
+            cancel_requested=False,
+            attempts=0,
+            experiment_id="e1",
+            point_key="k",
+            replication=0,
+        )
+    )
+    connection.commit()
+
+
+def _scenario_of_r1(connection: Connection) -> Any:
+    value = connection.execute(text("SELECT scenario FROM runs WHERE id = 'r1'")).scalar_one()
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_going_back_below_0003_gives_each_replication_its_point_scenario(
+    empty_database: str,
+) -> None:
+    upgrade(empty_database, "0003")
+    _inspect(empty_database, _one_replication)
+
+    downgrade(empty_database, "0002")
+
+    assert _inspect(empty_database, _scenario_of_r1) == {
+        "sim_settings": {"total_simulation_time": 20},
+        "rqs_input": {"id": "g"},
+    }
+    upgrade(empty_database)
+    assert _inspect(empty_database, _differences) == []

@@ -40,12 +40,15 @@ def downgrade() -> None:
         "experiments", sa.column("id", sa.String), sa.column("spec", JSONDocument)
     )
     bind = op.get_bind()
+    # A replication's missing scenario may be SQL NULL or JSON null: both read back as None.
     rows = bind.execute(
-        sa.select(runs.c.id, runs.c.overrides, experiments.c.spec)
-        .join(experiments, experiments.c.id == runs.c.experiment_id)
-        .where(runs.c.scenario.is_(None))
+        sa.select(runs.c.id, runs.c.scenario, runs.c.overrides, experiments.c.spec).join(
+            experiments, experiments.c.id == runs.c.experiment_id
+        )
     )
-    for run_id, overrides, spec in rows.all():
+    for run_id, stored, overrides, spec in rows.all():
+        if stored is not None:
+            continue
         scenario = with_overrides(spec["scenario"], overrides or {})
         bind.execute(sa.update(runs).where(runs.c.id == run_id).values(scenario=scenario))
     with op.batch_alter_table("runs") as batch:
