@@ -1,8 +1,11 @@
 """The node kinds of the scenario language and how each is built: the registry that
 `SimulationModel.build` walks.
 
-Adding a kind means one actor module (with `from_spec`, `connect` and `probes`)
-and one row here; the model's passes do the rest.
+A new node kind is a schema model (`schemas/`), an actor module under
+`runtime/actors/` whose class meets `runtime.actors.Component` (`from_spec`,
+`connect`, `probes`, `start`, `summarise`), one row here, and a results model
+(`schemas/results.py`, with its field in `runtime.summary.ResultsBlock`); the
+model's passes and the runner do the rest.
 """
 
 from collections.abc import Callable, Sequence

@@ -8,18 +8,25 @@ import simpy
 
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, TimeSeriesSampler
-from asyncflow_backend.runtime.actors import BuildError, Component, Node, Source
+from asyncflow_backend.runtime.actors import (
+    Answering,
+    BuildError,
+    Calling,
+    Component,
+    Covering,
+    Node,
+    Source,
+)
 from asyncflow_backend.runtime.actors.client import ClientRuntime
 from asyncflow_backend.runtime.actors.closed_users import ClosedLoopCollector
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
-from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.events import CapacitySchedule, EventInjector, FailureProcess
+from asyncflow_backend.runtime.events import EventInjector
 from asyncflow_backend.runtime.kinds import NODE_KINDS
 from asyncflow_backend.runtime.timeouts import TimeoutSetup, timeout_setup
 from asyncflow_backend.runtime.workload_classes import ClassCollector
-from asyncflow_backend.samplers import RandomStreams, variate
+from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.schemas.calls import answering_servers, call_sites
 from asyncflow_backend.schemas.retries import Retry
 from asyncflow_backend.schemas.scenario import Scenario
@@ -41,7 +48,8 @@ class SimulationModel:
     @classmethod
     def build(cls, scenario: Scenario, streams: RandomStreams) -> "SimulationModel":
         """Build the nodes of every kind, then the edges, connect each node to the edges
-        leaving it, gather the probes, and start the processes.
+        leaving it, gather the probes, and start the processes: the workloads' first,
+        then the sampler's and the injected events', then the other nodes', in build order.
 
         Raises `BuildError` if a node lacks a connection it needs (validation refuses
         such scenarios first, so this names a gap in it).
@@ -78,8 +86,8 @@ class SimulationModel:
         for site in call_sites(scenario):
             for server_id in answering_servers(scenario, site.target):
                 server = nodes.get(server_id)
-                if not isinstance(server, ServerRuntime):
-                    raise BuildError(f"'{server_id}' answers calls but is not a server")
+                if not isinstance(server, Answering):
+                    raise BuildError(f"'{server_id}' answers calls but cannot")
                 server.answer_calls_from(site.caller)
                 answers.add((server_id, site.caller))
 
@@ -87,9 +95,8 @@ class SimulationModel:
         out_edges: dict[str, dict[str, EdgeRuntime]] = {node_id: {} for node_id in nodes}
         for spec in scenario.topology_graph.edges:
             target: object = nodes.get(spec.target)
-            caller = target
-            if (spec.source, spec.target) in answers and isinstance(caller, ServerRuntime):
-                target = caller.reply_port
+            if (spec.source, spec.target) in answers and isinstance(target, Calling):
+                target = target.reply_port
             if not isinstance(target, Node) or spec.source not in nodes:
                 raise BuildError(f"edge '{spec.id}' joins unknown or unreachable nodes")
             edge = EdgeRuntime.from_spec(spec, target, ctx)
@@ -109,28 +116,19 @@ class SimulationModel:
         sampler = TimeSeriesSampler(env, settings.sample_period_s, probes)
 
         model = cls(env, collector, nodes, edges, sampler)
+        covering = [node for node in nodes.values() if isinstance(node, Covering)]
         for node in nodes.values():
             if isinstance(node, Source):
-                env.process(node.run())
+                node.start(covering)
         if sampler.probes:  # with nothing to read, its ticks would be pure cost
             env.process(sampler.run())
-        balancers = list(model.of_kind(LoadBalancerRuntime))
-        servers = model.servers
         if scenario.events:
+            servers = model.servers
             doors = {sid: door for sid in ctx.doors if (door := servers[sid].door) is not None}
-            EventInjector(env, edges, balancers, doors).start(scenario.events)
-        for spec in scenario.topology_graph.nodes.servers:
-            if spec.capacity_schedule:
-                CapacitySchedule(env, servers[spec.id]).start(spec.capacity_schedule)
-            server = servers[spec.id]
-            if spec.failures is not None and server.failure is not None:
-                FailureProcess(
-                    env,
-                    server.failure,
-                    balancers,
-                    variate(spec.failures.time_to_failure, streams.generator(f"fail:{spec.id}")),
-                    variate(spec.failures.time_to_repair, streams.generator(f"repair:{spec.id}")),
-                ).start()
+            EventInjector(env, edges, covering, doors).start(scenario.events)
+        for node in nodes.values():
+            if not isinstance(node, Source):
+                node.start(covering)
         return model
 
     def of_kind(self, kind: type[T]) -> Iterator[T]:

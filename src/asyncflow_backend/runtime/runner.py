@@ -9,24 +9,20 @@ from pydantic import ValidationError
 
 from asyncflow_backend import engine_version
 from asyncflow_backend.metrics import analyzer
-from asyncflow_backend.runtime.actors.closed_users import ClosedUsers
-from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.model import SimulationModel
+from asyncflow_backend.runtime.summary import Reading, ResultsBlock
 from asyncflow_backend.runtime.workload_classes import ClassCollector
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.samplers.streams import draw_seed
 from asyncflow_backend.schemas.loading import ScenarioValidationError
 from asyncflow_backend.schemas.results import (
-    CallStats,
     ClassStats,
-    ClosedLoopStats,
     NonFiniteResultError,
     RunMeta,
     SimulationResults,
 )
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.validation import find_problems
-from asyncflow_backend.schemas.workload import RqsGenerator
 
 DEFAULT_SLICES = 200
 
@@ -110,6 +106,11 @@ class SimulationRunner:
         probes = {(p.metric, p.component_id): p for p in model.sampler.probes}
         dropped_at = model.collector.dropped_at
         latency = analyzer.latency_stats(model.collector.latencies)
+        reading = Reading(horizon, probes, self._latencies_of())
+        block = ResultsBlock()
+        for node in model.nodes.values():
+            block.add(node.summarise(reading))
+        classes = self._classes(block)
         return SimulationResults(
             requests=analyzer.request_counts(model.collector, model.client.id, horizon),
             latency=latency.model_copy(
@@ -122,61 +123,20 @@ class SimulationRunner:
                 }
             ),
             throughput=analyzer.throughput(model.collector, horizon),
-            servers={
-                sid: analyzer.server_stats(
-                    sid,
-                    s.busy_core_seconds,
-                    s.core_seconds(horizon),
-                    s.cpu_cores,
-                    s.ram.capacity,
-                    {plan.name: plan.times for plan in s.endpoints},
-                    horizon,
-                    probes,
-                ).model_copy(update=_failure_stats(s, horizon))
-                for sid, s in model.servers.items()
-            },
+            servers=block.servers,
             edges={
                 eid: analyzer.edge_stats(eid, dropped_at.get(eid, 0), probes) for eid in model.edges
             },
-            pools={
-                pool.name: analyzer.pool_stats(
-                    pool.name,
-                    int(pool.capacity),
-                    pool.busy_seconds,
-                    pool.waits,
-                    pool.wait_seconds_total,
-                    horizon,
-                    probes,
-                )
-                for s in model.servers.values()
-                for pool in s.pools
-            },
-            calls={
-                site.id: CallStats(
-                    target=site.target,
-                    sent=site.sent,
-                    answered=site.answered,
-                    failed=site.failed,
-                    timed_out=site.timed_out,
-                    retries=site.retries,
-                    circuit_opened=0 if site.breaker is None else site.breaker.opened,
-                    circuit_refused=0 if site.breaker is None else site.breaker.refused,
-                    latency=analyzer.duration_stats([site.times]),
-                )
-                for s in model.servers.values()
-                for site in s.call_sites
-            },
+            pools=block.pools,
+            calls=block.calls,
             breakdown=analyzer.breakdown(
-                model.collector.hops,
-                {sid: s.visit_seconds for sid, s in model.servers.items()},
-                latency.mean,
-                _route_order(self.scenario),
+                model.collector.hops, block.visits, latency.mean, _route_order(self.scenario)
             ),
             time_series=analyzer.time_series(
                 self.scenario.sim_settings.sample_period_s, model.sampler.probes
             ),
-            closed=None if self.scenario.workload_classes else self._closed_loop(),
-            classes=self._classes(),
+            closed=None if classes is not None else block.closed.get(self.scenario.rqs_input.id),
+            classes=classes,
             offered_load=analyzer.offered_load(self.scenario.generators, horizon),
             meta=RunMeta(
                 engine_version=engine_version(),
@@ -187,26 +147,18 @@ class SimulationRunner:
             ),
         )
 
-    def _closed_loop(
-        self, workload: RqsGenerator | None = None, latencies: "array[float] | None" = None
-    ) -> ClosedLoopStats | None:
-        """The closed reading of `workload` (`rqs_input` by default) from `latencies` (every
-        completed request's by default); None unless it is closed."""
-        workload = workload or self.scenario.rqs_input
-        users = self.model.nodes.get(workload.id)
-        population = workload.users
-        if not isinstance(users, ClosedUsers) or population is None:
-            return None
-        horizon = self.scenario.sim_settings.total_simulation_time
-        if isinstance(population, int):
-            mean, most = float(population), population
-        else:
-            mean, most = population.mean(horizon), population.most(horizon)
-        if latencies is None:
-            latencies = self.model.collector.latencies
-        return analyzer.closed_loop(mean, most, users.think_times, latencies, horizon)
+    def _latencies_of(self) -> Callable[[str], "array[float]"]:
+        """The latencies of the completed requests of a generator, by id: its class's in a
+        run with workload classes, every completed request's otherwise."""
+        collector = self.model.collector
+        if not isinstance(collector, ClassCollector):
+            return lambda _: collector.latencies
+        tallies = dict(
+            zip((g.id for g in self.scenario.generators), collector.tallies, strict=True)
+        )
+        return lambda generator_id: tallies[generator_id].latencies
 
-    def _classes(self) -> dict[str, ClassStats] | None:
+    def _classes(self, block: ResultsBlock) -> dict[str, ClassStats] | None:
         collector = self.model.collector
         if not self.scenario.workload_classes or not isinstance(collector, ClassCollector):
             return None
@@ -218,7 +170,7 @@ class SimulationRunner:
                 ended={str(outcome): n for outcome, n in sorted(tally.ends.items())},
                 throughput_rps=len(tally.latencies) / horizon,
                 latency=analyzer.duration_stats([tally.latencies]),
-                closed=self._closed_loop(workload, tally.latencies),
+                closed=block.closed.get(workload.id),
             )
             for workload, tally in zip(self.scenario.generators, collector.tallies, strict=True)
         }
@@ -242,21 +194,6 @@ def _route_order(scenario: Scenario) -> list[str]:
                 order.append(target)
                 frontier.append(target)
     return order
-
-
-def _failure_stats(server: ServerRuntime, horizon: float) -> dict[str, object]:
-    """Availability, failures, downtime and failure windows of a server with failures;
-    nothing otherwise."""
-    failure = server.failure
-    if failure is None:
-        return {}
-    downtime = min(horizon, failure.downtime(horizon))
-    return {
-        "availability": 1.0 - downtime / horizon,
-        "failures": failure.failures,
-        "downtime_s": downtime,
-        "failure_windows": failure.failure_windows(horizon),
-    }
 
 
 SIMPY_EVENTS_PER_RUN_CALL = 2

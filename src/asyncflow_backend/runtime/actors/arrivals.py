@@ -1,16 +1,18 @@
 """An open workload whose arrival rate follows a schedule: a non-homogeneous Poisson process."""
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 
 import simpy
 
 from asyncflow_backend.metrics.collector import GeneratedCount
 from asyncflow_backend.metrics.sampler import Probe
+from asyncflow_backend.runtime.actors import Covering
 from asyncflow_backend.runtime.actors.client import only_out_edge
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.actors.generator import unit_gaps
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestFactory, RequestState, request_factory
+from asyncflow_backend.runtime.summary import Reading, ResultsBlock
 from asyncflow_backend.samplers import Sampler
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.arrival_rate import Piece
@@ -78,6 +80,14 @@ class ScheduledArrivals:
     def probes(self, enabled: frozenset[str]) -> list[Probe]:
         """The generator samples nothing."""
         return []
+
+    def start(self, covering: Sequence[Covering]) -> None:
+        """Start the workload's process (`run`)."""
+        self.env.process(self.run())
+
+    def summarise(self, reading: Reading) -> ResultsBlock:
+        """Nothing of its own: what it sent is counted by the collector."""
+        return ResultsBlock()
 
     def run(self) -> Generator[simpy.Event, None, None]:
         """The generator's process: one timeout per kept arrival, none per candidate."""

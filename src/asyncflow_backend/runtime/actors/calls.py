@@ -13,18 +13,15 @@ whoever loses it tells its caller, this dispatcher, at once (`call_lost`).
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from asyncflow_backend.config.constants import EndReason, Outcome
 from asyncflow_backend.metrics.breakdown import HopCategory, HopKind
 from asyncflow_backend.resources import ConnectionPool
+from asyncflow_backend.runtime.actors.host import PoolGrant, ServerHost
 from asyncflow_backend.runtime.policies.retry import sub_request_outcome
 from asyncflow_backend.runtime.request import Fired, RequestState, RetriedSubRequest, SubRequest
 from asyncflow_backend.runtime.steps import CallSite, CallStep, Guard, Join, TimedJoin
 from asyncflow_backend.runtime.timeouts import Withdrawals
-
-if TYPE_CHECKING:
-    from asyncflow_backend.runtime.actors.server import ServerRuntime
 
 
 class CallDispatcher:
@@ -35,7 +32,7 @@ class CallDispatcher:
     withdrawal book, a failure model) may wrap.
     """
 
-    def __init__(self, server: "ServerRuntime", sites: list[CallSite]) -> None:
+    def __init__(self, server: ServerHost, sites: list[CallSite]) -> None:
         self.server = server
         self.id = server.id
         """The calling server's id: answers go back along the edge to it."""
@@ -63,8 +60,7 @@ class CallDispatcher:
         """An answer to one of the calls arrived."""
         self.call_lost: Callable[[SubRequest, str, str], None] = self._call_lost
         """A sub-request was lost at a place for a reason (an `EndReason`)."""
-        self.call_with_connection: Callable[[ConnectionPool[RequestState], RequestState], None]
-        self.call_with_connection = self._call_with_connection
+        self.call_with_connection: PoolGrant = self._call_with_connection
         """Grant callback of a pool a call step holds: send the call."""
         self._connection_for_call: list[Callable[[RequestState], None]] = []
 

@@ -13,27 +13,26 @@ met between steps stops there.
 """
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from asyncflow_backend.config.constants import EndReason
 from asyncflow_backend.resources import ConnectionPool
+from asyncflow_backend.runtime.actors.calls import CallDispatcher
+from asyncflow_backend.runtime.actors.host import Callback, Handler, ServerHost
 from asyncflow_backend.runtime.request import Fired, RequestState, SubRequest
 from asyncflow_backend.runtime.steps import CallStep, Join
 from asyncflow_backend.runtime.timeouts import Withdrawals
 
-if TYPE_CHECKING:
-    from asyncflow_backend.runtime.actors.server import ServerRuntime
-
-_Handler = Callable[[RequestState], None]
-_Callback = Callable[[Fired], None]
-
 
 class WithdrawalBook:
-    """The requests of `server` that a withdrawal must find, kept up to date in
-    `withdrawals` (the run's, or the server's own)."""
+    """The requests of `server` (and of its call dispatcher `calls`, if it has one) that a
+    withdrawal must find, kept up to date in `withdrawals` (the run's, or the server's
+    own)."""
 
-    def __init__(self, server: "ServerRuntime", withdrawals: Withdrawals) -> None:
+    def __init__(
+        self, server: ServerHost, calls: CallDispatcher | None, withdrawals: Withdrawals
+    ) -> None:
         self.server = server
+        self.calls = calls
         self.id = server.id
         self.withdrawals = withdrawals
         self.sleeping: dict[RequestState, tuple[ConnectionPool[RequestState] | None, float]] = {}
@@ -41,15 +40,15 @@ class WithdrawalBook:
         self.calling: dict[RequestState, Join] = {}
         """Requests waiting for the answers to a call."""
         # The hooks this book wraps, as they were when it was installed.
-        self._receive: _Handler = server.receive
-        self._advance: _Handler = server.advance
-        self._finish: _Handler = server.finish
+        self._receive: Handler = server.receive
+        self._advance: Handler = server.advance
+        self._finish: Handler = server.finish
         self._fail: Callable[[RequestState, str, str], None] = server.fail
         self._reject: Callable[[RequestState, EndReason], None] = server.reject
         self._sleep: Callable[[RequestState, float], None] = server.sleep
         self._take_connection = server.take_connection
-        self._wake_from_io: _Callback = server.wake_from_io
-        self._wake_from_pooled_io: _Callback = server.wake_from_pooled_io
+        self._wake_from_io: Callback = server.wake_from_io
+        self._wake_from_pooled_io: Callback = server.wake_from_pooled_io
 
     def install(self) -> None:
         """Put the book in the server's path (and its call dispatcher's, if it has one)."""
@@ -63,7 +62,7 @@ class WithdrawalBook:
         server.take_connection = self.take_connection
         server.wake_from_io = self.wake_from_io
         server.wake_from_pooled_io = self.wake_from_pooled_io
-        calls = server.calls
+        calls = self.calls
         if calls is not None:
             send_calls, end_call = calls.send_calls, calls.end_call
             answered, call_lost = calls.answered, calls.call_lost
@@ -125,8 +124,8 @@ class WithdrawalBook:
         elif request in self.calling:
             # Answers still to come are counted at their call site and otherwise ignored.
             self.calling[request].done = True
-            assert server.calls is not None
-            server.calls.end_call(request, None)
+            assert self.calls is not None
+            self.calls.end_call(request, None)
             reason = EndReason.WITHDRAWN_FROM_CALL
         else:
             self.withdrawals.gone.add(request)

@@ -1,13 +1,14 @@
 """The client: where requests start their trip and where they complete."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe
-from asyncflow_backend.runtime.actors import BuildError
+from asyncflow_backend.runtime.actors import BuildError, Covering
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState
+from asyncflow_backend.runtime.summary import Reading, ResultsBlock
 from asyncflow_backend.runtime.timeouts import Expiry
 from asyncflow_backend.schemas.topology import Client
 
@@ -41,6 +42,13 @@ class ClientRuntime:
     def probes(self, enabled: frozenset[str]) -> list[Probe]:
         """The client samples nothing."""
         return []
+
+    def start(self, covering: Sequence[Covering]) -> None:
+        """The client runs no process of its own."""
+
+    def summarise(self, reading: Reading) -> ResultsBlock:
+        """Nothing of its own: the collector counts what ends at the client."""
+        return ResultsBlock()
 
     def receive(self, request: RequestState) -> None:
         """First visit: forward along the out edge. Second visit: the request is complete."""

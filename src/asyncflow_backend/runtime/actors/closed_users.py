@@ -1,20 +1,23 @@
 """A closed workload: a population of users, each with one request out at a time."""
 
 from array import array
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 
 import simpy
 
 from asyncflow_backend.config.constants import Outcome
+from asyncflow_backend.metrics import analyzer
 from asyncflow_backend.metrics.collector import GeneratedCount, MetricsCollector, Sent, Stamped
 from asyncflow_backend.metrics.sampler import Probe
+from asyncflow_backend.runtime.actors import Covering
 from asyncflow_backend.runtime.actors.client import only_out_edge
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.actors.retrying_client import Attempt
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestState
+from asyncflow_backend.runtime.summary import Reading, ResultsBlock
 from asyncflow_backend.samplers import Sampler, variate
-from asyncflow_backend.schemas.closed_users import user_steps
+from asyncflow_backend.schemas.closed_users import Population, user_steps
 from asyncflow_backend.schemas.workload import RqsGenerator
 
 
@@ -92,13 +95,16 @@ class ClosedUsers:
         self.think_times = array("d")
         """Every think time drawn, in seconds."""
         self.out_edge: EdgeRuntime | None = None
+        self.users: Population = 0
+        """The population as the scenario gives it, a number or a step schedule (set by
+        `from_spec`): what the results report as N."""
 
     @classmethod
     def from_spec(cls, spec: RqsGenerator, ctx: BuildContext) -> "ClosedUsers":
         """The users of `spec`, drawing think times from their own stream."""
         assert spec.users is not None
         assert spec.think_time is not None
-        return cls(
+        users = cls(
             ctx.env,
             spec.id,
             user_steps(spec.users, ctx.horizon_s),
@@ -107,6 +113,8 @@ class ClosedUsers:
             ctx.collector.hops.totals,
             ctx.class_of.get(spec.id, 0),
         )
+        users.users = spec.users
+        return users
 
     def connect(self, out_edges: Mapping[str, EdgeRuntime]) -> None:
         """Take the edge to the client. Raises `BuildError` unless there is exactly one."""
@@ -115,6 +123,24 @@ class ClosedUsers:
     def probes(self, enabled: frozenset[str]) -> list[Probe]:
         """The users sample nothing."""
         return []
+
+    def start(self, covering: Sequence[Covering]) -> None:
+        """Start the population's process (`run`)."""
+        self.env.process(self.run())
+
+    def summarise(self, reading: Reading) -> ResultsBlock:
+        """The closed-loop reading of the workload: N, Z, R and X, and the X the interactive
+        law predicts from them."""
+        horizon = reading.horizon_s
+        population = self.users
+        if isinstance(population, int):
+            mean, most = float(population), population
+        else:
+            mean, most = population.mean(horizon), population.most(horizon)
+        stats = analyzer.closed_loop(
+            mean, most, self.think_times, reading.latencies(self.id), horizon
+        )
+        return ResultsBlock(closed={self.id: stats})
 
     def run(self) -> Generator[simpy.Event, None, None]:
         """The population's process: one timeout per change of N, starting users as it grows."""

@@ -15,15 +15,18 @@ book (`runtime.actors.cancellation`) letting go of what each one holds.
 """
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from asyncflow_backend.config.constants import EndReason, Outcome, WhenDown, WorkInProgress
 from asyncflow_backend.resources import ConnectionPool
+from asyncflow_backend.runtime.actors import Covering
 from asyncflow_backend.runtime.actors.cancellation import WithdrawalBook
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
+from asyncflow_backend.runtime.events.failures import FailureProcess
 from asyncflow_backend.runtime.request import Fired, RequestState, SubRequest
+from asyncflow_backend.samplers import Sampler, variate
 from asyncflow_backend.schemas.topology import Server
 
 
@@ -84,6 +87,10 @@ class FailureModel:
         self.server = server
         self.id = server.id
         self.door = door
+        self.time_to_failure: Sampler | None = None
+        """Draws the seconds up before each failure; set when the server is built."""
+        self.time_to_repair: Sampler | None = None
+        """Draws the seconds down before each repair; set when the server is built."""
         self.failed = False
         self.failures = 0
         self._downtime = 0.0
@@ -98,6 +105,26 @@ class FailureModel:
         """Put the model in the server's path: its bursts are noted."""
         self.server.burn = self.burn
         self.server.step_done = self.step_done
+
+    def start(self, covering: Sequence[Covering]) -> None:
+        """Start the failure process, which also takes the server out of the balancers of
+        `covering` that cover it while it is down."""
+        assert self.time_to_failure is not None
+        assert self.time_to_repair is not None
+        FailureProcess(
+            self.server.env, self, covering, self.time_to_failure, self.time_to_repair
+        ).start()
+
+    def summary(self, horizon: float) -> dict[str, object]:
+        """Availability, failures, downtime and failure windows up to `horizon`: the
+        fields they fill in the server's statistics."""
+        downtime = min(horizon, self.downtime(horizon))
+        return {
+            "availability": 1.0 - downtime / horizon,
+            "failures": self.failures,
+            "downtime_s": downtime,
+            "failure_windows": self.failure_windows(horizon),
+        }
 
     def burn(self, request: RequestState, seconds: float) -> None:
         """Burn `seconds` on the request's core, noting when the burst ends."""
@@ -304,6 +331,12 @@ def build_server(spec: Server, ctx: BuildContext) -> ServerRuntime:
             failure: FailureModel = Losing(server, door, server.book)
         else:
             failure = Resuming(server, door)
+        failure.time_to_failure = variate(
+            spec.failures.time_to_failure, ctx.streams.generator(f"fail:{spec.id}")
+        )
+        failure.time_to_repair = variate(
+            spec.failures.time_to_repair, ctx.streams.generator(f"repair:{spec.id}")
+        )
         failure.install()
         server.failure = failure
     door.install()

@@ -1,6 +1,6 @@
 """The workload generator."""
 
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 
 import numpy as np
 import simpy
@@ -8,10 +8,12 @@ import simpy
 from asyncflow_backend.config.constants import Distribution
 from asyncflow_backend.metrics.collector import GeneratedCount
 from asyncflow_backend.metrics.sampler import Probe
+from asyncflow_backend.runtime.actors import Covering
 from asyncflow_backend.runtime.actors.client import only_out_edge
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.request import RequestFactory, RequestState, request_factory
+from asyncflow_backend.runtime.summary import Reading, ResultsBlock
 from asyncflow_backend.samplers import Sampler, variate
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.workload import RqsGenerator
@@ -75,6 +77,14 @@ class RequestGenerator:
     def probes(self, enabled: frozenset[str]) -> list[Probe]:
         """The generator samples nothing."""
         return []
+
+    def start(self, covering: Sequence[Covering]) -> None:
+        """Start the workload's process (`run`)."""
+        self.env.process(self.run())
+
+    def summarise(self, reading: Reading) -> ResultsBlock:
+        """Nothing of its own: what it sent is counted by the collector."""
+        return ResultsBlock()
 
     def run(self) -> Generator[simpy.Event, None, None]:
         """The generator's process.

@@ -1,19 +1,20 @@
 """The load balancer."""
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from asyncflow_backend.config.constants import EndReason, LoadBalancerAlgorithm, Outcome, WhenDown
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe
-from asyncflow_backend.runtime.actors import BuildError
+from asyncflow_backend.runtime.actors import BuildError, Covering
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.policies.balancing import policy_for
 from asyncflow_backend.runtime.policies.rate_limit import TokenBucketLimiter
 from asyncflow_backend.runtime.request import RequestState, SubRequest
+from asyncflow_backend.runtime.summary import Reading, ResultsBlock
 from asyncflow_backend.samplers import Sampler
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.topology import LoadBalancer
@@ -114,6 +115,13 @@ class LoadBalancerRuntime:
     def probes(self, enabled: frozenset[str]) -> list[Probe]:
         """The balancer samples nothing."""
         return []
+
+    def start(self, covering: Sequence[Covering]) -> None:
+        """The balancer runs no process of its own."""
+
+    def summarise(self, reading: Reading) -> ResultsBlock:
+        """Nothing of its own: its drops and rejections are the collector's."""
+        return ResultsBlock()
 
     def receive(self, request: RequestState) -> None:
         """Send `request` down the edge of the chosen server, or hold or reject it while

@@ -12,37 +12,46 @@ attribute bound once at build time, so a server without a feature runs the plain
 methods and tests no flag on its path.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import simpy
 
 from asyncflow_backend.config.constants import EndReason, Outcome
+from asyncflow_backend.metrics import analyzer
 from asyncflow_backend.metrics.breakdown import HopCategory, HopKind
 from asyncflow_backend.metrics.catalogue import POOL_METRICS, SERVER_METRICS
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, probes_for
 from asyncflow_backend.resources import ConnectionPool, CoreSet, RamPool
-from asyncflow_backend.runtime.actors import BuildError
+from asyncflow_backend.runtime.actors import BuildError, Covering
 from asyncflow_backend.runtime.actors.calls import CallDispatcher
 from asyncflow_backend.runtime.actors.cancellation import WithdrawalBook
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.actors.host import Callback, Handler, PoolGrant
 from asyncflow_backend.runtime.admission import AdmissionGate, admission_checks
 from asyncflow_backend.runtime.context import BuildContext
+from asyncflow_backend.runtime.events.capacity import CapacitySchedule
+from asyncflow_backend.runtime.events.injection import Closable
 from asyncflow_backend.runtime.plans import compile_plans, endpoint_picker
 from asyncflow_backend.runtime.request import Fired, RequestState, SubRequest
 from asyncflow_backend.runtime.steps import CallSite, CallStep, EndpointPlan
+from asyncflow_backend.runtime.summary import Reading, ResultsBlock
 from asyncflow_backend.runtime.timeouts import Withdrawals
-from asyncflow_backend.schemas.topology import Server
+from asyncflow_backend.schemas.results import CallStats
+from asyncflow_backend.schemas.topology import CoreChange, Server
 
-if TYPE_CHECKING:
-    from asyncflow_backend.runtime.actors.failures import Door, FailureModel
 
-Handler = Callable[[RequestState], None]
-"""A hook that takes a request: `receive`, `advance`, `finish`, `take_core`."""
-Callback = Callable[[Fired], None]
-"""A hook SimPy calls with the event that fired."""
+class FailurePart(Protocol):
+    """A server's failure model (`runtime.actors.failures`), as the server's life cycle
+    uses it."""
+
+    def start(self, covering: Sequence[Covering]) -> None:
+        """Start the failure process."""
+
+    def summary(self, horizon: float) -> dict[str, object]:
+        """The fields of the failures in the server's statistics."""
 
 
 class ServerRuntime:
@@ -56,8 +65,9 @@ class ServerRuntime:
     and the request leaves along the out edge.
 
     Built from a `Server` spec by `from_spec`; connected to its out edge (optional: a
-    server no edge reaches may have none); asked for its results through its plans'
-    `times`, `busy_core_seconds` and its resources.
+    server no edge reaches may have none); started (its capacity schedule and failures);
+    asked for its block of the results (`summarise`: the server's, its pools' and its
+    call sites').
     """
 
     def __init__(
@@ -118,9 +128,9 @@ class ServerRuntime:
             self.call = self.calls.call
         self.book: WithdrawalBook | None = None
         """Where requests withdrawn here are tracked; None when nothing is ever withdrawn."""
-        self.door: Door | None = None
+        self.door: Closable | None = None
         """Holds or rejects arrivals while the server is down; None if it never goes down."""
-        self.failure: FailureModel | None = None
+        self.failure: FailurePart | None = None
         """Its random failures and repairs; None without `failures`."""
         # The hooks: the plain methods, which a collaborator may wrap while the server is
         # built. The grant callbacks of the pools are made by `connect`, from the hooks
@@ -142,12 +152,13 @@ class ServerRuntime:
         """Grant callback of the cores: burn the request's current CPU step."""
         self.sleep: Callable[[RequestState, float], None] = self._sleep
         """Wait some seconds on I/O, then move the request on."""
-        self.take_connection: Callable[[ConnectionPool[RequestState], RequestState], None]
-        self.take_connection = self._take_connection
+        self.take_connection: PoolGrant = self._take_connection
         """Grant callback of a pool: wait the current step's I/O holding the connection."""
         self.wake_from_io: Callback = self._wake_from_io
         self.wake_from_pooled_io: Callback = self._wake_from_pooled_io
         self._connection_granted: list[Handler] = []
+        self.capacity_changes: Sequence[CoreChange] = ()
+        """The capacity schedule: the changes of its cores, in time order."""
 
     @classmethod
     def from_spec(
@@ -185,10 +196,11 @@ class ServerRuntime:
         if withdrawals is None and own_withdrawals:
             withdrawals = Withdrawals()  # its own: it withdraws what nobody else does
         if withdrawals is not None:
-            server.book = WithdrawalBook(server, withdrawals)
+            server.book = WithdrawalBook(server, server.calls, withdrawals)
             server.book.install()
         if server.calls is not None:
             server.calls.withdrawals = withdrawals
+        server.capacity_changes = spec.capacity_schedule or ()
         return server
 
     def answer_calls_from(self, caller: str) -> None:
@@ -248,6 +260,63 @@ class ServerRuntime:
         for pool in self.pools:
             probes += probes_for(POOL_METRICS, pool, pool.name, enabled)
         return probes
+
+    def start(self, covering: Sequence[Covering]) -> None:
+        """Start the processes of its capacity schedule and of its failures, if it has them
+        (a failed server leaves the balancers of `covering` that cover it while it is down)."""
+        if self.capacity_changes:
+            CapacitySchedule(self.env, self).start(self.capacity_changes)
+        if self.failure is not None:
+            self.failure.start(covering)
+
+    def summarise(self, reading: Reading) -> ResultsBlock:
+        """The server's statistics (with its availability if it fails), its pools', its
+        call sites', and the visit seconds the breakdown splits."""
+        horizon, probes = reading.horizon_s, reading.probes
+        stats = analyzer.server_stats(
+            self.id,
+            self.busy_core_seconds,
+            self.core_seconds(horizon),
+            self.cpu_cores,
+            self.ram.capacity,
+            {plan.name: plan.times for plan in self.endpoints},
+            horizon,
+            probes,
+        )
+        if self.failure is not None:
+            stats = stats.model_copy(update=self.failure.summary(horizon))
+        pools = {
+            pool.name: analyzer.pool_stats(
+                pool.name,
+                int(pool.capacity),
+                pool.busy_seconds,
+                pool.waits,
+                pool.wait_seconds_total,
+                horizon,
+                probes,
+            )
+            for pool in self.pools
+        }
+        calls = {
+            site.id: CallStats(
+                target=site.target,
+                sent=site.sent,
+                answered=site.answered,
+                failed=site.failed,
+                timed_out=site.timed_out,
+                retries=site.retries,
+                circuit_opened=0 if site.breaker is None else site.breaker.opened,
+                circuit_refused=0 if site.breaker is None else site.breaker.refused,
+                latency=analyzer.duration_stats([site.times]),
+            )
+            for site in self.call_sites
+        }
+        return ResultsBlock(
+            servers={self.id: stats},
+            pools=pools,
+            calls=calls,
+            visits={self.id: self.visit_seconds},
+        )
 
     def set_cores(self, cores: int) -> None:
         """From now on the server has `cores` cores (a capacity schedule's change).

@@ -1,18 +1,25 @@
 """Capacity schedules: a server's cores changing at set simulated times."""
 
 from collections.abc import Generator, Sequence
+from typing import Protocol
 
 import simpy
 
-from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.schemas.topology import CoreChange
+
+
+class Resizable(Protocol):
+    """A server whose cores can change."""
+
+    def set_cores(self, cores: int) -> None:
+        """From now on the server has `cores` cores."""
 
 
 class CapacitySchedule:
     """Applies one server's `capacity_schedule`: a process that waits for each change's
-    `at_s` and sets the server's cores (`ServerRuntime.set_cores`)."""
+    `at_s` and sets the server's cores (`set_cores`)."""
 
-    def __init__(self, env: simpy.Environment, server: ServerRuntime) -> None:
+    def __init__(self, env: simpy.Environment, server: Resizable) -> None:
         self.env = env
         self.server = server
 

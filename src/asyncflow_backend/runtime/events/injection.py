@@ -1,13 +1,29 @@
 """Opening and closing the windows of injected events at their simulated times."""
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping, Sequence
+from typing import Protocol
 
 import simpy
 
-from asyncflow_backend.runtime.actors.edge import EdgeRuntime
-from asyncflow_backend.runtime.actors.failures import Door
-from asyncflow_backend.runtime.actors.load_balancer import LoadBalancerRuntime
+from asyncflow_backend.runtime.events.failures import Covering
 from asyncflow_backend.schemas.events import EventInjection
+
+
+class Spiking(Protocol):
+    """An edge, whose delay a spike adds to."""
+
+    spike_s: float
+    """Seconds added to every delay drawn now."""
+
+
+class Closable(Protocol):
+    """A server's door (`runtime.actors.failures.Door`), closed while it is down."""
+
+    def go_down(self) -> None:
+        """One more cause keeps the server down."""
+
+    def come_up(self) -> None:
+        """One cause less keeps the server down."""
 
 
 class EventInjector:
@@ -22,9 +38,9 @@ class EventInjector:
     def __init__(
         self,
         env: simpy.Environment,
-        edges: dict[str, EdgeRuntime],
-        balancers: list[LoadBalancerRuntime],
-        doors: dict[str, Door],
+        edges: Mapping[str, Spiking],
+        balancers: Sequence[Covering],
+        doors: Mapping[str, Closable],
     ) -> None:
         self.env = env
         self._edges = edges
