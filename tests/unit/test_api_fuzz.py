@@ -92,3 +92,15 @@ def running_app() -> Iterator[None]:
 )
 def test_the_api_keeps_its_documented_promises(case: schemathesis.Case) -> None:
     case.call_and_validate(checks=CHECKS)
+
+
+def test_stateful_fuzzing_follows_submissions_to_every_route_of_what_they_created() -> None:
+    # Schemathesis' stateful phase reaches an operation only through a link into it.
+    reached = schema.operations_with_incoming_links()
+    assert {
+        "GET /api/v1/experiments/{experiment_id}",
+        "POST /api/v1/experiments/{experiment_id}/cancel",
+        "GET /api/v1/experiments/{experiment_id}/plot",
+        "GET /api/v1/simulations/{run_id}",
+        "GET /api/v1/simulations/{run_id}/results",
+    } <= reached
