@@ -69,10 +69,14 @@ class Component(Protocol):
 
 @runtime_checkable
 class Source(Protocol):
-    """A node with a process of its own: a workload, which the model starts."""
+    """A workload: a node whose process (`run`, registered by its `start`) makes the
+    requests. The model starts the workloads before anything else, then the sampler and
+    the injected events, then the other nodes, so that the order of the events scheduled
+    at the same instant never depends on the node kinds a scenario has."""
 
     def run(self) -> Generator[simpy.Event, None, None]:
-        """The node's SimPy process."""
+        """The workload's SimPy process: yields a timeout until each arrival (or each
+        change of a closed population)."""
 
 
 @runtime_checkable
