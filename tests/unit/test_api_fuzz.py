@@ -5,7 +5,7 @@ invalid ones, derandomized so that a run is reproducible, sent in-process to
 the application (SQLite, local pool). Each answer must be no 5xx, carry a
 documented status code, content type and headers, match the documented
 schema, accept valid data and refuse invalid data (`schemathesis.toml` at the
-root spells out the two semantics the schema cannot).
+root spells out the semantics the schema cannot).
 """
 
 import shutil
