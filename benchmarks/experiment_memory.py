@@ -126,6 +126,8 @@ async def measure(
                 try:
                     await client.get("/health")
                 except httpx.HTTPError:
+                    # Unanswered until the API was stopped: it counts for as long as it waited.
+                    worst = max(worst, time.perf_counter() - started)
                     break
                 worst = max(worst, time.perf_counter() - started)
                 reads += 1
@@ -138,11 +140,13 @@ async def measure(
             current = rss_mb(pid)
             peak = max(peak, current)
             if current > args.rss_cap_mb:
-                note = f"stopped: RSS passed {args.rss_cap_mb:g} MB"
+                elapsed = time.perf_counter() - posted
+                note = f"stopped: RSS passed {args.rss_cap_mb:g} MB {elapsed:.0f} s after the POST"
                 os.killpg(pid, signal.SIGKILL)
                 return
             await asyncio.sleep(0.05)
 
+    posted = time.perf_counter()
     probing = asyncio.create_task(probe())
     watching = asyncio.create_task(watch_memory())
     post_s: float | None = None
