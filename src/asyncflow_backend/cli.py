@@ -480,12 +480,20 @@ def _print_summary(
     table.add_row("in flight at the end", f"{req.in_flight:,}")
     if req.retries:
         table.add_row("attempts (first + retries)", f"{req.attempts:,}")
-    table.add_row("throughput", f"{_sig(results.throughput.mean_rps)} req/s")
+    table.add_row("throughput (answers)", f"{_sig(results.throughput.mean_rps)} req/s")
+    # The latency counts completed requests only: what did not complete and the goodput
+    # stand beside it, so that a system failing most requests cannot look fast.
     goodput = results.throughput.goodput_rps
-    if goodput is not None and goodput != results.throughput.mean_rps:
-        table.add_row("goodput", f"{_sig(goodput)} req/s")
+    if goodput is not None:
+        table.add_row("goodput (completed)", f"{_sig(goodput)} req/s")
+    if req.not_completed_share is not None:
+        table.add_row("not completed", _percent(req.not_completed_share))
     for stat in ("mean", "p50", "p95", "p99", "max"):
-        table.add_row(f"latency {stat}", _fmt(getattr(lat, stat)))
+        table.add_row(f"latency {stat} (completed)", _fmt(getattr(lat, stat)))
+    outcome = results.time_to_outcome
+    if outcome is not None:
+        for stat in ("mean", "p95", "p99"):
+            table.add_row(f"time to outcome {stat} (all ended)", _fmt(getattr(outcome, stat)))
     worst = _worst_window(results)
     if worst is not None:
         table.add_row("worst window p99", worst)
@@ -498,6 +506,9 @@ def _print_summary(
         table.add_row("N / (R + Z)", "-" if law is None else f"{_sig(law)} req/s")
     table.add_row("seed", str(meta.seed))
     table.add_row("wall time", f"{meta.wall_seconds:.2f} s for {meta.events_processed:,} events")
+    warning = not_completed_warning(results)
+    if warning is not None:
+        console.print(Text(warning, style="bold red"))
     console.print(table)
     console.print(_servers_table(results))
     console.print(_endpoints_table(results))
@@ -511,6 +522,37 @@ def _print_summary(
         console.print(_ends_table(results))
     if results.breakdown:
         console.print(_breakdown_table(results))
+
+
+NOT_COMPLETED_WARNING_SHARE = 0.01
+"""Above this share of requests not completed, the summary says so before any latency."""
+
+
+def not_completed_warning(results: SimulationResults) -> str | None:
+    """A sentence saying how many requests did not complete and how they ended, when more
+    than NOT_COMPLETED_WARNING_SHARE of them did not; else None."""
+    req = results.requests
+    share = req.not_completed_share
+    if share is None or share <= NOT_COMPLETED_WARNING_SHARE:
+        return None
+    ways = [
+        f"{count:,} {label}"
+        for label, count in (
+            ("timed out", req.timed_out),
+            ("rejected", req.rejected),
+            ("failed", req.failed),
+            ("dropped", req.dropped),
+            ("still in flight at the end", req.in_flight),
+        )
+        if count
+    ]
+    goodput = results.throughput.goodput_rps
+    rate = "" if goodput is None else f"; goodput {_sig(goodput)} req/s"
+    return (
+        f"Warning: {_percent(share)} of requests did not complete ({', '.join(ways)}){rate}. "
+        "The latency below counts completed requests only; the time to outcome counts "
+        "every request that ended."
+    )
 
 
 def _worst_window(results: SimulationResults) -> str | None:

@@ -380,10 +380,12 @@ def test_a_summary_without_the_features_shows_none_of_their_rows(scenario_file: 
     result = invoke("run", scenario_file, "--seed", "4")
 
     assert result.exit_code == 0, result.output
+    # Beside the latency always: the goodput, what did not complete, the time to outcome.
+    for words in ("goodput (completed)", "not completed", "time to outcome p95"):
+        assert words in result.output
     for words in (
         "timed out",
         "rejected",
-        "goodput",
         "late answers",
         "Failures",
         "retries",
@@ -411,3 +413,16 @@ def test_the_summary_counts_attempts_and_retries() -> None:
     assert result.exit_code == 0, result.output
     for words in ("retries refused by the budget", "attempts (first + retries)", "timed out"):
         assert words in result.output
+
+
+def test_when_more_than_one_percent_did_not_complete_the_summary_says_so_first() -> None:
+    result = invoke("run", EXAMPLES / "retry_storm.yml", "--seed", "1")
+
+    assert result.exit_code == 0, result.output
+    warning = result.stdout.index("Warning: 80 % of requests did not complete")
+    assert warning < result.stdout.index("latency p95 (completed)")
+    assert warning < result.stdout.index("requests generated")
+    said = " ".join(result.stdout[warning:].split())
+    assert "(9,441 timed out, 221 still in flight at the end); goodput 8.04 req/s" in said
+    assert "counts completed requests only" in said
+    assert "time to outcome p95 (all ended)" in said

@@ -40,6 +40,7 @@ from asyncflow_backend.schemas.results import (
     ServerStats,
     Throughput,
     TimeSeries,
+    TimeToOutcome,
 )
 from asyncflow_backend.schemas.workload import RqsGenerator
 
@@ -87,6 +88,11 @@ def request_counts(collector: MetricsCollector, client_id: str, horizon_s: float
         retries_refused=collector.retries_refused,
         attempts_per_second=(collector.attempts_per_second or [])[:seconds],
         late_answers=collector.late_answers,
+        not_completed_share=(
+            (collector.generated - counts[Outcome.COMPLETED]) / collector.generated
+            if collector.generated
+            else None
+        ),
         ends=ends,
         per_second={
             outcome.value: series[outcome][:seconds] for outcome in Outcome if outcome in series
@@ -139,6 +145,44 @@ def latency_stats(latencies: "array[float]") -> LatencyStats:
         p99=p99,
         max=float(values.max()),
         histogram=Histogram(edges=edges.tolist(), counts=counts.tolist()),
+    )
+
+
+def time_to_outcome(collector: MetricsCollector, latency: LatencyStats) -> TimeToOutcome:
+    """Count, mean, percentiles (linear interpolation) and max of the time to outcome: the
+    completions' `latency` (their statistics, already computed) pooled with the seconds to
+    every other end (`collector.end_latencies`).
+
+    A run in which every request that ended completed reuses `latency` and computes
+    nothing. Raises `NonFiniteResultError` if a time is NaN or infinite.
+    """
+    ends = collector.end_latencies
+    if not len(ends):
+        return TimeToOutcome(
+            count=latency.count,
+            mean=latency.mean,
+            p50=latency.p50,
+            p90=latency.p90,
+            p95=latency.p95,
+            p99=latency.p99,
+            max=latency.max,
+        )
+    completed = collector.latencies
+    parts = [np.frombuffer(ends, dtype=np.float64)]
+    if len(completed):
+        parts.append(np.frombuffer(completed, dtype=np.float64))
+    values = np.concatenate(parts)
+    if not np.isfinite(values).all():
+        raise NonFiniteResultError(["time_to_outcome"])
+    p50, p90, p95, p99 = np.percentile(values, [50, 90, 95, 99]).tolist()
+    return TimeToOutcome(
+        count=int(values.size),
+        mean=float(values.mean()),
+        p50=p50,
+        p90=p90,
+        p95=p95,
+        p99=p99,
+        max=float(values.max()),
     )
 
 

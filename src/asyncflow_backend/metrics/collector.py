@@ -13,6 +13,7 @@ from asyncflow_backend.metrics.breakdown import HopTotals
 class Sent(Protocol):
     """A request from the client, as the collector reads it."""
 
+    created_at: float
     returning: bool
     """True once the client has sent it on (and armed its timeout, if any)."""
 
@@ -66,6 +67,10 @@ class MetricsCollector:
         self.env = env
         self.generated = 0
         self.latencies = array("d")
+        self.end_latencies = array("d")
+        """Seconds from its creation to its end of every request counted by `record_end`
+        (a timed-out request: its timeout), in the order they ended; with `latencies`, the
+        time to outcome of every request that ended. Empty in a run where all complete."""
         self.completion_times: array[float] | None = None
         """With `keep_completion_times`, the simulated second of each completion, in the
         order of `latencies` (so nondecreasing); None otherwise, sparing the memory."""
@@ -130,7 +135,10 @@ class MetricsCollector:
         series = self.ends_per_second.get(outcome)
         if series is None:
             series = self.ends_per_second[outcome] = [0] * self._seconds
-        series[int(self.env._now)] += 1
+        now = self.env._now
+        series[int(now)] += 1
+        # A retried request counts from its first attempt, as its completion would.
+        self.end_latencies.append(now - getattr(request, "first", request).created_at)
         return True
 
     def record_late_answer(self) -> None:

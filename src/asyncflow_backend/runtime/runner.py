@@ -123,6 +123,7 @@ class SimulationRunner:
                 }
             ),
             throughput=analyzer.throughput(model.collector, horizon),
+            time_to_outcome=analyzer.time_to_outcome(model.collector, latency),
             servers=block.servers,
             edges={
                 eid: analyzer.edge_stats(eid, dropped_at.get(eid, 0), probes) for eid in model.edges

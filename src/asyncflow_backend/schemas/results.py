@@ -38,6 +38,7 @@ _DOCUMENT_PATH = {
     "RequestCounts": "requests",
     "EndCount": "requests.ends.<i>",
     "LatencyStats": "latency",
+    "TimeToOutcome": "time_to_outcome",
     "LatencyOverTime": "latency.over_time",
     "Histogram": "latency.histogram",
     "Throughput": "throughput",
@@ -128,6 +129,15 @@ class RequestCounts(FiniteModel):
         description="Answers that reached the client after their request timed out: work "
         "done for nothing (counted in the throughput, not in the goodput).",
     )
+    not_completed_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of the generated requests that did not complete: (generated - "
+        "completed) / generated, so dropped, failed, timed out, rejected and still in flight "
+        "at the end; null with no request generated (and in documents stored before it "
+        "existed). Read it beside any latency of completed requests, which leaves them out.",
+    )
     ends: list[EndCount] = Field(
         default_factory=list,
         description="Every end by outcome, place and reason, completions included.",
@@ -206,6 +216,25 @@ class DurationStats(FiniteModel):
     count: int
     mean: float | None
     p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
+class TimeToOutcome(FiniteModel):
+    """Seconds from its creation to its end, of every request that ended by the horizon,
+    however it ended: a completion at its answer, a timeout at the timeout (the client's,
+    counted from the first attempt with retries), a drop, failure or rejection when the
+    client learnt of it. Requests still in flight at the horizon are left out.
+
+    Unlike `latency`, which counts completions only, it does not look better when requests
+    fail: a system that times most requests out shows its timeout here.
+    """
+
+    count: int = Field(description="Requests that ended, completions included.")
+    mean: float | None
+    p50: float | None
+    p90: float | None
     p95: float | None
     p99: float | None
     max: float | None
@@ -400,6 +429,11 @@ class SimulationResults(FiniteModel):
     requests: RequestCounts
     latency: LatencyStats
     throughput: Throughput
+    time_to_outcome: TimeToOutcome | None = Field(
+        default=None,
+        description="Seconds from creation to the end of every request that ended, "
+        "completed or not; null only in documents stored before it existed.",
+    )
     servers: dict[str, ServerStats]
     edges: dict[str, EdgeStats]
     pools: dict[str, PoolStats] = Field(
