@@ -433,6 +433,7 @@ class ScenarioBuilder:
         *,
         hit: Callable[[Self], object] | None = None,
         miss: Callable[[Self], object] | None = None,
+        outcome_per: Literal["request", "attempt"] | None = None,
     ) -> Self:
         """A cache step: a lookup that hits with probability `hit_ratio` and runs the steps
         `hit` adds, or misses and runs the steps `miss` adds (each is called with the
@@ -440,8 +441,13 @@ class ScenarioBuilder:
 
             .cache(0.8, hit=lambda b: b.io("io_cache", 0.0005),
                    miss=lambda b: b.call("db", pool="db").io("io_cache", 0.0005))
+
+        `outcome_per` is `request` (the default: retries keep the outcome until the miss
+        steps have written the key back) or `attempt` (each attempt draws afresh).
         """
         step: dict[str, Any] = {"kind": CacheStepKind.CACHE.value, "hit_ratio": hit_ratio}
+        if outcome_per is not None:
+            step["outcome_per"] = outcome_per
         self._append(step)
         for branch, fill in (("hit", hit), ("miss", miss)):
             if fill is None:

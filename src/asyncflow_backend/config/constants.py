@@ -173,6 +173,14 @@ class TimeoutAction(StrEnum):
     CANCEL = "cancel"
 
 
+class DrawScope(StrEnum):
+    """How often a draw that describes a request is made: once for the request, whose
+    retries keep it, or again for each attempt."""
+
+    REQUEST = "request"
+    ATTEMPT = "attempt"
+
+
 class WorkInProgress(StrEnum):
     """What a server's failure does to the requests on it."""
 

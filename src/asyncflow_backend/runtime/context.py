@@ -47,6 +47,9 @@ class BuildContext:
     those with `when_down` whose outages no balancer routes around."""
     client_retry: Retry | None = None
     """The workload's retry policy; None: the plain client is built."""
+    retries: bool = False
+    """True if the client or a call step retries: only then do cache steps remember their
+    request's outcome across attempts (`runtime.sticky`)."""
 
 
 class BuildError(Exception):

@@ -27,7 +27,7 @@ from asyncflow_backend.runtime.kinds import NODE_KINDS
 from asyncflow_backend.runtime.timeouts import TimeoutSetup, timeout_setup
 from asyncflow_backend.runtime.workload_classes import ClassCollector
 from asyncflow_backend.samplers import RandomStreams
-from asyncflow_backend.schemas.calls import answering_servers, call_sites
+from asyncflow_backend.schemas.calls import answering_servers, call_sites, has_retries
 from asyncflow_backend.schemas.retries import Retry
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.workload import WorkloadModel
@@ -73,6 +73,7 @@ class SimulationModel:
                 timeouts,
                 doors=_doors(scenario),
                 client_retry=retry,
+                retries=has_retries(scenario),
             )
 
         nodes: dict[str, Component] = {}
@@ -173,6 +174,7 @@ def _classes_context(
         endpoint_mixes=mixes,
         doors=_doors(scenario),
         client_retry=retry,
+        retries=has_retries(scenario),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from asyncflow_backend.config.constants import TimeoutAction
+from asyncflow_backend.config.constants import DrawScope, TimeoutAction
 from asyncflow_backend.runtime.context import BuildContext, BuildError
 from asyncflow_backend.runtime.policies.circuit_breaker import Breaker
 from asyncflow_backend.runtime.policies.retry import RetryPolicy
@@ -21,6 +21,7 @@ from asyncflow_backend.runtime.steps import (
     PooledIoStep,
     Step,
 )
+from asyncflow_backend.runtime.sticky import StickyCacheLookup, WriteBack
 from asyncflow_backend.samplers import variate
 from asyncflow_backend.samplers.variates import batched
 from asyncflow_backend.schemas.calls import call_site_id
@@ -151,7 +152,9 @@ class PlanCompiler:
 
     def cache(self, step: CacheSpec, label: str) -> None:
         """A lookup (a uniform draw from the step's stream), the hit steps, a jump past the
-        miss steps, then the miss steps."""
+        miss steps, then the miss steps. In a run that retries, a step whose outcome is per
+        request looks up what the request's earlier attempts drew (`StickyCacheLookup`),
+        and its miss steps end with a `WriteBack`."""
         at = len(self.steps)
         self.steps.append(JumpTo(-1))  # the lookup, once the miss steps' start is known
         self.add(step.hit, f"{label}.hit")
@@ -160,5 +163,11 @@ class PlanCompiler:
         miss_at = len(self.steps)
         self.add(step.miss, f"{label}.miss")
         uniform = batched(self._stream(label).random)
-        self.steps[at] = CacheLookup(float(step.hit_ratio), uniform, miss_at)
+        hit_ratio = float(step.hit_ratio)
+        if self.ctx.retries and step.outcome_per is DrawScope.REQUEST:
+            token = object()
+            self.steps.append(WriteBack(token))
+            self.steps[at] = StickyCacheLookup(hit_ratio, uniform, miss_at, token)
+        else:
+            self.steps[at] = CacheLookup(hit_ratio, uniform, miss_at)
         self.steps[jump] = JumpTo(len(self.steps))

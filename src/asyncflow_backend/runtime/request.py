@@ -16,6 +16,7 @@ class RequestState:
         "arrived_at",
         "created_at",
         "holds_core",
+        "lookups",
         "plan",
         "returning",
         "spent",
@@ -44,6 +45,15 @@ class RequestState:
     parent: "RequestState | None" = None
     """The request whose call this one answers; None for a request from the client. A
     class attribute here, a slot of `SubRequest`: requests from the client pay nothing."""
+
+    first: "RequestState | None" = None
+    """The request's first attempt when this is a client's retry of it; None for a first
+    attempt. A class attribute here, a slot of the retrying client's `Attempt`."""
+
+    lookups: "dict[object, bool]"
+    """By cache lookup (and the call sites that led here), whether the request's later
+    attempts hit: set on a first attempt, only in runs that retry (`runtime.sticky`), and
+    never read before it is set."""
 
     workload_class: int = 0
     """Index of the workload class that sent it (0: `rqs_input`). A class attribute here, a

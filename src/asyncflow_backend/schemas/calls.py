@@ -50,6 +50,18 @@ def call_sites(scenario: Scenario) -> Iterator[CallSite]:
                     yield CallSite(server.id, target, endpoint.endpoint_name, k, where)
 
 
+def has_retries(scenario: Scenario) -> bool:
+    """True if some request may be sent again: the client or a call step retries."""
+    if scenario.rqs_input.retry is not None:
+        return True
+    return any(
+        isinstance(step, CallStep) and step.retry is not None
+        for server in scenario.topology_graph.nodes.servers
+        for endpoint in server.endpoints
+        for _, _, step in walk_steps(endpoint.steps)
+    )
+
+
 def answering_servers(scenario: Scenario, target: str) -> list[str]:
     """The servers that may answer a call to `target`: itself, or a balancer's servers."""
     lb = scenario.topology_graph.nodes.balancer(target)

@@ -37,6 +37,7 @@ from asyncflow_backend.config.constants import (
     CacheStepKind,
     CallStepKind,
     CpuStepKind,
+    DrawScope,
     IoStepKind,
     RamStepKind,
     StepOperation,
@@ -326,6 +327,13 @@ class CacheStep(StepModel):
     miss: "list[Step]" = Field(
         default_factory=list,
         description="The steps run on a miss (a call to the database, then a write back, say).",
+    )
+    outcome_per: DrawScope = Field(
+        default=DrawScope.REQUEST,
+        description="`request` (the default): a retried attempt asks for the same key, so it "
+        "keeps its request's outcome, and a miss turns into a hit once an earlier attempt has "
+        "run the miss steps to their end (the write-back). `attempt`: each attempt draws "
+        "afresh, as for keys that differ between attempts.",
     )
 
     @model_validator(mode="after")
