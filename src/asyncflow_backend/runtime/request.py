@@ -46,10 +46,6 @@ class RequestState:
     """The request whose call this one answers; None for a request from the client. A
     class attribute here, a slot of `SubRequest`: requests from the client pay nothing."""
 
-    first: "RequestState | None" = None
-    """The request's first attempt when this is a client's retry of it; None for a first
-    attempt. A class attribute here, a slot of the retrying client's `Attempt`."""
-
     lookups: "dict[object, bool]"
     """By cache lookup (and the call sites that led here), whether the request's later
     attempts hit: set on a first attempt, only in runs that retry (`runtime.sticky`), and

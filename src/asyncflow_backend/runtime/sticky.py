@@ -26,7 +26,8 @@ def lookup_key(request: RequestState, lookup: object) -> tuple[RequestState, obj
     while isinstance(request, SubRequest):
         path.append(request.site)
         request = request.parent  # type: ignore[assignment]  # a sub-request has a parent
-    root = request.first or request
+    # A client's retry (`Attempt`) names its first attempt; a first attempt is its own.
+    root: RequestState = getattr(request, "first", request)
     if not path:
         return root, lookup
     path.append(lookup)

@@ -23,8 +23,6 @@ class Attempt(RequestState):
 
     __slots__ = ("first", "number")
 
-    first: RequestState
-
     def __init__(self, created_at: float, first: RequestState, number: int) -> None:
         super().__init__(created_at, first.spent)
         self.first = first
