@@ -15,7 +15,7 @@ from typing import Literal
 import pytest
 from scipy import stats
 
-from asyncflow_backend.builder import ScenarioBuilder, deterministic
+from asyncflow_backend.builder import ScenarioBuilder, deterministic, retry_policy
 from asyncflow_backend.runtime.runner import run_scenario
 
 pytestmark = pytest.mark.statistical
@@ -55,6 +55,39 @@ def completed_share_interval(
     )
     high = stats.binomtest(requests.completed + requests.in_flight, requests.generated)
     return low.low, high.proportion_ci(CONFIDENCE, method="exact").high
+
+
+def test_a_call_steps_retries_keep_the_sub_requests_miss() -> None:
+    # The database's cache, behind a call step that retries its timed-out sub-request:
+    # every retry asks for the same key, so the call fails exactly when the first missed.
+    scenario = (
+        ScenarioBuilder()
+        .generator("gen", users=deterministic(50), rpm=60)
+        .client("client")
+        .server("api", cores=4)
+        .endpoint("/api")
+        .call(
+            "db",
+            timeout_s=0.5,
+            on_timeout="cancel",
+            retry=retry_policy(ATTEMPTS, retry_on=["timed_out"], base_s=0.01, cap_s=0.04),
+        )
+        .server("db", cores=4)
+        .endpoint("/get")
+        .cache(HIT_RATIO, hit=lambda b: b.cpu(0.001), miss=lambda b: b.io("io_db", 100.0))
+        .chain("gen", "client", "api", "client", latency=deterministic(0.001), dropout=0.0)
+        .edge("api", "db", latency=deterministic(0.001), dropout=0.0)
+        .edge("db", "api", latency=deterministic(0.001), dropout=0.0)
+        .settings(horizon=200)
+        .build()
+    )
+    requests = run_scenario(scenario, seed=23).requests
+    assert requests.generated > 9_000
+    low = stats.binomtest(requests.completed, requests.generated).proportion_ci(
+        CONFIDENCE, method="exact"
+    )
+    high = stats.binomtest(requests.completed + requests.in_flight, requests.generated)
+    assert low.low <= HIT_RATIO <= high.proportion_ci(CONFIDENCE, method="exact").high
 
 
 def test_retries_keep_the_requests_miss() -> None:
