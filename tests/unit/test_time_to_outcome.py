@@ -7,6 +7,8 @@ import pytest
 import simpy
 
 from asyncflow_backend.config.constants import EndReason, Outcome
+from asyncflow_backend.experiments import run_replication
+from asyncflow_backend.experiments.measure import OUTCOME_METRICS, metric_names
 from asyncflow_backend.metrics import analyzer
 from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.runtime.runner import run_scenario
@@ -103,3 +105,36 @@ def test_a_run_where_everything_completes_reuses_the_latency_and_records_no_end(
     assert results.requests.not_completed_share == pytest.approx(
         results.requests.in_flight / results.requests.generated
     )
+
+
+def test_experiment_metrics_give_the_time_to_outcome_after_the_warm_up() -> None:
+    # Every request times out at 50 ms; the warm-up leaves out the ends before 2 s.
+    scenario = cpu_station(rate=20, cpu=0.1, horizon_s=10, dropout=0.0).timeout(0.05).build()
+
+    replication = run_replication(scenario, 0, 5, 2.0)
+
+    metrics = replication.metrics
+    assert set(OUTCOME_METRICS) <= set(metric_names(scenario))
+    for name in OUTCOME_METRICS:
+        assert metrics[name] == pytest.approx(0.05, abs=1e-12)
+    assert metrics["latency.p95"] is None
+    assert metrics["throughput.goodput_rps"] == metrics["throughput.mean_rps"] == 0
+    assert metrics["requests.not_completed_share"] == 1.0
+
+
+def test_the_warm_up_cuts_the_other_ends_at_the_same_time_as_the_completions() -> None:
+    # 20 requests/s into a core that serves 10/s with a 0.3 s timeout: a few completions
+    # early, then the queue is too long and every request times out.
+    scenario = cpu_station(rate=20, cpu=0.1, horizon_s=20, dropout=0.0).timeout(0.3).build()
+
+    whole = run_replication(scenario, 0, 3, 0.0).metrics
+    late = run_replication(scenario, 0, 3, 10.0).metrics
+
+    latency, mean_whole = whole["latency.p95"], whole["time_to_outcome.mean"]
+    assert latency is not None
+    assert mean_whole is not None
+    assert latency <= 0.3
+    assert mean_whole < 0.3  # the early completions, quicker than the timeout
+    assert late["latency.p95"] is None  # nothing completes after 10 s
+    for name in OUTCOME_METRICS:
+        assert late[name] == pytest.approx(0.3, abs=1e-9)

@@ -5,6 +5,11 @@ Metric names, all in SI units (seconds, requests per second, fractions, counts):
 - `latency.mean`, `latency.p50`, `latency.p95`, `latency.p99`: response times of
   the requests completed after the warm-up;
 - `throughput.mean_rps`: those completions over the simulated time after the warm-up;
+- `throughput.goodput_rps`: the same number under the results document's name for it
+  (completions within their timeout per second; late answers are not completions);
+- `time_to_outcome.mean`, `.p50`, `.p95`, `.p99`: seconds from creation to the end of
+  every request that ended after the warm-up, however it ended (a timeout at its timeout);
+- `requests.not_completed_share`: (generated - completed) / generated, the whole run;
 - `servers.<id>.cpu_utilisation`: busy core-seconds over cores x horizon, the whole run;
 - `requests.<outcome>`: every count of the results document's `requests`
   (`generated`, `completed`, `dropped`, `in_flight`, ...), the whole run;
@@ -27,6 +32,14 @@ from asyncflow_backend.statistics import mser5
 
 LATENCY_METRICS = ("latency.mean", "latency.p50", "latency.p95", "latency.p99")
 THROUGHPUT_METRIC = "throughput.mean_rps"
+GOODPUT_METRIC = "throughput.goodput_rps"
+OUTCOME_METRICS = (
+    "time_to_outcome.mean",
+    "time_to_outcome.p50",
+    "time_to_outcome.p95",
+    "time_to_outcome.p99",
+)
+NOT_COMPLETED_METRIC = "requests.not_completed_share"
 LOSS_METRIC = "requests.loss_fraction"
 REQUEST_COUNTS = tuple(
     name for name, field in RequestCounts.model_fields.items() if field.annotation is int
@@ -40,7 +53,16 @@ def metric_names(scenario: Scenario) -> list[str]:
     """Every metric a replication of `scenario` reports, in display order."""
     servers = [f"servers.{s.id}.cpu_utilisation" for s in scenario.topology_graph.nodes.servers]
     counts = [f"requests.{name}" for name in REQUEST_COUNTS]
-    return [*LATENCY_METRICS, THROUGHPUT_METRIC, *servers, *counts, LOSS_METRIC]
+    return [
+        *LATENCY_METRICS,
+        *OUTCOME_METRICS,
+        THROUGHPUT_METRIC,
+        GOODPUT_METRIC,
+        *servers,
+        *counts,
+        LOSS_METRIC,
+        NOT_COMPLETED_METRIC,
+    ]
 
 
 class Replication(BaseModel):
@@ -71,6 +93,7 @@ class ReplicationObserver:
         # document keeps only their summary, which cannot leave the warm-up out.
         self._collector = runner.model.collector
         self._collector.keep_completion_times()
+        self._collector.keep_end_times()
         self._warmup = warmup
 
     def _cut(self, latencies: np.ndarray) -> tuple[float, int]:
@@ -82,6 +105,21 @@ class ReplicationObserver:
         if self._warmup <= 0:
             return 0.0, 0
         return float(self._warmup), int(np.searchsorted(times, self._warmup, side="left"))
+
+    def _time_to_outcome(self, completed: np.ndarray, warmup_s: float) -> dict[str, float | None]:
+        """The time-to-outcome metrics of the `completed` latencies kept after the warm-up
+        pooled with the other ends at or after `warmup_s`."""
+        collector = self._collector
+        ends = np.empty(0)
+        # The observer is made before the run: every end has its time.
+        if collector.end_times:
+            times = np.frombuffer(collector.end_times, dtype=np.float64)
+            ends = np.frombuffer(collector.end_latencies, dtype=np.float64)[times >= warmup_s]
+        values = np.concatenate((completed, ends))
+        if not values.size:
+            return dict.fromkeys(OUTCOME_METRICS)
+        p50, p95, p99 = np.percentile(values, [50, 95, 99]).tolist()
+        return dict(zip(OUTCOME_METRICS, (float(values.mean()), p50, p95, p99), strict=True))
 
     def measure(self, index: int, results: SimulationResults) -> Replication:
         """The replication's metrics; call once the run has finished."""
@@ -101,6 +139,8 @@ class ReplicationObserver:
         horizon = results.meta.simulated_seconds
         measured_s = horizon - warmup_s
         metrics[THROUGHPUT_METRIC] = kept.size / measured_s if measured_s > 0 else None
+        metrics[GOODPUT_METRIC] = metrics[THROUGHPUT_METRIC]
+        metrics |= self._time_to_outcome(kept, warmup_s)
         for server_id, stats in results.servers.items():
             metrics[f"servers.{server_id}.cpu_utilisation"] = stats.cpu_utilisation
         counts = results.requests
@@ -110,6 +150,7 @@ class ReplicationObserver:
         metrics[LOSS_METRIC] = (
             (ended - counts.completed) / counts.generated if counts.generated else None
         )
+        metrics[NOT_COMPLETED_METRIC] = counts.not_completed_share
         return Replication(
             index=index,
             seed=results.meta.seed,

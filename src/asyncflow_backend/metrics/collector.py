@@ -74,6 +74,9 @@ class MetricsCollector:
         self.completion_times: array[float] | None = None
         """With `keep_completion_times`, the simulated second of each completion, in the
         order of `latencies` (so nondecreasing); None otherwise, sparing the memory."""
+        self.end_times: array[float] | None = None
+        """With `keep_end_times`, the simulated second of each end in `end_latencies`, in
+        their order; None otherwise."""
         self._seconds = math.ceil(horizon_s) + 1
         self.completions_per_second = [0] * self._seconds
         self.ends: dict[EndKey, int] = {}
@@ -109,6 +112,11 @@ class MetricsCollector:
         if self.completion_times is None:
             self.completion_times = array("d")
 
+    def keep_end_times(self) -> None:
+        """Record when each counted end (not a completion) happens from now on."""
+        if self.end_times is None:
+            self.end_times = array("d")
+
     def record_end(self, request: Sent, outcome: Outcome, place: str, reason: str) -> bool:
         """`request` (one from the client) ended with `outcome` at the node or edge `place`,
         for `reason` (an `EndReason`). Every way a request ends but completion comes here,
@@ -139,6 +147,8 @@ class MetricsCollector:
         series[int(now)] += 1
         # A retried request counts from its first attempt, as its completion would.
         self.end_latencies.append(now - getattr(request, "first", request).created_at)
+        if self.end_times is not None:
+            self.end_times.append(now)
         return True
 
     def record_late_answer(self) -> None:
