@@ -145,8 +145,9 @@ class MetricsCollector:
             series = self.ends_per_second[outcome] = [0] * self._seconds
         now = self.env._now
         series[int(now)] += 1
-        # A retried request counts from its first attempt, as its completion would.
-        self.end_latencies.append(now - getattr(request, "first", request).created_at)
+        # A retried request counts from its first attempt, as its completion would: a
+        # retry's `first` is its request's first attempt (None on a first attempt).
+        self.end_latencies.append(now - (getattr(request, "first", None) or request).created_at)
         if self.end_times is not None:
             self.end_times.append(now)
         return True
