@@ -157,7 +157,7 @@ def run(
     starts: a path that cannot be written exits with status 2 and runs nothing.
     """
     from asyncflow_backend.config.settings import get_settings
-    from asyncflow_backend.jobs.memory import MemoryBudget, MemoryBudgetExceeded
+    from asyncflow_backend.runtime.memory import MemoryBudget, MemoryBudgetExceeded
     from asyncflow_backend.runtime.runner import RunProgress, SimulationRunner
     from asyncflow_backend.schemas.results import NonFiniteResultError
 

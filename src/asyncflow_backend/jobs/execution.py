@@ -30,7 +30,7 @@ from asyncflow_backend.db.models import utc_now
 from asyncflow_backend.db.repository import RunStatus
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.experiments.measure import ReplicationObserver
-from asyncflow_backend.jobs.memory import MemoryBudget, MemoryBudgetExceeded, release_memory
+from asyncflow_backend.runtime.memory import MemoryBudget, MemoryBudgetExceeded, release_memory
 from asyncflow_backend.runtime.runner import (
     RunProgress,
     SimulationCancelled,
