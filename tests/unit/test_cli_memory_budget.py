@@ -54,3 +54,23 @@ def test_the_budget_is_the_setting_unless_the_option_gives_one(tmp_path: Path) -
 
     assert "--max-memory-mb" in outcome.stdout
     assert "ASYNCFLOW_MAX_RUN_MEMORY_MB" in outcome.stdout
+
+
+def test_asyncflow_run_loads_neither_the_job_queue_nor_the_database(tmp_path: Path) -> None:
+    # The budget is checked by every run; importing it must not pull the service in (its
+    # imports once cost `asyncflow run` seconds of start-up).
+    scenario = Path(__file__).resolve().parents[2] / "example" / "mm1.yml"
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from asyncflow_backend.cli import app\n"
+        f"result = CliRunner().invoke(app, ['run', {str(scenario)!r}, '-q', '--seed', '1'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "loaded = [m for m in sys.modules if m.startswith(('asyncflow_backend.jobs',"
+        " 'asyncflow_backend.db', 'sqlalchemy', 'dramatiq'))]\n"
+        "sys.exit(', '.join(loaded) or None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], check=False, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
