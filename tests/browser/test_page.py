@@ -417,6 +417,26 @@ def test_a_run_with_retries_shows_its_attempts_and_outcomes_per_second(
     for words in ("attempts", "retries", "retries refused", "timed out", "late answers"):
         assert words in stats
     assert f"{results['requests']['attempts']:,}" in stats
+    # More than 1 % did not complete: the summary says so first, in words, and shows the
+    # share, the goodput and the time to outcome beside the latency of completed requests.
+    share = results["requests"]["not_completed_share"]
+    assert share > 0.01
+    warning = page.locator("#not-completed-warning")
+    assert warning.is_visible()
+    said = warning.inner_text()
+    assert said.startswith("Warning: ")
+    assert "of requests did not complete" in said
+    assert f"{results['requests']['timed_out']:,} timed out" in said
+    assert "counts completed requests only" in said
+    latency = page.text_content("#latency-stats") or ""  # as written, not as styled
+    for words in ("Latency (completed)", "not completed", "goodput (completed)"):
+        assert words in latency
+    outcome = page.text_content("#outcome-stats") or ""
+    assert outcome.startswith("Time to outcome (all ended)")
+    placed = page.evaluate(
+        "[...document.querySelectorAll('#not-completed-warning, #stats')].map(e => e.id)"
+    )
+    assert placed == ["not-completed-warning", "stats"]
     # Answers, the goodput (some answers came late), timed out and the attempts sent.
     assert page.get_attribute('figure[data-chart="throughput"]', "data-series") == "4"
     assert canvas_ink(page, "throughput") > 2_000

@@ -146,7 +146,7 @@ class MetricsCollector:
         now = self.env._now
         series[int(now)] += 1
         # A retried request counts from its first attempt, as its completion would: a
-        # retry's `first` is its request's first attempt (None on a first attempt).
+        # retry's `first` is its request's first attempt (a first attempt has none).
         self.end_latencies.append(now - (getattr(request, "first", None) or request).created_at)
         if self.end_times is not None:
             self.end_times.append(now)

@@ -76,7 +76,7 @@ def overload_figure(
         top,
         [(label, goodput_series(results)) for label, results in runs],
         "Goodput",
-        "completed in time / s",
+        "completed (goodput) / s",
         slowdown,
         xlabel="",
     )

@@ -38,8 +38,8 @@ def draw_throughput(
     *,
     event_legend: bool = True,
 ) -> None:
-    """Completions in each second as a step line, plus the run's mean as a dashed line and
-    the offered load (a rate schedule, or users on a second axis) as a dotted one.
+    """Answers in each second (late ones included) as a step line, plus the run's mean as a
+    dashed line and the offered load (a rate schedule, or users on a second axis) as a dotted one.
 
     With `event_legend` off the event windows are still shaded and tagged, but
     their captions are left to a legend shared by several charts.
@@ -52,7 +52,7 @@ def draw_throughput(
         shaded = shade_events(ax, events)
         legend_beside(ax, shaded if event_legend else [])
         return
-    bucket_s = draw_series(ax, per_second, 1.0, "per second", colour=_LINE_COLOUR, steps=True)
+    bucket_s = draw_series(ax, per_second, 1.0, "answers", colour=_LINE_COLOUR, steps=True)
     colours = [_LINE_COLOUR, *_draw_outcomes(ax, results)]
     mean = results.throughput.mean_rps
     ax.axhline(
@@ -66,15 +66,15 @@ def draw_throughput(
 
 
 def _draw_outcomes(ax: Axes, results: SimulationResults) -> list[str]:
-    """The goodput when some answers came late, each outcome but completion that happened,
-    per second, and the attempts the client sent per second when it retries; returns the
-    colours drawn."""
+    """The completions (the goodput) when some answers came late, each outcome but completion
+    that happened, per second, and the attempts the client sent per second when it retries;
+    returns the colours drawn."""
     requests = results.requests
     seconds = len(results.throughput.per_second)
     drawn = []
     if requests.late_answers:
         goodput = _fit(requests.per_second.get("completed", []), seconds)
-        draw_series(ax, goodput, 1.0, "goodput (in time)", colour=GOODPUT_COLOUR, steps=True)
+        draw_series(ax, goodput, 1.0, "completed (goodput)", colour=GOODPUT_COLOUR, steps=True)
         drawn.append(GOODPUT_COLOUR)
     for outcome, colour in OUTCOME_COLOURS.items():
         series = requests.per_second.get(outcome)

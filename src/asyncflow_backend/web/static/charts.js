@@ -351,12 +351,12 @@ window.AsyncFlowCharts = (function () {
     attempts: "#76b7b2",
   };
 
-  /* Completions in each simulated second, as steps; beside them, when the run has them, the
-   * goodput (if some answers came late), every other outcome per second and the attempts
-   * the client sent. */
+  /* Answers in each simulated second (late ones included), as steps; beside them, when the
+   * run has them, the completions within the timeout (the goodput, if some answers came
+   * late), every other outcome per second and the attempts the client sent. */
   function throughput(container, results, events, imageLinks) {
     const perSecond = results.throughput.per_second;
-    const title = "Throughput (completions per second)";
+    const title = "Throughput (answers per second)";
     if (!perSecond.length) {
       note(container, "throughput", title, "The run is shorter than a second.");
       return;
@@ -371,7 +371,7 @@ window.AsyncFlowCharts = (function () {
     const requests = results.requests || {};
     const outcomes = requests.per_second || {};
     const extra = [];
-    if (requests.late_answers) extra.push(["goodput (in time)", outcomes.completed, OUTCOME_COLOURS.goodput]);
+    if (requests.late_answers) extra.push(["completed (goodput)", outcomes.completed, OUTCOME_COLOURS.goodput]);
     for (const name of ["timed_out", "rejected", "dropped", "failed"]) {
       const series = outcomes[name];
       if (series && series.some((n) => n > 0)) extra.push([name.replace("_", " "), series, OUTCOME_COLOURS[name]]);
@@ -396,7 +396,7 @@ window.AsyncFlowCharts = (function () {
       xName: "second",
       xValue: (u, v) => (v === null || v === undefined ? "–" : "[" + v + ", " + (v + 1) + ") s"),
       series: [{
-        label: "completed",
+        label: "answers",
         stroke: PALETTE[0],
         fill: "rgba(31, 119, 180, 0.08)",
         width: 1.5,

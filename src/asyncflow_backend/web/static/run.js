@@ -10,6 +10,8 @@
   const AF = window.AsyncFlow;
   const config = AF.pageConfig();
   const runId = config.runId;
+  // The command-line summary warns above the same share (cli.NOT_COMPLETED_WARNING_SHARE).
+  const NOT_COMPLETED_WARNING_SHARE = 0.01;
   // From the scenario the run was accepted with (readScenario).
   let events = [];
   let samplePeriodS = null;
@@ -129,21 +131,42 @@
     if (r.retries_refused) requestStats.push(stat("retries refused", AF.count(r.retries_refused), "by the retry budget"));
     requestStats.push(stat("in flight at the end", AF.count(r.in_flight)));
     const goodput = results.throughput.goodput_rps;
+    const share = r.not_completed_share;
+    const outcome = results.time_to_outcome;
+    showNotCompleted(results);
+    // The latency counts completed requests only: what did not complete and the goodput
+    // stand beside it, so that a system failing most requests cannot look fast.
+    const beside = [];
+    if (goodput != null) {
+      beside.push(stat("goodput (completed)", AF.number(goodput) + " req/s", "completed within their timeout, per second"));
+    }
+    if (share != null) beside.push(stat("not completed", AF.percent(share), "generated requests that did not complete, in flight at the end included"));
+    const latencyGroup = statGroup("Latency (completed)", beside.concat([
+      stat("mean", AF.ms(lat.mean)),
+      stat("p50", AF.ms(lat.p50)),
+      stat("p90", AF.ms(lat.p90)),
+      stat("p95", AF.ms(lat.p95)),
+      stat("p99", AF.ms(lat.p99)),
+      stat("max", AF.ms(lat.max)),
+    ]));
+    latencyGroup.id = "latency-stats";
+    const groups = [statGroup("Requests", requestStats), latencyGroup];
+    if (outcome) {
+      const outcomeGroup = statGroup("Time to outcome (all ended)", [
+        stat("mean", AF.ms(outcome.mean)),
+        stat("p50", AF.ms(outcome.p50)),
+        stat("p95", AF.ms(outcome.p95)),
+        stat("p99", AF.ms(outcome.p99)),
+        stat("max", AF.ms(outcome.max)),
+      ]);
+      outcomeGroup.id = "outcome-stats";
+      outcomeGroup.title = "every request that ended, however it ended: a timeout at its timeout";
+      groups.push(outcomeGroup);
+    }
     document.getElementById("stats").replaceChildren(
-      statGroup("Requests", requestStats),
-      statGroup("Latency", [
-        stat("mean", AF.ms(lat.mean)),
-        stat("p50", AF.ms(lat.p50)),
-        stat("p90", AF.ms(lat.p90)),
-        stat("p95", AF.ms(lat.p95)),
-        stat("p99", AF.ms(lat.p99)),
-        stat("max", AF.ms(lat.max)),
-      ]),
+      ...groups,
       statGroup("Run", [
-        stat("throughput", AF.number(results.throughput.mean_rps) + " req/s"),
-        ...(goodput != null && goodput !== results.throughput.mean_rps
-          ? [stat("goodput", AF.number(goodput) + " req/s", "completed within their timeout")]
-          : []),
+        stat("throughput (answers)", AF.number(results.throughput.mean_rps) + " req/s", "answers per second, late ones included"),
         stat("simulated", AF.number(meta.simulated_seconds) + " s"),
         stat("wall time", AF.number(meta.wall_seconds) + " s"),
         stat("events processed", AF.count(meta.events_processed)),
@@ -151,6 +174,30 @@
         stat("engine", meta.engine_version),
       ])
     );
+  }
+
+  /* Above the summary, in words, when more than 1 % of the requests did not complete:
+   * the latency below then leaves out much of what happened. */
+  function showNotCompleted(results) {
+    const r = results.requests;
+    const box = document.getElementById("not-completed-warning");
+    const share = r.not_completed_share;
+    if (share == null || share <= NOT_COMPLETED_WARNING_SHARE) {
+      box.hidden = true;
+      return;
+    }
+    const ways = [
+      ["timed out", r.timed_out],
+      ["rejected", r.rejected],
+      ["failed", r.failed],
+      ["dropped", r.dropped],
+      ["still in flight at the end", r.in_flight],
+    ].filter(([, n]) => n).map(([label, n]) => AF.count(n) + " " + label);
+    const goodput = results.throughput.goodput_rps;
+    box.textContent = "Warning: " + AF.percent(share) + " of requests did not complete (" + ways.join(", ") + ")" +
+      (goodput == null ? "" : "; goodput " + AF.number(goodput) + " req/s") +
+      ". The latency below counts completed requests only; the time to outcome counts every request that ended.";
+    box.hidden = false;
   }
 
   function fillTable(id, rows) {
