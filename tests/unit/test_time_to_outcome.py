@@ -31,6 +31,25 @@ def test_when_every_request_times_out_its_time_to_outcome_is_the_timeout() -> No
     assert requests.not_completed_share == 1.0
 
 
+def test_a_retried_request_that_never_completes_counts_from_its_first_attempt() -> None:
+    # Three attempts of 50 ms, each timing out, after backoffs of exactly 10 and 20 ms.
+    scenario = (
+        cpu_station(rate=20, cpu=0.1, horizon_s=10, dropout=0.0)
+        .timeout(0.05)
+        .retry(3, retry_on=["timed_out"], base_s=0.01, cap_s=0.02, jitter="none")
+        .build()
+    )
+
+    results = run_scenario(scenario, seed=1)
+
+    outcome = results.time_to_outcome
+    assert outcome is not None
+    assert results.requests.retries > 2 * 150
+    assert outcome.count == results.requests.timed_out
+    for stat in (outcome.mean, outcome.p50, outcome.max):
+        assert stat == pytest.approx(0.05 + 0.01 + 0.05 + 0.02 + 0.05, abs=1e-12)
+
+
 def ended_at(env: simpy.Environment, collector: MetricsCollector, at: float, act: object) -> None:
     def process() -> simpy.events.Event:
         yield env.timeout(at)
