@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 from pydantic import ValidationError
+from rich.console import Console
 from typer.testing import CliRunner
 
 from asyncflow_backend.cli import INVALID_INPUT, app
@@ -29,7 +30,9 @@ from asyncflow_backend.experiments import (
 )
 from asyncflow_backend.experiments.paths import PathError, read_path, with_overrides
 from asyncflow_backend.experiments.prepare import most_replications
+from asyncflow_backend.experiments.report import ExperimentReport
 from asyncflow_backend.experiments.spec import MIN_FACTOR
+from asyncflow_backend.experiments.summary_table import print_report
 from support.scenarios import parsing_server
 
 EXAMPLES = Path(__file__).parents[2] / "example" / "experiments"
@@ -521,9 +524,21 @@ def test_cli_experiment_prints_a_summary_and_writes_the_report(tmp_path: Path) -
 def test_cli_experiment_sweep_table(tmp_path: Path) -> None:
     sweep = [{"path": "rqs_input.avg_active_users.mean", "values": [10, 20]}]
     path = write_experiment(tmp_path, replications=2, sweep=sweep)
-    result = CliRunner().invoke(app, ["experiment", str(path), "-q"])
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["experiment", str(path), "-q", "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "2 points" in result.output
+    # Beside the latency of completed requests: the share not completed, in percent, and
+    # the time to outcome, in milliseconds (on a console wide enough not to wrap them).
+    wide = Console(width=400, record=True)
+    print_report(wide, ExperimentReport.model_validate_json(out.read_text()))
+    shown = wide.export_text()
+    header = next(line for line in shown.splitlines() if "latency.p95" in line)
+    assert "requests.not_completed_share" in header
+    assert "time_to_outcome.p95" in header
+    for point in json.loads(out.read_text())["points"]:
+        share = point["summary"]["requests.not_completed_share"]["mean"]
+        assert f"{share * 100:,.4g} ± " in shown
 
 
 def test_cli_experiment_exits_2_naming_every_problem(tmp_path: Path) -> None:

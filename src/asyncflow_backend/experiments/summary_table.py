@@ -5,13 +5,23 @@ from rich.table import Table
 
 from asyncflow_backend.experiments.report import ExperimentReport, MetricSummary, PointReport
 
-POINT_COLUMNS = ("latency.mean", "latency.p95", "latency.p99", "throughput.mean_rps")
+POINT_COLUMNS = (
+    "latency.mean",
+    "latency.p95",
+    "latency.p99",
+    "requests.not_completed_share",
+    "time_to_outcome.p95",
+    "throughput.mean_rps",
+)
+"""The latency of completed requests with, beside it, the share that did not complete and
+the time to outcome of all, so that a point failing most requests cannot look fast; the
+throughput is the goodput (completions per second)."""
 
 
 def _scale(metric: str) -> tuple[float, str]:
-    if metric.startswith("latency."):
+    if metric.startswith(("latency.", "time_to_outcome.")):
         return 1000.0, " ms"
-    if metric.endswith("utilisation") or metric.endswith("fraction"):
+    if metric.endswith(("utilisation", "fraction", "share")):
         return 100.0, " %"
     return 1.0, ""
 
