@@ -79,7 +79,10 @@ def test_the_dashboard_headline_names_the_scenario(
 ) -> None:
     _, results = crowded
     fig = build_figure("dashboard", results, scenario_name="two servers")
-    assert fig.get_suptitle().startswith("two servers: 30 s simulated (seed 11)")
+    headline = fig.get_suptitle()
+    assert headline.startswith("two servers: 30 s simulated (seed 11)")
+    requests = results.requests
+    assert f"({requests.generated - requests.completed:,} did not), goodput" in headline
 
 
 def test_components_keep_their_colour_in_every_chart(

@@ -68,8 +68,11 @@ def draw_dashboard(
 def _headline(results: SimulationResults, scenario_name: str | None) -> str:
     requests, meta = results.requests, results.meta
     named = f"{scenario_name}: " if scenario_name else ""
+    # "completed" and its goodput, never the answers (late ones included) under that name.
+    goodput = results.throughput.goodput_rps
+    rate = results.throughput.mean_rps if goodput is None else goodput
     return (
         f"{named}{meta.simulated_seconds:g} s simulated (seed {meta.seed}): "
-        f"{requests.completed:,} of {requests.generated:,} requests completed, "
-        f"{requests.dropped:,} dropped, {results.throughput.mean_rps:,.1f} req/s"
+        f"{requests.completed:,} of {requests.generated:,} requests completed "
+        f"({requests.generated - requests.completed:,} did not), goodput {rate:,.1f} req/s"
     )
