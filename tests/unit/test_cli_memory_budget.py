@@ -56,9 +56,9 @@ def test_the_budget_is_the_setting_unless_the_option_gives_one(tmp_path: Path) -
     assert "ASYNCFLOW_MAX_RUN_MEMORY_MB" in outcome.stdout
 
 
-def test_asyncflow_run_loads_neither_the_job_queue_nor_the_database(tmp_path: Path) -> None:
-    # The budget is checked by every run; importing it must not pull the service in (its
-    # imports once cost `asyncflow run` seconds of start-up).
+def test_asyncflow_run_loads_no_job_queue_database_or_scipy_stats(tmp_path: Path) -> None:
+    # Every run checks its budget and its warnings; neither may pull in the service or
+    # scipy.stats (each once cost `asyncflow run` seconds of start-up).
     scenario = Path(__file__).resolve().parents[2] / "example" / "mm1.yml"
     probe = (
         "import sys\n"
@@ -67,7 +67,7 @@ def test_asyncflow_run_loads_neither_the_job_queue_nor_the_database(tmp_path: Pa
         f"result = CliRunner().invoke(app, ['run', {str(scenario)!r}, '-q', '--seed', '1'])\n"
         "assert result.exit_code == 0, result.output\n"
         "loaded = [m for m in sys.modules if m.startswith(('asyncflow_backend.jobs',"
-        " 'asyncflow_backend.db', 'sqlalchemy', 'dramatiq'))]\n"
+        " 'asyncflow_backend.db', 'sqlalchemy', 'dramatiq', 'scipy.stats'))]\n"
         "sys.exit(', '.join(loaded) or None)\n"
     )
     done = subprocess.run(

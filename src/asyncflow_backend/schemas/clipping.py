@@ -12,7 +12,6 @@ from enum import Enum
 from typing import get_args
 
 from pydantic import BaseModel
-from scipy import stats
 
 from asyncflow_backend.config.constants import Distribution
 from asyncflow_backend.schemas.base import readable
@@ -21,6 +20,11 @@ from asyncflow_backend.schemas.validation import Loc, Problem
 
 CLIPPED_MEAN_TOLERANCE = 0.01
 """A variable whose clipped draws average more than this share above its mean is warned about."""
+
+
+NEVER_BELOW_Z = 8.0
+"""Past this many standard deviations above 0 a normal's clipping moves its mean by less
+than 1e-15 of itself (Φ(-8) ≈ 6e-16): it is taken as never clipped."""
 
 
 def clipped_moments(variable: RVConfig) -> tuple[float, float]:
@@ -38,12 +42,20 @@ def clipped_moments(variable: RVConfig) -> tuple[float, float]:
     if variable.distribution is Distribution.NORMAL and variance:
         std = math.sqrt(variance)
         z = mean / std
+        if z > NEVER_BELOW_Z:
+            return mean, 0.0
+        # Imported here: scipy.stats takes more than a second to load, which every
+        # `asyncflow run` would pay, while most scenarios never need it.
+        from scipy import stats
+
         below = float(stats.norm.sf(z))
         return mean * float(stats.norm.cdf(z)) + std * float(stats.norm.pdf(z)), below
     if variable.distribution is Distribution.UNIFORM and variance is not None:
         half = math.sqrt(3 * variance)
         low, high = mean - half, mean + half
         if low < 0:
+            from scipy import stats
+
             # scipy's uniform(loc, scale): the same b² / (2 (b - a)), from its own cdf.
             below = float(stats.uniform.cdf(0, loc=low, scale=high - low))
             return high * high / (2 * (high - low)), below
