@@ -71,6 +71,14 @@ class ApiServer:
         self.log.close()
 
 
+def submit_run(client: httpx.Client, scenario: dict[str, Any]) -> str:
+    """Submit `scenario` as JSON and return the new run's id (asserting the `202`)."""
+    answer = client.post("/api/v1/simulations", json=scenario)
+    assert answer.status_code == 202, answer.text
+    run_id: str = answer.json()["id"]
+    return run_id
+
+
 def wait_for_status(client: httpx.Client, run_id: str, statuses: set[str]) -> dict[str, Any]:
     """Poll the run through the API until its status is in `statuses`.
 

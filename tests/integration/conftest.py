@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+from api_server import ApiServer
 from run_support import WorkerProcess
 from sqlalchemy import text
 
@@ -147,3 +148,12 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ApiServer]]:
+    """API servers a test starts (append them here): each is stopped after the test."""
+    started: list[ApiServer] = []
+    yield started
+    for server in started:
+        server.stop()

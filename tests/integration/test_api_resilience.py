@@ -7,11 +7,10 @@ while the same API process keeps serving.
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from api_server import ApiServer, wait_for_status
+from api_server import ApiServer, submit_run, wait_for_status
 from private_servers import PrivatePostgres, PrivateRedis
 from run_support import WorkerProcess, make_scenario
 
@@ -39,21 +38,6 @@ def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
         worker.stop()
 
 
-@pytest.fixture
-def servers() -> Iterator[list[ApiServer]]:
-    started: list[ApiServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-def _submit(client: httpx.Client, scenario: dict[str, Any]) -> str:
-    answer = client.post("/api/v1/simulations", json=scenario)
-    assert answer.status_code == 202, answer.text
-    run_id: str = answer.json()["id"]
-    return run_id
-
-
 def _statuses(client: httpx.Client, run_ids: list[str]) -> list[str]:
     return [client.get(f"/api/v1/simulations/{r}").json()["status"] for r in run_ids]
 
@@ -76,7 +60,7 @@ def test_runs_queued_and_running_when_the_api_stops_all_finish_after_it_restarts
     first = ApiServer(settings, tmp_path / "api-1.log")
     servers.append(first)
     with first.client() as client:
-        run_ids = [_submit(client, make_scenario(**MEDIUM_RUN)) for _ in range(3)]
+        run_ids = [submit_run(client, make_scenario(**MEDIUM_RUN)) for _ in range(3)]
         wait_for_status(client, run_ids[0], {"running"})
         assert _statuses(client, run_ids)[1:] == ["queued", "queued"]
     first.stop()
@@ -126,7 +110,7 @@ def test_postgres_stopped_answers_503_and_the_api_recovers_without_restart(
     server = ApiServer(settings, tmp_path / "api.log")
     servers.append(server)
     with server.client() as client:
-        done = _submit(client, make_scenario(rate=50, horizon=10))
+        done = submit_run(client, make_scenario(rate=50, horizon=10))
         wait_for_status(client, done, {"succeeded"})
 
         private_postgres.stop()  # pg_ctl stop -m fast: the server is really gone
@@ -150,7 +134,7 @@ def test_postgres_stopped_answers_503_and_the_api_recovers_without_restart(
         assert client.get("/api/v1/simulations").json()["total"] == 1
         assert client.get(f"/api/v1/simulations/{done}/results").status_code == 200
         assert client.get("/ready").status_code == 200
-        again = _submit(client, make_scenario(rate=50, horizon=10))
+        again = submit_run(client, make_scenario(rate=50, horizon=10))
         wait_for_status(client, again, {"succeeded"})
 
         # A restart that no request saw: the pool still holds connections to the old
@@ -186,7 +170,7 @@ def test_redis_stopped_refuses_runs_without_storing_them_and_recovers(
     server = ApiServer(settings, tmp_path / "api.log")
     servers.append(server)
     with server.client() as client:
-        before = _submit(client, make_scenario(rate=50, horizon=10))
+        before = submit_run(client, make_scenario(rate=50, horizon=10))
         wait_for_status(client, before, {"succeeded"})
 
         private_redis.stop()  # the server process exits, every connection is closed
@@ -204,7 +188,7 @@ def test_redis_stopped_refuses_runs_without_storing_them_and_recovers(
 
         private_redis.start()  # same port and data; neither the API nor the worker restarts
         assert client.get("/ready").status_code == 200
-        run_id = _submit(client, make_scenario(rate=50, horizon=10))
+        run_id = submit_run(client, make_scenario(rate=50, horizon=10))
         wait_for_status(client, run_id, {"succeeded"})
         assert client.get("/api/v1/simulations").json()["total"] == 2
     assert server.process.poll() is None

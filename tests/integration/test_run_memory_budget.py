@@ -1,13 +1,12 @@
 """A run that needs more memory than `ASYNCFLOW_MAX_RUN_MEMORY_MB` fails at once with that
 reason, and the worker that ran it takes the next run, in the local pool and on Redis."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from api_server import ApiServer, wait_for_status
+from api_server import ApiServer, submit_run, wait_for_status
 from run_support import WorkerProcess, make_scenario
 
 from asyncflow_backend.config.settings import Settings
@@ -25,21 +24,6 @@ def piling_up() -> dict[str, Any]:
     endpoint = scenario["topology_graph"]["nodes"]["servers"][0]["endpoints"][0]
     endpoint["steps"][0]["step_operation"]["cpu_time"] = 0.01
     return scenario
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ApiServer]]:
-    started: list[ApiServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-def _submit(client: httpx.Client, scenario: dict[str, Any]) -> str:
-    answer = client.post("/api/v1/simulations", json=scenario)
-    assert answer.status_code == 202, answer.text
-    run_id: str = answer.json()["id"]
-    return run_id
 
 
 @pytest.mark.parametrize("execution", ["local pool", "redis worker"])
@@ -64,8 +48,8 @@ def test_a_run_over_its_memory_budget_fails_and_its_worker_takes_the_next(
     server = ApiServer(settings, tmp_path / "api.log")
     servers.append(server)
     with server.client() as client:
-        greedy = _submit(client, piling_up())
-        small = _submit(client, make_scenario(rate=50, horizon=10))
+        greedy = submit_run(client, piling_up())
+        small = submit_run(client, make_scenario(rate=50, horizon=10))
         failed = wait_for_status(client, greedy, {"failed"})
         done = wait_for_status(client, small, {"succeeded"})
 
