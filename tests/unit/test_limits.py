@@ -369,3 +369,83 @@ def test_retried_attempts_that_keep_working_count_against_the_expected_requests(
 )
 def test_attempts_that_cannot_pile_up_past_the_limit_pass(data: dict[str, Any]) -> None:
     assert check_limits(parse_scenario(data), ScenarioLimits()) == []
+
+
+def call_retry_pile_up(
+    on_timeout: str = "keep_working",
+    attempts: int = 100,
+    retry_on: tuple[str, ...] = ("timed_out",),
+) -> dict[str, Any]:
+    """25 requests/s for an hour; the server calls a database with a 1 ms timeout and
+    `attempts` attempts, whose answers take 10 ms: 46 M scheduled events at 100 attempts,
+    under the cap."""
+    data = scenario_data(horizon=3600, users=25, rpm=60)
+    nodes = data["topology_graph"]["nodes"]
+    nodes["servers"].append(server("db", io(0.01, kind="io_wait"), endpoint_name="/q"))
+    retry = {"max_attempts": attempts, "retry_on": list(retry_on)}
+    step = call("db", timeout_s=0.001, on_timeout=on_timeout, retry=retry)
+    nodes["servers"][0]["endpoints"][0]["steps"].append(step)
+    data["topology_graph"]["edges"] += route("srv-0", "db", "srv-0", dropout=None)
+    return data
+
+
+def test_a_call_steps_retried_sub_requests_that_keep_working_count_against_the_limit() -> None:
+    # Every timed-out sub-request is sent again while the database keeps working on it:
+    # 90,000 requests, each with up to 100 sub-requests alive at once: the request and
+    # 99 late attempts.
+    scenario = parse_scenario(call_retry_pile_up())
+    assert scheduled_events(scenario).total < ScenarioLimits().max_scheduled_events
+
+    problems = check_limits(scenario, ScenarioLimits())
+
+    path = "topology_graph.nodes.servers[0].endpoints[0].steps[2].retry.max_attempts"
+    assert [p.path for p in problems] == [path]
+    message = problems[0].message
+    assert message.startswith("9000000 expected requests and late attempts (90000 requests")
+    assert "up to 100 attempts" in message
+    assert "(ASYNCFLOW_MAX_EXPECTED_REQUESTS)" in message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        call_retry_pile_up(on_timeout="cancel"),
+        call_retry_pile_up(attempts=2),
+        call_retry_pile_up(retry_on=("failed", "dropped")),
+    ],
+    ids=["cancelled sub-requests end", "few attempts", "timeouts not retried"],
+)
+def test_call_attempts_that_cannot_pile_up_past_the_limit_pass(data: dict[str, Any]) -> None:
+    assert check_limits(parse_scenario(data), ScenarioLimits()) == []
+
+
+def test_late_attempts_of_the_client_and_of_a_call_multiply() -> None:
+    # Each of the client's 5 attempts alive drives its own call, with 3 sub-requests alive.
+    data = call_retry_pile_up(attempts=3)
+    data["rqs_input"] |= {
+        "timeout_s": 0.002,
+        "retry": {"max_attempts": 5, "retry_on": ["timed_out"]},
+    }
+
+    found = messages(data, max_expected_requests=1_000_000)
+
+    # 90,000 requests x 5 client attempts x (the attempt + 2 late sub-requests); the
+    # client keeps more attempts alive than the call, so its retry policy is named.
+    assert found["rqs_input.retry.max_attempts"].startswith(
+        "1350000 expected requests and late attempts (90000 requests"
+    )
+    assert messages(data, max_expected_requests=1_350_000) == {}
+
+
+def test_scheduled_events_count_every_attempt_of_a_call_late_or_not() -> None:
+    # A late sub-request still crosses both edges and runs the database's step.
+    data = call_retry_pile_up(attempts=3)
+    data["sim_settings"]["total_simulation_time"] = 20
+    scenario = parse_scenario(data)
+    plain = events_per_request(parse_scenario(scenario_data()))
+
+    # Per attempt the call's timer, two edges and the db's step; a backoff per retry.
+    assert events_per_request(scenario) == plain + 3 * (1 + 2 + 1) + 2
+    # Every call times out (1 ms against 10 ms of I/O), so every attempt is sent.
+    counted = scheduled_events(scenario).total
+    assert 0.8 * counted <= _run(data) <= counted

@@ -12,7 +12,7 @@ from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind
 from asyncflow_backend.schemas.base import readable
 from asyncflow_backend.schemas.calls import answering_servers, call_edges
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.steps import CacheStep, CallStep, RamStep, Step
+from asyncflow_backend.schemas.steps import CacheStep, CallStep, RamStep, Step, walk_steps
 from asyncflow_backend.schemas.validation import Loc, Problem
 from asyncflow_backend.schemas.workload import WorkloadModel
 
@@ -48,8 +48,9 @@ class ScheduledEvents:
     `requests` uses the peak arrival rate and the longest route, so it is an
     upper estimate: per request, one arrival, one timeout per edge crossed and
     one per CPU or I/O step (RAM and cores are granted without an event), and one
-    per timer of a client or call timeout; with retries, every attempt a policy may send
-    and one backoff timer per retry.
+    per timer of a client or call timeout; with retries (a client's or a call step's),
+    every attempt a policy may send and one backoff timer per retry, a late attempt
+    (timed out while the servers keep working on it) costing as much as an answered one.
     """
 
     sampler_ticks: float
@@ -77,10 +78,17 @@ class ScheduledEvents:
         )
 
 
-def _visit_costs(scenario: Scenario) -> dict[str, int]:
-    """Events of one visit to each server on its costliest endpoint: one per timed step, and
-    per call the two edges (three through a balancer) and the called server's own visit
-    (calls nest; the call graph is acyclic once valid, and a cycle met here counts once)."""
+CallCost = Callable[[CallStep, list[tuple[bool, int]]], int]
+"""The cost of one call step, given for each of its targets whether the call goes through a
+balancer and the costliest visit of a server that may answer it."""
+
+
+def _per_visit(
+    scenario: Scenario, step_cost: Callable[[Step], int], call_cost: CallCost
+) -> dict[str, int]:
+    """A cost of one visit to each server on its costliest endpoint: the sum over its steps
+    of `step_cost`, of `call_cost` for a call step (calls nest), and the costlier branch of
+    a cache step. The call graph is acyclic once valid; a cycle met here counts once."""
     servers = {server.id: server for server in scenario.topology_graph.nodes.servers}
     costs: dict[str, int] = {}
 
@@ -90,22 +98,14 @@ def _visit_costs(scenario: Scenario) -> dict[str, int]:
             if isinstance(step, CacheStep):
                 total += max(steps_cost(step.hit, visiting), steps_cost(step.miss, visiting))
             elif isinstance(step, CallStep):
-                call = int(step.timeout_s is not None)  # the call's timer
+                targets = []
                 for target in step.call_targets:
                     answering = answering_servers(scenario, target)
-                    # Through a balancer, a call crosses one more edge: to it, then on.
-                    via_balancer = 1 if target not in servers else 0
-                    call += (
-                        2
-                        + via_balancer
-                        + max((visit(s, visiting) for s in answering if s in servers), default=0)
-                    )
-                # Each attempt again, and a backoff timer before each retry: an upper
-                # bound, whatever the budget lets through.
-                attempts = 1 if step.retry is None else step.retry.max_attempts
-                total += call * attempts + attempts - 1
-            elif not isinstance(step, RamStep):
-                total += 1
+                    callee = max((visit(s, visiting) for s in answering if s in servers), default=0)
+                    targets.append((target not in servers, callee))
+                total += call_cost(step, targets)
+            else:
+                total += step_cost(step)
         return total
 
     def visit(server_id: str, visiting: set[str]) -> int:
@@ -124,10 +124,42 @@ def _visit_costs(scenario: Scenario) -> dict[str, int]:
     return costs
 
 
-def events_per_request(scenario: Scenario) -> int:
-    """Events of one request along the longest route: the arrival, each edge, each timed step.
+def _call_events(step: CallStep, targets: list[tuple[bool, int]]) -> int:
+    """Per attempt the call's timer, and per target the two edges (three through a
+    balancer: to it, then on) and the called server's visit; a backoff timer before each
+    retry. Every attempt a policy may send is counted, whatever the budget lets through,
+    and a late attempt costs its callee as much as an answered one."""
+    call = int(step.timeout_s is not None)
+    call += sum(2 + via_balancer + callee for via_balancer, callee in targets)
+    attempts = 1 if step.retry is None else step.retry.max_attempts
+    return call * attempts + attempts - 1
 
-    Walks the graph from the client without recursion, so any number of nodes is safe.
+
+def _visit_costs(scenario: Scenario) -> dict[str, int]:
+    """Events of one visit to each server on its costliest endpoint: one per timed step
+    (RAM is granted without an event) and `_call_events` per call step."""
+    return _per_visit(scenario, lambda step: int(not isinstance(step, RamStep)), _call_events)
+
+
+def _late_calls(step: CallStep, targets: list[tuple[bool, int]]) -> int:
+    """Per target, the step's attempts alive at once, each with what its own visit leaves
+    alive, except the attempt the call waits for: a x (1 + late) - 1."""
+    return sum(step.attempts_alive * (1 + late) - 1 for _, late in targets)
+
+
+def late_sub_requests(scenario: Scenario) -> int:
+    """Most sub-requests one attempt of a request may leave alive beyond the one each call
+    waits for, along the costliest route: the late attempts of call steps whose timed-out
+    rounds are sent again while the called servers keep working (`CallStep.attempts_alive`),
+    nested calls included. 0 when no call step lets attempts pile up."""
+    return _route_cost(scenario, _per_visit(scenario, lambda step: 0, _late_calls), hop=0)
+
+
+def _route_cost(scenario: Scenario, own: dict[str, int], hop: int) -> int:
+    """The most a route from the client back to it may cost: the sum of `own` over the
+    nodes it visits, plus `hop` per edge it crosses (call edges are not routes).
+
+    Walks the graph without recursion, so any number of nodes is safe.
     """
     graph = scenario.topology_graph
     client = graph.nodes.client.id
@@ -136,8 +168,7 @@ def events_per_request(scenario: Scenario) -> int:
     for edge in graph.edges:
         if (edge.source, edge.target) not in calls:
             out.setdefault(edge.source, []).append(edge.target)
-    own = _visit_costs(scenario)
-    # cost[node]: events from arriving at `node` until the request is back at the client,
+    # cost[node]: from arriving at `node` until the request is back at the client,
     # computed children first by a depth-first walk with an explicit stack.
     cost: dict[str, int] = {}
     on_path = {client}
@@ -152,13 +183,18 @@ def events_per_request(scenario: Scenario) -> int:
         stack.pop()
         on_path.discard(node)
         # Back at the client costs nothing more; a loop (refused by validation) counts once.
-        onward = max((1 + cost.get(t, 0) for t in out.get(node, ())), default=0)
+        onward = max((hop + cost.get(t, 0) for t in out.get(node, ())), default=0)
         cost[node] = own.get(node, 0) + onward
+    return cost[client]
+
+
+def events_per_request(scenario: Scenario) -> int:
+    """Events of one request along the longest route: the arrival, each edge, each timed step."""
     # The arrival itself, the edge from the generator to the client, and the client's
     # timer when it has a timeout; each retry costs an attempt from the client and the
     # backoff timer before it (every allowed retry counted, whatever the budget).
     workload = scenario.rqs_input
-    attempt = (workload.timeout_s is not None) + cost[client]
+    attempt = (workload.timeout_s is not None) + _route_cost(scenario, _visit_costs(scenario), 1)
     retries = 0 if workload.retry is None else workload.retry.max_attempts - 1
     return 2 + attempt + retries * (1 + attempt)
 
@@ -214,6 +250,19 @@ def sampled_series_count(scenario: Scenario) -> int:
     )
 
 
+def _piling_call(scenario: Scenario) -> tuple[Loc, int]:
+    """The call step that keeps the most attempts of a sub-request alive at once, at its
+    retry's `max_attempts`, with that number (1 at `()` when none piles up)."""
+    found: tuple[Loc, int] = ((), 1)
+    for i, server in enumerate(scenario.topology_graph.nodes.servers):
+        for j, endpoint in enumerate(server.endpoints):
+            where: Loc = ("topology_graph", "nodes", "servers", i, "endpoints", j, "steps")
+            for _, loc, step in walk_steps(endpoint.steps, where):
+                if isinstance(step, CallStep) and step.attempts_alive > found[1]:
+                    found = ((*loc, "retry", "max_attempts"), step.attempts_alive)
+    return found
+
+
 def _check_attempts_alive(
     scenario: Scenario, limits: ScenarioLimits, over: Callable[[Loc, str, str], None]
 ) -> None:
@@ -222,15 +271,33 @@ def _check_attempts_alive(
     When timed-out attempts are retried while the servers keep working on them, the
     late attempts pile up with the new ones: each is a request in memory (about 30 KB
     a request at 100 attempts), so the bound that keeps a run's requests in memory
-    small must count them. Called only when the requests alone are within the limit.
+    small must count them. A client's late attempts and a call step's late sub-requests
+    multiply: a workload class w counts E[requests of w] x `attempts_alive` of w x
+    (1 + `late_sub_requests`), each attempt driving its own calls. Called only when the
+    requests alone are within the limit; the problem names the retry policy that keeps
+    the most attempts alive (the client's on a tie).
     """
     alive = [(w, w.attempts_alive) for w in scenario.generators]
-    if all(attempts == 1 for _, attempts in alive):
+    late = late_sub_requests(scenario)
+    if late == 0 and all(attempts == 1 for _, attempts in alive):
         return
     total = sum(scenario.class_expected_requests(w) * attempts for w, attempts in alive)
+    total *= 1 + late
     if total <= limits.max_expected_requests:
         return
+    requests = _num(scenario.expected_requests)
     workload, attempts = max(alive, key=lambda pair: pair[1])
+    call_loc, call_attempts = _piling_call(scenario)
+    if call_attempts > attempts:
+        over(
+            call_loc,
+            f"{_num(total)} expected requests and late attempts ({requests} requests; the call "
+            f"step keeps up to {call_attempts} attempts of each sub-request alive at once: "
+            "timed-out sub-requests are sent again while the called servers keep working on "
+            "them; use on_timeout: cancel, fewer attempts or fewer requests)",
+            "max_expected_requests",
+        )
+        return
     if workload is scenario.rqs_input:
         loc: Loc = ("rqs_input", "retry", "max_attempts")
     else:
@@ -238,7 +305,7 @@ def _check_attempts_alive(
         loc = ("workload_classes", index, "retry", "max_attempts")
     over(
         loc,
-        f"{_num(total)} expected requests and late attempts ({_num(scenario.expected_requests)}"
+        f"{_num(total)} expected requests and late attempts ({requests}"
         f" requests, up to {attempts} attempts each alive at once: timed-out attempts are "
         "retried while the servers keep working on them; use on_timeout: cancel, fewer "
         "attempts or fewer requests)",

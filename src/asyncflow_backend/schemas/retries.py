@@ -11,6 +11,7 @@ from asyncflow_backend.config.constants import (
     MAX_RETRY_TOKENS,
     Jitter,
     RetryOn,
+    TimeoutAction,
 )
 from asyncflow_backend.schemas.base import Integer, Number, PositiveFinite, StrictModel, readable
 
@@ -86,3 +87,19 @@ class Retry(StrictModel):
         if len(set(value)) < len(value):
             raise ValueError("retry_on lists an outcome more than once")
         return value
+
+
+def attempts_alive(retry: Retry | None, timed: bool, on_timeout: TimeoutAction | None) -> int:
+    """Most attempts of one request (or of one sub-request of a call) that may be in the
+    system at once, for a sender with this retry policy, a timeout when `timed`, and this
+    timeout action: every allowed attempt when a timed-out attempt is retried while the
+    servers keep working on it (late work; `keep_working` is the default), else one, since
+    each attempt then ends before the next is sent."""
+    if (
+        retry is None
+        or not timed
+        or on_timeout is TimeoutAction.CANCEL
+        or RetryOn.TIMED_OUT not in retry.retry_on
+    ):
+        return 1
+    return retry.max_attempts

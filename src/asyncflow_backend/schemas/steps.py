@@ -53,7 +53,7 @@ from asyncflow_backend.schemas.base import (
 )
 from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
 from asyncflow_backend.schemas.resilience import CircuitBreaker
-from asyncflow_backend.schemas.retries import Retry
+from asyncflow_backend.schemas.retries import Retry, attempts_alive
 
 StepKind = CpuStepKind | IoStepKind | RamStepKind | CallStepKind | CacheStepKind
 
@@ -304,6 +304,13 @@ class CallStep(StepModel):
             return list(self.targets)
         assert self.target is not None  # one or the other, validated
         return [self.target]
+
+    @property
+    def attempts_alive(self) -> int:
+        """Most attempts of one sub-request that may be alive at once: every allowed
+        attempt when timed-out rounds are sent again while the called servers keep
+        working on the abandoned ones (see `retries.attempts_alive`)."""
+        return attempts_alive(self.retry, self.timeout_s is not None, self.on_timeout)
 
     @property
     def answers_needed(self) -> int:

@@ -23,14 +23,13 @@ from asyncflow_backend.config.constants import (
     MAX_WEIGHT,
     MIN_USER_SAMPLING_WINDOW_S,
     Distribution,
-    RetryOn,
     TimeoutAction,
 )
 from asyncflow_backend.schemas.arrival_rate import ArrivalRate
 from asyncflow_backend.schemas.base import EndpointName, Id, Integer, PositiveFinite, StrictModel
 from asyncflow_backend.schemas.closed_users import Population
 from asyncflow_backend.schemas.random_variables import RVConfig, check_mean_at_most
-from asyncflow_backend.schemas.retries import Retry
+from asyncflow_backend.schemas.retries import Retry, attempts_alive
 from asyncflow_backend.schemas.steps import Timeout, check_timeout
 
 Weight = Annotated[PositiveFinite, Field(le=MAX_WEIGHT)]
@@ -110,17 +109,9 @@ class RqsGenerator(StrictModel):
 
     @property
     def attempts_alive(self) -> int:
-        """Most attempts of one request that may be in the system at once: every allowed
-        attempt when a timed-out attempt is retried while the servers keep working on it
-        (late work), else one, since each attempt then ends before the next is sent."""
-        if (
-            self.retry is None
-            or self.timeout_s is None
-            or self.cancels_on_timeout
-            or RetryOn.TIMED_OUT not in self.retry.retry_on
-        ):
-            return 1
-        return self.retry.max_attempts
+        """Most attempts of one request that may be in the system at once (see
+        `retries.attempts_alive`)."""
+        return attempts_alive(self.retry, self.timeout_s is not None, self.on_timeout)
 
     arrival_rate: ArrivalRate | None = Field(
         default=None,
