@@ -66,13 +66,15 @@ def api_calling_db(
     api_cpu_s: float | None = 0.001,
     db_cpu_s: Any = 0.002,
     db_options: dict[str, Any] | None = None,
+    api_options: dict[str, Any] | None = None,
     call_dropout: float = 0.0,
     horizon_s: float = 30,
     **call: Any,
 ) -> ScenarioBuilder:
     """Poisson `rate` requests/s into `api`, which runs `api_cpu_s` of CPU (none if None)
-    and calls `db` (`call`: `retry`, `circuit_breaker`, `timeout_s`, ...); `db` runs
-    `db_cpu_s` of CPU and takes the builder's server options `db_options` (caps, cores).
+    and calls `db` (`call`: `retry`, `circuit_breaker`, `timeout_s`, `pool`, ...); `db` runs
+    `db_cpu_s` of CPU; `db_options` and `api_options` are the builder's server options of
+    each (caps, cores, `cores_at`, pools).
 
     Links are fixed 1 ms delays that lose nothing, except api -> db, which loses
     `call_dropout` of the calls.
@@ -81,7 +83,7 @@ def api_calling_db(
         ScenarioBuilder()
         .generator("gen", users=deterministic(rate), rpm=60)
         .client("client")
-        .server("api")
+        .server("api", **(api_options or {}))
         .endpoint("/api")
     )
     if api_cpu_s is not None:

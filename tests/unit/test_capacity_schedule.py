@@ -9,7 +9,7 @@ from asyncflow_backend.resources import CoreSet
 from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
 from asyncflow_backend.schemas.warnings import find_warnings
-from support.scenarios import cpu_station
+from support.scenarios import api_calling_db, cpu_station
 
 
 def one_server(
@@ -116,3 +116,81 @@ def test_a_change_past_the_end_and_a_stretch_short_of_cores_are_warned_of() -> N
     assert "1 core(s) from 10 s" in short
     assert "never happens" in warnings["topology_graph.nodes.servers[0].capacity_schedule[2].at_s"]
     assert not any(".capacity_schedule[1]" in path for path in warnings)
+
+
+def db_scaled_down(pool: int | None) -> ScenarioBuilder:
+    """Poisson 150/s into `api` (2 cores, 1 ms of CPU), which calls `db` holding one of its
+    `pool` connections (no pool if None); `db` runs exponential 10 ms of CPU on 2 cores,
+    1 from 10 s on: 1.5 core-seconds of work per second for one core, for 30 s."""
+    api: dict[str, Any] = {"cores": 2} if pool is None else {"cores": 2, "db_pool": pool}
+    held = {} if pool is None else {"pool": "db"}
+    builder = api_calling_db(
+        rate=150,
+        db_cpu_s=exponential(0.01),
+        api_options=api,
+        db_options={"cores": 2, "cores_at": {10: 1}},
+        horizon_s=40,
+        **held,
+    )
+    return builder.settings(sample_metrics=["ready_queue_len", "pool_waiting"]).seed(11)
+
+
+SCALED_DOWN = "topology_graph.nodes.servers[1].capacity_schedule[0].cpu_cores"
+
+
+def test_a_stretch_short_of_cores_behind_a_callers_pool_blames_the_pool() -> None:
+    # At most 4 queries are ever at the database: the callers hold a connection each
+    # while they wait, so the backlog is the API's requests waiting for a connection.
+    builder = db_scaled_down(pool=4)
+    warnings = {w.path: w.message for w in find_warnings(builder.build())}
+
+    assert warnings[SCALED_DOWN] == (
+        "server 'db' is offered 1.5 core-seconds of CPU work per second; with 1 core(s) from "
+        "10 s the requests waiting for a connection of pool 'db' of server 'api' grow for as "
+        "long as the change lasts; its ready queue stays bounded, since those connections cap "
+        "the requests that reach it"
+    )
+    results = run_scenario(builder.build())
+    assert results.servers["db"].ready_queue_max <= 4
+    assert results.pools["api:db"].waiting_max > 1000
+
+
+def test_a_stretch_short_of_cores_without_a_pool_blames_the_ready_queue() -> None:
+    builder = db_scaled_down(pool=None)
+    warnings = {w.path: w.message for w in find_warnings(builder.build())}
+
+    assert warnings[SCALED_DOWN] == (
+        "server 'db' is offered 1.5 core-seconds of CPU work per second; with 1 core(s) from "
+        "10 s its ready queue grows for as long as the change lasts"
+    )
+    results = run_scenario(builder.build())
+    assert results.servers["db"].ready_queue_max > 1000
+
+
+def test_the_backlog_moves_up_a_chain_of_pooled_calls() -> None:
+    # api holds a `svc` connection while mid works, and mid a `db` one while db works:
+    # mid's requests all come through `svc`, so api's requests are the ones that wait.
+    link = exponential(0.001)
+    scenario = (
+        ScenarioBuilder()
+        .generator("gen", users=150, rpm=60)
+        .client("client")
+        .server("api", pools={"svc": 4})
+        .endpoint("/api")
+        .call("mid", pool="svc")
+        .server("mid", db_pool=3)
+        .endpoint("/m")
+        .call("db", pool="db")
+        .server("db", cores=2, cores_at={10: 1})
+        .endpoint("/q")
+        .cpu(0.01)
+        .chain("gen", "client", "api", "client", latency=link, dropout=0.0)
+        .chain("api", "mid", "api", latency=link, dropout=0.0)
+        .chain("mid", "db", "mid", latency=link, dropout=0.0)
+        .settings(horizon=40)
+        .build()
+    )
+    warnings = {w.path: w.message for w in find_warnings(scenario)}
+
+    message = warnings["topology_graph.nodes.servers[2].capacity_schedule[0].cpu_cores"]
+    assert "the requests waiting for a connection of pool 'svc' of server 'api' grow" in message

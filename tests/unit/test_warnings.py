@@ -338,6 +338,74 @@ def test_a_server_overloaded_by_calls_is_a_warning_saying_so() -> None:
     assert warned(calling(80, [call("db")], [cpu_server("db", 0.012)])) == {}  # 96%
 
 
+def pooled_calls(
+    rate: float, before: tuple[dict[str, Any], ...] = (), after: tuple[dict[str, Any], ...] = ()
+) -> dict[str, Any]:
+    """`calling`: api runs the steps `before`, calls db (12 ms of CPU on one core) holding
+    one of the 8 connections of its pool `dbc`, then runs the steps `after`."""
+    steps = [*before, call("db", pool="dbc"), *after]
+    data = calling(rate, steps, [cpu_server("db", 0.012)])
+    data["topology_graph"]["nodes"]["servers"][0]["server_resources"]["connection_pools"] = {
+        "dbc": 8
+    }
+    return data
+
+
+POOL_GROWS = "the requests waiting for a connection of pool 'dbc' of server 'api' grow"
+
+
+def test_a_server_overloaded_through_its_callers_pool_names_the_pool_where_requests_wait() -> None:
+    # 100/s x 12 ms = 120% of db's core, but db never holds more than the 8 queries of
+    # api's connections: api's requests queue for a connection.
+    found = warned(pooled_calls(100))
+
+    assert found == {
+        "topology_graph.nodes.servers[1]": "server 'db' is offered 1.2 core-seconds of CPU "
+        "work per second (100 requests/s, 100 of them by calls) for 1 core(s): utilisation "
+        f"120%, above 100%, so {POOL_GROWS} without bound; its ready queue stays bounded, "
+        "since those connections cap the requests that reach it"
+    }
+
+
+@pytest.mark.parametrize(
+    ("first", "grows"),
+    [
+        # A call without a pool before the pooled one: an open stream of 100/s x 12 ms,
+        # 120% of db's core on its own, and the pooled calls wait behind it.
+        (
+            True,
+            "its ready queue and the requests waiting for a connection of pool 'dbc' of "
+            "server 'api' grow",
+        ),
+        # After the pooled call: requests get there only as fast as through the pool.
+        (False, POOL_GROWS),
+    ],
+    ids=["open stream first", "after the pool"],
+)
+def test_a_call_without_a_pool_is_open_unless_a_pooled_call_to_its_node_came_first(
+    first: bool, grows: str
+) -> None:
+    unpooled = (call("db"),)
+    data = pooled_calls(100, before=unpooled) if first else pooled_calls(100, after=unpooled)
+
+    message = warned(data)["topology_graph.nodes.servers[1]"]
+
+    assert f"above 100%, so {grows} without bound" in message
+
+
+@pytest.mark.parametrize("hit_ratio", [0.9, 0.2])
+def test_an_open_stream_whose_own_work_fits_leaves_the_backlog_at_the_pool(
+    hit_ratio: float,
+) -> None:
+    # 10% misses: 10/s x 12 ms, far from db's core; 80% misses: 80/s x 12 ms = 96% of
+    # it. Either way the open queries alone fit, and the pooled ones wait at api.
+    unpooled = cache(hit_ratio, hit=[io(0.001, kind="io_cache")], miss=[call("db")])
+
+    message = warned(pooled_calls(100, before=(unpooled,)))["topology_graph.nodes.servers[1]"]
+
+    assert f"above 100%, so {POOL_GROWS} without bound" in message
+
+
 def test_cache_misses_thin_the_calls_and_weigh_the_cpu_of_their_branch() -> None:
     def cached(hit_ratio: float) -> dict[str, Any]:
         return cache(hit_ratio, hit=[io(0.001, kind="io_cache")], miss=[call("db"), cpu(0.004)])
