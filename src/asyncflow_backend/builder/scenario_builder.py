@@ -354,6 +354,18 @@ class ScenarioBuilder:
         }
         return self
 
+    def event_loop(self, *, per_iteration_s: float = 0.0, per_callback_s: float = 0.0) -> Self:
+        """The CPU the last server's event loops spend besides the steps: `per_iteration_s`
+        once per loop iteration (shared by the CPU bursts that were waiting when it polled)
+        and `per_callback_s` on every CPU burst that takes a core."""
+        if not self._servers:
+            raise BuilderUsageError("event_loop(...) needs a server(...) declared before it")
+        self._servers[-1]["event_loop"] = {
+            "per_iteration_s": per_iteration_s,
+            "per_callback_s": per_callback_s,
+        }
+        return self
+
     def endpoint(self, name: str, *, probability: float | None = None) -> Self:
         """An endpoint of the last server; the steps declared next run in it, in order.
 

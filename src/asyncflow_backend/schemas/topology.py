@@ -18,6 +18,7 @@ from asyncflow_backend.config.constants import (
     MAX_CAPACITY_CHANGES,
     MAX_CPU_CORES,
     MAX_DURATION_S,
+    MAX_EVENT_LOOP_COST_S,
     MAX_POOL_SIZE,
     MAX_RAM_MB,
     MAX_WEIGHT,
@@ -114,6 +115,37 @@ class Admission(StrictModel):
         return self
 
 
+class EventLoop(StrictModel):
+    """What each core's event loop costs in CPU besides the steps: a cost per iteration,
+    paid once per wake-up and shared by the CPU bursts that were ready when it polled, and
+    a cost per callback, paid by every CPU burst (docs/semantics.md, "Event-loop cost")."""
+
+    per_iteration_s: Number = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_EVENT_LOOP_COST_S,
+        allow_inf_nan=False,
+        description="CPU seconds a core spends once per loop iteration (its wake-up: the "
+        "poll, the timers, the bookkeeping), before the CPU bursts that were waiting for it "
+        "at that moment run. A burst that reaches an idle core pays it alone; a batch that "
+        "waited shares one.",
+    )
+    per_callback_s: Number = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_EVENT_LOOP_COST_S,
+        allow_inf_nan=False,
+        description="CPU seconds added to every CPU burst that takes a core (a callback the "
+        "loop runs: a request's first CPU steps, or those after an I/O wait or a call).",
+    )
+
+    @model_validator(mode="after")
+    def _some_cost(self) -> Self:
+        if self.per_iteration_s == 0 and self.per_callback_s == 0:
+            raise ValueError("event_loop needs per_iteration_s, per_callback_s or both above 0")
+        return self
+
+
 class Failures(StrictModel):
     """Random failures and repairs of a server: it is up for a draw of `time_to_failure`
     seconds, down for a draw of `time_to_repair`, and so on. The clock runs whether the
@@ -191,6 +223,11 @@ class Server(StrictModel):
     failures: Failures | None = Field(
         default=None,
         description="Random failures and repairs; without it, the server never fails.",
+    )
+    event_loop: EventLoop | None = Field(
+        default=None,
+        description="The CPU its event loops spend per iteration and per callback, besides "
+        "the steps; without it, a CPU step costs exactly its draw.",
     )
     when_down: WhenDown | None = Field(
         default=None,

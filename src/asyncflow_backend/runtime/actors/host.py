@@ -43,6 +43,8 @@ class ServerHost(Protocol):
 
     receive: Handler
     advance: Handler
+    take_core: Handler
+    burn: Callable[[RequestState, float], None]
     finish: Handler
     fail: Callable[[RequestState, str, str], None]
     reject: Callable[[RequestState, EndReason], None]

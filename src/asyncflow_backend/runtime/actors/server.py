@@ -4,7 +4,8 @@ The server runs steps and holds resources; every other mechanism is a collaborat
 holds only when the scenario uses it, chosen once when it is built: the call dispatcher
 (`runtime.actors.calls`), the admission gate (`runtime.admission`), the withdrawal book
 (`runtime.actors.cancellation`), a door and a failure model (`runtime.actors.failures`) and the
-workload classes' endpoint routing (`runtime.workload_classes`).
+workload classes' endpoint routing (`runtime.workload_classes`) and the event loop's own
+cost (`runtime.event_loop`).
 
 A collaborator takes part by wrapping the server's hooks, the callables below that a
 request's path goes through (`receive`, `advance`, `burn`, `sleep`...). Each hook is an
@@ -32,6 +33,7 @@ from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.actors.host import Callback, Handler, PoolGrant
 from asyncflow_backend.runtime.admission import AdmissionGate, admission_checks
 from asyncflow_backend.runtime.context import BuildContext
+from asyncflow_backend.runtime.event_loop import install_event_loop
 from asyncflow_backend.runtime.events.capacity import CapacitySchedule
 from asyncflow_backend.runtime.events.injection import Closable
 from asyncflow_backend.runtime.plans import compile_plans, endpoint_picker
@@ -188,6 +190,10 @@ class ServerRuntime:
             ctx.collector,
             pools,
         )
+        # First, so that its cores are the ones every collaborator sees and its grant is
+        # the innermost `take_core`.
+        if spec.event_loop is not None:
+            install_event_loop(server, spec.event_loop)
         # The choice is made here, once: a server without caps never checks any, and one
         # in a run where nothing is ever withdrawn never looks for withdrawn requests.
         if spec.admission is not None:
