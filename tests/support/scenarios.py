@@ -149,6 +149,33 @@ def server_to_feed(*, cpu_mean_s: float, horizon_s: float) -> ScenarioBuilder:
     )
 
 
+def looped_server(
+    *,
+    cpu_s: float,
+    per_iteration_s: float,
+    per_callback_s: float,
+    horizon_s: float,
+    io_s: float | None = None,
+    cores: int = 1,
+) -> ScenarioBuilder:
+    """client -> srv -> client with no workload yet (add `closed_users` or `arrival_rate` for
+    a generator `gen`): srv has an `event_loop` of these costs and one `/work` endpoint of
+    deterministic `cpu_s` of CPU (then `io_s` of I/O, if given), over fixed 1 ms links that
+    lose nothing; nothing sampled."""
+    builder = (
+        ScenarioBuilder()
+        .client("client")
+        .server("srv", cores=cores)
+        .event_loop(per_iteration_s=per_iteration_s, per_callback_s=per_callback_s)
+        .endpoint("/work")
+        .cpu(deterministic(cpu_s))
+    )
+    if io_s is not None:
+        builder.io("io_wait", deterministic(io_s))
+    builder.chain("gen", "client", "srv", "client", latency=deterministic(0.001), dropout=0.0)
+    return builder.settings(horizon=horizon_s, sample_metrics=[])
+
+
 def parsing_server(*, users: int, horizon_s: float) -> dict[str, Any]:
     """gen -> client -> srv -> client over exponential 1 ms links; `users` users of 60
     requests a minute each; one endpoint of exponential 5 ms parsing; sampled every 0.1 s."""
