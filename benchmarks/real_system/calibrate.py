@@ -8,7 +8,10 @@ Every number of the scenario comes from the low-load runs, none from the topolog
   for the measured query time, a Redis cache a ``cache`` step with the measured hit ratio, the
   lookup and write-back times as ``io_cache`` steps, a call a ``call`` step;
 - the framework's own CPU, the *overhead*, is the process's CPU per request (from /proc) less
-  the CPU of its timed bursts; it becomes an ``initial_parsing`` step;
+  the CPU of its timed bursts; it becomes an ``initial_parsing`` step, or, with ``loop_cost``,
+  the server's ``event_loop`` (`loopcost.event_loop_costs`: a cost per loop iteration and one
+  per callback, from the wake-ups per request; the ``initial_parsing`` step is then the
+  arrival's callback, of `SMALLEST_S`);
 - the network is the idle round trip of ``/ping`` less the servers' CPU per ping, halved for
   each direction; a call's edges are the measured call time less the called service's own
   handler time and overhead, halved.
@@ -20,13 +23,14 @@ engine's ``arrival_rate``), `Calibration.utilisation(rate)` the busiest resource
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from benchmarks.real_system.fitting import SMALLEST_S, fit_duration
+from benchmarks.real_system.loopcost import WakeupCost, bursts_per_visit, event_loop_costs
 from benchmarks.real_system.spec import (
     Cache,
     Call,
@@ -51,7 +55,8 @@ class Measurements:
     ``service.index.kind``). ``cpu_s``: CPU seconds each server process (by service name;
     ``proxy`` for the proxy) used over those requests. ``ping_rtt_s``: the median round trip
     of ``/ping`` through the entry on an idle system; ``ping_cpu_s``: the servers' CPU seconds
-    per ping. ``server_cores``: how many cores the servers were pinned to.
+    per ping. ``server_cores``: how many cores the servers were pinned to. ``wakeups``: the
+    event-loop wake-ups (`cpu.tree_wakeups`) of each server process over those requests.
     """
 
     topology: TopologySpec
@@ -60,6 +65,7 @@ class Measurements:
     ping_rtt_s: float
     ping_cpu_s: float
     server_cores: int
+    wakeups: dict[str, float] = field(default_factory=dict)
 
 
 def visits(parts: Sequence[dict[str, float]], service: str) -> int:
@@ -254,8 +260,17 @@ def _pool_hold(parts: Sequence[dict[str, float]], service: str) -> float:
     return float(np.mean(holds)) if holds else 0.0
 
 
-def calibrate(measured: Measurements) -> Calibration:
-    """The scenario template and load model of ``measured``; ValueError without requests."""
+def calibrate(
+    measured: Measurements,
+    loop_cost: bool = False,
+    fits: Mapping[str, WakeupCost] | None = None,
+) -> Calibration:
+    """The scenario template and load model of ``measured``; ValueError without requests.
+
+    With ``loop_cost`` each server's overhead becomes its ``event_loop``, split between the
+    cost per wake-up and per request by ``fits`` (per service, over the runs at two loads) where
+    given, else all per wake-up (`loopcost.event_loop_costs`).
+    """
     topology = measured.topology
     rows = measured.parts
     if not rows:
@@ -295,26 +310,35 @@ def calibrate(measured: Measurements) -> Calibration:
         pool = service.pool_size * service.workers if service.uses("postgres") else None
         if pool:
             resources["db_connection_pool"] = pool
-        servers.append(
-            {
-                "id": service.name,
-                "server_resources": resources,
-                "endpoints": [
-                    {
-                        "endpoint_name": "/work",
-                        "steps": [
-                            {
-                                "kind": "initial_parsing",
-                                "step_operation": {
-                                    "cpu_time": {"mean": overhead, "distribution": "deterministic"}
-                                },
+        steps = writer.steps(service.name, service.parts)
+        parsing = SMALLEST_S if loop_cost else overhead
+        server: dict[str, Any] = {
+            "id": service.name,
+            "server_resources": resources,
+            "endpoints": [
+                {
+                    "endpoint_name": "/work",
+                    "steps": [
+                        {
+                            "kind": "initial_parsing",
+                            "step_operation": {
+                                "cpu_time": {"mean": parsing, "distribution": "deterministic"}
                             },
-                            *writer.steps(service.name, service.parts),
-                        ],
-                    }
-                ],
-            }
-        )
+                        },
+                        *steps,
+                    ],
+                }
+            ],
+        }
+        if loop_cost:
+            bursts = bursts_per_visit(server["endpoints"][0]["steps"])
+            wakeups = measured.wakeups.get(service.name, 0.0) / count
+            # The arrival's callback carries SMALLEST_S of CPU already.
+            server["event_loop"], note = event_loop_costs(
+                max(overhead - SMALLEST_S, 0.0), wakeups, bursts, (fits or {}).get(service.name)
+            )
+            notes.append(f"{service.name}: {note}")
+        servers.append(server)
         loads[service.name] = ServiceLoad(
             visits_per_request=count / len(rows),
             cpu_per_visit_s=cpu_per_visit,

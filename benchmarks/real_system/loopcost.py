@@ -9,13 +9,28 @@ request w (`cpu.tree_wakeups`):
     c = c_request + c_wakeup x w
 
 `fit_wakeup_cost` finds c_request and c_wakeup by least squares (scipy's ``linregress``). The
-harness prints it over all its runs as a diagnostic: the scenario it writes does not use it.
+harness prints it over all its runs as a diagnostic.
+
+`event_loop_costs` turns a service's measured overhead into the scenario's ``event_loop`` (asked
+for with ``run.py --loop-cost``; docs/semantics.md, "Event-loop cost"). The engine charges
+``per_iteration_s`` to a CPU burst that opens a loop iteration and ``per_callback_s`` to every
+burst, and at a low load every burst opens one. With B bursts per visit (`bursts_per_visit`),
+w wake-ups per visit and the overhead o = c_request + c_wakeup x w at the calibration load:
+
+    per_iteration_s = c_wakeup x w / B,    per_callback_s = c_request / B
+
+so that the model's overhead per visit at that load, B x (per_iteration_s + per_callback_s),
+is exactly o. The split of o into c_request and c_wakeup x w needs a second wake-up level: a
+fit over the runs of one more load (`fit_wakeup_cost`), else the whole overhead is taken as
+paid per wake-up (c_request = 0), which the real system's falling overhead suggests is most of
+it; either way the note says which.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from scipy import stats
 
@@ -38,17 +53,20 @@ class WakeupCost:
 
 
 def fit_wakeup_cost(
-    cpu_per_request_s: Sequence[float], wakeups_per_request: Sequence[float]
+    cpu_per_request_s: Sequence[float],
+    wakeups_per_request: Sequence[float],
+    min_runs: int = 3,
 ) -> WakeupCost:
     """Least-squares line of CPU per request against wake-ups per request, one point per run.
 
-    ValueError with fewer than three runs, or when every run had the same wake-ups (the slope
-    is then undetermined).
+    ValueError with fewer than ``min_runs`` runs (a calibration from two loads of one run each
+    passes 2: the line through them), or when every run had the same wake-ups (the slope is
+    then undetermined).
     """
     if len(cpu_per_request_s) != len(wakeups_per_request):
         raise ValueError("one CPU figure per run and one wake-up figure per run")
-    if len(cpu_per_request_s) < 3:
-        raise ValueError("a line through fewer than three runs says nothing")
+    if len(cpu_per_request_s) < max(min_runs, 2):
+        raise ValueError(f"a line through fewer than {max(min_runs, 2)} runs says nothing")
     if max(wakeups_per_request) == min(wakeups_per_request):
         raise ValueError("every run woke the loop as often: the cost per wake-up is undetermined")
     line = stats.linregress(wakeups_per_request, cpu_per_request_s)
@@ -58,3 +76,71 @@ def fit_wakeup_cost(
         r_squared=float(line.rvalue**2),
         runs=len(cpu_per_request_s),
     )
+
+
+CPU_KINDS = frozenset({"initial_parsing", "cpu_bound_operation"})
+"""Step kinds that hold a core: consecutive ones are one burst."""
+
+
+def bursts_per_visit(steps: Sequence[Mapping[str, Any]]) -> float:
+    """Mean CPU bursts (core grants) of one visit to an endpoint of scenario ``steps``.
+
+    A CPU step after a step that gave the core back (I/O, a call) starts a burst; a cache step
+    runs its ``hit`` branch with probability ``hit_ratio`` and its ``miss`` branch otherwise.
+    Exact in expectation: the bursts and the chance of holding a core are linear in the chance
+    of holding one before.
+    """
+
+    def walk(branch: Sequence[Mapping[str, Any]], on_core: float) -> tuple[float, float]:
+        bursts = 0.0
+        for step in branch:
+            kind = step["kind"]
+            if kind in CPU_KINDS:
+                bursts += 1.0 - on_core
+                on_core = 1.0
+            elif kind == "cache":
+                ratio = float(step["hit_ratio"])
+                hit, hit_on = walk(step.get("hit", []), on_core)
+                miss, miss_on = walk(step.get("miss", []), on_core)
+                bursts += ratio * hit + (1 - ratio) * miss
+                on_core = ratio * hit_on + (1 - ratio) * miss_on
+            else:
+                on_core = 0.0
+        return bursts, on_core
+
+    return walk(steps, 0.0)[0]
+
+
+def event_loop_costs(
+    overhead_s: float,
+    wakeups_per_visit: float,
+    bursts: float,
+    fit: WakeupCost | None = None,
+) -> tuple[dict[str, float], str]:
+    """The scenario's ``event_loop`` for a service and a note of where it came from.
+
+    ``overhead_s``: CPU seconds per visit beyond the timed bursts at the calibration load;
+    ``wakeups_per_visit`` there; ``bursts``: `bursts_per_visit` of its endpoint; ``fit``: the
+    line through the runs at two loads, if measured. A fitted part below 0 (noise) is set to 0
+    and the whole overhead given to the other. ValueError without bursts or with an overhead
+    below 0.
+    """
+    if bursts <= 0:
+        raise ValueError("an endpoint without a CPU burst has no callback to charge")
+    if overhead_s < 0:
+        raise ValueError("the overhead per visit is below 0")
+    if fit is None:
+        per_wakeup = overhead_s
+        source = "one load: the whole overhead is taken as paid per wake-up"
+    else:
+        per_wakeup = min(max(fit.per_wakeup_s * wakeups_per_visit, 0.0), overhead_s)
+        source = f"split by the fit over two loads ({fit.describe()})"
+    per_request = overhead_s - per_wakeup
+    costs = {"per_iteration_s": per_wakeup / bursts, "per_callback_s": per_request / bursts}
+    note = (
+        f"event_loop: per_iteration_s {costs['per_iteration_s'] * 1e3:.4f} ms, per_callback_s"
+        f" {costs['per_callback_s'] * 1e3:.4f} ms = overhead {overhead_s * 1e3:.3f} ms"
+        f" ({wakeups_per_visit:.2f} wake-ups per visit) over {bursts:.2f} bursts per visit;"
+        f" {source}"
+    )
+    return costs, note

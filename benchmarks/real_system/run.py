@@ -1,12 +1,16 @@
 """Measure a real topology, calibrate the engine at one low load, and compare at higher loads.
 
     python benchmarks/real_system/run.py --topology NAME [--loads R0 R1 ...] [--repeats 3]
-        [--duration S] [--server-cores 1] [--out DIR]
+        [--duration S] [--server-cores 1] [--loop-cost [--loop-cost-load R]] [--out DIR]
 
 1. Start the topology's services pinned to the server cores (this process and the load
    generator take the other cores); print the cores and the load average.
 2. Time an idle ``/ping`` round trip; run the lowest load ``--repeats`` times.
 3. Calibrate a scenario from those low-load runs only; print where each number came from.
+   With ``--loop-cost`` the framework's overhead becomes each server's ``event_loop`` (a cost
+   per loop iteration and per callback) instead of a fixed parsing step; ``--loop-cost-load R``
+   also runs the load R right after the low one and splits the two costs by the line through
+   both loads' runs (R is then predicted and compared like the others).
 4. Run every other load ``--repeats`` times (repeats interleaved across loads), printing each
    run's percentiles, CPU per request, lateness and the load average.
 5. Predict every load with the engine and print the table (`report`).
@@ -35,7 +39,7 @@ import yaml
 
 from benchmarks.real_system.calibrate import Calibration, Measurements, calibrate, visits
 from benchmarks.real_system.load import LatenessPolicy
-from benchmarks.real_system.loopcost import fit_wakeup_cost
+from benchmarks.real_system.loopcost import WakeupCost, fit_wakeup_cost
 from benchmarks.real_system.measure import Measured, idle_round_trip, measure_run, warm_up
 from benchmarks.real_system.pinning import load_average, plan_cores
 from benchmarks.real_system.predict import DEFAULT_REQUESTS, predict
@@ -69,8 +73,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-lateness-p99-ms", type=float, default=1.0)
     parser.add_argument("--late-ms", type=float, default=5.0)
     parser.add_argument("--max-share-late", type=float, default=0.01)
+    parser.add_argument("--loop-cost", action="store_true", help="calibrate event_loop")
+    parser.add_argument("--loop-cost-load", type=float, help="req/s; a second load for the split")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    if args.loop_cost_load is not None:
+        if args.loop_cost_load <= 0:
+            parser.error("--loop-cost-load must be > 0 req/s")
+        args.loop_cost = True
     if args.repeats < 1 or args.duration <= args.warmup or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --duration longer than --warmup (>= 0)")
     if args.loads and any(load <= 0 for load in args.loads):
@@ -147,9 +157,12 @@ def _describe(run: Measured, real: RealRun) -> str:
     )
 
 
-def _wakeup_costs(measured: Sequence[Measured]) -> list[str]:
-    """Per server process, CPU per visit against wake-ups per visit over every run."""
-    lines = []
+def _wakeup_fits(
+    measured: Sequence[Measured], min_runs: int = 3
+) -> dict[str, WakeupCost | ValueError]:
+    """Per server process, the line of CPU per visit against wake-ups per visit over the runs
+    (or why there is none)."""
+    fits: dict[str, WakeupCost | ValueError] = {}
     for name in measured[0].cpu_s:
         cpu, wakeups = [], []
         for m in measured:
@@ -158,10 +171,18 @@ def _wakeup_costs(measured: Sequence[Measured]) -> list[str]:
                 cpu.append(m.cpu_s[name] / count)
                 wakeups.append(m.wakeups.get(name, 0) / count)
         try:
-            lines.append(f"{name}: {fit_wakeup_cost(cpu, wakeups).describe()}")
+            fits[name] = fit_wakeup_cost(cpu, wakeups, min_runs)
         except ValueError as error:
-            lines.append(f"{name}: no fit ({error})")
-    return lines
+            fits[name] = error
+    return fits
+
+
+def _wakeup_costs(measured: Sequence[Measured]) -> list[str]:
+    """Per server process, CPU per visit against wake-ups per visit over every run."""
+    return [
+        f"{name}: {fit.describe()}" if isinstance(fit, WakeupCost) else f"{name}: no fit ({fit})"
+        for name, fit in _wakeup_fits(measured).items()
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,6 +223,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for repeat in range(args.repeats):
             run(low, repeat, deployment)
         low_runs = measured[:]
+        fits: dict[str, WakeupCost] = {}
+        if args.loop_cost_load is not None:
+            print(f"second load for the event loop's costs: {args.loop_cost_load:g} req/s")
+            for repeat in range(args.repeats):
+                run(args.loop_cost_load, repeat, deployment)
+            found = _wakeup_fits(measured, min_runs=2)
+            fits = {n: fit for n, fit in found.items() if isinstance(fit, WakeupCost)}
+            for name, fit in found.items():
+                if not isinstance(fit, WakeupCost):
+                    print(f"  {name}: no split of its costs ({fit}); all per wake-up")
         calibration: Calibration = calibrate(
             Measurements(
                 topology=spec,
@@ -210,7 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ping_rtt_s=rtt,
                 ping_cpu_s=ping_cpu,
                 server_cores=len(plan.server_cores),
-            )
+                wakeups={
+                    n: float(sum(m.wakeups.get(n, 0) for m in low_runs)) for n in low_runs[0].cpu_s
+                },
+            ),
+            loop_cost=args.loop_cost,
+            fits=fits,
         )
         print("calibration:\n  " + "\n  ".join(calibration.notes))
         rates = (
@@ -218,12 +254,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.loads
             else [round(calibration.rate_at(u), 1) for u in args.utilisations]
         )
+        second = [] if args.loop_cost_load is None else [args.loop_cost_load]
+        rates = [rate for rate in rates if rate not in second]
         print(f"loads: {', '.join(f'{r:g}' for r in rates)} req/s")
         for repeat in range(args.repeats):
             for rate in rates:
                 run(rate, repeat, deployment)
+        rates = sorted([*rates, *second])
         print(f"load average after the runs: {load_average()}")
-    print("event-loop costs over every run (a diagnostic; the scenario does not use them):")
+    print("event-loop costs over every run (a diagnostic):")
     print("  " + "\n  ".join(_wakeup_costs(measured)))
 
     all_rates = [low, *rates]

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADS = (20, 40)
+"""The calibration load, then the second load the event loop's two costs are split by."""
 COMMAND = [
     sys.executable, str(ROOT / "benchmarks" / "real_system" / "run.py"),
     "--topology", "cpu_io", "--repeats", "1", "--duration", "3", "--warmup", "0.5",
@@ -26,7 +27,15 @@ COMMAND = [
 
 def test_a_short_run_produces_the_table_raw_data_and_chart(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [*COMMAND, "--loads", *map(str, LOADS), "--out", str(tmp_path)],
+        [
+            *COMMAND,
+            "--loads",
+            str(LOADS[0]),
+            "--loop-cost-load",
+            str(LOADS[1]),
+            "--out",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=240,
@@ -36,6 +45,8 @@ def test_a_short_run_produces_the_table_raw_data_and_chart(tmp_path: Path) -> No
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "load generator on cores" in completed.stdout
     assert "load average" in completed.stdout
+    assert "api: event_loop: per_iteration_s" in completed.stdout
+    assert "event_loop:" in (tmp_path / "scenario.yml").read_text()
     with (tmp_path / "table.csv").open() as handle:
         reader = csv.DictReader(handle)
         rows = list(reader)

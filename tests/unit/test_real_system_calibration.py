@@ -1,5 +1,7 @@
 """From the harness's measurements to a scenario: the fitting and the calibration arithmetic."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from benchmarks.real_system.calibrate import (
     visits,
 )
 from benchmarks.real_system.fitting import SMALLEST_S, coefficient_of_variation, fit_duration
+from benchmarks.real_system.loopcost import WakeupCost
 from benchmarks.real_system.topologies import topology
 
 RNG_SEED = 11
@@ -90,6 +93,39 @@ def test_the_overhead_is_cpu_per_request_less_the_timed_bursts() -> None:
     assert steps[0]["step_operation"]["cpu_time"]["mean"] == pytest.approx(0.001)  # type: ignore[index]
     assert steps[1]["kind"] == "cpu_bound_operation"
     assert steps[2]["kind"] == "io_wait"
+
+
+def test_with_loop_cost_the_overhead_becomes_the_event_loop() -> None:
+    # 1 ms of overhead per request and 2 wake-ups per request at the calibration load; the
+    # endpoint is one burst (parsing + CPU) then a sleep.
+    measured = _cpu_io_measurements()
+    measured = replace(measured, wakeups={"api": 2.0 * len(measured.parts)})
+
+    calibration = calibrate(measured, loop_cost=True)
+
+    (server,) = calibration.template["topology_graph"]["nodes"]["servers"]
+    assert server["event_loop"] == {
+        "per_iteration_s": pytest.approx(0.001 - SMALLEST_S),
+        "per_callback_s": 0.0,
+    }
+    assert server["endpoints"][0]["steps"][0]["step_operation"]["cpu_time"]["mean"] == SMALLEST_S
+    assert any("api: event_loop" in note for note in calibration.notes)
+    scenario = Scenario.model_validate(calibration.scenario(50.0, 120.0, seed=3))
+    assert find_warnings(scenario) == []
+
+
+def test_with_loop_cost_a_fit_splits_the_overhead() -> None:
+    measured = _cpu_io_measurements()
+    measured = replace(measured, wakeups={"api": 2.0 * len(measured.parts)})
+    fit = WakeupCost(per_request_s=0.0045, per_wakeup_s=0.0003, r_squared=0.9, runs=6)
+
+    calibration = calibrate(measured, loop_cost=True, fits={"api": fit})
+
+    (server,) = calibration.template["topology_graph"]["nodes"]["servers"]
+    assert server["event_loop"] == {
+        "per_iteration_s": pytest.approx(0.0006),
+        "per_callback_s": pytest.approx(0.0004 - SMALLEST_S),
+    }
 
 
 def test_the_calibrated_scenario_is_valid_and_draws_no_warning() -> None:
