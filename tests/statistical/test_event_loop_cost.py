@@ -19,7 +19,7 @@ import math
 
 import pytest
 
-from asyncflow_backend.runtime.event_loop import PolledCores
+from asyncflow_backend.runtime.actors.event_loop import PolledCores
 from asyncflow_backend.runtime.runner import SimulationRunner
 from support.scenarios import looped_server
 

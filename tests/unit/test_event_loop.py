@@ -12,7 +12,7 @@ import pytest
 
 from asyncflow_backend.builder import BuilderUsageError, ScenarioBuilder
 from asyncflow_backend.resources import CoreSet
-from asyncflow_backend.runtime.event_loop import PolledCores
+from asyncflow_backend.runtime.actors.event_loop import PolledCores
 from asyncflow_backend.runtime.runner import SimulationRunner
 from asyncflow_backend.schemas import ScenarioValidationError, parse_scenario
 from support.scenarios import cpu_station, looped_server

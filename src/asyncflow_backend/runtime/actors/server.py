@@ -5,7 +5,7 @@ holds only when the scenario uses it, chosen once when it is built: the call dis
 (`runtime.actors.calls`), the admission gate (`runtime.admission`), the withdrawal book
 (`runtime.actors.cancellation`), a door and a failure model (`runtime.actors.failures`) and the
 workload classes' endpoint routing (`runtime.workload_classes`) and the event loop's own
-cost (`runtime.event_loop`).
+cost (`runtime.actors.event_loop`).
 
 A collaborator takes part by wrapping the server's hooks, the callables below that a
 request's path goes through (`receive`, `advance`, `burn`, `sleep`...). Each hook is an
@@ -30,10 +30,10 @@ from asyncflow_backend.runtime.actors import BuildError, Covering
 from asyncflow_backend.runtime.actors.calls import CallDispatcher
 from asyncflow_backend.runtime.actors.cancellation import WithdrawalBook
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
+from asyncflow_backend.runtime.actors.event_loop import install_event_loop
 from asyncflow_backend.runtime.actors.host import Callback, Handler, PoolGrant
 from asyncflow_backend.runtime.admission import AdmissionGate, admission_checks
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.event_loop import install_event_loop
 from asyncflow_backend.runtime.events.capacity import CapacitySchedule
 from asyncflow_backend.runtime.events.injection import Closable
 from asyncflow_backend.runtime.plans import compile_plans, endpoint_picker
