@@ -218,3 +218,26 @@ def test_busy_time_is_iterations_and_callbacks_at_saturation() -> None:
     )
     assert cores.callbacks > 5_000
     assert cores.iterations < cores.callbacks / 10
+
+
+def test_requests_withdrawn_from_the_ready_queue_leave_the_identity_whole() -> None:
+    """Overloaded, with a client timeout that cancels: requests leave the ready queue (and
+    batches) while they wait, and busy time is still iterations plus callbacks plus bursts."""
+    builder = (
+        looped_server(
+            cpu_s=BURST_S, per_iteration_s=ITERATION_S, per_callback_s=CALLBACK_S, horizon_s=30
+        )
+        .arrival_rate("gen", "steps", [(0, 120)])
+        .timeout(0.05, on_timeout="cancel")
+    )
+
+    runner, results = run(builder)
+
+    server = runner.model.servers["srv"]
+    cores = server.cores
+    assert isinstance(cores, PolledCores)
+    assert results.requests.timed_out > 100
+    assert server.busy_core_seconds == pytest.approx(
+        ITERATION_S * cores.iterations + (CALLBACK_S + BURST_S) * cores.callbacks, rel=1e-9
+    )
+    assert 0 < cores.iterations < cores.callbacks
