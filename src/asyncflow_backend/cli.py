@@ -5,7 +5,7 @@ import math
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -13,10 +13,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from asyncflow_backend.config.constants import Outcome
+from asyncflow_backend.config.constants import MIN_RUN_MEMORY_MB, Outcome
 from asyncflow_backend.schemas.loading import ScenarioValidationError, load_scenario_file
 from asyncflow_backend.schemas.results import ServerStats, SimulationResults
 from asyncflow_backend.schemas.scenario import Scenario, name_from_file
+
+if TYPE_CHECKING:
+    from asyncflow_backend.config.settings import Settings
 
 INVALID_INPUT = 2
 RUN_FAILED = 1
@@ -87,6 +90,37 @@ def _load(path: Path) -> Scenario:
         raise typer.Exit(INVALID_INPUT) from None
 
 
+def _settings() -> "Settings":
+    """The service's settings; a variable that cannot be read exits with status 2, naming it."""
+    from pydantic import ValidationError
+
+    from asyncflow_backend.config.environment import env_name
+    from asyncflow_backend.config.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            errors.print(
+                f"{env_name(field)}: {error['msg']}", markup=False, highlight=False, soft_wrap=True
+            )
+        raise typer.Exit(INVALID_INPUT) from None
+
+
+def _run_memory_mb(given: int | None) -> int:
+    """The run's memory budget: `--max-memory-mb`, else ASYNCFLOW_MAX_RUN_MEMORY_MB, else its
+    default, which needs no settings loaded."""
+    from asyncflow_backend.config.constants import DEFAULT_MAX_RUN_MEMORY_MB
+    from asyncflow_backend.config.environment import is_set
+
+    if given is not None:
+        return given
+    return (
+        _settings().max_run_memory_mb if is_set("max_run_memory_mb") else DEFAULT_MAX_RUN_MEMORY_MB
+    )
+
+
 def _report_warnings(scenario: Scenario) -> None:
     """Print on stderr, one per line, what is legal in `scenario` but probably not meant."""
     from asyncflow_backend.schemas.warnings import find_warnings
@@ -144,7 +178,7 @@ def run(
         int | None,
         typer.Option(
             "--max-memory-mb",
-            min=16,
+            min=MIN_RUN_MEMORY_MB,
             metavar="MB",
             help="Memory the run may use; stop it, exit 1, past that. "
             "Default: ASYNCFLOW_MAX_RUN_MEMORY_MB.",
@@ -156,7 +190,6 @@ def run(
     The output paths are checked, and missing folders created, before the run
     starts: a path that cannot be written exits with status 2 and runs nothing.
     """
-    from asyncflow_backend.config.settings import get_settings
     from asyncflow_backend.runtime.memory import MemoryBudget, MemoryBudgetExceeded
     from asyncflow_backend.runtime.runner import RunProgress, SimulationRunner
     from asyncflow_backend.schemas.results import NonFiniteResultError
@@ -169,7 +202,7 @@ def run(
         _prepare_folder(plots_dir, "--plots")
     runner = SimulationRunner(loaded, seed=seed)
     horizon = loaded.sim_settings.total_simulation_time
-    budget = MemoryBudget(max_memory_mb or get_settings().max_run_memory_mb)
+    budget = MemoryBudget(_run_memory_mb(max_memory_mb))
     with Progress(
         TextColumn("[bold]simulating[/]"),
         BarColumn(),
@@ -282,13 +315,12 @@ def serve(
     """Serve the REST API (docs at /docs), configured by ASYNCFLOW_* variables."""
     import uvicorn
 
-    from asyncflow_backend.config.settings import get_settings
     from asyncflow_backend.main import create_app
 
+    settings = _settings()
     if processes == 1:
         uvicorn.run(create_app(), host=host, port=port, log_level="info")
         return
-    settings = get_settings()
     if settings.redis_url is None:
         # Each process would keep a local pool of its own, and each pool would
         # also resume the runs the others hold after a restart.
@@ -325,10 +357,9 @@ def worker(
     ] = None,
 ) -> None:
     """Execute runs from the Redis queue (needs ASYNCFLOW_REDIS_URL) until stopped."""
-    from asyncflow_backend.config.settings import get_settings
     from asyncflow_backend.jobs.worker import run_worker
 
-    if get_settings().redis_url is None:
+    if _settings().redis_url is None:
         errors.print(
             "ASYNCFLOW_REDIS_URL is not set: without Redis the API executes runs itself, "
             "in a local process pool, and needs no worker."
@@ -418,10 +449,9 @@ def db_upgrade(
     """Create or migrate the tables of ASYNCFLOW_DATABASE_URL up to the latest revision."""
     from sqlalchemy.engine import make_url
 
-    from asyncflow_backend.config.settings import get_settings
     from asyncflow_backend.db.migrate import MissingDatabaseError, upgrade
 
-    url = get_settings().database_url
+    url = _settings().database_url
     try:
         upgrade(url, revision)
     except MissingDatabaseError as missing:

@@ -245,6 +245,22 @@ def test_commands_that_need_redis_say_so_without_it(command: list[str]) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker"], ["db", "upgrade"]])
+def test_a_setting_that_cannot_be_read_exits_2_naming_its_variable(command: list[str]) -> None:
+    environment = {**os.environ, "ASYNCFLOW_SUBMIT_RATE_LIMIT": "often"}
+    done = subprocess.run(
+        [*the_console_script(), *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment,
+    )
+    assert done.returncode == INVALID_INPUT, done.stderr
+    assert done.stderr.startswith("ASYNCFLOW_SUBMIT_RATE_LIMIT: Value error, couldn't parse")
+    assert "Traceback" not in done.stderr
+
+
 # output paths, checked before anything runs
 
 

@@ -293,3 +293,8 @@ ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 MAX_ENDPOINT_NAME_LENGTH = 128
 ENDPOINT_NAME_PATTERN = r"^[A-Za-z0-9_.:/{}-]+( [A-Za-z0-9_.:/{}-]+)*$"
 """A route such as `/orders/{id}` or `GET /orders`: the id characters, `/ { }` and single spaces."""
+
+DEFAULT_MAX_RUN_MEMORY_MB = 2048
+"""The resident memory, in MB, one run may add to its process unless configured otherwise."""
+MIN_RUN_MEMORY_MB = 16
+"""The smallest run memory budget: below it the interpreter's own noise would stop runs."""

@@ -11,9 +11,11 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from asyncflow_backend.config.constants import DEFAULT_MAX_RUN_MEMORY_MB, MIN_RUN_MEMORY_MB
+from asyncflow_backend.config.environment import ENV_PREFIX
 from asyncflow_backend.schemas.limits import ScenarioLimits
 
-ENV_PREFIX = "ASYNCFLOW_"
+__all__ = ["ENV_PREFIX", "Settings", "get_settings", "key_digest"]
 _DEFAULT_LIMITS = ScenarioLimits()
 
 
@@ -62,8 +64,8 @@ class Settings(BaseSettings):
         default=600.0, gt=0, description="Wall time a run may take before it fails."
     )
     max_run_memory_mb: int = Field(
-        default=2048,
-        ge=16,
+        default=DEFAULT_MAX_RUN_MEMORY_MB,
+        ge=MIN_RUN_MEMORY_MB,
         description="Resident memory, in MB, one run may add to the process running it "
         "(a worker, or `asyncflow run`); a run that needs more fails at once with that "
         "reason, and its worker takes the next run.",

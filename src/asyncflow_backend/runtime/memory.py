@@ -11,7 +11,7 @@ import os
 import resource
 import sys
 
-from asyncflow_backend.config.settings import ENV_PREFIX
+from asyncflow_backend.config.environment import env_name
 
 MB = 2**20
 
@@ -29,7 +29,7 @@ def resident_bytes() -> int:
 
 def memory_message(limit_mb: int) -> str:
     """The error of a run stopped by its memory budget."""
-    return f"used more than its memory budget of {limit_mb} MB ({ENV_PREFIX}MAX_RUN_MEMORY_MB)"
+    return f"used more than its memory budget of {limit_mb} MB ({env_name('max_run_memory_mb')})"
 
 
 class MemoryBudgetExceeded(Exception):

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from asyncflow_backend.config.environment import env_name
 from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind
 from asyncflow_backend.schemas.base import readable
 from asyncflow_backend.schemas.calls import answering_servers, call_edges
@@ -15,8 +16,6 @@ from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.steps import CacheStep, CallStep, RamStep, Step, walk_steps
 from asyncflow_backend.schemas.validation import Loc, Problem
 from asyncflow_backend.schemas.workload import WorkloadModel
-
-_ENV_PREFIX = "ASYNCFLOW_"
 
 
 @dataclass(frozen=True)
@@ -32,10 +31,6 @@ class ScenarioLimits:
     max_expected_requests: float = 5_000_000
     max_samples: int = 5_000_000
     max_scheduled_events: float = 100_000_000
-
-
-def _var(field: str) -> str:
-    return f"{_ENV_PREFIX}{field.upper()}"
 
 
 _num = readable
@@ -322,7 +317,7 @@ def check_limits(scenario: Scenario, limits: ScenarioLimits) -> list[Problem]:
     def over(loc: Loc, what: str, field: str, unit: str = "") -> None:
         limit = getattr(limits, field)
         problems.append(
-            Problem(loc, f"{what} exceeds the limit of {_num(limit)}{unit} ({_var(field)})")
+            Problem(loc, f"{what} exceeds the limit of {_num(limit)}{unit} ({env_name(field)})")
         )
 
     node_count = 1 + len(nodes.balancers()) + len(servers)
