@@ -293,6 +293,7 @@ class ScenarioBuilder:
         max_ready_queue: int | None = None,
         max_concurrency: int | None = None,
         when_down: DownChoice | None = None,
+        replicas: int | None = None,
     ) -> Self:
         """A server; the endpoints declared next belong to it.
 
@@ -302,6 +303,9 @@ class ScenarioBuilder:
         `max_ready_queue` and `max_concurrency` are its `admission` caps: an arrival
         that would exceed one is rejected at once. `when_down` says what becomes of a
         request that reaches it while it is down: `wait` (the default) or `reject`.
+        `replicas` makes it a replica group: that many identical servers,
+        `<server_id>-1` .. `<server_id>-N`, reached through a balancer that covers
+        `server_id` (edges to and from `server_id` are copied for each).
         """
         resources: dict[str, Any] = {"cpu_cores": cores, "ram_mb": ram_mb}
         if db_pool is not None:
@@ -325,6 +329,8 @@ class ScenarioBuilder:
             server["admission"] = admission
         if when_down is not None:
             server["when_down"] = str(when_down)
+        if replicas is not None:
+            server["replicas"] = replicas
         self._servers.append(server)
         return self
 

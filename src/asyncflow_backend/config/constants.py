@@ -248,6 +248,8 @@ MAX_SIMULATION_TIME_S = 31_536_000
 MAX_DURATION_S = 31_536_000
 """Longest step duration, edge latency or spike, and the largest mean of a random one."""
 MAX_CPU_CORES = 1024
+MAX_REPLICAS = 1000
+"""Most replicas of one server (`replicas`): each is a server of its own in the run."""
 MAX_CAPACITY_CHANGES = 10_000
 MIN_FAILURE_CYCLE_S = 1e-3
 """Smallest mean time to failure plus mean time to repair: below, failures and repairs

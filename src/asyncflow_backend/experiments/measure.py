@@ -11,6 +11,10 @@ Metric names, all in SI units (seconds, requests per second, fractions, counts):
   every request that ended after the warm-up, however it ended (a timeout at its timeout);
 - `requests.not_completed_share`: (generated - completed) / generated, the whole run;
 - `servers.<id>.cpu_utilisation`: busy core-seconds over cores x horizon, the whole run;
+- `replica_groups.<id>.cpu_utilisation` and `.throughput_rps` (requests that left its
+  replicas per second), the whole run: for a server written with `replicas`, whose
+  replicas have no metric of their own, so that the metrics are the same whatever number
+  of replicas a sweep sets;
 - `requests.<outcome>`: every count of the results document's `requests`
   (`generated`, `completed`, `dropped`, `in_flight`, ...), the whole run;
 - `requests.loss_fraction`: requests that ended other than completed, over generated.
@@ -46,12 +50,20 @@ REQUEST_COUNTS = tuple(
 )
 """Every count the results document has: new ways for a request to end join by themselves."""
 
+GROUP_METRICS = ("cpu_utilisation", "throughput_rps")
+"""The metrics of each replica group, under `replica_groups.<id>.`."""
+
 Warmup = float | Literal["mser5"]
 
 
 def metric_names(scenario: Scenario) -> list[str]:
     """Every metric a replication of `scenario` reports, in display order."""
-    servers = [f"servers.{s.id}.cpu_utilisation" for s in scenario.topology_graph.nodes.servers]
+    servers: list[str] = []
+    for server in scenario.topology_graph.nodes.servers:
+        if server.replicas is None:
+            servers.append(f"servers.{server.id}.cpu_utilisation")
+        else:
+            servers += [f"replica_groups.{server.id}.{name}" for name in GROUP_METRICS]
     counts = [f"requests.{name}" for name in REQUEST_COUNTS]
     return [
         *LATENCY_METRICS,
@@ -141,8 +153,13 @@ class ReplicationObserver:
         metrics[THROUGHPUT_METRIC] = kept.size / measured_s if measured_s > 0 else None
         metrics[GOODPUT_METRIC] = metrics[THROUGHPUT_METRIC]
         metrics |= self._time_to_outcome(kept, warmup_s)
+        replicas = {member for group in results.replica_groups.values() for member in group.servers}
         for server_id, stats in results.servers.items():
-            metrics[f"servers.{server_id}.cpu_utilisation"] = stats.cpu_utilisation
+            if server_id not in replicas:
+                metrics[f"servers.{server_id}.cpu_utilisation"] = stats.cpu_utilisation
+        for name, group in results.replica_groups.items():
+            for field in GROUP_METRICS:
+                metrics[f"replica_groups.{name}.{field}"] = getattr(group, field)
         counts = results.requests
         for name in REQUEST_COUNTS:
             metrics[f"requests.{name}"] = float(getattr(counts, name))

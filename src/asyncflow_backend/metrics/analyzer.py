@@ -36,6 +36,7 @@ from asyncflow_backend.schemas.results import (
     NonFiniteResultError,
     OfferedLoad,
     PoolStats,
+    ReplicaGroupStats,
     RequestCounts,
     ServerStats,
     Throughput,
@@ -293,6 +294,46 @@ def server_stats(
         latency=duration_stats(list(endpoint_times.values())),
         endpoints={name: duration_stats([times]) for name, times in endpoint_times.items()},
         **series_summary(SERVER_METRICS, server_id, probes),
+    )
+
+
+def replica_group_stats(
+    members: Sequence[str],
+    servers: Mapping[str, ServerStats],
+    visit_times: "Sequence[array[float]]",
+    horizon_s: float,
+    probes: Probes,
+) -> ReplicaGroupStats:
+    """A replica group's numbers from its replicas' (`members`, ids of `servers`).
+
+    Throughput: the requests that left any replica (`visit_times`, every endpoint of every
+    replica) per second. Utilisation: busy core-seconds over core-seconds, summed over the
+    replicas. Queues: each sampled series summed over the replicas tick by tick, so the
+    mean is the sum of the means and the max is the peak of the group's total. Latency:
+    the replicas' times on the server pooled.
+    """
+    stats = [servers[member] for member in members]
+    core_seconds = sum((s.mean_cores or s.cores) * horizon_s for s in stats)
+    busy = sum(s.cpu_utilisation * (s.mean_cores or s.cores) * horizon_s for s in stats)
+    latency = duration_stats(visit_times)
+    summed: dict[str, float | None] = {}
+    for d in SERVER_METRICS:
+        if d.mean_field not in ReplicaGroupStats.model_fields:
+            continue
+        series = [probes.get((d.metric, member)) for member in members]
+        if any(probe is None or not len(probe.values) for probe in series):
+            summed[d.mean_field] = summed[d.max_field] = None
+            continue
+        total = np.sum([np.frombuffer(p.values, dtype=np.float64) for p in series if p], axis=0)
+        summed[d.mean_field] = float(total.mean())
+        summed[d.max_field] = float(total.max())
+    return ReplicaGroupStats(
+        replicas=len(members),
+        servers=list(members),
+        throughput_rps=latency.count / horizon_s,
+        cpu_utilisation=min(1.0, busy / core_seconds) if core_seconds > 0 else 0.0,
+        latency=latency,
+        **summed,
     )
 
 

@@ -15,9 +15,11 @@ from asyncflow_backend.runtime.workload_classes import ClassCollector
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.samplers.streams import draw_seed
 from asyncflow_backend.schemas.loading import ScenarioValidationError
+from asyncflow_backend.schemas.replicas import expand_replicas, replica_groups
 from asyncflow_backend.schemas.results import (
     ClassStats,
     NonFiniteResultError,
+    ReplicaGroupStats,
     RunMeta,
     SimulationResults,
 )
@@ -57,7 +59,8 @@ class SimulationRunner:
 
     The seed is, in order: the `seed` argument, the scenario's `seed`, or a
     fresh one drawn from the OS. It is reported in `meta.seed`, so any run can
-    be replayed.
+    be replayed. Replica groups are written out as their servers before the
+    build (`schemas.replicas`), so `built` is the scenario the engine runs.
     """
 
     def __init__(self, scenario: Scenario, *, seed: int | None = None) -> None:
@@ -65,9 +68,11 @@ class SimulationRunner:
         if problems:
             raise ScenarioValidationError(problems)
         self.scenario = scenario
+        self.groups = replica_groups(scenario)
+        self.built = expand_replicas(scenario)
         chosen = seed if seed is not None else scenario.seed
         self.seed = chosen if chosen is not None else draw_seed()
-        self.model = SimulationModel.build(scenario, RandomStreams(self.seed))
+        self.model = SimulationModel.build(self.built, RandomStreams(self.seed))
         self._slices_run = 0
 
     def run(
@@ -125,13 +130,14 @@ class SimulationRunner:
             throughput=analyzer.throughput(model.collector, horizon),
             time_to_outcome=analyzer.time_to_outcome(model.collector, latency),
             servers=block.servers,
+            replica_groups=self._replica_groups(block, probes),
             edges={
                 eid: analyzer.edge_stats(eid, dropped_at.get(eid, 0), probes) for eid in model.edges
             },
             pools=block.pools,
             calls=block.calls,
             breakdown=analyzer.breakdown(
-                model.collector.hops, block.visits, latency.mean, _route_order(self.scenario)
+                model.collector.hops, block.visits, latency.mean, _route_order(self.built)
             ),
             time_series=analyzer.time_series(
                 self.scenario.sim_settings.sample_period_s, model.sampler.probes
@@ -147,6 +153,23 @@ class SimulationRunner:
                 events_processed=_events_processed(model, self._slices_run),
             ),
         )
+
+    def _replica_groups(
+        self, block: ResultsBlock, probes: analyzer.Probes
+    ) -> dict[str, ReplicaGroupStats]:
+        if not self.groups:
+            return {}
+        servers = self.model.servers
+        return {
+            group.name: analyzer.replica_group_stats(
+                group.members,
+                block.servers,
+                [plan.times for member in group.members for plan in servers[member].endpoints],
+                self.scenario.sim_settings.total_simulation_time,
+                probes,
+            )
+            for group in self.groups
+        }
 
     def _latencies_of(self) -> Callable[[str], "array[float]"]:
         """The latencies of the completed requests of a generator, by id: its class's in a

@@ -12,6 +12,7 @@ from asyncflow_backend.config.environment import env_name
 from asyncflow_backend.metrics.catalogue import METRICS, ComponentKind
 from asyncflow_backend.schemas.base import readable
 from asyncflow_backend.schemas.calls import answering_servers, call_edges
+from asyncflow_backend.schemas.replicas import edge_count
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.steps import CacheStep, CallStep, RamStep, Step, walk_steps
 from asyncflow_backend.schemas.validation import Loc, Problem
@@ -207,7 +208,9 @@ def scheduled_events(scenario: Scenario) -> ScheduledEvents:
         per_request=events_per_request(scenario) + CLOSED_EVENTS_PER_REQUEST * closed,
         requests=horizon * scenario.peak_arrival_rate,
         failures=sum(
-            2 * math.ceil(horizon / (f.time_to_failure.mean + f.time_to_repair.mean))
+            2
+            * server.copies
+            * math.ceil(horizon / (f.time_to_failure.mean + f.time_to_repair.mean))
             for server in scenario.topology_graph.nodes.servers
             if (f := server.failures) is not None
         ),
@@ -232,12 +235,13 @@ def _generator_windows(scenario: Scenario) -> float:
 
 
 def sampled_series_count(scenario: Scenario) -> int:
-    """How many time series the run will sample: one per enabled metric and component."""
+    """How many time series the run will sample: one per enabled metric and component
+    (each replica of a replica group, and each copy of its edges, is a component)."""
     servers = scenario.topology_graph.nodes.servers
     components = {
-        ComponentKind.SERVER: len(servers),
-        ComponentKind.EDGE: len(scenario.topology_graph.edges),
-        ComponentKind.POOL: sum(len(s.server_resources.pool_sizes()) for s in servers),
+        ComponentKind.SERVER: sum(s.copies for s in servers),
+        ComponentKind.EDGE: edge_count(scenario),
+        ComponentKind.POOL: sum(len(s.server_resources.pool_sizes()) * s.copies for s in servers),
     }
     return sum(
         components[METRICS[metric].kind]
@@ -320,16 +324,31 @@ def check_limits(scenario: Scenario, limits: ScenarioLimits) -> list[Problem]:
             Problem(loc, f"{what} exceeds the limit of {_num(limit)}{unit} ({env_name(field)})")
         )
 
-    node_count = 1 + len(nodes.balancers()) + len(servers)
+    # A replica group counts as the servers (and edges) it stands for in the run.
+    # A replica group counts as the servers (and edges) it stands for in the run, and a
+    # limit it breaks is located at the largest group's `replicas`.
+    replicated = sum(server.copies for server in servers if server.replicas is not None)
+    of_which = f", {replicated} of them replicas" if replicated else ""
+    largest = max(range(len(servers)), key=lambda i: servers[i].replicas or 0)
+    by_replicas: Loc | None = (
+        ("topology_graph", "nodes", "servers", largest, "replicas") if replicated else None
+    )
+    node_count = 1 + len(nodes.balancers()) + sum(server.copies for server in servers)
     if node_count > limits.max_nodes:
-        over(("topology_graph", "nodes"), f"{node_count} nodes", "max_nodes")
-    edge_count = len(scenario.topology_graph.edges)
-    if edge_count > limits.max_edges:
-        over(("topology_graph", "edges"), f"{edge_count} edges", "max_edges")
-    endpoint_count = sum(len(server.endpoints) for server in servers)
+        loc_nodes = by_replicas or ("topology_graph", "nodes")
+        over(loc_nodes, f"{node_count} nodes{of_which}", "max_nodes")
+    edges = edge_count(scenario)
+    if edges > limits.max_edges:
+        copied = " (the edges of replica groups copied for each replica)" if replicated else ""
+        over(by_replicas or ("topology_graph", "edges"), f"{edges} edges{copied}", "max_edges")
+    endpoint_count = sum(len(server.endpoints) * server.copies for server in servers)
     if endpoint_count > limits.max_endpoints:
-        over(("topology_graph", "nodes", "servers"), f"{endpoint_count} endpoints", "max_endpoints")
-    step_count = sum(len(ep.steps) for server in servers for ep in server.endpoints)
+        over(
+            ("topology_graph", "nodes", "servers"),
+            f"{endpoint_count} endpoints{of_which and ' (each replica has its own)'}",
+            "max_endpoints",
+        )
+    step_count = sum(len(ep.steps) * server.copies for server in servers for ep in server.endpoints)
     if step_count > limits.max_steps:
         over(("topology_graph", "nodes", "servers"), f"{step_count} steps", "max_steps")
     event_count = len(scenario.events or ())

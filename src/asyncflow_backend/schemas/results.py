@@ -43,6 +43,7 @@ _DOCUMENT_PATH = {
     "Histogram": "latency.histogram",
     "Throughput": "throughput",
     "ServerStats": "servers.<id>",
+    "ReplicaGroupStats": "replica_groups.<id>",
     "DurationStats": "servers.<id>.latency",
     "PoolStats": "pools.<id>",
     "CallStats": "calls.<id>",
@@ -285,6 +286,36 @@ class ServerStats(FiniteModel):
     )
 
 
+class ReplicaGroupStats(FiniteModel):
+    """A replica group (a server written with `replicas`) taken as one: its replicas'
+    numbers pooled. Each replica's own are in `servers`."""
+
+    replicas: int
+    servers: list[str] = Field(description="The ids of its replicas in `servers`.")
+    throughput_rps: float = Field(
+        description="Requests that left any of its replicas, per second of the horizon."
+    )
+    cpu_utilisation: float = Field(
+        description="Busy core-seconds over the core-seconds of all its replicas: the "
+        "replicas' utilisations averaged, weighted by their cores."
+    )
+    ready_queue_mean: float | None = Field(
+        description="Requests waiting for a core in all its replicas together, on average "
+        "(the sum of the replicas' means); null when `ready_queue_len` is not sampled."
+    )
+    ready_queue_max: float | None = Field(
+        description="The largest sampled sum of its replicas' ready queues."
+    )
+    io_queue_mean: float | None = Field(
+        description="Requests in I/O in all its replicas together, on average."
+    )
+    io_queue_max: float | None = Field(description="The largest sampled sum of their I/O queues.")
+    latency: DurationStats = Field(
+        description="Time from arriving at a replica to leaving it, over every request that "
+        "left any of them (pooled, so the percentiles are of all those requests)."
+    )
+
+
 class CallStats(FiniteModel):
     """One call step (`server:endpoint#step`): its sub-requests and their answers."""
 
@@ -436,6 +467,11 @@ class SimulationResults(FiniteModel):
     )
     servers: dict[str, ServerStats]
     edges: dict[str, EdgeStats]
+    replica_groups: dict[str, ReplicaGroupStats] = Field(
+        default_factory=dict,
+        description="Each replica group by the server id it was written with; its replicas "
+        "are in `servers` as `<id>-1` .. `<id>-N`. Empty without `replicas`.",
+    )
     pools: dict[str, PoolStats] = Field(
         default_factory=dict, description="Connection pools by `server:pool`."
     )

@@ -21,6 +21,7 @@ from asyncflow_backend.config.constants import (
     MAX_EVENT_LOOP_COST_S,
     MAX_POOL_SIZE,
     MAX_RAM_MB,
+    MAX_REPLICAS,
     MAX_WEIGHT,
     MIN_FAILURE_CYCLE_S,
     MIN_RAM_MB,
@@ -229,12 +230,24 @@ class Server(StrictModel):
         description="The CPU its event loops spend per iteration and per callback, besides "
         "the steps; without it, a CPU step costs exactly its draw.",
     )
+    replicas: PositiveInteger | None = Field(
+        default=None,
+        le=MAX_REPLICAS,
+        description="A replica group: N identical servers with ids `<id>-1` .. `<id>-N`, each "
+        "covered by every balancer that covers `<id>`, its edges copied for each (results per "
+        "replica and per group, `replica_groups`). Unset: one server with the id itself.",
+    )
     when_down: WhenDown | None = Field(
         default=None,
         description="A request that reaches the server while it is down (failed, or in an "
         "outage no balancer routes around): `wait` (the default) until it is back up, or "
         "`reject` at once (`rejected`, reason `server_down`).",
     )
+
+    @property
+    def copies(self) -> int:
+        """How many servers it stands for in a run: `replicas`, or 1."""
+        return self.replicas or 1
 
     def pool_of(self, step: Step) -> str | None:
         """The pool whose connection `step` holds, if any: the one an I/O or call step

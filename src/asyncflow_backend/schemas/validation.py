@@ -9,8 +9,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from asyncflow_backend.config.constants import LoadBalancerAlgorithm
+from asyncflow_backend.config.constants import MAX_ID_LENGTH, LoadBalancerAlgorithm
 from asyncflow_backend.schemas.calls import answering_servers, call_edges, call_sites
+from asyncflow_backend.schemas.replicas import (
+    edge_copies,
+    group_sizes,
+    replica_groups,
+    replica_ids,
+)
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.steps import CallStep, IoStep, RamStep, walk_steps
 from asyncflow_backend.schemas.topology import DB_POOL
@@ -43,6 +49,7 @@ def find_problems(scenario: Scenario) -> list[Problem]:
     problems = list(_duplicate_ids(scenario))
     problems += _edge_endpoints(scenario)
     problems += _calls(scenario)
+    problems += _replicas(scenario)
     if not problems:
         problems += _routes(scenario)
     problems += _events(scenario)
@@ -414,8 +421,11 @@ def _events(scenario: Scenario) -> Iterator[Problem]:
     if not scenario.events:
         return
     horizon = scenario.sim_settings.total_simulation_time
-    servers = {s.id for s in scenario.topology_graph.nodes.servers}
-    edges = {e.id for e in scenario.topology_graph.edges}
+    sizes = group_sizes(scenario)
+    servers = {s.id for s in scenario.topology_graph.nodes.servers if s.id not in sizes}
+    servers |= {member for name, n in sizes.items() for member in replica_ids(name, n)}
+    copied = {e.id: edge_copies(e, sizes) for e in scenario.topology_graph.edges}
+    edges = {edge_id for copies in copied.values() for edge_id, _, _ in copies}
     windows: dict[str, list[tuple[float, float, int]]] = {}
     for i, event in enumerate(scenario.events):
         if event.start.t_start > horizon:
@@ -430,6 +440,9 @@ def _events(scenario: Scenario) -> Iterator[Problem]:
                 f"event '{event.event_id}' ends at {event.end.t_end} s, after the "
                 f"horizon of {horizon} s",
             )
+        if event.target_id in sizes or event.target_id in copied.keys() - edges:
+            yield Problem(("events", i, "target_id"), _whole_group_target(event.target_id, sizes))
+            continue
         if event.is_outage:
             if event.target_id not in servers:
                 yield Problem(
@@ -455,3 +468,98 @@ def _events(scenario: Scenario) -> Iterator[Problem]:
                     f"outage '{scenario.events[i].event_id}' of server '{server_id}' "
                     "overlaps an earlier outage of the same server",
                 )
+
+
+def _whole_group_target(target: str, sizes: dict[str, int]) -> str:
+    if target in sizes:
+        members = replica_ids(target, sizes[target])
+        return (
+            f"'{target}' is a replica group of {sizes[target]}: an event targets one of its "
+            f"replicas, '{members[0]}' to '{members[-1]}'"
+        )
+    return (
+        f"edge '{target}' touches a replica group, so it is copied for each replica: an "
+        f"event targets one copy ('{target}-1', ...)"
+    )
+
+
+def _replicas(scenario: Scenario) -> Iterator[Problem]:
+    """A replica group's ids and its edges' copies are new and valid ids, and it is reached
+    only through a balancer that covers it: no route edge and no call step reaches it
+    directly (which replica would it reach?)."""
+    groups = replica_groups(scenario)
+    if not groups:
+        return
+    sizes = group_sizes(scenario)
+    servers: Loc = ("topology_graph", "nodes", "servers")
+    taken = set(_node_ids(scenario)) - set(sizes)
+    taken |= {
+        e.id
+        for e in scenario.topology_graph.edges
+        if e.source not in sizes and e.target not in sizes
+    }
+    for group in groups:
+        loc = (*servers, group.index, "replicas")
+        members = group.members
+        if len(members[-1]) > MAX_ID_LENGTH:
+            yield Problem(
+                loc,
+                f"replica id '{members[-1]}' is longer than {MAX_ID_LENGTH} characters; "
+                f"shorten the server id '{group.name}'",
+            )
+            continue
+        clash = next((member for member in members if member in taken), None)
+        if clash is not None:
+            yield Problem(
+                loc,
+                f"replica id '{clash}' of server '{group.name}' is already the id of a node "
+                f"or an edge; rename that one or server '{group.name}'",
+            )
+        taken.update(members)
+    for i, edge in enumerate(scenario.topology_graph.edges):
+        copies = edge_copies(edge, sizes)
+        if len(copies) == 1:
+            continue
+        too_long = next((c for c, _, _ in copies if len(c) > MAX_ID_LENGTH), None)
+        clash = next((c for c, _, _ in copies if c in taken), None)
+        if too_long is not None or clash is not None:
+            why = (
+                f"is longer than {MAX_ID_LENGTH} characters"
+                if too_long is not None
+                else "is already the id of a node or an edge"
+            )
+            yield Problem(
+                ("topology_graph", "edges", i, "id"),
+                f"edge '{edge.id}' is copied for each replica it joins, and the copy id "
+                f"'{too_long or clash}' {why}; rename edge '{edge.id}'",
+            )
+        taken.update(c for c, _, _ in copies)
+    yield from _replicas_reached_directly(scenario, sizes)
+
+
+def _replicas_reached_directly(scenario: Scenario, sizes: dict[str, int]) -> Iterator[Problem]:
+    nodes = scenario.topology_graph.nodes
+    covering = {lb.id: set(lb.server_covered) for _, lb in nodes.balancers()}
+    answers: set[tuple[str, str]] = set()
+    called: set[tuple[str, str]] = set()
+    for site in call_sites(scenario):
+        called.add((site.caller, site.target))
+        answers |= {(server, site.caller) for server in answering_servers(scenario, site.target)}
+        if site.target in sizes:
+            yield Problem(
+                site.loc,
+                f"server '{site.target}' has {sizes[site.target]} replicas: call it through a "
+                f"load balancer that covers it (load_balancers), so that the balancer picks "
+                "the replica",
+            )
+    for i, edge in enumerate(scenario.topology_graph.edges):
+        source, target = edge.source, edge.target
+        if target not in sizes or (source, target) in answers | called:
+            continue
+        if target not in covering.get(source, ()):
+            yield Problem(
+                ("topology_graph", "edges", i, "target"),
+                f"edge '{edge.id}' goes to '{target}', which has {sizes[target]} replicas: "
+                f"requests reach a replica group through a load balancer that covers it; "
+                f"send the edge to such a balancer",
+            )

@@ -83,7 +83,7 @@ def _overloaded_by_failures(scenario: Scenario) -> Iterator[Problem]:
             WorkInProgress.LOSE
         ):
             continue  # nothing waits for a repair
-        cores = server.server_resources.cpu_cores
+        cores = server.server_resources.cpu_cores * server.copies
         work = arrivals.get(server.id, 0.0) * _cpu_seconds(server)
         usable = cores * failures.availability
         if usable < work <= cores:
@@ -148,13 +148,14 @@ def _capacity_schedules(scenario: Scenario) -> Iterator[Problem]:
                     f"not before the end of the run ({readable(horizon)} s), so it never "
                     "happens",
                 )
-            elif 0 < change.cpu_cores < work and server.admission is None:
-                backlog = gates.backlog(server, change.cpu_cores)
+            elif 0 < change.cpu_cores * server.copies < work and server.admission is None:
+                backlog = gates.backlog(server, change.cpu_cores * server.copies)
                 yield Problem(
                     (*loc, "cpu_cores"),
                     f"server '{server.id}' is offered {work:.3g} core-seconds of CPU work per "
-                    f"second; with {change.cpu_cores} core(s) from {readable(change.at_s)} s "
-                    f"{backlog.grows} for as long as the change lasts{backlog.bound}",
+                    f"second; with {_cores(change.cpu_cores, server)} from "
+                    f"{readable(change.at_s)} s {backlog.grows} for as long as the change "
+                    f"lasts{backlog.bound}",
                 )
 
 
@@ -423,7 +424,10 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
         pooled |= set(lb.server_covered)
         capped = all(servers[s][1].admission is not None for s in lb.server_covered)
         work = sum(arrivals.get(s, 0.0) * _cpu_seconds(servers[s][1]) for s in lb.server_covered)
-        cores = sum(servers[s][1].server_resources.cpu_cores for s in lb.server_covered)
+        cores = sum(
+            servers[s][1].server_resources.cpu_cores * servers[s][1].copies
+            for s in lb.server_covered
+        )
         if work > cores and not capped:
             yield Problem(
                 where,
@@ -436,7 +440,7 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
         rate = arrivals.get(server_id, 0.0)
         if rate == 0:
             continue
-        cores = server.server_resources.cpu_cores
+        cores = server.server_resources.cpu_cores * server.copies
         work = rate * _cpu_seconds(server)
         if server_id not in pooled and work > cores and server.admission is None:
             called = sum(from_calls.get(server_id, {}).values())
@@ -445,16 +449,27 @@ def _overloaded_servers(scenario: Scenario) -> Iterator[Problem]:
             yield Problem(
                 (*SERVERS, i),
                 f"server '{server_id}' is offered {work:.3g} core-seconds of CPU work per "
-                f"second ({readable(round(rate, 3))} requests/s{via}) for {cores} core(s): "
+                f"second ({readable(round(rate, 3))} requests/s{via}) for "
+                f"{_cores(server.server_resources.cpu_cores, server)}: "
                 f"utilisation {work / cores:.0%}, above 100%, so {backlog.grows} without "
                 f"bound{backlog.bound}",
             )
         yield from _overloaded_pools(i, server, rate)
 
 
+def _cores(cores: int, server: Server) -> str:
+    """`4 core(s)`, or for a replica group `12 cores (3 replicas x 4)`."""
+    if server.replicas is None:
+        return f"{cores} core(s)"
+    return f"{cores * server.replicas} cores ({server.replicas} replicas x {cores})"
+
+
 def _overloaded_pools(i: int, server: Server, rate: float) -> Iterator[Problem]:
+    """`rate` is the server's arrival rate, over all its replicas: each replica has the
+    pool, so their sizes add up."""
     resources = server.server_resources
-    for pool, size in resources.pool_sizes().items():
+    for pool, each in resources.pool_sizes().items():
+        size = each * server.copies
         held = rate * _mean_seconds(server, partial(_holds, server, pool))
         if held > size:
             field = "db_connection_pool" if pool == DB_POOL else "connection_pools"
@@ -512,11 +527,15 @@ def _step_visits(server: Server) -> Iterator[tuple[float, Step, dict[str, str]]]
         yield from walk(endpoint.steps, weight / total, {})
 
 
-def _shares(lb: LoadBalancer) -> dict[str, float]:
-    """The share of the balancer's requests each covered server gets, in the long run."""
+def _shares(lb: LoadBalancer, copies: dict[str, int]) -> dict[str, float]:
+    """The share of the balancer's requests each covered server gets, in the long run; a
+    replica group's is its replicas' together, each weighing what the group does."""
     weights = {server_id: 1.0 for server_id in lb.server_covered}
     if lb.algorithms is LoadBalancerAlgorithm.WEIGHTED_ROUND_ROBIN and lb.weights:
         weights |= lb.weights
+    weights = {
+        server_id: weight * copies.get(server_id, 1) for server_id, weight in weights.items()
+    }
     total = sum(weights.values())
     return {server_id: weight / total for server_id, weight in weights.items()}
 
@@ -544,7 +563,8 @@ def _arrival_rates(scenario: Scenario) -> tuple[dict[str, float], CallsIn]:
     # Each generator's one edge, to the client; closed classes count as 0 (bounded).
     rate = sum(mean_arrival_rate(scenario, w) * out[w.id][0][1] for w in scenario.generators)
     arriving: dict[str, float] = {client: rate}
-    shares = {lb.id: _shares(lb) for _, lb in graph.nodes.balancers()}
+    copies = {server.id: server.copies for server in graph.nodes.servers}
+    shares = {lb.id: _shares(lb, copies) for _, lb in graph.nodes.balancers()}
     waiting = _inbound_counts(out, client)
     ready = [client]
     while ready:
