@@ -15,6 +15,7 @@ from rich.text import Text
 
 from asyncflow_backend.config.constants import MIN_RUN_MEMORY_MB, Outcome
 from asyncflow_backend.schemas.loading import ScenarioValidationError, load_scenario_file
+from asyncflow_backend.schemas.replicas import edge_count
 from asyncflow_backend.schemas.results import ServerStats, SimulationResults
 from asyncflow_backend.schemas.scenario import Scenario, name_from_file
 
@@ -141,8 +142,8 @@ def validate(scenario: ScenarioPath) -> None:
     _report_warnings(loaded)
     nodes = loaded.topology_graph.nodes
     console.print(
-        f"[green]valid[/] {scenario}: {len(nodes.servers)} server(s), "
-        f"{len(loaded.topology_graph.edges)} edge(s), "
+        f"[green]valid[/] {scenario}: {sum(s.copies for s in nodes.servers)} server(s), "
+        f"{edge_count(loaded)} edge(s), "
         f"{loaded.sim_settings.total_simulation_time:g} s simulated, "
         f"~{loaded.expected_requests:,.0f} requests expected",
         soft_wrap=True,
@@ -482,8 +483,8 @@ def _fmt(value: float | None, scale: float = 1000.0, unit: str = "ms") -> str:
 def _print_summary(
     results: SimulationResults, name: str | None = None, description: str | None = None
 ) -> None:
-    """The run's totals, then a table each for its servers, endpoints and pools; `name`
-    titles it and `description` follows it."""
+    """The run's totals, then a table each for its replica groups, servers, endpoints and
+    pools; `name` titles it and `description` follows it."""
     req, lat, meta = results.requests, results.latency, results.meta
     # Text, not markup: a name such as "[red]x" is shown as written.
     table = Table(
@@ -540,6 +541,8 @@ def _print_summary(
     if warning is not None:
         console.print(Text(warning, style="bold red"))
     console.print(table)
+    if results.replica_groups:
+        console.print(_replica_groups_table(results))
     console.print(_servers_table(results))
     console.print(_endpoints_table(results))
     if results.pools:
@@ -627,6 +630,27 @@ def _servers_table(results: SimulationResults) -> Table:
     rest = len(ranked) - SUMMARY_MAX_SERVERS
     if rest > 0:
         table.add_row(f"... and {rest} more (--json has them all)", "", "", "", "")
+    return table
+
+
+def _replica_groups_table(results: SimulationResults) -> Table:
+    """Each replica group taken as one: its replicas' numbers summed, averaged or pooled."""
+    table = Table(
+        title="Replica groups",
+        caption="throughput summed; CPU over all cores; ready queue summed (mean / max); "
+        "time on the server pooled",
+    )
+    for header in ("group", "replicas", "throughput", "CPU", "ready queue", "time p99"):
+        table.add_column(header, justify="left" if header == "group" else "right")
+    for name, group in results.replica_groups.items():
+        table.add_row(
+            Text(name),
+            str(group.replicas),
+            f"{_sig(group.throughput_rps)} req/s",
+            _percent(group.cpu_utilisation),
+            _mean_max(group.ready_queue_mean, group.ready_queue_max),
+            _fmt(group.latency.p99),
+        )
     return table
 
 

@@ -237,6 +237,7 @@ def test_submit_run_and_read_its_charts(server: str, watched: Watched, tmp_path:
     endpoints = sum(len(s["endpoints"]) for s in results["servers"].values())
     assert page.locator("#endpoints-table tbody tr").count() == endpoints
     assert page.locator("#pools").is_hidden()
+    assert page.locator("#replica-groups").is_hidden()
     assert "slow-link" in page.inner_text("#events-list")
 
     # Every chart drew its data; without pools there is no pool chart.

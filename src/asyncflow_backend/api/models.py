@@ -160,9 +160,9 @@ class RunPage(BaseModel):
 class ScenarioSummary(BaseModel):
     """The size of a valid scenario."""
 
-    servers: int
-    endpoints: int
-    edges: int
+    servers: int = Field(description="Servers of the run: each replica of a group counts.")
+    endpoints: int = Field(description="Endpoints of the run: each replica has its own.")
+    edges: int = Field(description="Edges of the run: the copies of a group's edges count.")
     load_balancer: bool = Field(description="True if the scenario has any load balancer.")
     load_balancers: int = Field(ge=0, description="Load balancers, over every tier.")
     events: int

@@ -14,6 +14,7 @@ from asyncflow_backend.api.models import (
 from asyncflow_backend.api.openapi import SCENARIO_BODY_RESPONSES
 from asyncflow_backend.api.rate_limit import RATE_LIMITED_RESPONSE, SubmissionQuota
 from asyncflow_backend.api.scenario_input import receive_scenario
+from asyncflow_backend.schemas.replicas import edge_count
 from asyncflow_backend.schemas.warnings import find_warnings
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"], responses=INTERNAL_ERROR)
@@ -41,9 +42,9 @@ async def validate_scenario(
     nodes = scenario.topology_graph.nodes
     return ValidationReport(
         summary=ScenarioSummary(
-            servers=len(nodes.servers),
-            endpoints=sum(len(server.endpoints) for server in nodes.servers),
-            edges=len(scenario.topology_graph.edges),
+            servers=sum(server.copies for server in nodes.servers),
+            endpoints=sum(len(server.endpoints) * server.copies for server in nodes.servers),
+            edges=edge_count(scenario),
             load_balancer=bool(nodes.balancers()),
             load_balancers=len(nodes.balancers()),
             events=len(scenario.events or ()),

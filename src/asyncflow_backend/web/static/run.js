@@ -221,6 +221,14 @@
         s.failures ? AF.percent(s.availability) + " (" + AF.count(s.failures) + ")" : "–"];
     }));
     const ms = (v) => (v === null || v === undefined ? "–" : AF.number(v * 1000));
+    // Documents stored before replica groups existed have no such block.
+    const groups = results.replica_groups || {};
+    document.getElementById("replica-groups").hidden = !Object.keys(groups).length;
+    fillTable("replica-groups-table", Object.keys(groups).map((id) => {
+      const g = groups[id];
+      return [id, AF.count(g.replicas), n(g.throughput_rps), AF.percent(g.cpu_utilisation),
+        n(g.ready_queue_mean), n(g.ready_queue_max), n(g.io_queue_mean), n(g.io_queue_max), ms(g.latency.p99)];
+    }));
     const endpointRows = [];
     for (const id of Object.keys(results.servers).sort()) {
       const endpoints = results.servers[id].endpoints || {};
