@@ -149,16 +149,19 @@ def server(
     *steps: Document,
     endpoint_name: str = "/",
     endpoints: list[Document] | None = None,
+    replicas: int | None = None,
     **resources: Any,
 ) -> Document:
     """A server with one endpoint of `steps`, or the given `endpoints` (then no `steps`).
 
     `resources` are its `server_resources` (`cpu_cores`, `ram_mb`, pools, caps), left
-    out when none is given.
+    out when none is given; `replicas` makes it a replica group.
     """
     if endpoints is not None and steps:
         raise ValueError("give steps or endpoints, not both")
     document: Document = {"id": server_id}
+    if replicas is not None:
+        document["replicas"] = replicas
     if resources:
         document["server_resources"] = resources
     document["endpoints"] = (
