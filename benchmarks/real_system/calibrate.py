@@ -9,7 +9,7 @@ Every number of the scenario comes from the low-load runs, none from the topolog
   lookup and write-back times as ``io_cache`` steps, a call a ``call`` step;
 - the framework's own CPU, the *overhead*, is the process's CPU per request (from /proc) less
   the CPU of its timed bursts; it becomes an ``initial_parsing`` step, or, with ``loop_cost``,
-  the server's ``event_loop`` (`loopcost.event_loop_costs`: a cost per loop iteration and one
+  the server's ``event_loop`` (`loopcost.event_loop_costs`: a cost per loop wake-up and one
   per callback, from the wake-ups per request; the ``initial_parsing`` step is then the
   arrival's callback, of `SMALLEST_S`);
 - the network is the idle round trip of ``/ping`` less the servers' CPU per ping, halved for
@@ -23,6 +23,7 @@ engine's ``arrival_rate``), `Calibration.utilisation(rate)` the busiest resource
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks.real_system.fitting import SMALLEST_S, fit_duration
-from benchmarks.real_system.loopcost import WakeupCost, bursts_per_visit, event_loop_costs
+from benchmarks.real_system.loopcost import (
+    WakeupCost,
+    bursts_per_visit,
+    event_loop_costs,
+    ping_split,
+)
 from benchmarks.real_system.spec import (
     Cache,
     Call,
@@ -55,8 +61,9 @@ class Measurements:
     ``service.index.kind``). ``cpu_s``: CPU seconds each server process (by service name;
     ``proxy`` for the proxy) used over those requests. ``ping_rtt_s``: the median round trip
     of ``/ping`` through the entry on an idle system; ``ping_cpu_s``: the servers' CPU seconds
-    per ping. ``server_cores``: how many cores the servers were pinned to. ``wakeups``: the
-    event-loop wake-ups (`cpu.tree_wakeups`) of each server process over those requests.
+    per ping; ``ping_wakeups``: their event-loop wake-ups per ping. ``server_cores``: how many
+    cores the servers were pinned to. ``wakeups``: the event-loop wake-ups
+    (`cpu.tree_wakeups`) of each server process over those requests.
     """
 
     topology: TopologySpec
@@ -66,6 +73,7 @@ class Measurements:
     ping_cpu_s: float
     server_cores: int
     wakeups: dict[str, float] = field(default_factory=dict)
+    ping_wakeups: float = float("nan")
 
 
 def visits(parts: Sequence[dict[str, float]], service: str) -> int:
@@ -260,6 +268,23 @@ def _pool_hold(parts: Sequence[dict[str, float]], service: str) -> float:
     return float(np.mean(holds)) if holds else 0.0
 
 
+def _ping_split(measured: Measurements) -> WakeupCost | None:
+    """The wake-up cost from the idle ``/ping`` and the entry service's requests at the
+    calibration load; None behind a proxy (the ping's CPU is then two processes') or when
+    `loopcost.ping_split` finds it undetermined."""
+    topology = measured.topology
+    if topology.balanced or math.isnan(measured.ping_wakeups):
+        return None
+    count = visits(measured.parts, topology.entry)
+    if count == 0:
+        return None
+    overhead = measured.cpu_s[topology.entry] / count - timed_cpu_per_visit(
+        measured.parts, topology.entry
+    )
+    wakeups = measured.wakeups.get(topology.entry, 0.0) / count
+    return ping_split(overhead, wakeups, measured.ping_cpu_s, measured.ping_wakeups)
+
+
 def calibrate(
     measured: Measurements,
     loop_cost: bool = False,
@@ -269,7 +294,9 @@ def calibrate(
 
     With ``loop_cost`` each server's overhead becomes its ``event_loop``, split between the
     cost per wake-up and per request by ``fits`` (per service, over the runs at two loads) where
-    given, else all per wake-up (`loopcost.event_loop_costs`).
+    given, else by the idle ``/ping`` against the entry service (`loopcost.ping_split`; the
+    cost of a wake-up is the framework's, so it holds for every service), else all per
+    wake-up (`loopcost.event_loop_costs`).
     """
     topology = measured.topology
     rows = measured.parts
@@ -280,6 +307,7 @@ def calibrate(
     servers: list[dict[str, Any]] = []
     loads: dict[str, ServiceLoad] = {}
     overheads: dict[str, float] = {}
+    by_ping = _ping_split(measured) if loop_cost else None
     for service in topology.services:
         count = visits(rows, service.name)
         if count == 0:
@@ -335,7 +363,10 @@ def calibrate(
             wakeups = measured.wakeups.get(service.name, 0.0) / count
             # The arrival's callback carries SMALLEST_S of CPU already.
             server["event_loop"], note = event_loop_costs(
-                max(overhead - SMALLEST_S, 0.0), wakeups, bursts, (fits or {}).get(service.name)
+                max(overhead - SMALLEST_S, 0.0),
+                wakeups,
+                bursts,
+                (fits or {}).get(service.name) or by_ping,
             )
             notes.append(f"{service.name}: {note}")
         servers.append(server)

@@ -1,10 +1,10 @@
 """How a server's CPU per request splits into a cost per request and a cost per loop wake-up.
 
-An event loop (asyncio's ``_run_once``, uvloop's libuv iteration) pays some work once per
-iteration, whatever it then runs: the poll, the clock reading, the timers, uvloop's flush of
-queued writes. When the loop is busy an iteration serves many ready callbacks, so that work is
-shared. Over runs at several loads, the CPU per request c is then linear in the wake-ups per
-request w (`cpu.tree_wakeups`):
+An event loop (asyncio's ``_run_once``, uvloop's libuv iteration) that has nothing ready
+blocks in its poll and the kernel wakes it for the next event; one that has callbacks ready
+goes straight round. Each wake-up costs CPU whatever then runs (the context switch, the
+poll's return, the clock, the timers), and a busy loop wakes rarely. Over runs at several
+loads, the CPU per request c is then linear in the wake-ups per request w (`cpu.tree_wakeups`):
 
     c = c_request + c_wakeup x w
 
@@ -13,17 +13,20 @@ harness prints it over all its runs as a diagnostic.
 
 `event_loop_costs` turns a service's measured overhead into the scenario's ``event_loop`` (asked
 for with ``run.py --loop-cost``; docs/semantics.md, "Event-loop cost"). The engine charges
-``per_iteration_s`` to a CPU burst that opens a loop iteration and ``per_callback_s`` to every
-burst, and at a low load every burst opens one. With B bursts per visit (`bursts_per_visit`),
-w wake-ups per visit and the overhead o = c_request + c_wakeup x w at the calibration load:
+``per_wakeup_s`` to a CPU burst that finds its core idle and ``per_callback_s`` to every
+burst, and at a low load every burst finds it idle. With B bursts per visit
+(`bursts_per_visit`), w wake-ups per visit and the overhead o = c_request + c_wakeup x w at
+the calibration load:
 
-    per_iteration_s = c_wakeup x w / B,    per_callback_s = c_request / B
+    per_wakeup_s = c_wakeup x w / B,    per_callback_s = c_request / B
 
-so that the model's overhead per visit at that load, B x (per_iteration_s + per_callback_s),
-is exactly o. The split of o into c_request and c_wakeup x w needs a second wake-up level: a
-fit over the runs of one more load (`fit_wakeup_cost`), else the whole overhead is taken as
-paid per wake-up (c_request = 0), which the real system's falling overhead suggests is most of
-it; either way the note says which.
+so that the model's overhead per visit at that load, B x (per_wakeup_s + per_callback_s),
+is exactly o (the wake-ups a real loop spends on events that cost no modelled CPU, such as
+the timer that ends an ``asyncio.sleep``, are folded into the bursts'). The split of o into
+c_request and c_wakeup x w needs a second wake-up level. At the calibration load alone the
+idle ``/ping`` gives one (`ping_split`: the framework's work without a burst, at about one
+wake-up); a fit over the runs of one more load (`fit_wakeup_cost`) gives another. Without
+either the whole overhead is taken as paid per wake-up (c_request = 0); the note says which.
 """
 
 from __future__ import annotations
@@ -43,13 +46,39 @@ class WakeupCost:
     per_wakeup_s: float
     r_squared: float
     runs: int
+    basis: str = ""
+    """Where the line comes from when it is not a fit over runs (then r² and runs are unused)."""
 
     def describe(self) -> str:
+        where = self.basis or f"r² {self.r_squared:.2f}, {self.runs} runs"
         return (
             f"CPU per request = {self.per_request_s * 1e3:.3f} ms"
-            f" {self.per_wakeup_s * 1e3:+.3f} ms x wake-ups per request"
-            f" (r² {self.r_squared:.2f}, {self.runs} runs)"
+            f" {self.per_wakeup_s * 1e3:+.3f} ms x wake-ups per request ({where})"
         )
+
+
+def ping_split(
+    overhead_s: float, wakeups_per_visit: float, ping_cpu_s: float, ping_wakeups: float
+) -> WakeupCost | None:
+    """The line through two kinds of request measured at the calibration load alone: the
+    idle ``/ping`` (the framework's work per request and its wake-ups, no burst) and the
+    endpoint's overhead beyond its timed bursts with its wake-ups. None when the two woke
+    the loop about as often (less than 0.2 wake-ups apart) or the slope is below 0: the
+    split is then undetermined.
+    """
+    apart = wakeups_per_visit - ping_wakeups
+    if apart < 0.2:
+        return None
+    per_wakeup = (overhead_s - ping_cpu_s) / apart
+    if per_wakeup < 0:
+        return None
+    return WakeupCost(
+        per_request_s=ping_cpu_s - per_wakeup * ping_wakeups,
+        per_wakeup_s=per_wakeup,
+        r_squared=float("nan"),
+        runs=0,
+        basis=f"/ping at {ping_wakeups:.2f} wake-ups and {ping_cpu_s * 1e3:.3f} ms of CPU",
+    )
 
 
 def fit_wakeup_cost(
@@ -134,11 +163,11 @@ def event_loop_costs(
         source = "one load: the whole overhead is taken as paid per wake-up"
     else:
         per_wakeup = min(max(fit.per_wakeup_s * wakeups_per_visit, 0.0), overhead_s)
-        source = f"split by the fit over two loads ({fit.describe()})"
+        source = f"split by {fit.describe()}"
     per_request = overhead_s - per_wakeup
-    costs = {"per_iteration_s": per_wakeup / bursts, "per_callback_s": per_request / bursts}
+    costs = {"per_wakeup_s": per_wakeup / bursts, "per_callback_s": per_request / bursts}
     note = (
-        f"event_loop: per_iteration_s {costs['per_iteration_s'] * 1e3:.4f} ms, per_callback_s"
+        f"event_loop: per_wakeup_s {costs['per_wakeup_s'] * 1e3:.4f} ms, per_callback_s"
         f" {costs['per_callback_s'] * 1e3:.4f} ms = overhead {overhead_s * 1e3:.3f} ms"
         f" ({wakeups_per_visit:.2f} wake-ups per visit) over {bursts:.2f} bursts per visit;"
         f" {source}"

@@ -111,8 +111,9 @@ def measure_run(
 
 def idle_round_trip(
     deployment: Deployment, plan: CorePlan, out: Path, rate_per_s: float = 50.0, pings: int = 200
-) -> tuple[float, float]:
-    """(median round trip of ``/ping`` in seconds, the servers' CPU seconds per ping).
+) -> tuple[float, float, float]:
+    """(median round trip of ``/ping`` in seconds, the servers' CPU seconds per ping, their
+    event-loop wake-ups per ping).
 
     Pings at ``rate_per_s`` (a trickle: no ping waits for another) from the load generator,
     so that the client's own cost is the one the real runs pay.
@@ -122,7 +123,8 @@ def idle_round_trip(
     if not answered:
         raise RuntimeError("no /ping was answered")
     cpu_per_ping = sum(run.cpu_s.values()) / len(answered)
-    return float(np.median([r.latency_s for r in answered])), cpu_per_ping
+    wakeups_per_ping = sum(run.wakeups.values()) / len(answered)
+    return float(np.median([r.latency_s for r in answered])), cpu_per_ping, wakeups_per_ping
 
 
 def warm_up(deployment: Deployment, requests: int = 50) -> None:

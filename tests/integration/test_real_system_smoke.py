@@ -45,7 +45,7 @@ def test_a_short_run_produces_the_table_raw_data_and_chart(tmp_path: Path) -> No
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "load generator on cores" in completed.stdout
     assert "load average" in completed.stdout
-    assert "api: event_loop: per_iteration_s" in completed.stdout
+    assert "api: event_loop: per_wakeup_s" in completed.stdout
     assert "event_loop:" in (tmp_path / "scenario.yml").read_text()
     with (tmp_path / "table.csv").open() as handle:
         reader = csv.DictReader(handle)

@@ -152,7 +152,7 @@ def server_to_feed(*, cpu_mean_s: float, horizon_s: float) -> ScenarioBuilder:
 def looped_server(
     *,
     cpu_s: float,
-    per_iteration_s: float,
+    per_wakeup_s: float,
     per_callback_s: float,
     horizon_s: float,
     io_s: float | None = None,
@@ -166,7 +166,7 @@ def looped_server(
         ScenarioBuilder()
         .client("client")
         .server("srv", cores=cores)
-        .event_loop(per_iteration_s=per_iteration_s, per_callback_s=per_callback_s)
+        .event_loop(per_wakeup_s=per_wakeup_s, per_callback_s=per_callback_s)
         .endpoint("/work")
         .cpu(deterministic(cpu_s))
     )

@@ -15,7 +15,7 @@ from benchmarks.real_system.calibrate import (
     visits,
 )
 from benchmarks.real_system.fitting import SMALLEST_S, coefficient_of_variation, fit_duration
-from benchmarks.real_system.loopcost import WakeupCost
+from benchmarks.real_system.loopcost import WakeupCost, ping_split
 from benchmarks.real_system.topologies import topology
 
 RNG_SEED = 11
@@ -105,7 +105,7 @@ def test_with_loop_cost_the_overhead_becomes_the_event_loop() -> None:
 
     (server,) = calibration.template["topology_graph"]["nodes"]["servers"]
     assert server["event_loop"] == {
-        "per_iteration_s": pytest.approx(0.001 - SMALLEST_S),
+        "per_wakeup_s": pytest.approx(0.001 - SMALLEST_S),
         "per_callback_s": 0.0,
     }
     assert server["endpoints"][0]["steps"][0]["step_operation"]["cpu_time"]["mean"] == SMALLEST_S
@@ -123,9 +123,35 @@ def test_with_loop_cost_a_fit_splits_the_overhead() -> None:
 
     (server,) = calibration.template["topology_graph"]["nodes"]["servers"]
     assert server["event_loop"] == {
-        "per_iteration_s": pytest.approx(0.0006),
+        "per_wakeup_s": pytest.approx(0.0006),
         "per_callback_s": pytest.approx(0.0004 - SMALLEST_S),
     }
+
+
+def test_with_loop_cost_the_idle_ping_splits_the_overhead_at_one_load() -> None:
+    # The endpoint: 1 ms of overhead at 2 wake-ups per request; the idle /ping: 0.6 ms of CPU
+    # at 1 wake-up. So a wake-up costs (1 - 0.6) / (2 - 1) = 0.4 ms, 0.8 ms per request.
+    measured = _cpu_io_measurements()
+    measured = replace(
+        measured,
+        wakeups={"api": 2.0 * len(measured.parts)},
+        ping_cpu_s=0.0006,
+        ping_wakeups=1.0,
+    )
+
+    calibration = calibrate(measured, loop_cost=True)
+
+    (server,) = calibration.template["topology_graph"]["nodes"]["servers"]
+    assert server["event_loop"] == {
+        "per_wakeup_s": pytest.approx(0.0008),
+        "per_callback_s": pytest.approx(0.0002 - SMALLEST_S),
+    }
+    assert any("/ping at 1.00 wake-ups" in note for note in calibration.notes)
+
+
+def test_a_ping_that_woke_the_loop_as_often_leaves_no_split() -> None:
+    assert ping_split(0.001, 1.1, 0.0006, 1.0) is None
+    assert ping_split(0.0005, 2.0, 0.0006, 1.0) is None  # a slope below 0
 
 
 def test_the_calibrated_scenario_is_valid_and_draws_no_warning() -> None:

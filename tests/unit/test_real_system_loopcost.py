@@ -61,7 +61,7 @@ def test_bursts_per_visit_count_cpu_runs_and_weigh_cache_branches() -> None:
 def test_one_load_takes_the_whole_overhead_as_paid_per_wakeup() -> None:
     costs, note = event_loop_costs(0.0006, 2.0, 1.0)
 
-    assert costs == {"per_iteration_s": pytest.approx(0.0006), "per_callback_s": 0.0}
+    assert costs == {"per_wakeup_s": pytest.approx(0.0006), "per_callback_s": 0.0}
     assert "one load" in note
 
 
@@ -73,10 +73,10 @@ def test_a_fit_over_two_loads_splits_the_overhead_exactly() -> None:
     costs, note = event_loop_costs(0.0006, 2.0, 2.0, fit)
 
     # Over two bursts per visit, each opening an iteration at a low load.
-    assert costs["per_iteration_s"] == pytest.approx(0.000225)
+    assert costs["per_wakeup_s"] == pytest.approx(0.000225)
     assert costs["per_callback_s"] == pytest.approx(0.000075)
-    assert 2.0 * (costs["per_iteration_s"] + costs["per_callback_s"]) == pytest.approx(0.0006)
-    assert "two loads" in note
+    assert 2.0 * (costs["per_wakeup_s"] + costs["per_callback_s"]) == pytest.approx(0.0006)
+    assert "split by" in note
 
 
 def test_a_fit_outside_the_overhead_is_held_to_it() -> None:
@@ -84,11 +84,11 @@ def test_a_fit_outside_the_overhead_is_held_to_it() -> None:
     falling = WakeupCost(per_request_s=0.0, per_wakeup_s=-0.001, r_squared=0.5, runs=6)
 
     assert event_loop_costs(0.0006, 2.0, 1.0, steep)[0] == {
-        "per_iteration_s": pytest.approx(0.0006),
+        "per_wakeup_s": pytest.approx(0.0006),
         "per_callback_s": 0.0,
     }
     assert event_loop_costs(0.0006, 2.0, 1.0, falling)[0] == {
-        "per_iteration_s": 0.0,
+        "per_wakeup_s": 0.0,
         "per_callback_s": pytest.approx(0.0006),
     }
     with pytest.raises(ValueError, match="no callback"):

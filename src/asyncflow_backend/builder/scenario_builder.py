@@ -360,14 +360,14 @@ class ScenarioBuilder:
         }
         return self
 
-    def event_loop(self, *, per_iteration_s: float = 0.0, per_callback_s: float = 0.0) -> Self:
-        """The CPU the last server's event loops spend besides the steps: `per_iteration_s`
-        once per loop iteration (shared by the CPU bursts that were waiting when it polled)
-        and `per_callback_s` on every CPU burst that takes a core."""
+    def event_loop(self, *, per_wakeup_s: float = 0.0, per_callback_s: float = 0.0) -> Self:
+        """The CPU the last server's event loops spend besides the steps: `per_wakeup_s`
+        on every CPU burst that finds its core idle (it wakes the loop) and `per_callback_s`
+        on every CPU burst that takes a core."""
         if not self._servers:
             raise BuilderUsageError("event_loop(...) needs a server(...) declared before it")
         self._servers[-1]["event_loop"] = {
-            "per_iteration_s": per_iteration_s,
+            "per_wakeup_s": per_wakeup_s,
             "per_callback_s": per_callback_s,
         }
         return self

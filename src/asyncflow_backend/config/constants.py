@@ -262,8 +262,8 @@ MAX_POOL_SIZE = 100_000
 MAX_ADMISSION_LIMIT = 100_000_000
 """Largest `max_ready_queue` or `max_concurrency`: beyond, the cap is never reached."""
 MAX_EVENT_LOOP_COST_S = 1.0
-"""Largest `per_iteration_s` or `per_callback_s` of a server's `event_loop`: an event loop
-that spends a second of CPU per iteration is a unit mistake (milliseconds for seconds)."""
+"""Largest `per_wakeup_s` or `per_callback_s` of a server's `event_loop`: an event loop
+that spends a second of CPU per wake-up is a unit mistake (milliseconds for seconds)."""
 MAX_ATTEMPTS = 100
 """Most attempts of one request or sub-request under a retry policy (`max_attempts`)."""
 MAX_RETRY_TOKENS = 1_000_000

@@ -117,19 +117,19 @@ class Admission(StrictModel):
 
 
 class EventLoop(StrictModel):
-    """What each core's event loop costs in CPU besides the steps: a cost per iteration,
-    paid once per wake-up and shared by the CPU bursts that were ready when it polled, and
-    a cost per callback, paid by every CPU burst (docs/semantics.md, "Event-loop cost")."""
+    """What each core's event loop costs in CPU besides the steps: a cost per wake-up, paid
+    by a CPU burst that finds its core idle (the loop was asleep in its poll), and a cost per
+    callback, paid by every CPU burst (docs/semantics.md, "Event-loop cost")."""
 
-    per_iteration_s: Number = Field(
+    per_wakeup_s: Number = Field(
         default=0.0,
         ge=0,
         le=MAX_EVENT_LOOP_COST_S,
         allow_inf_nan=False,
-        description="CPU seconds a core spends once per loop iteration (its wake-up: the "
-        "poll, the timers, the bookkeeping), before the CPU bursts that were waiting for it "
-        "at that moment run. A burst that reaches an idle core pays it alone; a batch that "
-        "waited shares one.",
+        description="CPU seconds a core's loop spends waking from an idle poll (the context "
+        "switch, the poll's return, the timers) before the CPU burst that woke it runs. A "
+        "burst that a busy loop takes from the ready queue does not pay it, so a busy spell "
+        "shares one wake-up.",
     )
     per_callback_s: Number = Field(
         default=0.0,
@@ -142,8 +142,8 @@ class EventLoop(StrictModel):
 
     @model_validator(mode="after")
     def _some_cost(self) -> Self:
-        if self.per_iteration_s == 0 and self.per_callback_s == 0:
-            raise ValueError("event_loop needs per_iteration_s, per_callback_s or both above 0")
+        if self.per_wakeup_s == 0 and self.per_callback_s == 0:
+            raise ValueError("event_loop needs per_wakeup_s, per_callback_s or both above 0")
         return self
 
 
@@ -227,7 +227,7 @@ class Server(StrictModel):
     )
     event_loop: EventLoop | None = Field(
         default=None,
-        description="The CPU its event loops spend per iteration and per callback, besides "
+        description="The CPU its event loops spend per wake-up and per callback, besides "
         "the steps; without it, a CPU step costs exactly its draw.",
     )
     replicas: PositiveInteger | None = Field(
