@@ -339,7 +339,25 @@ def calibrate(
         if pool:
             resources["db_connection_pool"] = pool
         steps = writer.steps(service.name, service.parts)
-        parsing = SMALLEST_S if loop_cost else overhead
+        # A coroutine that awaited I/O or a call needs its loop again to write the answer:
+        # that resumption waits in the ready queue like any callback, so it is a CPU step,
+        # and the overhead is shared by the arrival's callback and it.
+        resumes = bool(steps) and steps[-1]["kind"] != "cpu_bound_operation"
+        callbacks = 2 if resumes else 1
+        parsing = SMALLEST_S if loop_cost else max(overhead / callbacks, SMALLEST_S)
+        if resumes:
+            steps.append(
+                {
+                    "kind": "cpu_bound_operation",
+                    "step_operation": {
+                        "cpu_time": {"mean": parsing, "distribution": "deterministic"}
+                    },
+                }
+            )
+            notes.append(
+                f"{service.name}: the answer's callback after the last await is a CPU step"
+                + ("" if loop_cost else f" carrying half the overhead ({parsing * 1e3:.3f} ms)")
+            )
         server: dict[str, Any] = {
             "id": service.name,
             "server_resources": resources,
@@ -361,9 +379,9 @@ def calibrate(
         if loop_cost:
             bursts = bursts_per_visit(server["endpoints"][0]["steps"])
             wakeups = measured.wakeups.get(service.name, 0.0) / count
-            # The arrival's callback carries SMALLEST_S of CPU already.
+            # The arrival's callback (and the answer's) carry SMALLEST_S of CPU already.
             server["event_loop"], note = event_loop_costs(
-                max(overhead - SMALLEST_S, 0.0),
+                max(overhead - callbacks * SMALLEST_S, 0.0),
                 wakeups,
                 bursts,
                 (fits or {}).get(service.name) or by_ping,

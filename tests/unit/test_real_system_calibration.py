@@ -16,6 +16,7 @@ from benchmarks.real_system.calibrate import (
 )
 from benchmarks.real_system.fitting import SMALLEST_S, coefficient_of_variation, fit_duration
 from benchmarks.real_system.loopcost import WakeupCost, ping_split
+from benchmarks.real_system.spec import Cpu, Duration
 from benchmarks.real_system.topologies import topology
 
 RNG_SEED = 11
@@ -85,19 +86,51 @@ def _steps(scenario: dict[str, object], server: str) -> list[dict[str, object]]:
 
 
 def test_the_overhead_is_cpu_per_request_less_the_timed_bursts() -> None:
+    # Shared by the arrival's callback and the answer's, which resumes after the sleep.
     measured = _cpu_io_measurements()
 
     steps = _steps(calibrate(measured).template, "api")
 
-    assert steps[0]["kind"] == "initial_parsing"
+    assert [step["kind"] for step in steps] == [
+        "initial_parsing",
+        "cpu_bound_operation",
+        "io_wait",
+        "cpu_bound_operation",
+    ]
+    for callback in (steps[0], steps[3]):
+        assert callback["step_operation"]["cpu_time"] == {  # type: ignore[index]
+            "mean": pytest.approx(0.0005),
+            "distribution": "deterministic",
+        }
+
+
+def test_an_endpoint_that_ends_on_its_cpu_gets_no_answer_callback() -> None:
+    measured = _cpu_io_measurements()
+    ends_on_cpu = [{**row, "api.2.cpu": 0.001} for row in measured.parts]
+    spec = replace(
+        measured.topology,
+        services=(
+            replace(
+                measured.topology.services[0],
+                parts=(*measured.topology.services[0].parts, Cpu(Duration(0.001))),
+            ),
+        ),
+    )
+
+    # The last burst is timed: 1 ms more CPU per request, the overhead unchanged.
+    cpu_s = {"api": measured.cpu_s["api"] + 0.001 * len(ends_on_cpu)}
+    ends = replace(measured, topology=spec, parts=ends_on_cpu, cpu_s=cpu_s)
+
+    steps = _steps(calibrate(ends).template, "api")
+
+    assert [step["kind"] for step in steps][-1] == "cpu_bound_operation"
+    assert len(steps) == 4
     assert steps[0]["step_operation"]["cpu_time"]["mean"] == pytest.approx(0.001)  # type: ignore[index]
-    assert steps[1]["kind"] == "cpu_bound_operation"
-    assert steps[2]["kind"] == "io_wait"
 
 
 def test_with_loop_cost_the_overhead_becomes_the_event_loop() -> None:
     # 1 ms of overhead per request and 2 wake-ups per request at the calibration load; the
-    # endpoint is one burst (parsing + CPU) then a sleep.
+    # endpoint is two bursts: parsing + CPU, then the answer after the sleep.
     measured = _cpu_io_measurements()
     measured = replace(measured, wakeups={"api": 2.0 * len(measured.parts)})
 
@@ -105,7 +138,7 @@ def test_with_loop_cost_the_overhead_becomes_the_event_loop() -> None:
 
     (server,) = calibration.template["topology_graph"]["nodes"]["servers"]
     assert server["event_loop"] == {
-        "per_wakeup_s": pytest.approx(0.001 - SMALLEST_S),
+        "per_wakeup_s": pytest.approx((0.001 - 2 * SMALLEST_S) / 2),
         "per_callback_s": 0.0,
     }
     assert server["endpoints"][0]["steps"][0]["step_operation"]["cpu_time"]["mean"] == SMALLEST_S
@@ -123,14 +156,15 @@ def test_with_loop_cost_a_fit_splits_the_overhead() -> None:
 
     (server,) = calibration.template["topology_graph"]["nodes"]["servers"]
     assert server["event_loop"] == {
-        "per_wakeup_s": pytest.approx(0.0006),
-        "per_callback_s": pytest.approx(0.0004 - SMALLEST_S),
+        "per_wakeup_s": pytest.approx(0.0006 / 2),
+        "per_callback_s": pytest.approx((0.0004 - 2 * SMALLEST_S) / 2),
     }
 
 
 def test_with_loop_cost_the_idle_ping_splits_the_overhead_at_one_load() -> None:
     # The endpoint: 1 ms of overhead at 2 wake-ups per request; the idle /ping: 0.6 ms of CPU
-    # at 1 wake-up. So a wake-up costs (1 - 0.6) / (2 - 1) = 0.4 ms, 0.8 ms per request.
+    # at 1 wake-up. So a wake-up costs (1 - 0.6) / (2 - 1) = 0.4 ms, 0.8 ms per request,
+    # spread over the request's two bursts.
     measured = _cpu_io_measurements()
     measured = replace(
         measured,
@@ -143,8 +177,8 @@ def test_with_loop_cost_the_idle_ping_splits_the_overhead_at_one_load() -> None:
 
     (server,) = calibration.template["topology_graph"]["nodes"]["servers"]
     assert server["event_loop"] == {
-        "per_wakeup_s": pytest.approx(0.0008),
-        "per_callback_s": pytest.approx(0.0002 - SMALLEST_S),
+        "per_wakeup_s": pytest.approx(0.0008 / 2),
+        "per_callback_s": pytest.approx((0.0002 - 2 * SMALLEST_S) / 2),
     }
     assert any("/ping at 1.00 wake-ups" in note for note in calibration.notes)
 
