@@ -34,6 +34,7 @@ from asyncflow_backend.config.constants import (
     RamStepKind,
     RetryOn,
     SampledMetric,
+    SlowdownScope,
     StepOperation,
     TimeoutAction,
     WhenDown,
@@ -57,6 +58,7 @@ WorkChoice = WorkInProgress | Literal["resume", "lose"]
 DownChoice = WhenDown | Literal["wait", "reject"]
 RetryOnChoice = RetryOn | Literal["timed_out", "rejected", "dropped", "failed"]
 JitterChoice = Jitter | Literal["full", "equal", "none"]
+ScopeChoice = SlowdownScope | Literal["cpu", "io", "both"]
 
 
 def retry_policy(
@@ -569,6 +571,50 @@ class ScenarioBuilder:
             server_id,
             {"kind": EventKind.SERVER_DOWN.value, "t_start": start},
             {"kind": EventKind.SERVER_UP.value, "t_end": end},
+        )
+
+    def slowdown(
+        self,
+        server_id: str,
+        *,
+        start: float,
+        end: float,
+        factor: float,
+        applies_to: ScopeChoice | None = None,
+        event_id: str | None = None,
+    ) -> Self:
+        """Multiplies the step times of `server_id` drawn in [start, end) by `factor`: its CPU
+        steps, its I/O steps or both (`applies_to`, both when omitted)."""
+        opening: dict[str, Any] = {
+            "kind": EventKind.SERVER_SLOWDOWN_START.value,
+            "t_start": start,
+            "factor": factor,
+        }
+        if applies_to is not None:
+            opening["applies_to"] = str(applies_to)
+        return self._event(
+            event_id or f"slowdown-{len(self._events) + 1}",
+            server_id,
+            opening,
+            {"kind": EventKind.SERVER_SLOWDOWN_END.value, "t_end": end},
+        )
+
+    def edge_slowdown(
+        self,
+        edge_id: str,
+        *,
+        start: float,
+        end: float,
+        factor: float,
+        event_id: str | None = None,
+    ) -> Self:
+        """Multiplies the latency of every traversal of `edge_id` dispatched in [start, end)
+        by `factor`."""
+        return self._event(
+            event_id or f"edge-slowdown-{len(self._events) + 1}",
+            edge_id,
+            {"kind": EventKind.EDGE_SLOWDOWN_START.value, "t_start": start, "factor": factor},
+            {"kind": EventKind.EDGE_SLOWDOWN_END.value, "t_end": end},
         )
 
     def _event(

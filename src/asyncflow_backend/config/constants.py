@@ -206,6 +206,18 @@ class EventKind(StrEnum):
     SERVER_UP = "server_up"
     NETWORK_SPIKE_START = "network_spike_start"
     NETWORK_SPIKE_END = "network_spike_end"
+    SERVER_SLOWDOWN_START = "server_slowdown_start"
+    SERVER_SLOWDOWN_END = "server_slowdown_end"
+    EDGE_SLOWDOWN_START = "edge_slowdown_start"
+    EDGE_SLOWDOWN_END = "edge_slowdown_end"
+
+
+class SlowdownScope(StrEnum):
+    """The step times of a server a slowdown multiplies."""
+
+    CPU = "cpu"
+    IO = "io"
+    BOTH = "both"
 
 
 class SampledMetric(StrEnum):
@@ -247,6 +259,8 @@ MAX_SIMULATION_TIME_S = 31_536_000
 """One year: the engine keeps one completion counter per simulated second."""
 MAX_DURATION_S = 31_536_000
 """Longest step duration, edge latency or spike, and the largest mean of a random one."""
+MAX_SLOWDOWN_FACTOR = 1000
+"""Largest factor a slowdown multiplies step times or latencies by."""
 MAX_CPU_CORES = 1024
 MAX_REPLICAS = 1000
 """Most replicas of one server (`replicas`): each is a server of its own in the run."""

@@ -7,6 +7,7 @@ import numpy as np
 import simpy
 
 from asyncflow_backend.metrics.collector import GeneratedCount, MetricsCollector
+from asyncflow_backend.runtime.events.slowdown import Slowdowns
 from asyncflow_backend.runtime.timeouts import TimeoutSetup
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.schemas.retries import Retry
@@ -50,6 +51,8 @@ class BuildContext:
     retries: bool = False
     """True if the client or a call step retries: only then do cache steps remember their
     request's outcome across attempts (`runtime.sticky`)."""
+    slowdowns: Slowdowns = field(default_factory=Slowdowns)
+    """The servers and edges some slowdown targets: their draws are scaled."""
 
 
 class BuildError(Exception):

@@ -22,7 +22,7 @@ from asyncflow_backend.runtime.actors.closed_users import ClosedLoopCollector
 from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
-from asyncflow_backend.runtime.events import EventInjector
+from asyncflow_backend.runtime.events import EventInjector, Slowdowns
 from asyncflow_backend.runtime.kinds import NODE_KINDS
 from asyncflow_backend.runtime.timeouts import TimeoutSetup, timeout_setup
 from asyncflow_backend.runtime.workload_classes import ClassCollector
@@ -59,8 +59,9 @@ class SimulationModel:
         horizon = settings.total_simulation_time
         timeouts = timeout_setup(scenario, streams)
         retry = scenario.rqs_input.retry
+        slowdowns = Slowdowns.of(scenario.events or ())
         if scenario.workload_classes:
-            ctx = _classes_context(scenario, env, streams, horizon, timeouts, retry)
+            ctx = _classes_context(scenario, env, streams, horizon, timeouts, retry, slowdowns)
             collector: MetricsCollector = ctx.collector
         else:
             closed = scenario.rqs_input.model is WorkloadModel.CLOSED
@@ -74,6 +75,7 @@ class SimulationModel:
                 doors=_doors(scenario),
                 client_retry=retry,
                 retries=has_retries(scenario),
+                slowdowns=slowdowns,
             )
 
         nodes: dict[str, Component] = {}
@@ -126,7 +128,7 @@ class SimulationModel:
         if scenario.events:
             servers = model.servers
             doors = {sid: door for sid in ctx.doors if (door := servers[sid].door) is not None}
-            EventInjector(env, edges, covering, doors).start(scenario.events)
+            EventInjector(env, edges, covering, doors, slowdowns).start(scenario.events)
         for node in nodes.values():
             if not isinstance(node, Source):
                 node.start(covering)
@@ -154,6 +156,7 @@ def _classes_context(
     horizon: float,
     timeouts: TimeoutSetup | None,
     retry: Retry | None,
+    slowdowns: Slowdowns,
 ) -> BuildContext:
     """The build context of a run with workload classes: class indices, a tally per class,
     and each class's endpoint mix by server."""
@@ -175,6 +178,7 @@ def _classes_context(
         doors=_doors(scenario),
         client_retry=retry,
         retries=has_retries(scenario),
+        slowdowns=slowdowns,
     )
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from asyncflow_backend.config.constants import DrawScope, TimeoutAction
 from asyncflow_backend.runtime.context import BuildContext, BuildError
+from asyncflow_backend.runtime.events.slowdown import scaled
 from asyncflow_backend.runtime.policies.circuit_breaker import Breaker
 from asyncflow_backend.runtime.policies.retry import RetryPolicy
 from asyncflow_backend.runtime.steps import (
@@ -71,7 +72,8 @@ class PlanCompiler:
 
     Each timed step draws from its own stream, named by its label in the endpoint
     (`step:{server}:{endpoint index}:{label}`), so adding a step elsewhere does not
-    change this one's draws.
+    change this one's draws. On a server some slowdown targets, CPU and I/O draws are
+    scaled by its factor when they are made (when the step's service starts).
     """
 
     def __init__(
@@ -98,14 +100,16 @@ class PlanCompiler:
 
     def cpu(self, step: CpuSpec, label: str) -> None:
         """A CPU burst drawn from the step's stream."""
-        self.steps.append(CpuStep(variate(step.value, self._stream(label))))
+        draw = variate(step.value, self._stream(label))
+        self.steps.append(CpuStep(scaled(draw, self.ctx.slowdowns.cpu.get(self.spec.id))))
 
     def io(self, step: IoSpec, label: str) -> None:
         """An I/O wait drawn from the step's stream, holding its pool's connection if any.
 
         Raises `BuildError` if the step names a pool the server does not have."""
         pool, pool_index = self._pool_index(step)
-        duration = variate(step.value, self._stream(label))
+        draw = variate(step.value, self._stream(label))
+        duration = scaled(draw, self.ctx.slowdowns.io.get(self.spec.id))
         if pool is None:
             self.steps.append(IoStep(duration))
         elif pool_index is not None:

@@ -443,17 +443,18 @@ def _events(scenario: Scenario) -> Iterator[Problem]:
         if event.target_id in sizes or event.target_id in copied.keys() - edges:
             yield Problem(("events", i, "target_id"), _whole_group_target(event.target_id, sizes))
             continue
-        if event.is_outage:
+        if event.targets_server:
             if event.target_id not in servers:
+                what = "takes down" if event.is_outage else "slows down"
                 yield Problem(
                     ("events", i, "target_id"),
-                    f"event '{event.event_id}' takes down '{event.target_id}', which "
-                    "is not a server",
+                    f"event '{event.event_id}' {what} '{event.target_id}', which is not a server",
                 )
                 continue
-            windows.setdefault(event.target_id, []).append(
-                (event.start.t_start, event.end.t_end, i)
-            )
+            if event.is_outage:
+                windows.setdefault(event.target_id, []).append(
+                    (event.start.t_start, event.end.t_end, i)
+                )
         elif event.target_id not in edges:
             yield Problem(
                 ("events", i, "target_id"),

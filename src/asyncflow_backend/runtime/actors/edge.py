@@ -9,6 +9,7 @@ from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe, probes_for
 from asyncflow_backend.runtime.actors import Node
 from asyncflow_backend.runtime.context import BuildContext
+from asyncflow_backend.runtime.events.slowdown import scaled
 from asyncflow_backend.runtime.request import Fired, RequestState, SubRequest
 from asyncflow_backend.samplers import Sampler, variate
 from asyncflow_backend.samplers.variates import batched
@@ -16,8 +17,9 @@ from asyncflow_backend.schemas.topology import Edge
 
 
 class EdgeRuntime:
-    """A directed link that delays each request by a latency draw plus any active spike,
-    and drops it with probability `dropout_rate` before it sets off.
+    """A directed link that delays each request by a latency draw (times the factor of
+    any active slowdown) plus any active spike, and drops it with probability
+    `dropout_rate` before it sets off.
     """
 
     def __init__(
@@ -44,12 +46,14 @@ class EdgeRuntime:
 
     @classmethod
     def from_spec(cls, spec: Edge, target: Node, ctx: BuildContext) -> "EdgeRuntime":
-        """The edge `spec`, delivering to `target`, with its own latency and dropout streams."""
+        """The edge `spec`, delivering to `target`, with its own latency and dropout streams;
+        its latency draws are scaled if a slowdown targets it."""
+        latency = variate(spec.latency, ctx.streams.generator(f"edge:{spec.id}"))
         return cls(
             ctx.env,
             spec.id,
             target,
-            variate(spec.latency, ctx.streams.generator(f"edge:{spec.id}")),
+            scaled(latency, ctx.slowdowns.edges.get(spec.id)),
             spec.dropout_rate,
             batched(ctx.streams.generator(f"dropout:{spec.id}").random),
             ctx.collector,

@@ -6,6 +6,7 @@ from typing import Protocol
 import simpy
 
 from asyncflow_backend.runtime.events.failures import Covering
+from asyncflow_backend.runtime.events.slowdown import Slowdowns
 from asyncflow_backend.schemas.events import EventInjection
 
 
@@ -32,7 +33,9 @@ class EventInjector:
     balancers that cover it and puts it back when it ends. Requests already sent
     to a server that goes down are still served: the outage stops new traffic.
     A server no balancer covers closes its door instead (`Door`): requests
-    that reach it wait or are rejected, as its `when_down` says.
+    that reach it wait or are rejected, as its `when_down` says. A slowdown
+    multiplies its target's factors (`Slowdown`) while it lasts: draws made then
+    are scaled, those made before are not.
     """
 
     def __init__(
@@ -41,11 +44,13 @@ class EventInjector:
         edges: Mapping[str, Spiking],
         balancers: Sequence[Covering],
         doors: Mapping[str, Closable],
+        slowdowns: Slowdowns,
     ) -> None:
         self.env = env
         self._edges = edges
         self._balancers = balancers
         self._doors = doors
+        self._slowdowns = slowdowns
 
     def start(self, events: list[EventInjection]) -> None:
         """Register one process per event."""
@@ -71,6 +76,14 @@ class EventInjector:
             for balancer in self._balancers:
                 if balancer.covers(event.target_id):
                     balancer.set_server_up(event.target_id, up=not opening)
+            return
+        if event.is_slowdown:
+            factor = event.start.factor or 1.0
+            for slowdown in self._slowdowns.of_event(event):
+                if opening:
+                    slowdown.open(factor)
+                else:
+                    slowdown.close(factor)
             return
         spike = event.start.spike_s or 0.0
         edge = self._edges[event.target_id]
