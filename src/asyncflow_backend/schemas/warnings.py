@@ -15,6 +15,7 @@ from asyncflow_backend.config.constants import (
     DEFAULT_DROPOUT_RATE,
     DEFAULT_USER_SAMPLING_WINDOW_S,
     LoadBalancerAlgorithm,
+    SlowdownScope,
     WhenDown,
     WorkInProgress,
 )
@@ -29,6 +30,7 @@ from asyncflow_backend.schemas.steps import (
     CacheStep,
     CallStep,
     CpuStep,
+    IoStep,
     OperationStep,
     Step,
     TimedStep,
@@ -57,6 +59,7 @@ def find_warnings(scenario: Scenario) -> list[Problem]:
         # A closed population cannot outgrow a server: its queue holds at most N users.
         warnings += _overloaded_servers(scenario)
     warnings += _capacity_schedules(scenario)
+    warnings += _slowdowns(scenario)
     warnings += _idle_cores(scenario)
     warnings += _idle_balancers(scenario)
     warnings += _outages_without_effect(scenario)
@@ -210,8 +213,9 @@ class Gates:
             gates[server_id] = found
         return cls(open_rates, gates)
 
-    def backlog(self, server: Server, cores: int) -> Backlog:
-        """Where the backlog of `server`, offered more CPU work than its `cores`, grows.
+    def backlog(self, server: Server, cores: float) -> Backlog:
+        """Where the backlog of `server`, offered more CPU work than its `cores` (or the
+        cores' worth a slowdown leaves), grows.
 
         The requests beyond what the server serves wait at its gates. If the open stream's
         own CPU work is at least `cores`, the ready queue grows without bound as well; if
@@ -233,6 +237,48 @@ class Gates:
             "; its ready queue stays bounded, since those connections cap the requests "
             "that reach it",
         )
+
+
+def _slowdowns(scenario: Scenario) -> Iterator[Problem]:
+    """A server slowdown of step times the server has none of changes nothing; one that
+    multiplies the CPU work offered to a server (as in `_overloaded_servers`) past its
+    cores, when it was within them, lets a queue grow for as long as it lasts: its ready
+    queue, or the waiters of the callers' pools that cap its requests (`Gates.backlog`,
+    with the cores a slowdown by k leaves, cores / k)."""
+    arrivals, from_calls = _arrival_rates(scenario)
+    gates = Gates.of(scenario, arrivals, from_calls)
+    servers = {server.id: server for server in scenario.topology_graph.nodes.servers}
+    for i, event in enumerate(scenario.events or ()):
+        scope = event.scope
+        server = servers.get(event.target_id)
+        if scope is None or server is None:
+            continue
+        cpu = scope is not SlowdownScope.IO and any(
+            isinstance(step, CpuStep) for _, step in _step_visits(server)
+        )
+        io = scope is not SlowdownScope.CPU and any(
+            isinstance(step, IoStep) for _, step in _step_visits(server)
+        )
+        if not (cpu or io):
+            steps = {SlowdownScope.CPU: "CPU", SlowdownScope.IO: "I/O"}.get(scope, "CPU or I/O")
+            yield Problem(
+                ("events", i, "start", "applies_to"),
+                f"slowdown '{event.event_id}': server '{server.id}' has no {steps} steps, so "
+                "the slowdown changes nothing",
+            )
+            continue
+        factor = event.start.factor or 1.0
+        work = arrivals.get(server.id, 0.0) * _cpu_seconds(server)
+        cores = server.server_resources.cpu_cores
+        if cpu and work <= cores < work * factor and server.admission is None:
+            backlog = gates.backlog(server, cores / factor)
+            yield Problem(
+                ("events", i, "start", "factor"),
+                f"slowdown '{event.event_id}' makes the {work:.3g} core-seconds of CPU work "
+                f"offered per second to server '{server.id}' {work * factor:.3g}, more than "
+                f"its {cores} core(s): {backlog.grows} for as long as the slowdown lasts "
+                f"({readable(event.end.t_end - event.start.t_start)} s){backlog.bound}",
+            )
 
 
 def _generator_locs(scenario: Scenario) -> list[tuple[Loc, RqsGenerator]]:
