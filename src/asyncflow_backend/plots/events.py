@@ -8,7 +8,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
-from asyncflow_backend.plots.style import FAILURE_COLOUR, OUTAGE_COLOUR, SPIKE_COLOUR, TIME_LABEL
+from asyncflow_backend.config.constants import SlowdownScope
+from asyncflow_backend.plots.style import (
+    FAILURE_COLOUR,
+    OUTAGE_COLOUR,
+    SLOWDOWN_COLOUR,
+    SPIKE_COLOUR,
+    TIME_LABEL,
+)
 from asyncflow_backend.schemas.base import shorten
 from asyncflow_backend.schemas.events import EventInjection
 from asyncflow_backend.schemas.results import SimulationResults
@@ -23,7 +30,8 @@ _GLYPH_WIDTH = 0.68
 
 
 def event_caption(event: EventInjection) -> str:
-    """What happened, to what: `ev-1: srv-1 down` or `ev-2: edge-3 +15 ms`.
+    """What happened, to what: `ev-1: srv-1 down`, `ev-2: edge-3 +15 ms`, `ev-3: db x3`
+    (a slowdown of CPU and I/O, or of an edge), `ev-4: db x2 cpu`.
 
     Ids longer than `LEGEND_LABEL_CHARS` are shortened, so that a legend of
     long ids does not squeeze the plot out of its figure.
@@ -32,6 +40,10 @@ def event_caption(event: EventInjection) -> str:
     what += shorten(event.target_id, LEGEND_LABEL_CHARS)
     if event.is_outage:
         return f"{what} down"
+    if event.is_slowdown:
+        scope = event.scope
+        part = f" {scope}" if scope is not None and scope is not SlowdownScope.BOTH else ""
+        return f"{what} x{event.start.factor:g}{part}"
     spike = event.start.spike_s or 0.0
     added = f"{spike * 1000:g} ms" if spike < 1 else f"{spike:g} s"
     return f"{what} +{added}"
@@ -40,7 +52,7 @@ def event_caption(event: EventInjection) -> str:
 def shade_events(ax: Axes, events: Sequence[EventInjection]) -> list[Patch]:
     """Shade every event window [t_start, t_end], tag it with its id; return legend entries.
 
-    Spikes and outages get distinct colours. The id sits at the top left of
+    Spikes, outages and slowdowns get distinct colours. The id sits at the top left of
     its window; ids that would overlap go on lower rows, and the y range grows
     so that they stay clear of the data. The legend entries carry the full
     caption. Each span has the SVG id `event-<event_id>`.
@@ -121,7 +133,9 @@ def event_legend_entries(events: Sequence[EventInjection]) -> list[Patch]:
 
 
 def _colour(event: EventInjection) -> str:
-    return OUTAGE_COLOUR if event.is_outage else SPIKE_COLOUR
+    if event.is_outage:
+        return OUTAGE_COLOUR
+    return SLOWDOWN_COLOUR if event.is_slowdown else SPIKE_COLOUR
 
 
 def _axes_width_pt(ax: Axes) -> float:

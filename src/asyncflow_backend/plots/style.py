@@ -12,6 +12,8 @@ DASHBOARD_FIGSIZE = (15.0, 20.5)
 
 SPIKE_COLOUR = "#f28e2b"
 OUTAGE_COLOUR = "#d62728"
+SLOWDOWN_COLOUR = "#00897b"
+"""Slowdowns of a server or of an edge: teal, as on the web page."""
 FAILURE_COLOUR = "#9467bd"
 """A server's random failures: purple, as on the web page."""
 MEAN_COLOUR = "#333333"

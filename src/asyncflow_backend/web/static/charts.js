@@ -1,7 +1,7 @@
 /* Interactive charts of a run's results, drawn with uPlot (vendored, see docs/web.md).
  *
- * Time charts shade the injected events (outages red, latency spikes orange) and the
- * servers' random failures (purple, untagged: there may be hundreds),
+ * Time charts shade the injected events (outages red, latency spikes orange, slowdowns
+ * teal) and the servers' random failures (purple, untagged: there may be hundreds),
  * zoom by dragging across them and zoom out on double-click. The results hold
  * the series averaged into at most `maxPoints` buckets; once a zoomed window
  * holds few enough raw samples, the window is fetched again from /timeseries
@@ -18,9 +18,10 @@ window.AsyncFlowCharts = (function () {
   const EVENT_COLOURS = {
     outage: "rgba(214, 39, 40, 0.14)",
     spike: "rgba(242, 142, 43, 0.18)",
+    slowdown: "rgba(0, 137, 123, 0.16)",
     failure: "rgba(148, 103, 189, 0.16)",
   };
-  const EVENT_TEXT = { outage: "#b71c1c", spike: "#b85c00" };
+  const EVENT_TEXT = { outage: "#b71c1c", spike: "#b85c00", slowdown: "#00695c" };
   const HEIGHT = 240;
   const REFINE_MAX_POINTS = 4000;
   const REFINE_DELAY_MS = 200;

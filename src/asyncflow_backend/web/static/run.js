@@ -313,6 +313,24 @@
     ]));
   }
 
+  /* The kind of window each start mark opens, as the charts and the list colour it. */
+  const EVENT_KINDS = {
+    server_down: "outage",
+    network_spike_start: "spike",
+    server_slowdown_start: "slowdown",
+    edge_slowdown_start: "slowdown",
+  };
+
+  /* What an event does to its target: "db down", "lb-srv +50 ms", "db x3", "db x2 cpu". */
+  function eventEffect(ev) {
+    if (ev.kind === "outage") return ev.target + " down";
+    if (ev.kind === "slowdown") {
+      const part = ev.appliesTo && ev.appliesTo !== "both" ? " " + ev.appliesTo : "";
+      return ev.target + " x" + ev.factor + part;
+    }
+    return ev.target + " +" + AF.ms(ev.spikeS);
+  }
+
   /* The injected events, as the windows the charts shade, the raw sample period and the
    * description. Without them the charts are still drawn, unshaded. */
   async function readScenario() {
@@ -325,10 +343,12 @@
     events = (answer.data.events || []).map((ev) => ({
       id: ev.event_id,
       target: ev.target_id,
-      kind: ev.start.kind === "server_down" ? "outage" : "spike",
+      kind: EVENT_KINDS[ev.start.kind] || "spike",
       start: ev.start.t_start,
       end: ev.end.t_end,
       spikeS: ev.start.spike_s,
+      factor: ev.start.factor,
+      appliesTo: ev.start.applies_to,
     }));
   }
 
@@ -347,10 +367,9 @@
     const list = document.getElementById("events-list");
     list.replaceChildren();
     for (const ev of events) {
-      const what = ev.kind === "outage" ? ev.target + " down" : ev.target + " +" + AF.ms(ev.spikeS);
       list.append(AF.el("li", { className: "event-" + ev.kind }, [
         AF.el("strong", { text: ev.id }),
-        AF.el("span", { text: " " + what + ", " + AF.number(ev.start) + "–" + AF.number(ev.end) + " s" }),
+        AF.el("span", { text: " " + eventEffect(ev) + ", " + AF.number(ev.start) + "–" + AF.number(ev.end) + " s" }),
       ]));
     }
     list.hidden = events.length === 0;
