@@ -20,6 +20,7 @@ __all__ = [
     "cpu",
     "deterministic",
     "edge",
+    "edge_slowdown",
     "endpoint",
     "exponential",
     "generator",
@@ -30,6 +31,7 @@ __all__ = [
     "route",
     "scenario_document",
     "server",
+    "slowdown",
     "spike",
 ]
 
@@ -197,6 +199,42 @@ def spike(event_id: str, edge_id: str, *, start: float, end: float, spike_s: flo
         "target_id": edge_id,
         "start": {"kind": "network_spike_start", "t_start": start, "spike_s": spike_s},
         "end": {"kind": "network_spike_end", "t_end": end},
+    }
+
+
+def slowdown(
+    event_id: str,
+    server_id: str,
+    *,
+    start: float,
+    end: float,
+    factor: float,
+    applies_to: str | None = None,
+) -> Document:
+    """An injected event: the step times `server_id` draws from `start` to `end` are
+    `factor` times as long (its CPU steps, its I/O steps or, as when `applies_to` is
+    None, both)."""
+    opening: Document = {"kind": "server_slowdown_start", "t_start": start, "factor": factor}
+    if applies_to is not None:
+        opening["applies_to"] = applies_to
+    return {
+        "event_id": event_id,
+        "target_id": server_id,
+        "start": opening,
+        "end": {"kind": "server_slowdown_end", "t_end": end},
+    }
+
+
+def edge_slowdown(
+    event_id: str, edge_id: str, *, start: float, end: float, factor: float
+) -> Document:
+    """An injected event: the latencies `edge_id` draws from `start` to `end` are `factor`
+    times as long."""
+    return {
+        "event_id": event_id,
+        "target_id": edge_id,
+        "start": {"kind": "edge_slowdown_start", "t_start": start, "factor": factor},
+        "end": {"kind": "edge_slowdown_end", "t_end": end},
     }
 
 
