@@ -186,18 +186,33 @@ class Run:
     results: SimulationResults
     latencies: np.ndarray
     """Client-to-client latency of every completed request, in completion order."""
+    completion_times: np.ndarray | None = None
+    """With `simulate(..., timed=True)`: when each of them completed, in the same order."""
+
+    @property
+    def creation_times(self) -> np.ndarray:
+        """When each completed request was created (its completion time less its latency);
+        only for a run simulated with `timed=True`."""
+        assert self.completion_times is not None, "simulate with timed=True"
+        return self.completion_times - self.latencies
 
     def series(self, metric: str, component: str) -> np.ndarray:
         """A sampled time series as an array."""
         return np.asarray(self.results.time_series.series[metric][component])
 
 
-def simulate(scenario: Scenario, seed: int) -> Run:
-    """Run `scenario` at `seed` and keep the per-request latencies for batch means."""
+def simulate(scenario: Scenario, seed: int, *, timed: bool = False) -> Run:
+    """Run `scenario` at `seed` and keep the per-request latencies for batch means (and,
+    `timed`, when each request completed)."""
     runner = SimulationRunner(scenario, seed=seed)
+    collector = runner.model.collector
+    if timed:
+        collector.keep_completion_times()
     results = runner.run()
-    latencies = np.frombuffer(runner.model.collector.latencies, dtype=np.float64).copy()
-    return Run(results, latencies)
+    latencies = np.frombuffer(collector.latencies, dtype=np.float64).copy()
+    times = collector.completion_times
+    completions = None if times is None else np.frombuffer(times, dtype=np.float64).copy()
+    return Run(results, latencies, completions)
 
 
 def station_response_times(run: Run) -> np.ndarray:
