@@ -96,8 +96,9 @@ def test_example_validates_and_runs(path: Path) -> None:
     assert_sane(results)
 
 
-LONG_HORIZONS = {"daily_curve.yml": 86_400}
-"""Examples whose point is a long horizon: a day of traffic, at a low rate."""
+LONG_HORIZONS = {"daily_curve.yml": 86_400, "slowdown.yml": 1_200}
+"""Examples whose point is a long horizon: a day of traffic, at a low rate; a slowdown of
+10 minutes with calm before and after."""
 
 
 @pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
@@ -238,6 +239,21 @@ def test_event_injection_lb_spikes_and_outages_show() -> None:
     spiked = series_between(results, connections, "storefront-gateway", 61, 120)
     calm = series_between(results, connections, "storefront-gateway", 121, 150)
     assert sum(spiked) / len(spiked) > 5 * sum(calm) / len(calm)
+
+
+def test_a_database_3x_slower_for_10_minutes_queues_at_the_apis_pool_then_recovers() -> None:
+    results = run_example("slowdown.yml")
+
+    def mean(metric: str, component: str, start: float, end: float) -> float:
+        values = series_between(results, metric, component, start, end)
+        return sum(values) / len(values)
+
+    before = mean("pool_waiting", "api:db", 0, 300)
+    during = mean("pool_waiting", "api:db", 300, 900)
+    assert during > 10 * before
+    assert mean("pool_waiting", "api:db", 905, 1200) < 2 * before + 0.01
+    disk_before = mean("event_loop_io_sleep", "db", 0, 300)
+    assert mean("event_loop_io_sleep", "db", 300, 900) == pytest.approx(3 * disk_before, rel=0.2)
 
 
 def test_heavy_spike_piles_requests_on_the_wire() -> None:
