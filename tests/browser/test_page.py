@@ -18,21 +18,26 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
 from asyncflow_backend.api.examples import SMALL_SCENARIO
 from asyncflow_backend.api.headers import CONTENT_SECURITY_POLICY
-from support.documents import spike
+from support.documents import edge_slowdown, spike
 
 pytestmark = pytest.mark.browser
 
 RUN_TIMEOUT_MS = 120_000
 EXAMPLES = Path(__file__).parents[2] / "example"
 SPIKE = {"start": 10.0, "end": 15.0}
+SLOWDOWN = {"start": 21.0, "end": 28.0}
 
 
 def scenario() -> dict[str, Any]:
     """30 simulated seconds sampled every 10 ms (3,000 samples: more than the page's
-    2,000 buckets, so zooming in fetches raw samples), with a latency spike."""
+    2,000 buckets, so zooming in fetches raw samples), with a latency spike and, later, a
+    slowdown of the same edge."""
     document: dict[str, Any] = yaml.safe_load(yaml.safe_dump(SMALL_SCENARIO))
     document["sim_settings"] = {"total_simulation_time": 30, "sample_period_s": 0.01}
-    document["events"] = [spike("slow-link", "browser-api-1", spike_s=0.05, **SPIKE)]
+    document["events"] = [
+        spike("slow-link", "browser-api-1", spike_s=0.05, **SPIKE),
+        edge_slowdown("slower-link", "browser-api-1", factor=3, **SLOWDOWN),
+    ]
     return document
 
 
@@ -269,6 +274,10 @@ def test_submit_run_and_read_its_charts(server: str, watched: Watched, tmp_path:
     outside = pixel_at(page, "throughput", SPIKE["end"] + 5, 0.03)
     assert inside[0] > inside[2] + 20, inside
     assert abs(outside[0] - outside[2]) < 10, outside
+    # The slowdown is listed with its factor and shaded teal.
+    assert "browser-api-1 x3" in page.inner_text("#events-list")
+    slowed = pixel_at(page, "throughput", SLOWDOWN["end"] - 2, 0.03)
+    assert slowed[1] > slowed[0] + 10, slowed
 
     # Hovering reads the value under the cursor into the legend.
     area = page.locator('figure[data-chart="throughput"] .u-over')
