@@ -26,6 +26,7 @@ from support.documents import (
     slowdown,
     spike,
 )
+from support.scenarios import api_calling_db
 from support.topologies import direct
 
 LINK_S = 0.001
@@ -198,6 +199,29 @@ def test_a_slowdown_past_the_cores_warns_that_the_queue_grows_while_it_lasts() -
     assert "(10 s)" in warnings["events[0].start.factor"]
     io_only = scenario(slowdown("db-slow", "srv", start=1, end=11, factor=30, applies_to="io"))
     assert find_warnings(parse_scenario(io_only)) == []
+
+
+def test_a_slowdown_behind_a_callers_pool_blames_the_pool() -> None:
+    # 150 queries/s x 10 ms on 2 cores is 1.5 core-seconds per second; 2x slower is 3. At
+    # most 4 queries reach the database at once (each holds one of the API's connections),
+    # so the backlog is the API's requests waiting for a connection.
+    builder = api_calling_db(
+        rate=150,
+        db_cpu_s=0.01,
+        api_options={"cores": 2, "db_pool": 4},
+        db_options={"cores": 2},
+        pool="db",
+    ).slowdown("db", start=10, end=30, factor=2, event_id="db-slow")
+
+    warnings = {w.path: w.message for w in find_warnings(builder.build())}
+
+    assert warnings == {
+        "events[0].start.factor": "slowdown 'db-slow' makes the 1.5 core-seconds of CPU work "
+        "offered per second to server 'db' 3, more than its 2 core(s): the requests waiting "
+        "for a connection of pool 'db' of server 'api' grow for as long as the slowdown lasts "
+        "(20 s); its ready queue stays bounded, since those connections cap the requests "
+        "that reach it"
+    }
 
 
 # The engine.

@@ -254,10 +254,10 @@ def _slowdowns(scenario: Scenario) -> Iterator[Problem]:
         if scope is None or server is None:
             continue
         cpu = scope is not SlowdownScope.IO and any(
-            isinstance(step, CpuStep) for _, step in _step_visits(server)
+            isinstance(step, CpuStep) for _, step, _ in _step_visits(server)
         )
         io = scope is not SlowdownScope.CPU and any(
-            isinstance(step, IoStep) for _, step in _step_visits(server)
+            isinstance(step, IoStep) for _, step, _ in _step_visits(server)
         )
         if not (cpu or io):
             steps = {SlowdownScope.CPU: "CPU", SlowdownScope.IO: "I/O"}.get(scope, "CPU or I/O")
