@@ -34,6 +34,7 @@ from asyncflow_backend.config.constants import (
     RamStepKind,
     RetryOn,
     SampledMetric,
+    ScalingMetric,
     SlowdownScope,
     StepOperation,
     TimeoutAction,
@@ -56,6 +57,7 @@ Algorithm = (
 TimeoutChoice = TimeoutAction | Literal["keep_working", "cancel"]
 WorkChoice = WorkInProgress | Literal["resume", "lose"]
 DownChoice = WhenDown | Literal["wait", "reject"]
+MetricChoice = ScalingMetric | Literal["cpu_utilisation", "in_flight_requests"]
 RetryOnChoice = RetryOn | Literal["timed_out", "rejected", "dropped", "failed"]
 JitterChoice = Jitter | Literal["full", "equal", "none"]
 ScopeChoice = SlowdownScope | Literal["cpu", "io", "both"]
@@ -359,6 +361,43 @@ class ScenarioBuilder:
             "time_to_failure": variable(time_to_failure),
             "time_to_repair": variable(time_to_repair),
             "work_in_progress": str(work_in_progress),
+        }
+        return self
+
+    def autoscaler(
+        self,
+        metric: MetricChoice,
+        target: float,
+        *,
+        max_replicas: int,
+        min_replicas: int = 1,
+        sync_period_s: float = 15.0,
+        tolerance: float = 0.1,
+        startup_delay_s: float = 0.0,
+        scale_up: dict[str, Any] | None = None,
+        scale_down: dict[str, Any] | None = None,
+    ) -> Self:
+        """A horizontal autoscaler on the last server, which needs `replicas` (the count at
+        the start): Kubernetes' HPA on `cpu_utilisation` or `in_flight_requests` per
+        replica. `scale_up` and `scale_down` are `behavior` rules as written in a scenario
+        (`stabilisation_window_s`, `select_policy`, `policies`); left out, Kubernetes'
+        defaults apply."""
+        if not self._servers:
+            raise BuilderUsageError("autoscaler(...) needs a server(...) declared before it")
+        behavior = {
+            name: copy.deepcopy(rules)
+            for name, rules in (("scale_up", scale_up), ("scale_down", scale_down))
+            if rules is not None
+        }
+        self._servers[-1]["autoscaler"] = {
+            "metric": str(metric),
+            "target": target,
+            "min_replicas": min_replicas,
+            "max_replicas": max_replicas,
+            "sync_period_s": sync_period_s,
+            "tolerance": tolerance,
+            "startup_delay_s": startup_delay_s,
+            "behavior": behavior,
         }
         return self
 

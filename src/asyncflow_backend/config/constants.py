@@ -199,6 +199,35 @@ class WhenDown(StrEnum):
     """It is rejected at once."""
 
 
+class ScalingMetric(StrEnum):
+    """What a horizontal autoscaler reads from the replicas of its group."""
+
+    CPU_UTILISATION = "cpu_utilisation"
+    """Busy core-seconds over core-seconds in the last sync period, per replica."""
+    IN_FLIGHT_REQUESTS = "in_flight_requests"
+    """Requests admitted by a replica and not yet sent on, at the tick."""
+
+
+class ScalingPolicyType(StrEnum):
+    """How a scaling policy bounds the change in one period (Kubernetes' `Pods`, `Percent`)."""
+
+    PODS = "pods"
+    """At most `value` replicas."""
+    PERCENT = "percent"
+    """At most `value` per cent of the replicas at the start of the period."""
+
+
+class SelectPolicy(StrEnum):
+    """Which of several scaling policies applies (Kubernetes' `selectPolicy`)."""
+
+    MAX = "max"
+    """The one that allows the largest change."""
+    MIN = "min"
+    """The one that allows the smallest change."""
+    DISABLED = "disabled"
+    """No change in this direction."""
+
+
 class EventKind(StrEnum):
     """Marks that open and close an injected event window."""
 
@@ -265,6 +294,14 @@ MAX_CPU_CORES = 1024
 MAX_REPLICAS = 1000
 """Most replicas of one server (`replicas`): each is a server of its own in the run."""
 MAX_CAPACITY_CHANGES = 10_000
+MAX_STABILISATION_WINDOW_S = 3600
+"""Longest stabilisation window of an autoscaler (Kubernetes' limit)."""
+MAX_POLICY_PERIOD_S = 1800
+"""Longest period of a scaling policy (Kubernetes' limit)."""
+MAX_SCALING_POLICIES = 10
+"""Most policies of one scaling direction."""
+MAX_AUTOSCALER_TICKS = 10_000
+"""Sync ticks an autoscaler keeps for the results (the first ones): a day at 15 s is 5,760."""
 MIN_FAILURE_CYCLE_S = 1e-3
 """Smallest mean time to failure plus mean time to repair: below, failures and repairs
 would outnumber everything else the engine schedules."""

@@ -25,6 +25,7 @@ from asyncflow_backend.metrics.collector import MetricsCollector
 from asyncflow_backend.metrics.sampler import Probe
 from asyncflow_backend.schemas.closed_users import user_steps
 from asyncflow_backend.schemas.results import (
+    AutoscalingStats,
     BreakdownPart,
     ClosedLoopStats,
     DurationStats,
@@ -334,6 +335,27 @@ def replica_group_stats(
         cpu_utilisation=min(1.0, busy / core_seconds) if core_seconds > 0 else 0.0,
         latency=latency,
         **summed,
+    )
+
+
+def autoscaled_group_stats(
+    group: ReplicaGroupStats,
+    servers: Mapping[str, ServerStats],
+    autoscaling: AutoscalingStats,
+    horizon_s: float,
+) -> ReplicaGroupStats:
+    """`group` with its autoscaler's summary, and its utilisation taken over the
+    core-seconds of the replicas in service (`replicas_mean`) rather than of all
+    `max_replicas`, most of which may never serve."""
+    stats = [servers[member] for member in group.servers]
+    busy = sum(s.cpu_utilisation * (s.mean_cores or s.cores) * horizon_s for s in stats)
+    cores = stats[0].mean_cores or stats[0].cores
+    core_seconds = cores * autoscaling.replicas_mean * horizon_s
+    return group.model_copy(
+        update={
+            "autoscaling": autoscaling,
+            "cpu_utilisation": min(1.0, busy / core_seconds) if core_seconds > 0 else 0.0,
+        }
     )
 
 

@@ -1,7 +1,7 @@
 """Building the actors of a scenario on a SimPy environment and wiring them together."""
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import simpy
@@ -23,11 +23,13 @@ from asyncflow_backend.runtime.actors.edge import EdgeRuntime
 from asyncflow_backend.runtime.actors.server import ServerRuntime
 from asyncflow_backend.runtime.context import BuildContext
 from asyncflow_backend.runtime.events import EventInjector, Slowdowns
+from asyncflow_backend.runtime.events.autoscaler import HorizontalAutoscaler
 from asyncflow_backend.runtime.kinds import NODE_KINDS
 from asyncflow_backend.runtime.timeouts import TimeoutSetup, timeout_setup
 from asyncflow_backend.runtime.workload_classes import ClassCollector
 from asyncflow_backend.samplers import RandomStreams
 from asyncflow_backend.schemas.calls import answering_servers, call_sites, has_retries
+from asyncflow_backend.schemas.replicas import ReplicaGroup
 from asyncflow_backend.schemas.retries import Retry
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.workload import WorkloadModel
@@ -44,12 +46,18 @@ class SimulationModel:
     nodes: dict[str, Component]
     edges: dict[str, EdgeRuntime]
     sampler: TimeSeriesSampler
+    autoscalers: dict[str, HorizontalAutoscaler] = field(default_factory=dict)
+    """The autoscaler of each autoscaled replica group, by group name."""
 
     @classmethod
-    def build(cls, scenario: Scenario, streams: RandomStreams) -> "SimulationModel":
+    def build(
+        cls, scenario: Scenario, streams: RandomStreams, groups: Sequence[ReplicaGroup] = ()
+    ) -> "SimulationModel":
         """Build the nodes of every kind, then the edges, connect each node to the edges
         leaving it, gather the probes, and start the processes: the workloads' first,
-        then the sampler's and the injected events', then the other nodes', in build order.
+        then the sampler's, the injected events' and the autoscalers', then the other
+        nodes', in build order. `groups` are the replica groups `scenario` was written out
+        from (`schemas.replicas`): each with an autoscaler gets one.
 
         Raises `BuildError` if a node lacks a connection it needs (validation refuses
         such scenarios first, so this names a gap in it).
@@ -129,6 +137,18 @@ class SimulationModel:
             servers = model.servers
             doors = {sid: door for sid in ctx.doors if (door := servers[sid].door) is not None}
             EventInjector(env, edges, covering, doors, slowdowns).start(scenario.events)
+        for group in groups:
+            if group.autoscaler is not None:
+                servers = model.servers
+                scaler = HorizontalAutoscaler(
+                    env,
+                    group.autoscaler,
+                    [servers[member] for member in group.members],
+                    group.initial,
+                    covering,
+                )
+                scaler.start()
+                model.autoscalers[group.name] = scaler
         for node in nodes.values():
             if not isinstance(node, Source):
                 node.start(covering)

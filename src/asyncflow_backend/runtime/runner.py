@@ -72,7 +72,7 @@ class SimulationRunner:
         self.built = expand_replicas(scenario)
         chosen = seed if seed is not None else scenario.seed
         self.seed = chosen if chosen is not None else draw_seed()
-        self.model = SimulationModel.build(self.built, RandomStreams(self.seed))
+        self.model = SimulationModel.build(self.built, RandomStreams(self.seed), self.groups)
         self._slices_run = 0
 
     def run(
@@ -160,16 +160,22 @@ class SimulationRunner:
         if not self.groups:
             return {}
         servers = self.model.servers
-        return {
+        horizon = self.scenario.sim_settings.total_simulation_time
+        groups = {
             group.name: analyzer.replica_group_stats(
                 group.members,
                 block.servers,
                 [plan.times for member in group.members for plan in servers[member].endpoints],
-                self.scenario.sim_settings.total_simulation_time,
+                horizon,
                 probes,
             )
             for group in self.groups
         }
+        for name, scaler in self.model.autoscalers.items():
+            groups[name] = analyzer.autoscaled_group_stats(
+                groups[name], block.servers, scaler.summary(horizon), horizon
+            )
+        return groups
 
     def _latencies_of(self) -> Callable[[str], "array[float]"]:
         """The latencies of the completed requests of a generator, by id: its class's in a

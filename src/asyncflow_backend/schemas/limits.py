@@ -329,7 +329,9 @@ def check_limits(scenario: Scenario, limits: ScenarioLimits) -> list[Problem]:
     # limit it breaks is located at the largest group's `replicas`.
     replicated = sum(server.copies for server in servers if server.replicas is not None)
     of_which = f", {replicated} of them replicas" if replicated else ""
-    largest = max(range(len(servers)), key=lambda i: servers[i].replicas or 0)
+    largest = max(
+        range(len(servers)), key=lambda i: servers[i].copies if servers[i].replicas else 0
+    )
     by_replicas: Loc | None = (
         ("topology_graph", "nodes", "servers", largest, "replicas") if replicated else None
     )

@@ -12,12 +12,16 @@ A group is reached through a balancer that covers it (validation refuses an edge
 call step that reaches one replica directly), so its replicas share the traffic the way
 the balancer's policy says. `ReplicaGroup` names which servers of a run make a group,
 for the results' `replica_groups` and for anything that changes a group's size.
+
+A group with an `autoscaler` is written out as `max_replicas` servers, all covered by its
+balancers; the run's autoscaler keeps those above the current count out of rotation.
 """
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from asyncflow_backend.schemas.autoscaling import Autoscaler
 from asyncflow_backend.schemas.scenario import Scenario
 from asyncflow_backend.schemas.topology import Edge, LoadBalancer
 
@@ -33,6 +37,10 @@ class ReplicaGroup:
     index: int
     """Its position in `topology_graph.nodes.servers`."""
     replicas: int
+    """Servers of the run: `replicas`, or the autoscaler's `max_replicas`."""
+    initial: int
+    """Replicas in service at the start: `replicas` as written."""
+    autoscaler: Autoscaler | None = None
 
     @property
     def members(self) -> list[str]:
@@ -49,7 +57,7 @@ def replica_groups(scenario: Scenario) -> list[ReplicaGroup]:
     """Every replica group of `scenario`, in document order; [] when no server has
     `replicas`."""
     return [
-        ReplicaGroup(server.id, i, server.replicas)
+        ReplicaGroup(server.id, i, server.copies, server.replicas, server.autoscaler)
         for i, server in enumerate(scenario.topology_graph.nodes.servers)
         if server.replicas is not None
     ]
@@ -107,8 +115,8 @@ def expand_replicas(scenario: Scenario) -> Scenario:
             servers.append(server)
             continue
         servers += [
-            server.model_copy(update={"id": member, "replicas": None})
-            for member in replica_ids(server.id, server.replicas)
+            server.model_copy(update={"id": member, "replicas": None, "autoscaler": None})
+            for member in replica_ids(server.id, server.copies)
         ]
     edges = [
         edge.model_copy(update={"id": edge_id, "source": source, "target": target})

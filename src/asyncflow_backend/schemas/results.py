@@ -44,6 +44,9 @@ _DOCUMENT_PATH = {
     "Throughput": "throughput",
     "ServerStats": "servers.<id>",
     "ReplicaGroupStats": "replica_groups.<id>",
+    "AutoscalingStats": "replica_groups.<id>.autoscaling",
+    "AutoscalerTicks": "replica_groups.<id>.autoscaling.ticks",
+    "ScalingEvent": "replica_groups.<id>.autoscaling.events[]",
     "DurationStats": "servers.<id>.latency",
     "PoolStats": "pools.<id>",
     "CallStats": "calls.<id>",
@@ -286,6 +289,51 @@ class ServerStats(FiniteModel):
     )
 
 
+class ScalingEvent(FiniteModel):
+    """One change of an autoscaled group's size."""
+
+    t: float = Field(description="The sync tick, in seconds.")
+    replicas_before: int
+    replicas_after: int
+
+
+class AutoscalerTicks(FiniteModel):
+    """Each sync of an autoscaler, in parallel lists (the first 10,000 ticks)."""
+
+    t: list[float] = Field(description="Tick times: every `sync_period_s` from one period on.")
+    metric: list[float | None] = Field(
+        description="The metric averaged over the ready replicas (null: none was ready)."
+    )
+    ready: list[int] = Field(description="Ready replicas the metric was read from.")
+    recommended: list[int | None] = Field(
+        description="Replicas the metric asked for, before stabilisation and policies."
+    )
+    replicas: list[int] = Field(description="Replicas in service after the decision.")
+
+
+class AutoscalingStats(FiniteModel):
+    """What a group's autoscaler did."""
+
+    metric: str
+    target: float
+    replicas_mean: float = Field(
+        description="Replicas in service (starting or ready) averaged over the horizon: "
+        "replica-seconds over the horizon, what the group costs."
+    )
+    replicas_min: int
+    replicas_max: int
+    replicas_over_time: list[tuple[float, int]] = Field(
+        description="[time, replicas in service] at 0, at each change and at the horizon: "
+        "a step series."
+    )
+    ready_over_time: list[tuple[float, int]] = Field(
+        description="[time, replicas taking traffic] likewise: a replica added joins it "
+        "after `startup_delay_s`, a replica removed leaves it at once (and drains)."
+    )
+    events: list[ScalingEvent] = Field(description="Every change of size, in time order.")
+    ticks: AutoscalerTicks
+
+
 class ReplicaGroupStats(FiniteModel):
     """A replica group (a server written with `replicas`) taken as one: its replicas'
     numbers pooled. Each replica's own are in `servers`."""
@@ -297,7 +345,8 @@ class ReplicaGroupStats(FiniteModel):
     )
     cpu_utilisation: float = Field(
         description="Busy core-seconds over the core-seconds of all its replicas: the "
-        "replicas' utilisations averaged, weighted by their cores."
+        "replicas' utilisations averaged, weighted by their cores. With an autoscaler, over "
+        "the core-seconds of the replicas in service (`autoscaling.replicas_mean`)."
     )
     ready_queue_mean: float | None = Field(
         description="Requests waiting for a core in all its replicas together, on average "
@@ -313,6 +362,11 @@ class ReplicaGroupStats(FiniteModel):
     latency: DurationStats = Field(
         description="Time from arriving at a replica to leaving it, over every request that "
         "left any of them (pooled, so the percentiles are of all those requests)."
+    )
+    autoscaling: AutoscalingStats | None = Field(
+        default=None,
+        description="The group's autoscaler: its size over time and its decisions; null "
+        "without `autoscaler`. `replicas` and `servers` are then all `max_replicas` of them.",
     )
 
 

@@ -30,6 +30,7 @@ from asyncflow_backend.config.constants import (
     WhenDown,
     WorkInProgress,
 )
+from asyncflow_backend.schemas.autoscaling import Autoscaler
 from asyncflow_backend.schemas.base import (
     EndpointName,
     Id,
@@ -237,6 +238,13 @@ class Server(StrictModel):
         "covered by every balancer that covers `<id>`, its edges copied for each (results per "
         "replica and per group, `replica_groups`). Unset: one server with the id itself.",
     )
+    autoscaler: Autoscaler | None = Field(
+        default=None,
+        description="A horizontal autoscaler on the replica group (Kubernetes' HPA): the "
+        "group has `max_replicas` servers, `replicas` of them in service at the start, and "
+        "the autoscaler adds and removes replicas between `min_replicas` and "
+        "`max_replicas`. Needs `replicas`.",
+    )
     when_down: WhenDown | None = Field(
         default=None,
         description="A request that reaches the server while it is down (failed, or in an "
@@ -244,9 +252,30 @@ class Server(StrictModel):
         "`reject` at once (`rejected`, reason `server_down`).",
     )
 
+    @model_validator(mode="after")
+    def _autoscaled_group(self) -> Self:
+        scaler = self.autoscaler
+        if scaler is None:
+            return self
+        if self.replicas is None:
+            raise ValueError(
+                "autoscaler: an autoscaler scales a replica group; give `replicas` (the "
+                "replicas at the start, from min_replicas to max_replicas)"
+            )
+        if not scaler.min_replicas <= self.replicas <= scaler.max_replicas:
+            raise ValueError(
+                f"replicas: {self.replicas} replicas at the start is outside the "
+                f"autoscaler's min_replicas..max_replicas ({scaler.min_replicas}.."
+                f"{scaler.max_replicas})"
+            )
+        return self
+
     @property
     def copies(self) -> int:
-        """How many servers it stands for in a run: `replicas`, or 1."""
+        """How many servers it stands for in a run: the autoscaler's `max_replicas`,
+        `replicas`, or 1."""
+        if self.autoscaler is not None:
+            return self.autoscaler.max_replicas
         return self.replicas or 1
 
     def pool_of(self, step: Step) -> str | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from asyncflow_backend.config.constants import MAX_ID_LENGTH, LoadBalancerAlgorithm
 from asyncflow_backend.schemas.calls import answering_servers, call_edges, call_sites
 from asyncflow_backend.schemas.replicas import (
+    ReplicaGroup,
     edge_copies,
     group_sizes,
     replica_groups,
@@ -536,6 +537,21 @@ def _replicas(scenario: Scenario) -> Iterator[Problem]:
             )
         taken.update(c for c, _, _ in copies)
     yield from _replicas_reached_directly(scenario, sizes)
+    yield from _autoscalers(scenario, groups)
+
+
+def _autoscalers(scenario: Scenario, groups: list[ReplicaGroup]) -> Iterator[Problem]:
+    """An autoscaler adds and removes replicas by taking them in and out of the balancers
+    that cover its group: it needs one."""
+    covered = {s for _, lb in scenario.topology_graph.nodes.balancers() for s in lb.server_covered}
+    for group in groups:
+        if group.autoscaler is not None and group.name not in covered:
+            yield Problem(
+                ("topology_graph", "nodes", "servers", group.index, "autoscaler"),
+                f"server '{group.name}' has an autoscaler but no load balancer covers it: "
+                "replicas are added and removed in the balancers that cover the group; "
+                "list it in a balancer's server_covered",
+            )
 
 
 def _replicas_reached_directly(scenario: Scenario, sizes: dict[str, int]) -> Iterator[Problem]:

@@ -507,6 +507,9 @@ def _cores(cores: int, server: Server) -> str:
     """`4 core(s)`, or for a replica group `12 cores (3 replicas x 4)`."""
     if server.replicas is None:
         return f"{cores} core(s)"
+    if server.autoscaler is not None:
+        most = server.autoscaler.max_replicas
+        return f"{cores * most} cores (max_replicas {most} x {cores})"
     return f"{cores * server.replicas} cores ({server.replicas} replicas x {cores})"
 
 
