@@ -356,3 +356,21 @@ def test_admission_and_timeouts_keep_the_overload_in_hand() -> None:
     goodput = results.throughput.goodput_rps
     assert goodput is not None
     assert goodput < 0.8 * 100 < results.servers["api"].cpu_utilisation * 100 + 1
+
+
+def test_the_autoscaling_example_follows_its_daily_curve() -> None:
+    results = run_example("autoscaling.yml")
+
+    stats = results.replica_groups["api"].autoscaling
+    assert stats is not None
+    assert 6 <= stats.replicas_max <= 8
+    assert 3.5 <= stats.replicas_mean <= 5.5
+    peak = max(range(len(stats.replicas_over_time)), key=lambda i: stats.replicas_over_time[i][1])
+    assert 200 <= stats.replicas_over_time[peak][0] <= 330
+    assert stats.replicas_over_time[-1][1] <= 3
+    assert all(
+        t_ready >= t
+        for (t, _), (t_ready, _) in zip(
+            stats.replicas_over_time[:4], stats.ready_over_time[:4], strict=True
+        )
+    )
