@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from asyncflow_backend.builder import ScenarioBuilder
+from asyncflow_backend.plots import build_figure
 from asyncflow_backend.runtime.policies.horizontal_scaling import HorizontalScaling, recommend
 from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas.autoscaling import Autoscaler
@@ -472,3 +473,27 @@ def test_the_builder_writes_an_autoscaler() -> None:
     assert scaler.behavior.down.stabilisation_window_s == 300
     assert scaler.behavior.up.policies is not None
     assert scaler.behavior.up.policies[0].value == 2
+
+
+# Charts.
+
+
+def test_the_replicas_chart_draws_the_count_in_service_and_ready() -> None:
+    document = scaled_group(
+        steps((0, 400), (30, 850)), 120, target=0.4, max_replicas=12, startup_delay_s=15
+    )
+    results = run_scenario(parse_scenario(document), seed=11)
+
+    (ax, *_) = build_figure("replicas", results).axes
+    lines = {line.get_gid(): line for line in ax.get_lines()}
+    in_service, ready = lines["replicas-api"], lines["ready-api"]
+    assert list(in_service.get_ydata()) == [2, 5, 5]
+    assert list(ready.get_xdata()) == [0.0, 60.0, 120.0]
+    empty = build_figure(
+        "replicas",
+        run_scenario(
+            parse_scenario(balanced(steps((0, 10)), [server("api", cpu(0.001))], horizon_s=10)),
+            seed=1,
+        ),
+    )
+    assert any(t.get_gid() == "no-data" for t in empty.axes[0].texts)

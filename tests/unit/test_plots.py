@@ -83,6 +83,7 @@ def test_the_charts_have_the_documented_names() -> None:
         "latency_over_time",
         "throughput",
         "breakdown",
+        "replicas",
         "ready_queue",
         "io_queue",
         "ram",

@@ -16,6 +16,7 @@ from asyncflow_backend.plots.dashboard import draw_dashboard
 from asyncflow_backend.plots.events import shade_failures
 from asyncflow_backend.plots.latency import draw_latency
 from asyncflow_backend.plots.latency_over_time import draw_latency_over_time
+from asyncflow_backend.plots.replicas import draw_replicas
 from asyncflow_backend.plots.sampled import (
     MULTIPLE_COLUMNS,
     SPLIT_ABOVE,
@@ -96,6 +97,7 @@ _CHARTS: dict[str, Chart] = {
     "latency_over_time": _single(draw_latency_over_time),
     "throughput": _single(draw_throughput),
     "breakdown": _single(_breakdown),
+    "replicas": _single(draw_replicas),
     **{d.chart: _sampled(d) for d in METRICS.values()},
 }
 
