@@ -450,3 +450,26 @@ def test_a_run_with_retries_shows_its_attempts_and_outcomes_per_second(
     # Answers, the goodput (some answers came late), timed out and the attempts sent.
     assert page.get_attribute('figure[data-chart="throughput"]', "data-series") == "4"
     assert canvas_ink(page, "throughput") > 2_000
+
+
+def test_an_autoscaled_run_shows_its_replicas_over_time(server: str, watched: Watched) -> None:
+    page = watched.page
+    page.goto(f"{server}/")
+    page.fill("#scenario", (EXAMPLES / "autoscaling.yml").read_text())
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f]{32}$"))
+    page.wait_for_selector("body:not([data-state='waiting'])", timeout=RUN_TIMEOUT_MS)
+    assert page.evaluate("document.body.dataset.state") == "ready"
+
+    run_id = page.url.rsplit("/", 1)[1]
+    results = httpx.get(f"{server}/api/v1/simulations/{run_id}/results").json()
+    scaling = results["replica_groups"]["api"]["autoscaling"]
+    # In service and ready, one step line each, at every change of either.
+    figure = 'figure[data-chart="replicas"]'
+    assert page.get_attribute(figure, "data-series") == "2"
+    changes = {t for t, _ in scaling["replicas_over_time"] + scaling["ready_over_time"]}
+    assert page.get_attribute(figure, "data-points") == str(len(changes))
+    assert canvas_ink(page, "replicas") > 1_000
+    row = page.inner_text("#replica-groups-table tbody tr")
+    assert f"{scaling['replicas_min']} to {scaling['replicas_max']}" in row
+    assert "autoscaled" in row

@@ -448,6 +448,47 @@ window.AsyncFlowCharts = (function () {
     });
   }
 
+  /* Each autoscaled replica group: replicas in service (solid) and ready (dashed) as steps
+   * over simulated time. Drawn only for runs with an autoscaler. */
+  function replicas(container, results, events, imageLinks) {
+    const groups = results.replica_groups || {};
+    const scaled = Object.keys(groups).filter((id) => groups[id].autoscaling);
+    if (!scaled.length) return;
+    const steps = [];
+    for (const id of scaled) {
+      const a = groups[id].autoscaling;
+      steps.push([id + " in service", a.replicas_over_time, false], [id + " ready", a.ready_over_time, true]);
+    }
+    const times = Array.from(new Set(steps.flatMap(([, series]) => series.map(([t]) => t)))).sort((x, y) => x - y);
+    // The count at each time: the last step at or before it.
+    const at = (series) => times.map((t) => {
+      let n = series[0][1];
+      for (const [time, count] of series) if (time <= t) n = count;
+      return n;
+    });
+    draw(container, {
+      name: "replicas",
+      title: "Replicas (autoscaled groups)",
+      imageLinks: imageLinks,
+      xLabel: TIME_LABEL,
+      yLabel: "replicas",
+      xName: "time",
+      xValue: (u, v) => (v === null || v === undefined ? "–" : AF.number(v, 4) + " s"),
+      series: steps.map(([label, , dashed], i) => ({
+        label: label,
+        stroke: PALETTE[Math.floor(i / 2) % PALETTE.length],
+        width: 1.6,
+        dash: dashed ? [6, 4] : undefined,
+        paths: uPlot.paths.stepped({ align: 1 }),
+        points: { show: false },
+        value: valueFormatter(0, ""),
+      })),
+      data: [times].concat(steps.map(([, series]) => at(series))),
+      plugins: [eventWindows(events)],
+      onDoubleClick: (u, handler, e) => handler(e),
+    });
+  }
+
   /* One sampled metric, one line per component; zooming refetches raw samples. */
   function sampled(container, run, spec) {
     const perComponent = (run.results.time_series.series || {})[spec.metric] || {};
@@ -684,6 +725,7 @@ window.AsyncFlowCharts = (function () {
     latencyHistogram(container, run.results, links("latency"));
     latencyOverTime(container, run.results, run.events, links("latency_over_time"));
     throughput(container, run.results, run.events, links("throughput"));
+    replicas(container, run.results, run.events, links("replicas"));
     const series = run.results.time_series.series || {};
     for (const spec of sampledSpecs(run.metrics)) {
       // Pools exist only where a scenario declares them: no empty chart for the others.

@@ -226,7 +226,10 @@
     document.getElementById("replica-groups").hidden = !Object.keys(groups).length;
     fillTable("replica-groups-table", Object.keys(groups).map((id) => {
       const g = groups[id];
-      return [id, AF.count(g.replicas), n(g.throughput_rps), AF.percent(g.cpu_utilisation),
+      // An autoscaled group: the range it spanned and its mean, not its max_replicas servers.
+      const a = g.autoscaling;
+      const count = a ? AF.count(a.replicas_min) + " to " + AF.count(a.replicas_max) + " (mean " + n(a.replicas_mean) + ", autoscaled)" : AF.count(g.replicas);
+      return [id, count, n(g.throughput_rps), AF.percent(g.cpu_utilisation),
         n(g.ready_queue_mean), n(g.ready_queue_max), n(g.io_queue_mean), n(g.io_queue_max), ms(g.latency.p99)];
     }));
     const endpointRows = [];
