@@ -57,6 +57,6 @@ def draw_replicas(ax: Axes, results: SimulationResults, events: Sequence[EventIn
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     load = draw_load_curve(ax, results, rate_axis_is_ax=False)
     legend_beside(ax, [*load, *shade_events(ax, events)])
-    if load:  # clear of the load's axis at the right
-        legend = ax.get_legend()
+    legend = ax.get_legend()
+    if load and legend is not None:  # clear of the load's axis at the right
         legend.set_bbox_to_anchor((1.09, 1.0), transform=ax.transAxes)
