@@ -16,7 +16,7 @@ from rich.text import Text
 from asyncflow_backend.config.constants import MIN_RUN_MEMORY_MB, Outcome
 from asyncflow_backend.schemas.loading import ScenarioValidationError, load_scenario_file
 from asyncflow_backend.schemas.replicas import edge_count
-from asyncflow_backend.schemas.results import ServerStats, SimulationResults
+from asyncflow_backend.schemas.results import Recovery, ServerStats, SimulationResults
 from asyncflow_backend.schemas.scenario import Scenario, name_from_file
 
 if TYPE_CHECKING:
@@ -528,6 +528,8 @@ def _print_summary(
     worst = _worst_window(results)
     if worst is not None:
         table.add_row("worst window p99", worst)
+    for verdict in results.recovery or ():
+        table.add_row(f"recovery after {verdict.trigger}", _recovery_cell(verdict))
     closed = results.closed
     if closed is not None:
         table.add_row("closed: users N", f"{_sig(closed.users_mean)} (at most {closed.users_max})")
@@ -537,6 +539,9 @@ def _print_summary(
         table.add_row("N / (R + Z)", "-" if law is None else f"{_sig(law)} req/s")
     table.add_row("seed", str(meta.seed))
     table.add_row("wall time", f"{meta.wall_seconds:.2f} s for {meta.events_processed:,} events")
+    # A metastable failure is the first thing to know about a run: said before anything else.
+    for line in metastable_warnings(results):
+        console.print(Text(line, style="bold red"))
     warning = not_completed_warning(results)
     if warning is not None:
         console.print(Text(warning, style="bold red"))
@@ -586,6 +591,24 @@ def not_completed_warning(results: SimulationResults) -> str | None:
         "The latency below counts completed requests only; the time to outcome counts "
         "every request that ended."
     )
+
+
+def metastable_warnings(results: SimulationResults) -> list[str]:
+    """A sentence for each trigger the run had not recovered from by the horizon."""
+    horizon = results.meta.simulated_seconds
+    return [
+        f"{verdict.note[:1].upper()}{verdict.note[1:]}."
+        for verdict in results.recovery or ()
+        if verdict.recovered is False and verdict.judged_until_s >= horizon
+    ]
+
+
+def _recovery_cell(verdict: Recovery) -> str:
+    if verdict.recovered:
+        return f"recovered in {_sig(verdict.recovery_s or 0.0)} s"
+    if verdict.recovered is None:
+        return "cannot be judged"
+    return f"not by {verdict.judged_until_s:g} s"
 
 
 def _worst_window(results: SimulationResults) -> str | None:

@@ -442,3 +442,19 @@ def test_when_more_than_one_percent_did_not_complete_the_summary_says_so_first()
     assert "(9,441 timed out, 221 still in flight at the end); goodput 8.04 req/s" in said
     assert "counts completed requests only" in said
     assert "time to outcome p95 (all ended)" in said
+
+
+def test_a_metastable_failure_is_said_first_and_a_recovery_in_the_table() -> None:
+    storm = invoke("run", EXAMPLES / "retry_storm.yml", "--seed", "4")
+    budget = invoke("run", EXAMPLES / "retry_storm_budget.yml", "--seed", "4")
+
+    assert storm.exit_code == 0, storm.output
+    assert budget.exit_code == 0, budget.output
+    said = " ".join(storm.stdout.split())
+    assert said.startswith(
+        "Metastable failure: did not recover after api:capacity@60 ended at 90 s; by the "
+        "horizon (300 s) goodput and queues had not returned to their level before it."
+    )
+    assert "recovery after api:capacity@60 │ not by 300 s" in said
+    assert "Metastable" not in budget.stdout
+    assert "recovery after api:capacity@60 │ recovered in 47 s" in " ".join(budget.stdout.split())

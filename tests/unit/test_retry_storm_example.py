@@ -58,6 +58,27 @@ def test_with_a_budget_the_system_recovers(budgeted: SimulationResults) -> None:
     assert requests.retries_refused > 0
 
 
+def test_the_storm_is_reported_as_a_metastable_failure(storm: SimulationResults) -> None:
+    [verdict] = storm.recovery or []
+    assert verdict.trigger == "api:capacity@60"
+    assert (verdict.started_at_s, verdict.ended_at_s) == (60.0, 90.0)
+    assert verdict.recovered is False
+    assert verdict.judged_until_s == 300.0
+    assert verdict.baseline_goodput_rps == pytest.approx(ARRIVAL_RATE, rel=0.1)
+    assert verdict.note.startswith("metastable failure")
+
+
+def test_with_a_budget_the_recovery_is_reported_with_its_time(budgeted: SimulationResults) -> None:
+    [verdict] = budgeted.recovery or []
+    assert verdict.recovered is True
+    assert verdict.recovery_s is not None
+    # The backlog of 30 s at 140 % drains at 23 % spare capacity: within a minute or so.
+    assert 10 < verdict.recovery_s < 90
+    goodput = goodput_series(budgeted)
+    at = int(verdict.recovered_at_s or 0)
+    assert mean(goodput, at, at + 10) >= 0.9 * (verdict.baseline_goodput_rps or 0)
+
+
 def test_the_figure_draws_both_runs(storm: SimulationResults, budgeted: SimulationResults) -> None:
     figure = overload_figure([("storm", storm), ("budget", budgeted)], (60.0, 90.0))
     top, bottom = figure.axes

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from asyncflow_backend import engine_version
 from asyncflow_backend.metrics import analyzer
+from asyncflow_backend.metrics.recovery import recovery
 from asyncflow_backend.runtime.model import SimulationModel
 from asyncflow_backend.runtime.summary import Reading, ResultsBlock
 from asyncflow_backend.runtime.workload_classes import ClassCollector
@@ -24,6 +25,7 @@ from asyncflow_backend.schemas.results import (
     SimulationResults,
 )
 from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.triggers import scenario_triggers
 from asyncflow_backend.schemas.validation import find_problems
 
 DEFAULT_SLICES = 200
@@ -145,6 +147,14 @@ class SimulationRunner:
             closed=None if classes is not None else block.closed.get(self.scenario.rqs_input.id),
             classes=classes,
             offered_load=analyzer.offered_load(self.scenario.generators, horizon),
+            recovery=recovery(
+                scenario_triggers(self.scenario),
+                model.collector.completions_per_second,
+                model.sampler.probes,
+                self.scenario.sim_settings.sample_period_s,
+                horizon,
+                self.scenario.sim_settings.recovery,
+            ),
             meta=RunMeta(
                 engine_version=engine_version(),
                 seed=self.seed,

@@ -57,6 +57,7 @@ _DOCUMENT_PATH = {
     "ClosedLoopStats": "closed",
     "OfferedLoad": "offered_load",
     "ClassStats": "classes.<id>",
+    "Recovery": "recovery[]",
 }
 
 
@@ -497,6 +498,42 @@ class ClassStats(FiniteModel):
     )
 
 
+class Recovery(FiniteModel):
+    """Whether goodput and queues came back to their level before a transient trigger
+    once it ended, under the rule of docs/overload.md ("Does it recover?")."""
+
+    trigger: str = Field(
+        description="The event id, `server:capacity@start` for a dip of a capacity schedule, "
+        "`workload:rate@start` for a load spike; ids joined by `+` for overlapping windows."
+    )
+    kind: str = Field(
+        description="The event's start kind (server_down, network_spike_start...), "
+        "capacity_dip or load_spike."
+    )
+    started_at_s: float
+    ended_at_s: float
+    recovered: bool | None = Field(
+        description="True once a window after the end met the baseline; False if none did by "
+        "`judged_until_s` (at the horizon: a metastable failure); null when it could not be "
+        "judged (no baseline before the trigger, or no whole window after its end)."
+    )
+    recovered_at_s: float | None = Field(
+        description="Start of the first window after the end that met the baseline."
+    )
+    recovery_s: float | None = Field(description="recovered_at_s - ended_at_s.")
+    judged_until_s: float = Field(
+        description="The horizon, or the start of the next trigger: windows end by then."
+    )
+    baseline_goodput_rps: float | None = Field(
+        description="Mean goodput over the baseline window before the trigger."
+    )
+    baseline_queue: float | None = Field(
+        description="Highest mean total queue (ready queues and pool queues) over a window "
+        "of the baseline; null when neither queue was sampled (goodput alone is judged)."
+    )
+    note: str = Field(description="The verdict in words.")
+
+
 class RunMeta(FiniteModel):
     """How the run was made; everything needed to replay it."""
 
@@ -553,4 +590,10 @@ class SimulationResults(FiniteModel):
         default=None,
         description="The schedule of a rate schedule or of a closed population, per window; "
         "null for users per window.",
+    )
+    recovery: list[Recovery] | None = Field(
+        default=None,
+        description="For each transient trigger (an injected event, a dip of a capacity "
+        "schedule, a load spike of a rate schedule), whether and when the run recovered; "
+        "null for a scenario without one.",
     )
