@@ -14,7 +14,7 @@ from asyncflow_backend.schemas.scenario import Scenario
 ProgressHook = Callable[[int, int], None]
 """Called with (replications finished, replications planned so far)."""
 
-Job = tuple[Scenario, int, int, Warmup]
+Job = tuple[Scenario, int, int, Warmup, tuple[str, ...]]
 
 
 def run_experiment(
@@ -62,6 +62,7 @@ def _jobs(prepared: PreparedExperiment, needed: list[Needed]) -> list[tuple[Need
                 need.index,
                 replication_seed(prepared.seed, need.index),
                 warmup,
+                prepared.spec.windowed(),
             ),
         )
         for need in needed

@@ -17,21 +17,35 @@ Metric names, all in SI units (seconds, requests per second, fractions, counts):
   of replicas a sweep sets;
 - `requests.<outcome>`: every count of the results document's `requests`
   (`generated`, `completed`, `dropped`, `in_flight`, ...), the whole run;
-- `requests.loss_fraction`: requests that ended other than completed, over generated.
+- `requests.loss_fraction`: requests that ended other than completed, over generated;
+- `recovery.recovered_share`, `recovery.not_recovered_share`, `recovery.recovery_s`, for a
+  scenario with a transient trigger (`schemas.triggers`): 1 if the run recovered from every
+  trigger (`results.recovery`) and 0 if not (their mean over the replications of a point
+  is the share that recovered), its complement, and the longest recovery over the
+  triggers. A trigger not recovered from counts the seconds from its end to the horizon or
+  the next trigger, a lower bound, so that a mean or an objective is never flattered by
+  leaving it out; one that could not be judged makes all three null;
+- any of the latency, time-to-outcome, throughput and not-completed metrics over a window,
+  `latency.p95@[3600,7200]` or `throughput.goodput_rps@peak` (see `windows`): computed
+  only when the experiment names them.
 
 The warm-up is a fixed number of simulated seconds, or detected by MSER-5 on
 the response times in completion order; either way the replication reports
 where it cut (`warmup_s`) and how many completions it left out (`discarded`).
 """
 
+from array import array
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
+from asyncflow_backend.experiments.windows import WindowError, measure_window, parse_windowed
 from asyncflow_backend.runtime.runner import SimulationRunner
-from asyncflow_backend.schemas.results import RequestCounts, SimulationResults
+from asyncflow_backend.schemas.results import Recovery, RequestCounts, SimulationResults
 from asyncflow_backend.schemas.scenario import Scenario
+from asyncflow_backend.schemas.triggers import scenario_triggers
 from asyncflow_backend.statistics import mser5
 
 LATENCY_METRICS = ("latency.mean", "latency.p50", "latency.p95", "latency.p99")
@@ -45,6 +59,10 @@ OUTCOME_METRICS = (
 )
 NOT_COMPLETED_METRIC = "requests.not_completed_share"
 LOSS_METRIC = "requests.loss_fraction"
+RECOVERED_METRIC = "recovery.recovered_share"
+NOT_RECOVERED_METRIC = "recovery.not_recovered_share"
+RECOVERY_TIME_METRIC = "recovery.recovery_s"
+RECOVERY_METRICS = (RECOVERED_METRIC, NOT_RECOVERED_METRIC, RECOVERY_TIME_METRIC)
 REQUEST_COUNTS = tuple(
     name for name, field in RequestCounts.model_fields.items() if field.annotation is int
 )
@@ -74,7 +92,26 @@ def metric_names(scenario: Scenario) -> list[str]:
         *counts,
         LOSS_METRIC,
         NOT_COMPLETED_METRIC,
+        *(RECOVERY_METRICS if scenario_triggers(scenario) else ()),
     ]
+
+
+def recovery_metrics(recovery: Sequence[Recovery]) -> dict[str, float | None]:
+    """The recovery metrics of one run's verdicts (module docstring); all None when a
+    trigger could not be judged."""
+    if any(verdict.recovered is None for verdict in recovery):
+        return dict.fromkeys(RECOVERY_METRICS)
+    recovered = all(verdict.recovered for verdict in recovery)
+    longest = max(
+        (verdict.recovery_s if verdict.recovered else verdict.judged_until_s - verdict.ended_at_s)
+        or 0.0
+        for verdict in recovery
+    )
+    return {
+        RECOVERED_METRIC: float(recovered),
+        NOT_RECOVERED_METRIC: float(not recovered),
+        RECOVERY_TIME_METRIC: longest,
+    }
 
 
 class Replication(BaseModel):
@@ -100,13 +137,42 @@ class ReplicationObserver:
     MSER-5 reports the time of the last completion it leaves out.
     """
 
-    def __init__(self, runner: SimulationRunner, warmup: Warmup) -> None:
+    def __init__(
+        self, runner: SimulationRunner, warmup: Warmup, windowed: Sequence[str] = ()
+    ) -> None:
         # The runner's collector is where per-request latencies are; the results
         # document keeps only their summary, which cannot leave the warm-up out.
         self._collector = runner.model.collector
         self._collector.keep_completion_times()
         self._collector.keep_end_times()
         self._warmup = warmup
+        self._scenario = runner.scenario
+        self._windowed = windowed
+
+    def _windowed_metrics(self) -> dict[str, float | None]:
+        """Each windowed metric asked for; None for one whose window does not fit this
+        point's scenario (the experiment checked it against the base scenario)."""
+        collector = self._collector
+
+        def values(raw: "array[float] | None") -> np.ndarray:
+            return np.frombuffer(raw, dtype=np.float64) if raw else np.empty(0)
+
+        arrays = (
+            values(collector.completion_times),
+            values(collector.latencies),
+            values(collector.end_times),
+            values(collector.end_latencies),
+        )
+        metrics: dict[str, float | None] = {}
+        for name in self._windowed:
+            try:
+                metric = parse_windowed(name)
+                start, end = metric.bounds(self._scenario)
+            except WindowError:
+                metrics[name] = None
+                continue
+            metrics[name] = measure_window(metric.base, start, end, *arrays)
+        return metrics
 
     def _cut(self, latencies: np.ndarray) -> tuple[float, int]:
         raw = self._collector.completion_times
@@ -168,6 +234,9 @@ class ReplicationObserver:
             (ended - counts.completed) / counts.generated if counts.generated else None
         )
         metrics[NOT_COMPLETED_METRIC] = counts.not_completed_share
+        if results.recovery is not None:
+            metrics |= recovery_metrics(results.recovery)
+        metrics |= self._windowed_metrics()
         return Replication(
             index=index,
             seed=results.meta.seed,
@@ -178,13 +247,16 @@ class ReplicationObserver:
         )
 
 
-def run_replication(scenario: Scenario, index: int, seed: int, warmup: Warmup) -> Replication:
-    """Run `scenario` at `seed` in this process and measure it.
+def run_replication(
+    scenario: Scenario, index: int, seed: int, warmup: Warmup, windowed: Sequence[str] = ()
+) -> Replication:
+    """Run `scenario` at `seed` in this process and measure it, with the `windowed` metrics
+    the experiment names.
 
     Raises what `SimulationRunner` raises (`ScenarioValidationError` for a scenario
     that fails the cross-section checks).
     """
     runner = SimulationRunner(scenario, seed=seed)
-    observer = ReplicationObserver(runner, warmup)
+    observer = ReplicationObserver(runner, warmup, windowed)
     results = runner.run()
     return observer.measure(index, results)

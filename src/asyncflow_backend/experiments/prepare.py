@@ -2,7 +2,8 @@
 
 Everything that can be known before the first replication is checked here,
 so that a mistake is a list of located problems (exit 2, or 422), never a
-failure halfway: the scenario, the seed, metric names, the warm-up against
+failure halfway: the scenario, the seed, metric names (and windows against the horizon
+and the schedules), the warm-up against
 the horizon, every sweep path and every sweep point's scenario, the search's
 load field.
 """
@@ -25,6 +26,7 @@ from asyncflow_backend.experiments.plan import (
     sweep_points,
 )
 from asyncflow_backend.experiments.spec import ExperimentSpec
+from asyncflow_backend.experiments.windows import WindowError, is_windowed, parse_windowed
 from asyncflow_backend.samplers.streams import draw_seed
 from asyncflow_backend.schemas.limits import ScenarioLimits, check_limits
 from asyncflow_backend.schemas.loading import (
@@ -187,9 +189,21 @@ def prepare(
     metrics = metric_names(scenario)
     problems: list[Problem] = []
     known = ", ".join(metrics)
-    for loc, name in _metric_fields(spec):
-        if name not in metrics:
-            problems.append(Problem(loc, f"unknown metric '{name}'; known: {known}"))
+    for loc, name in spec.metric_fields():
+        if is_windowed(name):
+            try:
+                parse_windowed(name).bounds(scenario)
+            except WindowError as exc:
+                problems.append(Problem(loc, str(exc)))
+        elif name not in metrics:
+            problems.append(
+                Problem(
+                    loc,
+                    f"unknown metric '{name}'; known: {known}, or a windowed one such as "
+                    "latency.p95@[start,end] or throughput.goodput_rps@peak",
+                )
+            )
+    metrics += spec.windowed()
     horizon = scenario.sim_settings.total_simulation_time
     if not isinstance(spec.warmup_s, str) and spec.warmup_s >= horizon:
         problems.append(Problem(("warmup_s",), f"must be shorter than the horizon ({horizon:g} s)"))
@@ -229,7 +243,12 @@ def restore(
     except ScenarioValidationError as exc:
         raise ExperimentValidationError(exc.problems) from None
     return PreparedExperiment(
-        spec, dict(spec.scenario), scenario, seed, metric_names(scenario), limits
+        spec,
+        dict(spec.scenario),
+        scenario,
+        seed,
+        [*metric_names(scenario), *spec.windowed()],
+        limits,
     )
 
 
@@ -237,15 +256,6 @@ def _root_seed(spec: ExperimentSpec, scenario: Scenario) -> int:
     if spec.seed is not None:
         return spec.seed
     return scenario.seed if scenario.seed is not None else draw_seed()
-
-
-def _metric_fields(spec: ExperimentSpec) -> list[tuple[Loc, str]]:
-    fields: list[tuple[Loc, str]] = []
-    if spec.until_precise is not None:
-        fields.append((("until_precise", "metric"), spec.until_precise.metric))
-    if spec.search is not None:
-        fields.append((("search", "objective", "metric"), spec.search.objective.metric))
-    return fields
 
 
 def _plan_problems(

@@ -18,9 +18,14 @@ sweep:                       # optional: a grid of points (the cartesian product
 search:                      # optional, not with sweep: the largest load keeping an objective
   load: arrival_rate          # or users
   objective: { metric: latency.p95, at_most: 0.2 }
+metrics:                     # optional: windowed metrics to report too
+  - latency.p95@[3600,7200]
+  - throughput.goodput_rps@peak
 ```
 
-Every metric name is one of `asyncflow_backend.experiments.metrics.metric_names`.
+Every metric name is one of `asyncflow_backend.experiments.measure.metric_names`, or a
+windowed metric (`asyncflow_backend.experiments.windows`), which is measured only when the
+experiment names it here, in `until_precise` or in the search's objective.
 """
 
 from typing import Annotated, Any, Literal, Self
@@ -32,6 +37,7 @@ from asyncflow_backend.schemas.base import Integer, Number, PositiveFinite, Stri
 DEFAULT_REPLICATIONS = 10
 DEFAULT_CONFIDENCE = 0.95
 MAX_RANGE_POINTS = 1000
+MAX_EXTRA_METRICS = 50
 
 FACTOR_DIGITS = 12
 """A search rounds every factor it tries to this many decimal places, so that points have keys."""
@@ -178,6 +184,12 @@ class ExperimentSpec(StrictModel):
         description="Simulated seconds left out at the start of each replication, or mser5.",
     )
     until_precise: UntilPrecise | None = None
+    metrics: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        max_length=MAX_EXTRA_METRICS,
+        description="Windowed metrics every replication reports beside the others, e.g. "
+        "latency.p95@[3600,7200] or throughput.goodput_rps@peak.",
+    )
     sweep: list[SweepParameter] | None = Field(default=None, min_length=1)
     search: Search | None = None
 
@@ -196,6 +208,22 @@ class ExperimentSpec(StrictModel):
         ):
             raise ValueError("search.max_replications must be at least replications")
         return self
+
+    def metric_fields(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every metric the experiment names, with where: `metrics`, `until_precise`, the
+        search's objective."""
+        fields: list[tuple[tuple[str | int, ...], str]] = [
+            (("metrics", i), name) for i, name in enumerate(self.metrics)
+        ]
+        if self.until_precise is not None:
+            fields.append((("until_precise", "metric"), self.until_precise.metric))
+        if self.search is not None:
+            fields.append((("search", "objective", "metric"), self.search.objective.metric))
+        return fields
+
+    def windowed(self) -> tuple[str, ...]:
+        """The windowed metrics it names, each once, in order."""
+        return tuple(dict.fromkeys(name for _, name in self.metric_fields() if "@" in name))
 
     @property
     def kind(self) -> Literal["replications", "sweep", "search"]:

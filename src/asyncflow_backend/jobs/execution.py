@@ -30,6 +30,7 @@ from asyncflow_backend.db.models import utc_now
 from asyncflow_backend.db.repository import RunStatus
 from asyncflow_backend.db.session import Database
 from asyncflow_backend.experiments.measure import ReplicationObserver
+from asyncflow_backend.experiments.prepare import parse_experiment
 from asyncflow_backend.runtime.memory import MemoryBudget, MemoryBudgetExceeded, release_memory
 from asyncflow_backend.runtime.runner import (
     RunProgress,
@@ -322,7 +323,9 @@ def _replication_observer(
     if experiment_id is None:
         return None
     spec = db.call(lambda leases: leases.experiment_spec(experiment_id)) or {}
-    return ReplicationObserver(runner, spec.get("warmup_s", 0.0))
+    return ReplicationObserver(
+        runner, spec.get("warmup_s", 0.0), parse_experiment(spec).windowed() if spec else ()
+    )
 
 
 def _execute(db: DatabaseLoop, claim: Claim, settings: Settings) -> Execution:
