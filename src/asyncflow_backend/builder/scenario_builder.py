@@ -13,7 +13,7 @@ branch being filled).
 
 import copy
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Self
 
 import yaml
@@ -673,8 +673,11 @@ class ScenarioBuilder:
         sample_period: float | None = None,
         sample_metrics: Iterable[SampledMetric | str] | None = None,
         event_metrics: Iterable[EventMetric | str] | None = None,
+        recovery: Mapping[str, float] | None = None,
     ) -> Self:
-        """Simulated seconds, sampling period and metrics; what is omitted keeps its default."""
+        """Simulated seconds, sampling period, metrics and how recovery is judged
+        (`recovery`: `window_s`, `tolerance`, `baseline_s`); what is omitted keeps its
+        default."""
         given = {
             "total_simulation_time": horizon,
             "sample_period_s": sample_period,
@@ -684,6 +687,7 @@ class ScenarioBuilder:
             "enabled_event_metrics": None
             if event_metrics is None
             else [str(m) for m in event_metrics],
+            "recovery": None if recovery is None else dict(recovery),
         }
         self._settings.update({key: value for key, value in given.items() if value is not None})
         return self
