@@ -10,7 +10,7 @@ from asyncflow_backend.schemas.loading import ScenarioValidationError, parse_sce
 from asyncflow_backend.schemas.settings import RecoverySettings
 from asyncflow_backend.schemas.triggers import Trigger, scenario_triggers
 from asyncflow_backend.schemas.warnings import find_warnings
-from support.documents import cpu, outage, poisson_arrivals, server, spike
+from support.documents import cpu, exponential, outage, poisson_arrivals, server, slowdown, spike
 from support.topologies import balanced, direct
 
 SETTINGS = RecoverySettings(window_s=10, tolerance=0.1, baseline_s=60)
@@ -214,3 +214,20 @@ def test_a_run_recovers_from_an_outage_that_waits() -> None:
     assert verdict.recovered is True
     assert verdict.recovery_s is not None
     assert verdict.recovery_s < 10
+
+
+def test_a_run_recovers_once_a_slowdown_has_drained_its_backlog() -> None:
+    # 20 requests/s of exponential 25 ms work: half busy; three times slower from 60 s to
+    # 90 s, 150 % busy: some 300 requests queue, and drain at the 20/s to spare after it.
+    document = direct(
+        poisson_arrivals(20),
+        [server("srv", cpu(exponential(0.025)))],
+        horizon_s=200,
+        events=[slowdown("slow", "srv", start=60, end=90, factor=3)],
+        settings={"sample_period_s": 0.1},
+    )
+    [verdict] = run_scenario(parse_scenario(document), seed=2).recovery or []
+    assert (verdict.trigger, verdict.kind) == ("slow", "server_slowdown_start")
+    assert verdict.recovered is True
+    assert verdict.recovery_s is not None
+    assert 5 <= verdict.recovery_s <= 40
