@@ -1,5 +1,5 @@
 """Does it recover? The rule on synthetic series, exactly; the triggers a scenario has; the
-settings' checks and warnings; and the verdict in a run's results and its summary."""
+settings' checks; and the verdict in a run's results."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,6 @@ from asyncflow_backend.runtime.runner import run_scenario
 from asyncflow_backend.schemas.loading import ScenarioValidationError, parse_scenario
 from asyncflow_backend.schemas.settings import RecoverySettings
 from asyncflow_backend.schemas.triggers import Trigger, scenario_triggers
-from asyncflow_backend.schemas.warnings import find_warnings
 from support.documents import cpu, exponential, outage, poisson_arrivals, server, slowdown, spike
 from support.topologies import balanced, direct
 
@@ -186,17 +185,6 @@ def test_bad_settings_name_the_field(field: str, value: float) -> None:
     with pytest.raises(ScenarioValidationError) as caught:
         parse_scenario(document)
     assert any(p.loc[:3] == ("sim_settings", "recovery", field) for p in caught.value.problems)
-
-
-def test_a_trigger_that_cannot_be_judged_is_warned_about() -> None:
-    document = scenario(events=[outage("late", "srv", start=100, end=195)])
-    [warning] = [
-        w
-        for w in find_warnings(parse_scenario(document))
-        if w.loc[:2] == ("sim_settings", "recovery")
-    ]
-    assert "'late' ends at 195 s" in warning.message
-    assert "cannot be judged" in warning.message
 
 
 def test_a_run_without_a_trigger_has_no_recovery() -> None:

@@ -26,7 +26,6 @@ from asyncflow_backend.schemas.clipping import clipped_variables
 from asyncflow_backend.schemas.closed_users import UserSchedule
 from asyncflow_backend.schemas.random_variables import RVConfig
 from asyncflow_backend.schemas.scenario import Scenario
-from asyncflow_backend.schemas.settings import RecoverySettings
 from asyncflow_backend.schemas.steps import (
     CacheStep,
     CallStep,
@@ -38,7 +37,6 @@ from asyncflow_backend.schemas.steps import (
     walk_steps,
 )
 from asyncflow_backend.schemas.topology import DB_POOL, LoadBalancer, Server
-from asyncflow_backend.schemas.triggers import scenario_triggers
 from asyncflow_backend.schemas.validation import Loc, Problem
 from asyncflow_backend.schemas.workload import RqsGenerator, WorkloadModel
 
@@ -67,35 +65,7 @@ def find_warnings(scenario: Scenario) -> list[Problem]:
     warnings += _outages_without_effect(scenario)
     warnings += _overloaded_by_failures(scenario)
     warnings += _retries_on_timeouts_never_fire(scenario)
-    warnings += _recovery_unjudged(scenario)
     return warnings
-
-
-def _recovery_unjudged(scenario: Scenario) -> Iterator[Problem]:
-    """A transient trigger whose recovery cannot be judged (`metrics.recovery`): fewer than
-    a window of seconds before the first one for its baseline, or after one before the next
-    trigger or the horizon."""
-    settings = scenario.sim_settings.recovery or RecoverySettings()
-    width = settings.window_s
-    horizon = scenario.sim_settings.total_simulation_time
-    triggers = scenario_triggers(scenario)
-    loc = ("sim_settings", "recovery", "window_s")
-    if triggers and triggers[0].start_s < width:
-        yield Problem(
-            loc,
-            f"'{triggers[0].id}' starts at {readable(triggers[0].start_s)} s, less than one "
-            f"{width} s window after the start: there is no level before it to recover to, "
-            "so its recovery cannot be judged",
-        )
-    for k, trigger in enumerate(triggers):
-        until = triggers[k + 1].start_s if k + 1 < len(triggers) else horizon
-        if until - trigger.end_s < width:
-            what = "the horizon" if k + 1 == len(triggers) else f"'{triggers[k + 1].id}'"
-            yield Problem(
-                loc,
-                f"'{trigger.id}' ends at {readable(trigger.end_s)} s, less than one {width} s "
-                f"window before {what} at {readable(until)} s: its recovery cannot be judged",
-            )
 
 
 def _overloaded_by_failures(scenario: Scenario) -> Iterator[Problem]:
