@@ -227,12 +227,9 @@ def test_installed_command_runs_and_replays(scenario_file: Path, tmp_path: Path)
     assert without_wall_time(one) == without_wall_time(two)
 
 
-@pytest.mark.parametrize(
-    "command", [["serve", "--processes", "2", "--port", "1"], ["worker", "--processes", "1"]]
-)
-def test_commands_that_need_redis_say_so_without_it(command: list[str]) -> None:
-    environment = {k: v for k, v in os.environ.items() if k != "ASYNCFLOW_REDIS_URL"}
-    done = subprocess.run(
+def console(command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The `asyncflow` console script run with `command` in `environment`."""
+    return subprocess.run(
         [*the_console_script(), *command],
         capture_output=True,
         text=True,
@@ -240,6 +237,14 @@ def test_commands_that_need_redis_say_so_without_it(command: list[str]) -> None:
         check=False,
         env=environment,
     )
+
+
+@pytest.mark.parametrize(
+    "command", [["serve", "--processes", "2", "--port", "1"], ["worker", "--processes", "1"]]
+)
+def test_commands_that_need_redis_say_so_without_it(command: list[str]) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "ASYNCFLOW_REDIS_URL"}
+    done = console(command, environment)
     assert done.returncode == INVALID_INPUT, done.stderr
     assert "ASYNCFLOW_REDIS_URL" in done.stderr
     assert "Traceback" not in done.stderr
@@ -247,15 +252,7 @@ def test_commands_that_need_redis_say_so_without_it(command: list[str]) -> None:
 
 @pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker"], ["db", "upgrade"]])
 def test_a_setting_that_cannot_be_read_exits_2_naming_its_variable(command: list[str]) -> None:
-    environment = {**os.environ, "ASYNCFLOW_SUBMIT_RATE_LIMIT": "often"}
-    done = subprocess.run(
-        [*the_console_script(), *command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment,
-    )
+    done = console(command, {**os.environ, "ASYNCFLOW_SUBMIT_RATE_LIMIT": "often"})
     assert done.returncode == INVALID_INPUT, done.stderr
     assert done.stderr.startswith("ASYNCFLOW_SUBMIT_RATE_LIMIT: Value error, couldn't parse")
     assert "Traceback" not in done.stderr
